@@ -1,0 +1,39 @@
+# Two commands from a fresh clone: `make demo` (the main job) and `make test` (the suite CI runs).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore
+WORK ?= work
+
+.PHONY: setup demo test test-slow lint format clean
+
+setup:
+	@./scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/pin2vec data movielens-100k --out $(WORK)/data/ml-100k
+	$(VENV)/bin/pin2vec run --events $(WORK)/data/ml-100k/ratings.tsv \
+	  --user-col user_id --item-col item_id --time-col timestamp \
+	  --titles $(WORK)/data/ml-100k/titles.tsv --output-dir $(WORK)/runs/ml-100k
+	$(VENV)/bin/pin2vec related --output-dir $(WORK)/runs/ml-100k \
+	  --titles $(WORK)/data/ml-100k/titles.tsv --k 10 50 181 1 100
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(WORK)

@@ -1,0 +1,28 @@
+"""Feature and signature names shared by ExampleGen, Transform, Trainer, Evaluator, indexer and serving.
+
+One place, so that a rename cannot leave one stage reading a feature another stage no longer writes.
+"""
+
+# Raw features of a training pair, as written by the session ExampleGen.
+ITEM = "item"  # the example: first item of the window (bytes)
+LABEL = "label"  # a following item in the window (bytes)
+TIMESTAMP = "timestamp"  # Unix seconds of the label's engagement (int64)
+RAW_FEATURES = (ITEM, LABEL, TIMESTAMP)
+
+# Transformed features, as written by `trainer_module.preprocessing.preprocessing_fn`.
+ITEM_INDEX = "item_index"
+LABEL_INDEX = "label_index"
+
+# Vocabulary files in the Transform output (`TFTransformOutput.vocabulary_file_by_name`).
+VOCABULARY = "items"  # one item id per line, most frequent first
+VOCABULARY_COUNTS = "item_counts"  # same order, "<count> <item id>" per line
+NUM_OOV_BUCKETS = 1  # ids outside the vocabulary map to index len(vocabulary)
+
+# Exported SavedModel signatures.
+SERVING_SIGNATURE = "serving_default"  # {item_ids: [n] string} -> {embedding: [n, dim] float32}
+SERVING_INPUT = "item_ids"
+SERVING_OUTPUT = "embedding"
+KNOWN_OUTPUT = "in_vocabulary"  # [n] bool: False for ids the model never saw in training
+SCORING_SIGNATURE = "serving_scores"  # serialized tf.Example -> {scores: [n, vocab + oov]}, for TFMA
+SCORING_OUTPUT = "scores"
+TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transformed features, for TFMA
