@@ -1,0 +1,39 @@
+"""Pushes a blessed embedding model together with its passing ScaNN index, or nothing at all."""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.related_pusher.executor import Executor
+from components.scann_indexer.component import ScannIndex
+
+
+class RelatedPusherSpec(ComponentSpec):
+    PARAMETERS = {"serving_base_dir": ExecutionParameter(type=str)}
+    INPUTS = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "index": ChannelParameter(type=ScannIndex),
+    }
+    OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
+
+
+class RelatedPusher(base_component.BaseComponent):
+    """Publishes `<serving_base_dir>/embedding/<v>/` and `<serving_base_dir>/related/<v>/` atomically."""
+
+    SPEC_CLASS = RelatedPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, model, model_blessing, index, serving_base_dir: str):
+        super().__init__(
+            spec=RelatedPusherSpec(
+                model=model,
+                model_blessing=model_blessing,
+                index=index,
+                serving_base_dir=serving_base_dir,
+                pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+            )
+        )

@@ -1,0 +1,54 @@
+"""Versioned, atomic publishing in TF Serving's layout: `<base>/<model_name>/<version>/`.
+
+A version directory appears only complete: it is written under a dot-prefixed temporary name (which
+servers ignore) and renamed into place, so a reader never sees a half-written model or index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+
+EMBEDDING_MODEL = "embedding"  # the SavedModel, loadable by stock TF Serving
+RELATED_MODEL = "related"  # the ScaNN index, item ids and embeddings, served by `pin2vec serve`
+
+
+def existing_versions(model_base: str) -> list[int]:
+    if not os.path.isdir(model_base):
+        return []
+    return sorted(int(name) for name in os.listdir(model_base) if name.isdigit())
+
+
+def next_version(model_bases: list[str], now: float | None = None) -> int:
+    """Seconds since the epoch, like TF Serving's exporters, but always above every existing version."""
+    latest = max((v for base in model_bases for v in existing_versions(base)), default=0)
+    return max(int(now if now is not None else time.time()), latest + 1)
+
+
+def publish_directory(source: str, model_base: str, version: int) -> str:
+    """Copies `source` to `<model_base>/<version>` atomically and returns the final path."""
+    if not os.path.isdir(source):
+        raise FileNotFoundError(f"Nothing to push: {source} is not a directory")
+    final = os.path.join(model_base, str(version))
+    if os.path.exists(final):
+        raise FileExistsError(f"Version {version} already exists at {final}; versions are never overwritten")
+    os.makedirs(model_base, exist_ok=True)
+    staging = os.path.join(model_base, f".{version}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        shutil.copytree(source, staging)
+        os.rename(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def refusal_reasons(model_blessed: bool, index_blessed: bool, index_recall: float) -> list[str]:
+    """Why a model/index pair must not be pushed; empty when it may be."""
+    reasons = []
+    if not model_blessed:
+        reasons.append("the Evaluator did not bless the model (metric or change threshold failed)")
+    if not index_blessed:
+        reasons.append(f"the ScaNN index recall@k {index_recall:.3f} is under the indexer's min_recall")
+    return reasons

@@ -1,0 +1,67 @@
+"""Typed settings for a pipeline run; the CLI builds them from flags, tests build them directly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from components.scann_indexer.index_lib import IndexSettings
+from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from trainer_module.model import TrainerSettings
+
+DEFAULT_PIPELINE_NAME = "pin2vec"
+# Multi-process DirectRunner: Beam steps use both cores. Any Beam option can be added or overridden
+# (e.g. --runner=FlinkRunner) through RunSettings.beam_args.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Evaluator gates: an absolute floor and "never worse than the last blessed model"."""
+
+    min_hit_rate_at_10: float = 0.01  # next-item hit rate over the whole vocabulary
+    max_hit_rate_drop: float = 0.0  # tolerated absolute drop against the baseline; 0 = never worse
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    host: str
+    database: str
+    port: int = 3306
+    user: str = ""
+    password: str = ""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a run reads and writes, and how it executes."""
+
+    output_dir: str
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    metadata_path: str | None = None  # SQLite file; default <output_dir>/metadata.sqlite
+    mysql: MySQLSettings | None = None  # a shared ML Metadata store instead of SQLite
+    beam_args: tuple[str, ...] = DEFAULT_BEAM_ARGS
+    enable_cache: bool = True
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving")
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.metadata_path or os.path.join(self.output_dir, "metadata.sqlite")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything that decides what the pipeline computes."""
+
+    source: EventSource
+    sessions: SessionSettings = field(default_factory=SessionSettings)
+    trainer: TrainerSettings = field(default_factory=TrainerSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)

@@ -1,0 +1,165 @@
+"""The one pipeline definition shared by every runner (local, Kubeflow)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from importlib import resources
+
+import tensorflow_model_analysis as tfma
+from components.scann_indexer.component import ScannIndexer
+from components.session_example_gen.component import SessionExampleGen
+from tfx import v1 as tfx
+
+from components.anomaly_gate.component import AnomalyGate
+from components.related_pusher.component import RelatedPusher
+from pipeline.config import EvaluationSettings, PipelineSettings
+from trainer_module import features
+from trainer_module.run import TRAINER_CONFIG_KEY
+
+PREPROCESSING_FN = "trainer_module.preprocessing.preprocessing_fn"
+RUN_FN = "trainer_module.run.run_fn"
+HIT_RATE_AT_10 = "hit_rate_at_10"
+HIT_RATE_AT_50 = "hit_rate_at_50"
+
+
+def schema_path() -> str:
+    """The curated schema of the training pairs, shipped inside the package."""
+    return str(resources.files("pipeline") / "schema" / "schema.pbtxt")
+
+
+def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
+    """Next-item hit rate over the whole vocabulary, from the model's cosine-similarity signature."""
+
+    def top_k(k: int, name: str) -> str:
+        return json.dumps({"k": k, "name": name})[1:-1]
+
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=features.SCORING_SIGNATURE,
+                label_key=features.LABEL_INDEX,
+                preprocessing_function_names=[features.TRANSFORM_SIGNATURE],
+            )
+        ],
+        slicing_specs=[tfma.SlicingSpec()],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(
+                        class_name="SparseTopKCategoricalAccuracy",
+                        config=top_k(10, HIT_RATE_AT_10),
+                        threshold=tfma.MetricThreshold(
+                            value_threshold=tfma.GenericValueThreshold(
+                                lower_bound={"value": settings.min_hit_rate_at_10}
+                            ),
+                            change_threshold=tfma.GenericChangeThreshold(
+                                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                                absolute={"value": -settings.max_hit_rate_drop - 1e-9},
+                            ),
+                        ),
+                    ),
+                    tfma.MetricConfig(
+                        class_name="SparseTopKCategoricalAccuracy", config=top_k(50, HIT_RATE_AT_50)
+                    ),
+                ]
+            )
+        ],
+    )
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    settings: PipelineSettings,
+    input_fingerprint: str,
+    serving_dir: str,
+    metadata_connection_config=None,
+    beam_pipeline_args: list[str] | None = None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> ScaNN index -> push.
+
+    `input_fingerprint` changes whenever the input files do, so that the cache never reuses pairs made
+    from older logs.
+    """
+    source_config = {**dataclasses.asdict(settings.source), **dataclasses.asdict(settings.sessions)}
+    example_gen = SessionExampleGen(
+        input_path=settings.source.path,
+        input_config=json.dumps(source_config, sort_keys=True),
+        input_fingerprint=input_fingerprint,
+    )
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path())
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"vocabulary_min_count": settings.trainer.vocabulary_min_count},
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+    )
+    transform.add_upstream_node(anomaly_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer)},
+    )
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(settings.evaluation),
+        example_splits=["eval"],
+    )
+
+    indexer = ScannIndexer(
+        model=trainer.outputs["model"],
+        transform_graph=transform.outputs["transform_graph"],
+        index_config=json.dumps(dataclasses.asdict(settings.index), sort_keys=True),
+    )
+
+    pusher = RelatedPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        index=indexer.outputs["index"],
+        serving_base_dir=serving_dir,
+    )
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            schema_gen,
+            example_validator,
+            anomaly_gate,
+            transform,
+            trainer,
+            baseline_resolver,
+            evaluator,
+            indexer,
+            pusher,
+        ],
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

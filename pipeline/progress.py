@@ -1,0 +1,68 @@
+"""Human-sized progress for a pipeline run: one line per component, full logs in a file.
+
+TFX, TensorFlow and Beam log thousands of lines per run. The console gets when each component starts,
+ends (and whether its result came from the cache), warnings, and pin2vec's own messages; everything goes
+to the run's log file for when something needs a closer look.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+
+from absl import logging as absl_logging
+
+_RUNNING = re.compile(r"Component (\S+) is running\.")
+_FINISHED = re.compile(r"Component (\S+) is finished\.")
+_CACHED = re.compile(r"A cached execution \d+ is used\.")
+
+
+class ComponentProgress(logging.Handler):
+    """Turns LocalDagRunner's component messages into timed one-liners on a stream."""
+
+    def __init__(self, stream=None):
+        super().__init__(level=logging.INFO)
+        self.stream = stream or sys.stderr
+        self.started: dict[str, float] = {}
+        self.cached: set[str] = set()
+        self.current: str | None = None
+        self.finished: list[tuple[str, float, bool]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if match := _RUNNING.match(message):
+            self.current = match.group(1)
+            self.started[self.current] = time.monotonic()
+            self._print(f"> {self.current} ...")
+        elif _CACHED.match(message) and self.current:
+            self.cached.add(self.current)
+        elif match := _FINISHED.match(message):
+            name = match.group(1)
+            seconds = time.monotonic() - self.started.get(name, time.monotonic())
+            was_cached = name in self.cached
+            self.finished.append((name, seconds, was_cached))
+            self._print(f"  {name} done in {seconds:.1f}s{' (cached)' if was_cached else ''}")
+        elif record.levelno >= logging.WARNING or record.name.startswith("pin2vec"):
+            self._print(f"  {record.levelname.lower()}: {message.splitlines()[0][:300]}")
+
+    def _print(self, text: str) -> None:
+        self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+        self.stream.flush()
+
+
+def configure_run_logging(log_file: str, verbose: bool = False) -> ComponentProgress:
+    """Routes all logs to `log_file` and a progress view (or everything, when verbose) to stderr."""
+    absl_logging.set_verbosity(absl_logging.INFO)
+    absl_logging.use_python_logging(quiet=True)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    to_file = logging.FileHandler(log_file)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(to_file)
+    progress = ComponentProgress()
+    root.addHandler(logging.StreamHandler(sys.stderr) if verbose else progress)
+    return progress

@@ -1,0 +1,89 @@
+"""What a finished run produced, read back from ML Metadata: the figures and paths a person asks for."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from pipeline.metadata import custom_value, latest_artifacts
+
+EXAMPLES = "Examples"
+EVALUATION = "ModelEvaluation"
+BLESSING = "ModelBlessing"
+MODEL = "Model"
+MODEL_RUN = "ModelRun"
+INDEX = "pin2vec.ScannIndex"
+PUSHED = "PushedModel"
+QUARANTINE = "pin2vec.Quarantine"
+
+
+@dataclass
+class RunSummary:
+    pipeline_root: str = ""
+    examples: dict = field(default_factory=dict)
+    quarantine_file: str = ""
+    bad_rows: int = 0
+    metrics: dict = field(default_factory=dict)
+    blessed: bool = False
+    model_dir: str = ""
+    tensorboard_dir: str = ""
+    index_recall: float | None = None
+    index_k: int | None = None
+    index_items: int | None = None
+    pushed_version: int | None = None
+    pushed_dir: str = ""
+    not_pushed_reason: str = ""
+
+
+def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
+    """The overall-slice metrics TFMA wrote, by metric name."""
+    import tensorflow_model_analysis as tfma
+
+    metrics = {}
+    for per_slice in tfma.load_metrics(evaluation_uri):
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for key_and_value in per_slice.metric_keys_and_values:
+            value = key_and_value.value
+            if value.HasField("double_value"):
+                metrics[key_and_value.key.name] = value.double_value.value
+    return metrics
+
+
+def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
+    artifacts = latest_artifacts(config, pipeline_name)
+    summary = RunSummary(pipeline_root=pipeline_root)
+    if examples := artifacts.get(EXAMPLES):
+        summary.examples = {
+            key: custom_value(examples, key)
+            for key in (
+                "events_read",
+                "pairs_train",
+                "pairs_eval",
+                "dropped_rare_item_events",
+                "dropped_short_sessions",
+                "bad_rows",
+            )
+            if custom_value(examples, key) is not None
+        }
+    if quarantine := artifacts.get(QUARANTINE):
+        summary.quarantine_file = os.path.join(quarantine.uri, "quarantine.jsonl")
+        summary.bad_rows = int(custom_value(quarantine, "bad_rows", 0))
+    if evaluation := artifacts.get(EVALUATION):
+        summary.metrics = read_overall_metrics(evaluation.uri)
+    summary.blessed = custom_value(artifacts.get(BLESSING), "blessed", 0) == 1
+    if model := artifacts.get(MODEL):
+        summary.model_dir = os.path.join(model.uri, "Format-Serving")
+    if model_run := artifacts.get(MODEL_RUN):
+        summary.tensorboard_dir = model_run.uri
+    if index := artifacts.get(INDEX):
+        summary.index_recall = custom_value(index, "recall_at_k")
+        summary.index_k = custom_value(index, "k")
+        summary.index_items = custom_value(index, "num_items")
+    if pushed := artifacts.get(PUSHED):
+        if custom_value(pushed, "pushed", 0) == 1:
+            summary.pushed_version = custom_value(pushed, "pushed_version")
+            summary.pushed_dir = custom_value(pushed, "pushed_destination", "")
+        else:
+            summary.not_pushed_reason = custom_value(pushed, "not_pushed_reason", "")
+    return summary

@@ -1,0 +1,156 @@
+"""The Pin2Vec network: item -> 128-d ELU hidden layer (the embedding) -> softmax over the vocabulary.
+
+Multiplying a one-hot vector by a dense matrix is a row lookup, so the first layer is an embedding table
+plus a bias; training uses sampled softmax with negatives drawn from the unigram^0.75 distribution
+(word2vec's sampler), so a step costs O(batch * negatives), not O(batch * vocabulary).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values."""
+
+    embedding_dim: int = 128
+    num_negatives: int = 64
+    sampler_exponent: float = 0.75  # word2vec's unigram distortion; 0 is uniform, 1 is raw frequency
+    batch_size: int = 256
+    epochs: int = 5
+    learning_rate: float = 0.002
+    vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> TrainerSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        config = config or {}
+        unknown = sorted(set(config) - known - {"trainer_settings_version"})
+        if unknown:
+            raise ValueError(f"Unknown trainer settings {unknown}; expected some of {sorted(known)}")
+        return cls(**{k: v for k, v in config.items() if k in known})
+
+    def __post_init__(self):
+        for name in ("embedding_dim", "num_negatives", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"TrainerSettings.learning_rate must be > 0, got {self.learning_rate}")
+
+
+def write_sampler_file(counts: Sequence[int], path: str) -> str:
+    """Writes one count per line (index order) for `fixed_unigram_candidate_sampler(vocab_file=...)`.
+
+    A file instead of an in-graph list keeps the graph small for vocabularies of tens of millions.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.ndim != 1 or len(counts) == 0 or (counts <= 0).any():
+        raise ValueError(f"Sampler counts must be a non-empty list of positive integers, got {counts[:10]}")
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("\n".join(map(str, counts.tolist())) + "\n")
+    return path
+
+
+class Pin2VecModel(tf_keras.Model):
+    """Maps item indices to embeddings; `train_step` applies the sampled-softmax objective.
+
+    `call()` returns the hidden layer only: that is what is exported and indexed. The output softmax
+    weights exist for training (and for `softmax_logits`, useful in tests and diagnostics).
+    """
+
+    def __init__(
+        self, num_classes: int, settings: TrainerSettings, sampler_file: str | None = None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if num_classes < 2:
+            raise ValueError(f"Need at least 2 classes (items + OOV) to train, got {num_classes}")
+        self.num_classes = num_classes
+        self.settings = settings
+        self.sampler_file = sampler_file
+        dim = settings.embedding_dim
+        init = tf_keras.initializers.RandomUniform(-0.5 / dim, 0.5 / dim, seed=settings.seed)
+        self.item_table = tf_keras.layers.Embedding(
+            num_classes, dim, embeddings_initializer=init, name="item_embedding"
+        )
+        self.hidden_bias = self.add_weight(name="hidden_bias", shape=[dim], initializer="zeros")
+        self.softmax_weights = self.add_weight(
+            name="softmax_weights",
+            shape=[num_classes, dim],
+            initializer=tf_keras.initializers.TruncatedNormal(stddev=dim**-0.5, seed=settings.seed + 1),
+        )
+        self.softmax_biases = self.add_weight(name="softmax_biases", shape=[num_classes], initializer="zeros")
+
+    def call(self, item_indices, training=False):
+        return tf.nn.elu(self.item_table(item_indices) + self.hidden_bias)
+
+    def softmax_logits(self, item_indices):
+        return tf.matmul(self(item_indices), self.softmax_weights, transpose_b=True) + self.softmax_biases
+
+    def _sampled_loss(self, items, labels):
+        labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
+        hidden = self(tf.reshape(items, [-1]), training=True)
+        num_sampled = min(self.settings.num_negatives, self.num_classes - 1)
+        if self.sampler_file:
+            sampled = tf.random.fixed_unigram_candidate_sampler(
+                true_classes=labels,
+                num_true=1,
+                num_sampled=num_sampled,
+                unique=True,
+                range_max=self.num_classes,
+                vocab_file=self.sampler_file,
+                distortion=self.settings.sampler_exponent,
+            )
+        else:
+            sampled = tf.random.log_uniform_candidate_sampler(
+                true_classes=labels,
+                num_true=1,
+                num_sampled=num_sampled,
+                unique=True,
+                range_max=self.num_classes,
+            )
+        losses = tf.nn.sampled_softmax_loss(
+            weights=self.softmax_weights,
+            biases=self.softmax_biases,
+            labels=labels,
+            inputs=hidden,
+            num_sampled=num_sampled,
+            num_classes=self.num_classes,
+            sampled_values=sampled,
+        )
+        return tf.reduce_mean(losses)
+
+    def train_step(self, data):
+        items, labels = data
+        with tf.GradientTape() as tape:
+            loss = self._sampled_loss(items, labels)
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables, strict=True)
+        )
+        return {"loss": loss}
+
+    def test_step(self, data):
+        items, labels = data
+        return {"loss": self._sampled_loss(items, labels)}
+
+    def item_embeddings(self):
+        """Embeddings of every index (vocabulary + OOV rows), as the exported model computes them."""
+        return tf.nn.elu(self.item_table.embeddings + self.hidden_bias)
+
+
+def build_model(num_classes: int, settings: TrainerSettings, sampler_file: str | None = None) -> Pin2VecModel:
+    """A compiled model; Adam copes with the sparse, very uneven update frequencies of item rows."""
+    tf_keras.utils.set_random_seed(settings.seed)
+    model = Pin2VecModel(num_classes, settings, sampler_file)
+    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate=settings.learning_rate))
+    model(tf.zeros([1], tf.int64))  # create the variables
+    return model
