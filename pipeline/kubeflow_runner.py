@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineSettings, RunSettings
@@ -32,7 +34,8 @@ def compile_kubeflow(
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-        output_filename=output_file,
+        output_dir=os.path.dirname(os.path.abspath(output_file)),
+        output_filename=os.path.basename(output_file),
     )
     runner.run(pipeline, write_out=True)
     return output_file

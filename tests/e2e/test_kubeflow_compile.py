@@ -1,0 +1,36 @@
+"""The same `create_pipeline()` compiles for Kubeflow Pipelines v2 with every component in the spec."""
+
+import json
+
+from components.session_example_gen.sessions_lib import EventSource
+from pipeline.config import PipelineSettings, RunSettings
+from pipeline.kubeflow_runner import compile_kubeflow
+
+EXPECTED_TASKS = {
+    "SessionExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomalyGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "ScannIndexer",
+    "RelatedPusher",
+}
+
+
+def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
+    settings = PipelineSettings(source=EventSource(path="gs://bucket/events/*.parquet"))
+    run = RunSettings(output_dir="gs://bucket/pin2vec")
+    out = compile_kubeflow(settings, run, str(tmp_path / "pin2vec.json"), image="example/pin2vec:1")
+    spec = json.loads((tmp_path / "pin2vec.json").read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert out.endswith("pin2vec.json")
+    assert set(tasks) >= EXPECTED_TASKS - {"latest_blessed_model_resolver"}
+    assert len([t for t in tasks if not t.startswith("latest_blessed_model_resolver")]) == len(EXPECTED_TASKS) - 1
+    images = {e["container"]["image"] for e in spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+              if "container" in e}
+    assert images == {"example/pin2vec:1"}
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/pin2vec/pipeline"

@@ -1,0 +1,112 @@
+"""The real pipeline, end to end on tiny data: ML Metadata executions, pushed files, and the cache."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+from ml_metadata import metadata_store
+
+from components.scann_indexer.index_lib import IndexSettings
+from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from pipeline.config import PipelineSettings, RunSettings
+from pipeline.local_runner import run_local
+from pipeline.metadata import connection_config
+from pipeline.summary import summarize_run
+from tests.e2e.tiny_log import write_tiny_log
+from trainer_module.model import TrainerSettings
+
+pytestmark = pytest.mark.e2e
+
+COMPONENTS = {
+    "SessionExampleGen",
+    "StatisticsGen",
+    "ImportSchemaGen",
+    "ExampleValidator",
+    "AnomalyGate",
+    "Transform",
+    "Trainer",
+    "Evaluator",
+    "ScannIndexer",
+    "RelatedPusher",
+}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    log = root / "events.tsv"
+    write_tiny_log(log, bad_rows=["u1\t\t3\t880000000"])
+    settings = PipelineSettings(
+        source=EventSource(path=str(log)),
+        sessions=SessionSettings(min_count=3, eval_fraction=0.2),
+        trainer=TrainerSettings(embedding_dim=16, num_negatives=8, epochs=3, batch_size=64),
+        index=IndexSettings(min_recall=0.5),
+    )
+    # In-process Beam keeps the test quick; the multi-process default is exercised by `make demo`.
+    run = RunSettings(output_dir=str(root / "out"), beam_args=("--direct_num_workers=1",))
+    first = run_local(settings, run)
+    second = run_local(settings, run)
+    return settings, run, first, second
+
+
+def _executions_by_component(run: RunSettings):
+    store = metadata_store.MetadataStore(connection_config(run))
+    types = {t.id: t.name for t in store.get_execution_types()}
+    executions = {}
+    for execution in store.get_executions():
+        name = types[execution.type_id].rsplit(".", 1)[-1]
+        executions.setdefault(name, []).append(execution)
+    return executions
+
+
+def test_every_component_ran_and_is_in_ml_metadata(two_runs):
+    _, run, first, _ = two_runs
+    ran = {name for name, _, _ in first["components"]}
+    assert {c for c in COMPONENTS} <= {n.split(".")[-1] for n in ran} | {
+        "SessionExampleGen", "ImportSchemaGen", "AnomalyGate", "ScannIndexer", "RelatedPusher"
+    }
+    executions = _executions_by_component(run)
+    for component in COMPONENTS:
+        assert component in executions, f"no {component} execution in ML Metadata: {sorted(executions)}"
+        assert executions[component][0].last_known_state == metadata_store.proto.Execution.COMPLETE
+
+
+def test_second_run_reuses_every_step_from_cache(two_runs):
+    _, _, first, second = two_runs
+    assert not any(cached for _, _, cached in first["components"])
+    component_runs = [(name, cached) for name, _, cached in second["components"] if "resolver" not in name]
+    assert component_runs and all(cached for _, cached in component_runs), component_runs
+
+
+def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
+    _, run, _, _ = two_runs
+    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    assert summary.blessed
+    assert summary.metrics["hit_rate_at_10"] > 0.05  # random would be ~10/120
+    assert summary.index_recall >= 0.5
+    assert summary.examples["pairs_train"] > 0 and summary.examples["pairs_eval"] > 0
+    assert summary.bad_rows == 1
+    for model in ("embedding", "related"):
+        versions = os.listdir(os.path.join(run.serving_dir, model))
+        assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
+    embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
+    assert os.path.exists(os.path.join(embedding_dir, "saved_model.pb"))
+    with open(os.path.join(run.serving_dir, "related", str(summary.pushed_version), "index.json")) as f:
+        assert json.load(f)["n"] == summary.index_items
+
+
+def test_pushed_model_maps_raw_ids_to_embeddings(two_runs):
+    import tensorflow as tf
+
+    settings, run, _, _ = two_runs
+    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    loaded = tf.saved_model.load(os.path.join(run.serving_dir, "embedding", str(summary.pushed_version)))
+    out = loaded.signatures["serving_default"](item_ids=tf.constant(["i1", "never-seen"]))
+    assert out["embedding"].shape == (2, settings.trainer.embedding_dim)
+    assert out["in_vocabulary"].numpy().tolist() == [True, False]
+
+
+def test_settings_are_plain_json(two_runs):
+    settings, *_ = two_runs
+    json.dumps(dataclasses.asdict(settings))
