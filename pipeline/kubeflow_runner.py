@@ -21,7 +21,9 @@ def compile_kubeflow(
 ) -> str:
     """Writes the pipeline-spec JSON; on the cluster, paths are the object-store paths of `run`.
 
-    The metadata store is the cluster's, so no connection config is compiled in.
+    The metadata store is the cluster's, so no connection config is compiled in. The input usually is
+    not readable from where the pipeline is compiled: pass a fingerprint of it (a data version) so that
+    the cluster's cache tells new data from old.
     """
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,

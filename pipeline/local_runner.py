@@ -7,7 +7,6 @@ import time
 
 from tfx import v1 as tfx
 
-from components.session_example_gen.sessions_lib import fingerprint_inputs
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
@@ -24,7 +23,6 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,
         settings=settings,
-        input_fingerprint=fingerprint_inputs(settings.source.path),
         serving_dir=run.serving_dir,
         metadata_connection_config=connection_config(run),
         beam_pipeline_args=list(run.beam_args),

@@ -73,22 +73,19 @@ def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
     settings: PipelineSettings,
-    input_fingerprint: str,
     serving_dir: str,
+    input_fingerprint: str | None = None,
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
     """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> ScaNN index -> push.
 
-    `input_fingerprint` changes whenever the input files do, so that the cache never reuses pairs made
-    from older logs.
+    `input_fingerprint` (default: computed from the input files' names, sizes and times) changes whenever
+    the input files do, so that the cache never reuses pairs made from older logs.
     """
-    source_config = {**dataclasses.asdict(settings.source), **dataclasses.asdict(settings.sessions)}
     example_gen = SessionExampleGen(
-        input_path=settings.source.path,
-        input_config=json.dumps(source_config, sort_keys=True),
-        input_fingerprint=input_fingerprint,
+        source=settings.source, settings=settings.sessions, input_fingerprint=input_fingerprint
     )
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path())
@@ -133,7 +130,7 @@ def create_pipeline(
     indexer = ScannIndexer(
         model=trainer.outputs["model"],
         transform_graph=transform.outputs["transform_graph"],
-        index_config=json.dumps(dataclasses.asdict(settings.index), sort_keys=True),
+        index_config=settings.index,
     )
 
     pusher = RelatedPusher(
