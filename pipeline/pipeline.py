@@ -7,12 +7,12 @@ import json
 from importlib import resources
 
 import tensorflow_model_analysis as tfma
-from components.scann_indexer.component import ScannIndexer
-from components.session_example_gen.component import SessionExampleGen
 from tfx import v1 as tfx
 
 from components.anomaly_gate.component import AnomalyGate
 from components.related_pusher.component import RelatedPusher
+from components.scann_indexer.component import ScannIndexer
+from components.session_example_gen.component import SessionExampleGen
 from pipeline.config import EvaluationSettings, PipelineSettings
 from trainer_module import features
 from trainer_module.run import TRAINER_CONFIG_KEY

@@ -1,0 +1,162 @@
+"""ScannIndexer executor: artifacts in, `index_lib` calls, artifacts out. The algorithm lives in index_lib."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+from tfx.utils import path_utils
+
+from components.scann_indexer import index_lib
+from trainer_module import features
+
+# Keys of the component spec.
+MODEL_KEY = "model"
+TRANSFORM_GRAPH_KEY = "transform_graph"
+INDEX_KEY = "index"
+INDEX_CONFIG_KEY = "index_config"
+
+# Custom properties of the output `ScannIndex` artifact; the pusher reads BLESSED_PROPERTY.
+RECALL_PROPERTY = "recall_at_k"
+K_PROPERTY = "k"
+NUM_ITEMS_PROPERTY = "num_items"
+DIMENSIONS_PROPERTY = "dimensions"
+BLESSED_PROPERTY = "blessed"
+
+_EMBED_BATCH_SIZE = 4096
+_LOG_EVERY_BATCHES = 50
+
+
+class Executor(base_executor.BaseExecutor):
+    """Embeds every vocabulary item with the exported model, indexes them, checks recall, saves the index."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        settings = index_lib.settings_from_json(exec_properties.get(INDEX_CONFIG_KEY) or "{}")
+        model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+        transform_graph = artifact_utils.get_single_instance(input_dict[TRANSFORM_GRAPH_KEY])
+        index = artifact_utils.get_single_instance(output_dict[INDEX_KEY])
+
+        item_ids = read_vocabulary(transform_graph.uri)
+        model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+        embeddings = index_lib.embed_items(
+            load_embed_fn(model_dir), item_ids, batch_size=_EMBED_BATCH_SIZE, log_every=_LOG_EVERY_BATCHES
+        )
+        searcher = index_lib.build_index(embeddings, settings)
+        recall = index_lib.measure_recall(searcher, embeddings, settings)
+        metadata = save_to_uri(searcher, item_ids, embeddings, index.uri, settings, recall)
+
+        blessed = index_lib.is_blessed(recall, settings)
+        index.set_float_custom_property(RECALL_PROPERTY, recall)
+        index.set_int_custom_property(K_PROPERTY, metadata["k"])
+        index.set_int_custom_property(NUM_ITEMS_PROPERTY, metadata["num_items"])
+        index.set_int_custom_property(DIMENSIONS_PROPERTY, metadata["dimensions"])
+        index.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
+        if blessed:
+            logging.info(
+                "ScaNN index blessed: recall@%d %.4f >= min_recall %.4f",
+                metadata["k"],
+                recall,
+                settings.min_recall,
+            )
+        else:
+            # Not an error: the run stays inspectable in ML Metadata; the pusher refuses unblessed indexes.
+            logging.warning(
+                "ScaNN index NOT blessed: recall@%d = %.4f is below min_recall = %.4f, so the pusher will "
+                "not push it. Search more leaves (num_leaves_to_search) or rescore more candidates "
+                "(reorder_multiplier).",
+                metadata["k"],
+                recall,
+                settings.min_recall,
+            )
+
+
+def read_vocabulary(transform_graph_uri: str) -> list[str]:
+    """The item ids of the Transform vocabulary `features.VOCABULARY`, most frequent first."""
+    tft_output = tft.TFTransformOutput(transform_graph_uri)
+    if tft_output.vocabulary_file_by_name(features.VOCABULARY) is None:
+        raise ValueError(
+            f"no vocabulary {features.VOCABULARY!r} in the Transform output {transform_graph_uri} "
+            f"(looked in {tft_output.transform_savedmodel_dir}/assets); expected the preprocessing_fn to "
+            f"write it with vocab_filename=features.VOCABULARY"
+        )
+    item_ids = [index_lib.decode_item_id(raw) for raw in tft_output.vocabulary_by_name(features.VOCABULARY)]
+    if not item_ids:
+        raise ValueError(f"vocabulary {features.VOCABULARY!r} in {transform_graph_uri} is empty")
+    return item_ids
+
+
+def load_embed_fn(model_dir: str) -> Callable[[list[str]], np.ndarray]:
+    """item ids -> float32 [n, dim] through the exported serving signature; unknown ids are an error."""
+    return _SignatureEmbedder(model_dir)
+
+
+class _SignatureEmbedder:
+    """Holds the loaded SavedModel: it owns the tables and variables that its signature reads."""
+
+    def __init__(self, model_dir: str):
+        self._model_dir = model_dir
+        self._loaded = tf.saved_model.load(model_dir)
+        if features.SERVING_SIGNATURE not in self._loaded.signatures:
+            raise ValueError(
+                f"SavedModel {model_dir} has no signature {features.SERVING_SIGNATURE!r} (it has "
+                f"{sorted(self._loaded.signatures)}); expected the export of trainer_module.export"
+            )
+        self._signature = self._loaded.signatures[features.SERVING_SIGNATURE]
+
+    def __call__(self, item_ids: list[str]) -> np.ndarray:
+        raw = tf.constant([index_lib.encode_item_id(item_id) for item_id in item_ids], dtype=tf.string)
+        outputs = self._signature(**{features.SERVING_INPUT: raw})
+        if features.SERVING_OUTPUT not in outputs:
+            raise ValueError(
+                f"signature {features.SERVING_SIGNATURE!r} of {self._model_dir} returns {sorted(outputs)}; "
+                f"expected {features.SERVING_OUTPUT!r}"
+            )
+        if features.KNOWN_OUTPUT in outputs:
+            unknown = np.flatnonzero(~outputs[features.KNOWN_OUTPUT].numpy())
+            if unknown.size:
+                raise ValueError(
+                    f"the model {self._model_dir} does not know {unknown.size} of {len(item_ids)} vocabulary "
+                    f"items in this batch (e.g. {[item_ids[i] for i in unknown[:5]]}); every item of the "
+                    "Transform vocabulary should be in the model's: were model and transform_graph made by "
+                    "the same run?"
+                )
+        return outputs[features.SERVING_OUTPUT].numpy()
+
+
+def save_to_uri(searcher, item_ids, embeddings, uri: str, settings, recall: float) -> dict[str, Any]:
+    """`index_lib.save_index` into `uri`; a remote URI (gs://...) is staged locally (ScaNN writes files)."""
+    if "://" not in uri:
+        return index_lib.save_index(searcher, item_ids, embeddings, uri, settings, recall)
+    with tempfile.TemporaryDirectory() as staging:
+        local = os.path.join(staging, "index")
+        metadata = index_lib.save_index(searcher, item_ids, embeddings, local, settings, recall)
+        copy_index(local, uri)
+    return metadata
+
+
+def copy_index(source: str, destination: str) -> None:
+    """Copies an index directory with tfx fileio; index.json last, so it still marks a complete copy."""
+    files = []
+    for root, _, names in os.walk(source):
+        files.extend(os.path.relpath(os.path.join(root, name), source) for name in names)
+    files.sort(key=lambda path: path == index_lib.METADATA_FILE)
+    for relative in files:
+        target = os.path.join(destination, relative)
+        fileio.makedirs(os.path.dirname(target))
+        fileio.copy(os.path.join(source, relative), target, overwrite=True)

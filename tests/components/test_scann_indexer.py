@@ -1,0 +1,161 @@
+"""ScannIndexer: the executor on hand-made artifacts (a real tiny SavedModel, a Transform-shaped vocabulary
+directory), and the component's spec."""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx import types
+from tfx.types import standard_artifacts
+
+from components.scann_indexer import executor, index_lib
+from components.scann_indexer.component import ScannIndex, ScannIndexer
+from components.scann_indexer.index_lib import IndexSettings
+from trainer_module import features
+
+VOCABULARY = [b"caf\xc3\xa9", b"\xff-not-utf8", b"with space"] + [b"item-%d" % i for i in range(3, 60)]
+DIM = 8
+
+
+class _TinyEmbeddingModel(tf.Module):
+    """The exported model's serving contract, backed by a lookup table and a matrix."""
+
+    def __init__(self, item_ids, vectors):
+        super().__init__()
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(item_ids), tf.range(len(item_ids), dtype=tf.int64)
+            ),
+            default_value=-1,
+        )
+        self.vectors = tf.Variable(vectors)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
+    def serve(self, item_ids):
+        indices = self.table.lookup(item_ids)
+        return {
+            features.SERVING_OUTPUT: tf.gather(self.vectors, tf.maximum(indices, 0)),
+            features.KNOWN_OUTPUT: indices >= 0,
+        }
+
+
+@pytest.fixture(scope="module")
+def model_artifact(tmp_path_factory):
+    vectors = np.random.default_rng(0).normal(size=(len(VOCABULARY), DIM)).astype(np.float32)
+    module = _TinyEmbeddingModel(VOCABULARY, vectors)
+    uri = str(tmp_path_factory.mktemp("model"))
+    tf.saved_model.save(
+        module,
+        os.path.join(uri, "Format-Serving"),
+        signatures={features.SERVING_SIGNATURE: module.serve.get_concrete_function()},
+    )
+    model = standard_artifacts.Model()
+    model.uri = uri
+    return model, vectors
+
+
+def _transform_graph(directory, vocabulary):
+    """The part of a Transform output that TFTransformOutput.vocabulary_file_by_name reads."""
+    assets = directory / "transform_fn" / "assets"
+    assets.mkdir(parents=True)
+    if vocabulary is not None:
+        (assets / features.VOCABULARY).write_bytes(b"".join(item_id + b"\n" for item_id in vocabulary))
+    artifact = standard_artifacts.TransformGraph()
+    artifact.uri = str(directory)
+    return artifact
+
+
+def _run(model, transform_graph, directory, settings):
+    index = ScannIndex()
+    index.uri = str(directory)
+    directory.mkdir()  # the orchestrator creates output directories before Do()
+    executor.Executor().Do(
+        {executor.MODEL_KEY: [model], executor.TRANSFORM_GRAPH_KEY: [transform_graph]},
+        {executor.INDEX_KEY: [index]},
+        {executor.INDEX_CONFIG_KEY: index_lib.settings_to_json(settings)},
+    )
+    return index
+
+
+def test_executor_indexes_every_vocabulary_item_and_blesses_a_good_index(model_artifact, tmp_path):
+    model, vectors = model_artifact
+    transform_graph = _transform_graph(tmp_path / "transform", VOCABULARY)
+    index = _run(model, transform_graph, tmp_path / "index", IndexSettings(num_neighbors=5))
+
+    assert index.get_float_custom_property(executor.RECALL_PROPERTY) == 1.0  # 60 items: brute force
+    assert index.get_int_custom_property(executor.K_PROPERTY) == 5
+    assert index.get_int_custom_property(executor.NUM_ITEMS_PROPERTY) == len(VOCABULARY)
+    assert index.get_int_custom_property(executor.DIMENSIONS_PROPERTY) == DIM
+    assert index.get_int_custom_property(executor.BLESSED_PROPERTY) == 1
+
+    searcher, item_ids, embeddings, metadata = index_lib.load_index(index.uri)
+    assert [index_lib.encode_item_id(item_id) for item_id in item_ids] == VOCABULARY
+    np.testing.assert_allclose(embeddings, index_lib.normalize_rows(vectors), rtol=1e-6)
+    assert metadata["settings"]["num_neighbors"] == 5
+    neighbours, _ = searcher.search_batched(embeddings[:3], final_num_neighbors=5)
+    np.testing.assert_array_equal(neighbours, index_lib.exact_neighbors(embeddings, embeddings[:3], 5))
+
+
+def test_executor_does_not_raise_on_low_recall_but_does_not_bless(model_artifact, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="absl")
+    transform_graph = _transform_graph(tmp_path / "transform", VOCABULARY)
+    index = _run(model_artifact[0], transform_graph, tmp_path / "index", IndexSettings(min_recall=1.01))
+    assert index.get_int_custom_property(executor.BLESSED_PROPERTY) == 0
+    assert index.get_float_custom_property(executor.RECALL_PROPERTY) == 1.0
+    assert "NOT blessed: recall@10 = 1.0000 is below min_recall = 1.0100" in caplog.text
+    assert json.loads((tmp_path / "index" / "index.json").read_text())["blessed"] is False
+
+
+def test_executor_rejects_vocabulary_items_the_model_does_not_know(model_artifact, tmp_path):
+    transform_graph = _transform_graph(tmp_path / "transform", [*VOCABULARY, b"ghost"])
+    with pytest.raises(ValueError, match=r"does not know 1 of 61 vocabulary items .*'ghost'.*same run"):
+        _run(model_artifact[0], transform_graph, tmp_path / "index", IndexSettings())
+
+
+def test_executor_says_which_vocabulary_is_missing_and_where(model_artifact, tmp_path):
+    transform_graph = _transform_graph(tmp_path / "transform", None)
+    with pytest.raises(
+        ValueError, match=r"no vocabulary 'items' in the Transform output .*transform_fn/assets"
+    ):
+        _run(model_artifact[0], transform_graph, tmp_path / "index", IndexSettings())
+
+
+def test_copy_index_writes_index_json_last(tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    embeddings = np.eye(3, dtype=np.float32)
+    settings = IndexSettings()
+    searcher = index_lib.build_index(embeddings, settings)
+    index_lib.save_index(searcher, ["a", "b", "c"], embeddings, str(source), settings, 1.0)
+    copied = []
+    copy = executor.fileio.copy
+
+    def recording_copy(src, dst, overwrite):
+        copied.append(dst)
+        copy(src, dst, overwrite)
+
+    monkeypatch.setattr(executor.fileio, "copy", recording_copy)
+    executor.copy_index(str(source), str(tmp_path / "copy"))
+    assert len(copied) == sum(len(names) for _, _, names in os.walk(source))
+    assert copied[-1] == str(tmp_path / "copy" / "index.json")
+    assert index_lib.load_index(str(tmp_path / "copy"))[1] == ["a", "b", "c"]
+
+
+def test_component_declares_its_artifacts_and_stores_settings_as_json():
+    component = ScannIndexer(
+        model=types.Channel(type=standard_artifacts.Model),
+        transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+        index_config=IndexSettings(num_neighbors=5, num_leaves=40),
+    )
+    assert component.outputs[executor.INDEX_KEY].type is ScannIndex
+    assert ScannIndex.TYPE_NAME == "pin2vec.ScannIndex"
+    stored = component.exec_properties[executor.INDEX_CONFIG_KEY]
+    assert index_lib.settings_from_json(stored) == IndexSettings(num_neighbors=5, num_leaves=40)
+    with pytest.raises(TypeError, match="index_config must be an IndexSettings; got dict"):
+        ScannIndexer(
+            model=types.Channel(type=standard_artifacts.Model),
+            transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+            index_config={"num_neighbors": 5},
+        )

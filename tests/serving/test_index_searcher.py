@@ -1,0 +1,93 @@
+"""RelatedItemsSearcher on saved indexes (brute force and tree), and the choice of the version to serve."""
+
+import numpy as np
+import pytest
+
+from components.scann_indexer import index_lib
+from components.scann_indexer.index_lib import IndexSettings
+from serving.index_searcher import RelatedItemsSearcher, latest_version_dir
+
+
+def _save(directory, num_items, settings):
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(8, 16))
+    embeddings = (centres[rng.integers(8, size=num_items)] + 0.3 * rng.normal(size=(num_items, 16))).astype(
+        np.float32
+    )
+    item_ids = [f"item-{i}" for i in range(num_items)]
+    searcher = index_lib.build_index(embeddings, settings)
+    index_lib.save_index(searcher, item_ids, embeddings, str(directory), settings, recall=1.0)
+    return item_ids, index_lib.normalize_rows(embeddings)
+
+
+@pytest.fixture(scope="module")
+def brute_force(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("brute_force") / "1"
+    item_ids, vectors = _save(directory, 200, IndexSettings())
+    return RelatedItemsSearcher(str(directory)), item_ids, vectors
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tree") / "1"
+    item_ids, vectors = _save(directory, 600, IndexSettings(brute_force_below=0))
+    return RelatedItemsSearcher(str(directory)), item_ids, vectors
+
+
+def test_related_excludes_the_query_and_matches_exact_search(brute_force):
+    searcher, item_ids, vectors = brute_force
+    result = searcher.related([item_ids[0], item_ids[42]], k=5)
+    for query in (0, 42):
+        exact = index_lib.exact_neighbors(vectors, vectors[query : query + 1], 6)[0]
+        expected = [item_ids[i] for i in exact if i != query][:5]
+        related = result[item_ids[query]]
+        assert [item_id for item_id, _ in related] == expected
+        scores = [score for _, score in related]
+        assert scores == sorted(scores, reverse=True)
+        assert scores[0] == pytest.approx(float(vectors[query] @ vectors[exact[1]]), abs=1e-5)
+
+
+def test_unknown_ids_map_to_none(brute_force):
+    searcher, item_ids, _ = brute_force
+    assert searcher.related(["nope", "item-\n"], k=3) == {"nope": None, "item-\n": None}
+    result = searcher.related(["nope", item_ids[7]], k=3)
+    assert result["nope"] is None and len(result[item_ids[7]]) == 3
+
+
+def test_k_is_bounded(brute_force, tmp_path):
+    searcher, item_ids, _ = brute_force
+    assert searcher.max_k == 100
+    for k in (0, 101, True, 2.0):
+        with pytest.raises(ValueError, match=r"k must be an integer in \[1, 100\] .* got"):
+            searcher.related([item_ids[0]], k=k)
+    with pytest.raises(TypeError, match="a list of ids, not a single str"):
+        searcher.related(item_ids[0], k=3)
+    _save(tmp_path / "small", 5, IndexSettings())
+    small = RelatedItemsSearcher(str(tmp_path / "small"))
+    assert small.max_k == 4  # every other item, never itself
+    assert {item_id for item_id, _ in small.related(["item-2"], k=4)["item-2"]} == {
+        "item-0",
+        "item-1",
+        "item-3",
+        "item-4",
+    }
+
+
+def test_tree_index_serves_more_than_the_k_it_was_built_for(tree):
+    searcher, item_ids, _ = tree
+    assert searcher.metadata["brute_force"] is False
+    related = searcher.related(item_ids[:3], k=50)
+    for query in item_ids[:3]:
+        ids = [item_id for item_id, _ in related[query]]
+        assert len(ids) == 50 and len(set(ids)) == 50 and query not in ids
+
+
+def test_latest_version_dir_skips_temporary_incomplete_and_non_integer_names(tmp_path):
+    assert latest_version_dir(str(tmp_path / "missing")) is None
+    assert latest_version_dir(str(tmp_path)) is None
+    for name in ("1", "2", "10", "11", ".123.tmp", "abc", "12x"):
+        (tmp_path / name).mkdir()
+        if name != "11":  # 11 has no index.json yet: still being written
+            (tmp_path / name / "index.json").write_text("{}")
+    (tmp_path / "99").write_text("a file, not a version directory")
+    assert latest_version_dir(str(tmp_path)) == str(tmp_path / "10")
