@@ -4,8 +4,6 @@ ExampleValidator records anomalies but lets the pipeline go on; training on data
 would push a model built on garbage, so this gate turns anomalies into a failed step with the reasons.
 """
 
-from __future__ import annotations
-
 from tfx import v1 as tfx
 from tfx.types import artifact_utils
 

@@ -29,7 +29,8 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert out.endswith("pin2vec.json")
     assert set(tasks) >= EXPECTED_TASKS - {"latest_blessed_model_resolver"}
-    assert len([t for t in tasks if not t.startswith("latest_blessed_model_resolver")]) == len(EXPECTED_TASKS) - 1
+    components = [t for t in tasks if not t.startswith("latest_blessed_model_resolver")]
+    assert len(components) == len(EXPECTED_TASKS) - 1
     images = {e["container"]["image"] for e in spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
               if "container" in e}
     assert images == {"example/pin2vec:1"}

@@ -48,4 +48,5 @@ def test_sampler_file_rejects_non_positive_counts(tmp_path):
     with pytest.raises(ValueError, match="positive"):
         write_sampler_file([3, 0, 1], str(tmp_path / "c.txt"))
     path = write_sampler_file([3, 2, 1], str(tmp_path / "c.txt"))
-    assert open(path).read().split() == ["3", "2", "1"]
+    with open(path) as f:
+        assert f.read().split() == ["3", "2", "1"]

@@ -1,0 +1,639 @@
+"""Engagement logs -> sessions -> (item, label) training pairs, as pure functions.
+
+The executor runs these inside Beam; the tests run them on hand-made lists. Nothing here imports TensorFlow or
+Beam at import time, so the algorithm can be read and tested on its own. File access (listing, reading,
+fingerprinting) is kept at the bottom, streaming row by row so that no function ever holds a whole log.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import gzip
+import hashlib
+import io
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NamedTuple
+
+# Beam Metrics namespace of every counter below.
+METRICS_NAMESPACE = "session_example_gen"
+
+# Why a row is malformed; the Beam counter is "bad_row_<reason>".
+MISSING_FIELD = "missing_field"
+BAD_TIMESTAMP = "bad_timestamp"
+EMPTY_ID = "empty_id"
+BAD_WEIGHT = "bad_weight"
+BAD_ROW_REASONS = (MISSING_FIELD, BAD_TIMESTAMP, EMPTY_ID, BAD_WEIGHT)
+
+# Well-formed rows that are not engagements we train on.
+DROPPED_NONPOSITIVE_WEIGHT = "dropped_nonpositive_weight_events"
+DROPPED_OTHER_ACTION = "dropped_other_action_events"
+
+FILE_FORMATS = ("auto", "csv", "tsv", "parquet", "sessions")
+_EXTENSION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet"}
+
+# The label timestamp that no event reaches: no eval split.
+NO_EVAL_CUTOFF = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How a log becomes sessions and pairs; the defaults follow the Pin2Vec recipe."""
+
+    session_gap_seconds: int = 1800  # cut a user's history where consecutive engagements are further apart
+    window: int = 5  # window length incl. the first item: pairs (w[0], w[1..window-1])
+    min_count: int = 5  # drop items with fewer engagements (over the whole log) before sessionizing
+    eval_fraction: float = 0.1  # the latest share of events (by timestamp) goes to the eval split
+    max_bad_share: float = 0.01  # fail the run when more than this share of input rows is malformed
+
+    def __post_init__(self) -> None:
+        for name in ("session_gap_seconds", "window", "min_count"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and not isinstance(value, bool), name, value, "an integer")
+        for name in ("eval_fraction", "max_bad_share"):
+            value = getattr(self, name)
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool), name, value, "a number")
+        _check(self.session_gap_seconds > 0, "session_gap_seconds", self.session_gap_seconds, "> 0")
+        _check(self.window >= 2, "window", self.window, ">= 2 (the first item and at least one label)")
+        _check(self.min_count >= 1, "min_count", self.min_count, ">= 1")
+        _check(0.0 <= self.eval_fraction < 1.0, "eval_fraction", self.eval_fraction, "in [0, 1)")
+        _check(0.0 <= self.max_bad_share <= 1.0, "max_bad_share", self.max_bad_share, "in [0, 1]")
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """Where the engagement log is and which columns hold what."""
+
+    path: str  # a file, a directory (all non-hidden files in it) or a glob of shards
+    user_col: str = "user_id"
+    item_col: str = "item_id"
+    time_col: str = "timestamp"
+    action_col: str | None = None  # when set, a required column; see `actions`
+    weight_col: str | None = None  # when set, a required numeric column; rows with weight <= 0 are dropped
+    file_format: str = "auto"  # auto|csv|tsv|parquet|sessions; auto decides by extension (an outer .gz is ok)
+    sessions: bool = False  # pre-sessionized: one session per line, item ids separated by whitespace
+    actions: tuple[str, ...] = ()  # with action_col: keep only rows with one of these actions (empty: all)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.path), "path", self.path, "a non-empty file, directory or glob")
+        _check(self.file_format in FILE_FORMATS, "file_format", self.file_format, f"one of {FILE_FORMATS}")
+        if self.sessions or self.file_format == "sessions":
+            _check(
+                self.file_format in ("auto", "sessions"),
+                "file_format",
+                self.file_format,
+                "'auto' or 'sessions' when sessions=True",
+            )
+            object.__setattr__(self, "sessions", True)
+            return
+        for name in ("user_col", "item_col", "time_col"):
+            _check(bool(getattr(self, name)), name, getattr(self, name), "a column name")
+        if self.actions and not self.action_col:
+            raise ValueError(f"EventSource.actions={self.actions!r} needs action_col (the column to filter)")
+        object.__setattr__(self, "actions", tuple(self.actions))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns every row must have (none for pre-sessionized input)."""
+        if self.sessions:
+            return ()
+        optional = tuple(c for c in (self.action_col, self.weight_col) if c)
+        return (self.user_col, self.item_col, self.time_col, *optional)
+
+
+def _check(ok: bool, name: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid: expected {expected}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Settings as JSON (the component's `input_config` exec property; never pickle).
+
+
+def encode_config(source: EventSource, settings: SessionSettings) -> str:
+    """JSON of everything but the path, which travels as its own exec property."""
+    source_fields = dataclasses.asdict(source)
+    del source_fields["path"]
+    source_fields["actions"] = list(source.actions)
+    return json.dumps({"source": source_fields, "settings": dataclasses.asdict(settings)}, sort_keys=True)
+
+
+def decode_config(input_path: str, input_config: str) -> tuple[EventSource, SessionSettings]:
+    """Inverse of `encode_config`; unknown or mistyped keys fail with the key named."""
+    try:
+        config = json.loads(input_config)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"input_config is not valid JSON ({e}): {input_config[:200]!r}") from e
+    if not isinstance(config, dict) or set(config) - {"source", "settings"}:
+        raise ValueError(f"input_config must be an object with keys source, settings: {input_config!r}")
+    source_fields = dict(config.get("source", {}))
+    settings_fields = dict(config.get("settings", {}))
+    _check_keys("input_config.source", source_fields, EventSource, exclude={"path"})
+    _check_keys("input_config.settings", settings_fields, SessionSettings)
+    if "actions" in source_fields:
+        source_fields["actions"] = tuple(source_fields["actions"])
+    return EventSource(path=input_path, **source_fields), SessionSettings(**settings_fields)
+
+
+def _check_keys(where: str, fields: Mapping[str, Any], cls: type, exclude: set[str] | None = None) -> None:
+    known = {f.name for f in dataclasses.fields(cls)} - (exclude or set())
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"{where} has unknown keys {unknown}; expected some of {sorted(known)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 1. Rows -> events.
+
+
+class Event(NamedTuple):
+    """One engagement. `seq` orders events sharing a second (position in a pre-sessionized line, else 0)."""
+
+    user: str
+    item: str
+    ts: int
+    seq: int = 0
+
+
+class BadRow(NamedTuple):
+    """A malformed row: `reason` is one of BAD_ROW_REASONS, `detail` says which field and what was found."""
+
+    reason: str
+    detail: str
+
+
+class Dropped(NamedTuple):
+    """A well-formed row that is not a training engagement (its weight or action says so)."""
+
+    reason: str
+
+
+def parse_timestamp(value: Any) -> int:
+    """Unix seconds from an int, a float, a numeric string or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a timestamp: {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite timestamp: {value!r}")
+        return math.floor(value)
+    if isinstance(value, datetime.datetime):
+        return _datetime_seconds(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return parse_timestamp(float(text))
+    except ValueError:
+        pass
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        return _datetime_seconds(datetime.datetime.fromisoformat(iso))
+    except ValueError:
+        raise ValueError(f"not Unix seconds or ISO-8601: {value!r}") from None
+
+
+def _datetime_seconds(value: datetime.datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return math.floor(value.timestamp())
+
+
+def _as_id(value: Any) -> str:
+    """Ids from text or numeric columns compare equal: 42, 42.0 and ' 42 ' are all '42'."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, (str, bytes)) and not value.strip()
+
+
+def parse_row(row: Mapping[str, Any], source: EventSource) -> Event | BadRow | Dropped:
+    """One log row -> an Event, or why it is malformed (BadRow) or not an engagement (Dropped)."""
+    ids = (source.user_col, source.item_col)
+    for column in source.columns:
+        value = row.get(column)
+        if _is_null(value) or (column not in ids and _is_blank(value)):
+            return BadRow(MISSING_FIELD, f"column {column!r} is missing or empty")
+    user, item = _as_id(row[source.user_col]), _as_id(row[source.item_col])
+    for column, value in ((source.user_col, user), (source.item_col, item)):
+        if not value:
+            return BadRow(EMPTY_ID, f"column {column!r} holds an empty id")
+    try:
+        ts = parse_timestamp(row[source.time_col])
+    except ValueError as e:
+        return BadRow(BAD_TIMESTAMP, f"column {source.time_col!r}: {e}")
+    if source.weight_col:
+        raw = row[source.weight_col]
+        try:
+            weight = float(raw)
+        except (TypeError, ValueError):
+            return BadRow(BAD_WEIGHT, f"column {source.weight_col!r}: not a number: {raw!r}")
+        if not math.isfinite(weight):
+            return BadRow(BAD_WEIGHT, f"column {source.weight_col!r}: not a finite number: {raw!r}")
+        if weight <= 0:
+            return Dropped(DROPPED_NONPOSITIVE_WEIGHT)
+    if source.actions and _as_id(row[source.action_col]) not in source.actions:
+        return Dropped(DROPPED_OTHER_ACTION)
+    return Event(user, item, ts)
+
+
+def parse_session_line(text: str, file: str, line: int) -> list[Event]:
+    """A pre-sessionized line -> its events: one synthetic user per line, timestamp = line number.
+
+    Line numbers restart in every file, so with several files the eval split takes the highest line numbers.
+    """
+    user = f"{file}:{line}"
+    return [Event(user, item, line, seq) for seq, item in enumerate(text.split())]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. Rare items.
+
+
+def is_frequent(count: int, min_count: int) -> bool:
+    """Items engaged fewer than min_count times have too little signal to learn an embedding from."""
+    return count >= min_count
+
+
+def filter_rare_items(events: Iterable[Event], min_count: int) -> tuple[list[Event], int]:
+    """In-memory version of the executor's per-item filter: (kept events, number of dropped events)."""
+    events = list(events)
+    counts = Counter(e.item for e in events)
+    kept = [e for e in events if is_frequent(counts[e.item], min_count)]
+    return kept, len(events) - len(kept)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 3. Sessions.
+
+Session = tuple[tuple[str, int], ...]  # ((item, ts), ...) in engagement order
+
+
+class UserSessions(NamedTuple):
+    sessions: list[Session]
+    dropped_short: int  # sessions with fewer than 2 distinct consecutive items
+    dropped_repeats: int  # events that repeated the previous item of their session
+
+
+def sessionize(events: Iterable[Event], gap_seconds: int | None) -> UserSessions:
+    """One user's events -> sessions of >= 2 items.
+
+    Sorted by (ts, seq, item) so that events sharing a second come out the same whatever the input order.
+    Cut where consecutive events are more than gap_seconds apart (None: never), then consecutive repeats of
+    an item inside a session collapse to the first, which keeps its timestamp.
+    """
+    ordered = sorted(events, key=lambda e: (e.ts, e.seq, e.item))
+    runs: list[list[Event]] = []
+    for event in ordered:
+        if runs and (gap_seconds is None or event.ts - runs[-1][-1].ts <= gap_seconds):
+            runs[-1].append(event)
+        else:
+            runs.append([event])
+    sessions, short, repeats = [], 0, 0
+    for run in runs:
+        session: list[tuple[str, int]] = []
+        for event in run:
+            if session and session[-1][0] == event.item:
+                repeats += 1
+            else:
+                session.append((event.item, event.ts))
+        if len(session) >= 2:
+            sessions.append(tuple(session))
+        else:
+            short += 1
+    return UserSessions(sessions, short, repeats)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. Time split and pairs.
+
+
+def eval_cutoff(quantiles: Sequence[int], eval_fraction: float) -> int:
+    """Label timestamp from which pairs go to eval: the (1 - eval_fraction) quantile of event timestamps.
+
+    `quantiles` are evenly spaced order statistics from the minimum to the maximum (Beam's
+    ApproximateQuantiles output, or simply all timestamps sorted, which gives the exact answer).
+    """
+    if eval_fraction <= 0 or not quantiles:
+        return NO_EVAL_CUTOFF
+    return int(quantiles[round((1.0 - eval_fraction) * (len(quantiles) - 1))])
+
+
+class Pair(NamedTuple):
+    item: str
+    label: str
+    timestamp: int  # of the label's engagement
+
+
+def session_pairs(session: Session, cutoff: int, window: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, eval) pairs of one session.
+
+    Train: every label within the window after each item, labels before the cutoff. Eval: only the next
+    item, labels at or after the cutoff, since next-item retrieval is what the Evaluator measures. An item is
+    never its own label.
+    """
+    train, evaluation = [], []
+    for i, (item, _) in enumerate(session):
+        for label, ts in session[i + 1 : i + window]:
+            if ts < cutoff and label != item:
+                train.append(Pair(item, label, ts))
+        if i + 1 < len(session):
+            label, ts = session[i + 1]
+            if ts >= cutoff and label != item:
+                evaluation.append(Pair(item, label, ts))
+    return train, evaluation
+
+
+class PairsResult(NamedTuple):
+    train: list[Pair]
+    eval: list[Pair]
+    counts: Counter
+
+
+def events_to_pairs(
+    events: Iterable[Event],
+    settings: SessionSettings,
+    presessionized: bool = False,
+    cutoff: int | None = None,
+) -> PairsResult:
+    """The whole algorithm in memory, for tests and as the reference the Beam pipeline must match.
+
+    `cutoff` overrides the exact quantile (to compare with a run that used approximate quantiles).
+    """
+    counts: Counter = Counter()
+    kept, counts["dropped_rare_item_events"] = filter_rare_items(events, settings.min_count)
+    by_user: dict[str, list[Event]] = {}
+    for event in kept:
+        by_user.setdefault(event.user, []).append(event)
+    sessions: list[Session] = []
+    gap = None if presessionized else settings.session_gap_seconds
+    for user_events in by_user.values():
+        result = sessionize(user_events, gap)
+        sessions.extend(result.sessions)
+        counts["dropped_short_sessions"] += result.dropped_short
+        counts["dropped_repeated_events"] += result.dropped_repeats
+    counts["sessions"] = len(sessions)
+    if cutoff is None:
+        cutoff = eval_cutoff(sorted(ts for s in sessions for _, ts in s), settings.eval_fraction)
+    train: list[Pair] = []
+    evaluation: list[Pair] = []
+    for session in sessions:
+        t, e = session_pairs(session, cutoff, settings.window)
+        train.extend(t)
+        evaluation.extend(e)
+    counts["pairs_train"], counts["pairs_eval"] = len(train), len(evaluation)
+    return PairsResult(train, evaluation, counts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. Files: listing, checking, streaming rows, fingerprinting.
+
+
+class RawRow(NamedTuple):
+    file: str
+    line: int  # 1-based physical line (CSV/TSV/sessions) or row number (Parquet)
+    row: dict[str, Any]  # column -> value; for sessions {"session": the line}
+
+
+SESSION_FIELD = "session"
+
+
+def _fileio():
+    # TFX's fileio reaches gs:// and other remote file systems; imported late because it imports TensorFlow.
+    from tfx.dsl.io import fileio
+
+    return fileio
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def list_input_files(path: str) -> list[str]:
+    """Sorted data files of a file, a directory (its non-hidden files, no subdirectories) or a glob."""
+    fileio = _fileio()
+    if any(c in path for c in "*?["):
+        files = [str(f) for f in fileio.glob(path)]
+    elif fileio.isdir(path):
+        files = [os.path.join(path, str(n).rstrip("/")) for n in fileio.listdir(path)]
+    elif fileio.exists(path):
+        files = [path]
+    else:
+        files = []
+    # Hidden and marker files (.crc, _SUCCESS) and subdirectories are not data.
+    files = [f for f in files if not os.path.basename(f).startswith((".", "_")) and not fileio.isdir(f)]
+    if not files:
+        raise FileNotFoundError(f"no input files at {path!r}: expected a file, a directory or a glob")
+    return sorted(files)
+
+
+def fingerprint_inputs(path: str) -> str:
+    """Hash of the input files' names, sizes and modification times, so a pipeline cache sees new data."""
+    fileio = _fileio()
+    digest = hashlib.sha256()
+    for file in list_input_files(path):
+        stat = fileio.stat(file)
+        size = getattr(stat, "st_size", getattr(stat, "length", 0))
+        mtime = getattr(stat, "st_mtime_ns", getattr(stat, "mtime_nsec", 0))
+        digest.update(f"{file}\t{size}\t{mtime}\n".encode())
+    return digest.hexdigest()
+
+
+def file_format(file: str, source: EventSource) -> str:
+    """csv, tsv, parquet or sessions for one file, from the source's setting or the file's extension."""
+    if source.sessions:
+        return "sessions"
+    if source.file_format != "auto":
+        return source.file_format
+    name = file[:-3] if file.endswith(".gz") else file
+    fmt = _EXTENSION_FORMATS.get(os.path.splitext(name)[1].lower())
+    if fmt is None:
+        raise ValueError(
+            f"cannot tell the format of {file!r} from its extension: expected one of "
+            f"{sorted(_EXTENSION_FORMATS)} (optionally + .gz), or set file_format, or sessions=True for .txt"
+        )
+    return fmt
+
+
+class _RemoteFile(io.RawIOBase):
+    """A TFX (TensorFlow) file handle as a standard binary stream, which pyarrow and gzip need."""
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._handle.seek(offset, whence)
+        return self._handle.tell()
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+        super().close()
+
+
+def _open_binary(file: str) -> BinaryIO:
+    if _is_local(file):
+        stream: BinaryIO = open(file, "rb")  # noqa: SIM115
+    else:
+        stream = io.BufferedReader(_RemoteFile(_fileio().open(file, "rb")), buffer_size=1 << 20)
+    if file.endswith(".gz"):
+        return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
+    return stream
+
+
+def _text_lines(file: str) -> Iterator[str]:
+    with _open_binary(file) as stream:
+        for number, raw in enumerate(stream, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{file}: line {number} is not valid UTF-8 ({e})") from e
+
+
+def read_rows(file: str, source: EventSource) -> Iterator[RawRow]:
+    """Streams one file's rows; Parquet batch by batch, text line by line."""
+    fmt = file_format(file, source)
+    if fmt == "sessions":
+        for line, text in enumerate(_text_lines(file), start=1):
+            yield RawRow(file, line, {SESSION_FIELD: text})
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with _open_binary(file) as stream:
+            parquet = pq.ParquetFile(stream)
+            line = 0
+            for batch in parquet.iter_batches(batch_size=8192, columns=list(source.columns)):
+                for row in batch.to_pylist():
+                    line += 1
+                    yield RawRow(file, line, row)
+    else:
+        reader = csv.DictReader(_text_lines(file), delimiter="\t" if fmt == "tsv" else ",")
+        for row in reader:
+            yield RawRow(file, reader.line_num, {k: v for k, v in row.items() if k is not None})
+
+
+def _header_and_first_row(file: str, fmt: str, source: EventSource) -> tuple[list[str] | None, bool]:
+    """(column names or None for sessions, whether the file has a data row), reading as little as possible."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with _open_binary(file) as stream:
+            parquet = pq.ParquetFile(stream)
+            return list(parquet.schema_arrow.names), parquet.metadata.num_rows > 0
+    lines = _text_lines(file)
+    try:
+        if fmt == "sessions":
+            return None, any(text.strip() for text in lines)
+        reader = csv.DictReader(lines, delimiter="\t" if fmt == "tsv" else ",")
+        return list(reader.fieldnames or []), next(reader, None) is not None
+    finally:
+        lines.close()
+
+
+def check_input_files(files: Sequence[str], source: EventSource) -> None:
+    """Fails before any work when a file is unreadable, lacks a required column, or no file has a row."""
+    has_rows = False
+    for file in files:
+        fmt = file_format(file, source)
+        try:
+            columns, rows = _header_and_first_row(file, fmt, source)
+        except Exception as e:
+            raise ValueError(f"cannot read {file!r} as {fmt}: {type(e).__name__}: {e}") from e
+        missing = [c for c in source.columns if c not in (columns or [])]
+        if missing:
+            raise ValueError(
+                f"{file!r} has no column(s) {missing}: its {fmt} header is {columns}; "
+                f"set user_col/item_col/time_col (and action_col/weight_col) to the names it uses"
+            )
+        has_rows = has_rows or rows
+    if not has_rows:
+        raise ValueError(f"no rows in the input {source.path!r}: {len(files)} file(s), e.g. {files[:3]}")
+
+
+def quarantine_record(raw: RawRow, bad: BadRow) -> str:
+    """One JSON line of the quarantine file."""
+    record = {"file": raw.file, "line": raw.line, "reason": bad.reason, "detail": bad.detail, "row": raw.row}
+    return json.dumps(record, default=str, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 6. Run checks.
+
+# Counters reported on the Examples artifact and in the summary line, in this order.
+REPORTED_COUNTERS = (
+    "rows_read",
+    "events_read",
+    "bad_rows",
+    *(f"bad_row_{reason}" for reason in BAD_ROW_REASONS),
+    DROPPED_NONPOSITIVE_WEIGHT,
+    DROPPED_OTHER_ACTION,
+    "dropped_rare_item_events",
+    "dropped_repeated_events",
+    "dropped_short_sessions",
+    "sessions",
+    "pairs_train",
+    "pairs_eval",
+)
+
+
+def summary(counts: Mapping[str, int]) -> str:
+    """One line with every counter, zeros left out."""
+    return ", ".join(f"{name}={counts[name]}" for name in REPORTED_COUNTERS if counts.get(name))
+
+
+def check_counts(
+    input_path: str, counts: Mapping[str, int], settings: SessionSettings, quarantine: str
+) -> None:
+    """Fails a run that read nothing, read too many malformed rows, or produced no training pair."""
+    rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
+    if rows == 0:
+        raise ValueError(f"no rows read from {input_path!r}")
+    if bad / rows > settings.max_bad_share:
+        by_reason = {r: counts.get(f"bad_row_{r}", 0) for r in BAD_ROW_REASONS}
+        reasons = ", ".join(f"{r}={n}" for r, n in by_reason.items() if n)
+        raise ValueError(
+            f"{bad} of {rows} rows ({bad / rows:.2%}) of {input_path!r} are malformed ({reasons}), more than "
+            f"max_bad_share={settings.max_bad_share:.2%}; the bad rows are listed in {quarantine}"
+        )
+    if counts.get("pairs_train", 0) == 0:
+        raise ValueError(
+            f"no training pairs from {input_path!r} ({summary(counts)}): every pair was filtered out; "
+            f"check min_count={settings.min_count}, session_gap_seconds={settings.session_gap_seconds} and "
+            f"eval_fraction={settings.eval_fraction}"
+        )

@@ -1,0 +1,202 @@
+"""SessionExampleGen's executor on hand-made artifacts, and its component spec."""
+
+import collections
+import glob
+import json
+import os
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.session_example_gen import sessions_lib as lib
+from components.session_example_gen.component import Quarantine, SessionExampleGen
+from components.session_example_gen.executor import Executor
+from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from trainer_module import features
+
+T0 = 1_000_000_000
+
+
+def _make_log(n_users=6, per_user=50, seed=0):
+    """Rows (user, item, ts): popular items, two rare ones, ties, repeats and session gaps."""
+    rng = random.Random(seed)
+    rows = []
+    for u in range(n_users):
+        ts = T0 + u * 7
+        for _ in range(per_user):
+            ts += rng.choice([0, 0, 30, 120, 600, 4000])
+            rows.append((f"u{u}", f"item{rng.randrange(12)}", ts))
+    rows += [("u0", "rare_a", T0 + 5), ("u1", "rare_b", T0 + 9)]
+    rng.shuffle(rows)
+    return rows
+
+
+def _write_tsv(path, rows, bad_lines=()):
+    with open(path, "w") as f:
+        f.write("user_id\titem_id\ttimestamp\n")
+        for user, item, ts in rows:
+            f.write(f"{user}\t{item}\t{ts}\n")
+        for line in bad_lines:
+            f.write(line + "\n")
+
+
+def _run(tmp_path, source, settings=None):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    quarantine = Quarantine()
+    quarantine.uri = str(tmp_path / "quarantine")
+    exec_properties = {
+        "input_path": source.path,
+        "input_config": lib.encode_config(source, settings or SessionSettings()),
+        "input_fingerprint": "test",
+    }
+    Executor().Do({}, {"examples": [examples], "quarantine": [quarantine]}, exec_properties)
+    return examples, quarantine
+
+
+def _read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _read_split(examples, split):
+    files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], split), "data_tfrecord-*.gz"))
+    assert files, f"no files in split {split}"
+    pairs = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        assert set(feature) == {features.ITEM, features.LABEL, features.TIMESTAMP}
+        pairs.append(
+            lib.Pair(
+                feature[features.ITEM].bytes_list.value[0].decode(),
+                feature[features.LABEL].bytes_list.value[0].decode(),
+                feature[features.TIMESTAMP].int64_list.value[0],
+            )
+        )
+    return collections.Counter(pairs)
+
+
+def test_tsv_log_to_examples_matching_the_reference(tmp_path):
+    rows = _make_log()
+    path = tmp_path / "events.tsv"
+    _write_tsv(path, rows, bad_lines=["u9\titem1\tnot-a-time"])  # 1 bad row of 303: under 1%
+    examples, quarantine = _run(tmp_path, EventSource(path=str(path)))
+
+    cutoff = examples.get_int_custom_property("eval_cutoff_timestamp")
+    expected = lib.events_to_pairs([lib.Event(*r) for r in rows], SessionSettings(), cutoff=cutoff)
+    train, evaluation = _read_split(examples, "train"), _read_split(examples, "eval")
+    assert train == collections.Counter(expected.train)
+    assert evaluation == collections.Counter(expected.eval)
+    assert train and evaluation
+    assert max(p.timestamp for p in train) < cutoff <= min(p.timestamp for p in evaluation)
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+
+    props = {name: examples.get_int_custom_property(name) for name in lib.REPORTED_COUNTERS}
+    assert props["rows_read"] == len(rows) + 1
+    assert props["events_read"] == len(rows)
+    assert props["bad_rows"] == props["bad_row_bad_timestamp"] == 1
+    assert props["dropped_rare_item_events"] == 2
+    assert props["pairs_train"] == len(expected.train)
+    assert props["pairs_eval"] == len(expected.eval)
+    assert props["sessions"] == expected.counts["sessions"]
+    assert props["dropped_short_sessions"] == expected.counts["dropped_short_sessions"] > 0
+
+    lines = _read_text(os.path.join(quarantine.uri, "quarantine.jsonl")).splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert (record["file"], record["line"], record["reason"]) == (str(path), len(rows) + 2, "bad_timestamp")
+    assert record["row"] == {"user_id": "u9", "item_id": "item1", "timestamp": "not-a-time"}
+    assert quarantine.get_int_custom_property("bad_rows") == 1
+    assert quarantine.get_int_custom_property("rows_read") == len(rows) + 1
+
+
+def test_too_many_bad_rows_fail_with_path_counts_and_quarantine(tmp_path):
+    path = tmp_path / "dirty.tsv"
+    bad_lines = ["\titem1\t5", "u1\titem1\tsoon", "u1\t\t7"]
+    _write_tsv(path, _make_log(n_users=2, per_user=20), bad_lines=bad_lines)
+    with pytest.raises(ValueError) as error:
+        _run(tmp_path, EventSource(path=str(path)), SessionSettings(max_bad_share=0.05))
+    message = str(error.value)
+    assert str(path) in message
+    assert "3 of 45 rows" in message
+    assert "bad_timestamp=1" in message and "empty_id=2" in message
+    assert os.path.join(str(tmp_path / "quarantine"), "quarantine.jsonl") in message
+
+
+def test_missing_input_fails_with_the_path(tmp_path):
+    missing = str(tmp_path / "no" / "such" / "events-*.csv")
+    with pytest.raises(FileNotFoundError, match="no/such/events"):
+        _run(tmp_path, EventSource(path=missing))
+
+
+def test_presessionized_input(tmp_path):
+    path = tmp_path / "sessions.txt"
+    lines = ["a b c", "b c", "c a a b", "d", "", "b"] * 3 + ["a c", "b a"]
+    path.write_text("\n".join(lines) + "\n")
+    settings = SessionSettings(min_count=4, window=3, eval_fraction=0.1)
+    examples, quarantine = _run(tmp_path, EventSource(path=str(path), sessions=True), settings)
+
+    # The last tenth of the 20 lines (lines 19 and 20) is eval; "d" (3 events) is rare, "b" lines are short.
+    assert examples.get_int_custom_property("eval_cutoff_timestamp") == 19
+    expected_eval = [lib.Pair("a", "c", 19), lib.Pair("b", "a", 20)]
+    assert _read_split(examples, "eval") == collections.Counter(expected_eval)
+    train = _read_split(examples, "train")
+    assert train[lib.Pair("a", "b", 1)] == 1 and train[lib.Pair("a", "c", 1)] == 1
+    assert train[lib.Pair("c", "a", 3)] == 1 and train[lib.Pair("c", "b", 3)] == 1  # "a a" collapsed
+    assert not any(p.item == "d" or p.label == "d" for p in train)
+    assert examples.get_int_custom_property("dropped_rare_item_events") == 3
+    assert examples.get_int_custom_property("dropped_short_sessions") == 3
+    assert examples.get_int_custom_property("dropped_repeated_events") == 3
+    assert _read_text(os.path.join(quarantine.uri, "quarantine.jsonl")) == ""
+
+
+def test_parquet_directory_input_with_iso_timestamps(tmp_path):
+    rows = _make_log(n_users=4, per_user=40, seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    for shard in range(2):
+        part = rows[shard::2]
+        table = pa.table(
+            {
+                "uid": [int(u[1:]) for u, _, _ in part],
+                "item": [i for _, i, _ in part],
+                "when": [f"{ts - T0 + 1_700_000_000}" if ts % 2 else _iso(ts) for _, _, ts in part],
+            }
+        )
+        pq.write_table(table, data / f"part-{shard}.parquet")
+    (data / "_SUCCESS").write_text("")
+    source = EventSource(path=str(data), user_col="uid", item_col="item", time_col="when")
+    examples, _ = _run(tmp_path, source)
+
+    shifted = [lib.Event(u[1:], i, ts - T0 + 1_700_000_000) for u, i, ts in rows]
+    cutoff = examples.get_int_custom_property("eval_cutoff_timestamp")
+    expected = lib.events_to_pairs(shifted, SessionSettings(), cutoff=cutoff)
+    assert _read_split(examples, "train") == collections.Counter(expected.train)
+    assert _read_split(examples, "eval") == collections.Counter(expected.eval)
+    assert examples.get_int_custom_property("bad_rows") == 0
+
+
+def _iso(ts):
+    import datetime
+
+    shifted = ts - T0 + 1_700_000_000
+    return datetime.datetime.fromtimestamp(shifted, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def test_component_spec_carries_json_config_and_fingerprint(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp\nu,i,1\n")
+    settings = SessionSettings(window=3)
+    component = SessionExampleGen(EventSource(path=str(path)), settings)
+    props = component.exec_properties
+    assert props["input_path"] == str(path)
+    assert lib.decode_config(str(path), props["input_config"]) == (EventSource(path=str(path)), settings)
+    assert props["input_fingerprint"] == lib.fingerprint_inputs(str(path))
+    assert set(component.outputs) == {"examples", "quarantine"}
+    assert component.outputs["quarantine"].type_name == "pin2vec.Quarantine"
+    explicit = SessionExampleGen(EventSource(path="gs://bucket/logs/*.csv"), input_fingerprint="v1")
+    assert explicit.exec_properties["input_fingerprint"] == "v1"

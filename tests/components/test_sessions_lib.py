@@ -1,0 +1,256 @@
+"""The session ExampleGen's algorithm on hand-made data, without Beam."""
+
+import itertools
+import json
+import os
+import random
+
+import pytest
+
+from components.session_example_gen import sessions_lib as lib
+from components.session_example_gen.sessions_lib import (
+    BadRow,
+    Dropped,
+    Event,
+    EventSource,
+    Pair,
+    SessionSettings,
+)
+
+SOURCE = EventSource(path="events.tsv")
+
+
+def _row(user="u1", item="i1", ts="1000", **extra):
+    return {"user_id": user, "item_id": item, "timestamp": ts, **extra}
+
+
+# --- 1. rows -> events ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("874965758", 874965758),
+        ("874965758.9", 874965758),
+        (874965758.0, 874965758),
+        (7, 7),
+        ("2024-01-01T00:00:00Z", 1704067200),
+        ("2024-01-01T02:00:00+02:00", 1704067200),
+        ("2024-01-01 00:00:00", 1704067200),  # naive means UTC
+    ],
+)
+def test_parse_timestamp_accepts_unix_seconds_and_iso(value, expected):
+    assert lib.parse_timestamp(value) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "nan", "inf", "2024-13-01", True])
+def test_parse_timestamp_rejects_garbage(value):
+    with pytest.raises(ValueError, match=r"timestamp|ISO"):
+        lib.parse_timestamp(value)
+
+
+def test_parse_row_good_row_and_id_normalisation():
+    assert lib.parse_row(_row(user=" 7 ", item=42.0, ts="2024-01-01T00:00:00Z"), SOURCE) == Event(
+        "7", "42", 1704067200
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "reason", "column"),
+    [
+        ({"user_id": "u", "item_id": "i"}, lib.MISSING_FIELD, "timestamp"),  # column absent
+        (_row(item=None), lib.MISSING_FIELD, "item_id"),  # short CSV row
+        (_row(ts="  "), lib.MISSING_FIELD, "timestamp"),
+        (_row(ts="last tuesday"), lib.BAD_TIMESTAMP, "timestamp"),
+        (_row(user=""), lib.EMPTY_ID, "user_id"),
+        (_row(item="   "), lib.EMPTY_ID, "item_id"),
+    ],
+)
+def test_parse_row_classifies_bad_rows(row, reason, column):
+    parsed = lib.parse_row(row, SOURCE)
+    assert isinstance(parsed, BadRow)
+    assert parsed.reason == reason
+    assert repr(column) in parsed.detail
+
+
+def test_parse_row_weight_and_action():
+    source = EventSource(path="x.csv", weight_col="rating", action_col="action", actions=("save",))
+    assert lib.parse_row(_row(rating="0", action="save"), source) == Dropped(lib.DROPPED_NONPOSITIVE_WEIGHT)
+    assert lib.parse_row(_row(rating="4", action="view"), source) == Dropped(lib.DROPPED_OTHER_ACTION)
+    assert lib.parse_row(_row(rating="x", action="save"), source).reason == lib.BAD_WEIGHT
+    assert lib.parse_row(_row(rating="4", action=""), source).reason == lib.MISSING_FIELD
+    assert lib.parse_row(_row(rating="4", action="save"), source) == Event("u1", "i1", 1000)
+
+
+def test_parse_session_line_keeps_order_and_uses_line_number_as_time():
+    events = lib.parse_session_line("b a  c\n", "s.txt", 7)
+    assert [(e.item, e.ts, e.seq) for e in events] == [("b", 7, 0), ("a", 7, 1), ("c", 7, 2)]
+    assert len({e.user for e in events}) == 1
+
+
+# --- 2. rare items --------------------------------------------------------------------------------
+
+
+def test_min_count_drops_rare_items_over_the_whole_log():
+    events = [Event(f"u{i % 3}", "common", i) for i in range(5)]
+    events += [Event("u0", "rare", 1), Event("u1", "rare", 2)]
+    kept, dropped = lib.filter_rare_items(events, min_count=3)
+    assert {e.item for e in kept} == {"common"}
+    assert dropped == 2
+    kept, dropped = lib.filter_rare_items(events, min_count=2)
+    assert dropped == 0 and len(kept) == 7
+
+
+# --- 3. sessions ----------------------------------------------------------------------------------
+
+
+def test_ties_at_the_same_second_give_the_same_session_in_any_input_order():
+    events = [Event("u", "z", 100), Event("u", "b", 100), Event("u", "a", 100), Event("u", "c", 50)]
+    results = {tuple(lib.sessionize(p, 1800).sessions) for p in itertools.permutations(events)}
+    assert results == {((("c", 50), ("a", 100), ("b", 100), ("z", 100)),)}
+
+
+def test_gap_cuts_sessions_only_when_strictly_longer_than_the_gap():
+    events = [Event("u", "a", 0), Event("u", "b", 1800), Event("u", "c", 3601), Event("u", "d", 3700)]
+    result = lib.sessionize(events, gap_seconds=1800)
+    assert result.sessions == [(("a", 0), ("b", 1800)), (("c", 3601), ("d", 3700))]
+    assert lib.sessionize(events, gap_seconds=None).sessions == [
+        (("a", 0), ("b", 1800), ("c", 3601), ("d", 3700))
+    ]
+
+
+def test_repeats_collapse_and_short_sessions_are_dropped():
+    events = [Event("u", "a", 0), Event("u", "a", 5), Event("u", "b", 9), Event("u", "c", 9999)]
+    result = lib.sessionize(events, gap_seconds=1800)
+    assert result.sessions == [(("a", 0), ("b", 9))]
+    assert (result.dropped_repeats, result.dropped_short) == (1, 1)
+
+
+def test_single_event_users_produce_nothing():
+    events = [Event(f"user{i}", f"i{i % 2}", i) for i in range(10)]  # ten users, one event each
+    result = lib.events_to_pairs(events, SessionSettings(min_count=1))
+    assert result.train == [] and result.eval == []
+    assert result.counts["dropped_short_sessions"] == 10
+
+
+# --- 4. time split and pairs ----------------------------------------------------------------------
+
+
+def test_window_pairs_exact_list():
+    session = (("a", 1), ("b", 2), ("c", 3), ("a", 4), ("d", 5))
+    train, evaluation = lib.session_pairs(session, cutoff=lib.NO_EVAL_CUTOFF, window=3)
+    assert train == [
+        Pair("a", "b", 2),
+        Pair("a", "c", 3),
+        Pair("b", "c", 3),
+        Pair("b", "a", 4),
+        Pair("c", "a", 4),
+        Pair("c", "d", 5),
+        Pair("a", "d", 5),
+    ]
+    assert evaluation == []
+    # At window 4 the first "a" reaches the second one: that (a, a) pair is skipped.
+    train4, _ = lib.session_pairs(session, cutoff=lib.NO_EVAL_CUTOFF, window=4)
+    assert Pair("a", "a", 4) not in train4
+    assert len(train4) == 8
+
+
+def test_eval_pairs_are_next_item_only_and_after_the_cutoff():
+    session = (("a", 10), ("b", 20), ("c", 30), ("d", 40))
+    train, evaluation = lib.session_pairs(session, cutoff=30, window=5)
+    assert evaluation == [Pair("b", "c", 30), Pair("c", "d", 40)]  # not (a, c), (a, d), (b, d)
+    assert train == [Pair("a", "b", 20)]  # labels at or after the cutoff never train
+
+
+def test_eval_cutoff_is_the_quantile_of_timestamps():
+    timestamps = list(range(100))
+    assert lib.eval_cutoff(timestamps, 0.1) == 89
+    assert lib.eval_cutoff(timestamps, 0.0) == lib.NO_EVAL_CUTOFF
+    assert lib.eval_cutoff([], 0.1) == lib.NO_EVAL_CUTOFF
+
+
+def test_events_to_pairs_splits_by_time_and_never_pairs_an_item_with_itself():
+    rng = random.Random(0)
+    events = [Event(f"u{u}", f"i{rng.randrange(6)}", t * 60 + u) for u in range(4) for t in range(40)]
+    result = lib.events_to_pairs(events, SessionSettings(min_count=1, eval_fraction=0.25))
+    assert result.train and result.eval
+    assert max(p.timestamp for p in result.train) < min(p.timestamp for p in result.eval)
+    assert all(p.item != p.label for p in result.train + result.eval)
+    assert result.counts["pairs_train"] == len(result.train)
+    assert result.counts["pairs_eval"] == len(result.eval)
+
+
+# --- settings and config --------------------------------------------------------------------------
+
+
+def test_settings_validation_names_the_field():
+    with pytest.raises(ValueError, match="window=1"):
+        SessionSettings(window=1)
+    with pytest.raises(ValueError, match="eval_fraction"):
+        SessionSettings(eval_fraction=1.0)
+    with pytest.raises(ValueError, match="min_count='5' is invalid: expected an integer"):
+        SessionSettings(min_count="5")
+    with pytest.raises(ValueError, match="file_format='xls'"):
+        EventSource(path="a", file_format="xls")
+
+
+def test_config_round_trips_through_json_and_rejects_unknown_keys():
+    source = EventSource(path="p", user_col="u", weight_col="w", action_col="a", actions=("save", "click"))
+    settings = SessionSettings(window=3, eval_fraction=0.2)
+    text = lib.encode_config(source, settings)
+    assert json.loads(text)["settings"]["window"] == 3
+    assert lib.decode_config("p", text) == (source, settings)
+    with pytest.raises(ValueError, match=r"unknown keys \['windw'\]"):
+        lib.decode_config("p", json.dumps({"settings": {"windw": 3}}))
+
+
+def test_check_counts_messages():
+    settings = SessionSettings(max_bad_share=0.01)
+    counts = {"rows_read": 100, "bad_rows": 5, "bad_row_empty_id": 5, "pairs_train": 10}
+    with pytest.raises(ValueError, match=r"5 of 100 rows .*logs/x.csv.*empty_id=5.*q.jsonl"):
+        lib.check_counts("logs/x.csv", counts, settings, "q.jsonl")
+    with pytest.raises(ValueError, match=r"no training pairs from 'logs/x.csv'.*min_count=5"):
+        lib.check_counts("logs/x.csv", {"rows_read": 100, "events_read": 100}, settings, "q.jsonl")
+
+
+# --- files ----------------------------------------------------------------------------------------
+
+
+def test_read_rows_streams_csv_with_line_numbers(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text('user_id,item_id,timestamp\nu1,"a,b",10\n\nu2,c\n')
+    rows = list(lib.read_rows(str(path), EventSource(path=str(path))))
+    assert [(r.line, r.row) for r in rows] == [
+        (2, {"user_id": "u1", "item_id": "a,b", "timestamp": "10"}),
+        (4, {"user_id": "u2", "item_id": "c", "timestamp": None}),
+    ]
+
+
+def test_list_input_files_and_errors(tmp_path):
+    (tmp_path / "part-0.tsv").write_text("user_id\titem_id\ttimestamp\n")
+    (tmp_path / "part-1.tsv").write_text("user_id\titem_id\ttimestamp\nu\ti\t1\n")
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".part-0.tsv.crc").write_text("")
+    files = lib.list_input_files(str(tmp_path))
+    assert [os.path.basename(f) for f in files] == ["part-0.tsv", "part-1.tsv"]
+    assert lib.list_input_files(str(tmp_path / "part-*.tsv")) == files
+    lib.check_input_files(files, EventSource(path=str(tmp_path)))  # one file has a row: fine
+
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        lib.list_input_files(missing)
+    with pytest.raises(ValueError, match=r"no rows in the input .*part-0"):
+        lib.check_input_files(files[:1], EventSource(path=files[0]))
+    with pytest.raises(ValueError, match=r"part-1.tsv' has no column\(s\) \['user'\]"):
+        lib.check_input_files(files[1:], EventSource(path=files[1], user_col="user"))
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        lib.file_format(str(tmp_path / "log.json"), EventSource(path="x"))
+
+
+def test_fingerprint_changes_when_a_file_changes(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp\n")
+    before = lib.fingerprint_inputs(str(tmp_path))
+    assert lib.fingerprint_inputs(str(tmp_path)) == before
+    path.write_text("user_id,item_id,timestamp\nu,i,1\n")
+    assert lib.fingerprint_inputs(str(tmp_path)) != before
