@@ -12,7 +12,11 @@ from trainer_module.model import TrainerSettings
 DEFAULT_PIPELINE_NAME = "pin2vec"
 # Multi-process DirectRunner: Beam steps use both cores. Any Beam option can be added or overridden
 # (e.g. --runner=FlinkRunner) through RunSettings.beam_args.
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+DEFAULT_BEAM_ARGS = (
+    "--runner=DirectRunner",
+    "--direct_running_mode=multi_processing",
+    "--direct_num_workers=0",
+)
 
 
 @dataclass(frozen=True)

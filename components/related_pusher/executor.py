@@ -35,13 +35,20 @@ class Executor(base_executor.BaseExecutor):
         bases = {
             name: os.path.join(base, name) for name in (push_lib.EMBEDDING_MODEL, push_lib.RELATED_MODEL)
         }
-        version = push_lib.next_version(list(bases.values()))
-        # The index first: a server that follows `embedding` never finds a version without its index.
-        related_dir = push_lib.publish_directory(index.uri, bases[push_lib.RELATED_MODEL], version)
-        embedding_dir = push_lib.publish_directory(
-            path_utils.serving_model_path(model.uri), bases[push_lib.EMBEDDING_MODEL], version
-        )
+        provenance = {"model_uri": model.uri, "index_uri": index.uri}
+        version = push_lib.already_pushed_version(bases[push_lib.RELATED_MODEL], **provenance)
+        if version is not None:
+            logging.info("Model %s and its index are already serving as version %d", model.uri, version)
+        else:
+            version = push_lib.next_version(list(bases.values()))
+            # The index first: a server following `embedding` never finds a version without its index.
+            related_dir = push_lib.publish_directory(
+                index.uri, bases[push_lib.RELATED_MODEL], version, provenance
+            )
+            embedding_dir = push_lib.publish_directory(
+                path_utils.serving_model_path(model.uri), bases[push_lib.EMBEDDING_MODEL], version
+            )
+            logging.info("Pushed version %d: %s and %s", version, embedding_dir, related_dir)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", base)
         pushed.set_int_custom_property("pushed_version", version)
-        logging.info("Pushed version %d: %s and %s", version, embedding_dir, related_dir)

@@ -6,6 +6,7 @@ servers ignore) and renamed into place, so a reader never sees a half-written mo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -18,7 +19,8 @@ RELATED_MODEL = "related"  # the ScaNN index, item ids and embeddings, served by
 def existing_versions(model_base: str) -> list[int]:
     if not os.path.isdir(model_base):
         return []
-    return sorted(int(name) for name in os.listdir(model_base) if name.isdigit())
+    # ASCII digits only, like the server's version scan: str.isdigit() also accepts "²", which int() rejects.
+    return sorted(int(name) for name in os.listdir(model_base) if name.isascii() and name.isdigit())
 
 
 def next_version(model_bases: list[str], now: float | None = None) -> int:
@@ -27,7 +29,31 @@ def next_version(model_bases: list[str], now: float | None = None) -> int:
     return max(int(now if now is not None else time.time()), latest + 1)
 
 
-def publish_directory(source: str, model_base: str, version: int) -> str:
+PROVENANCE_FILE = "pushed_from.json"
+
+
+def write_provenance(directory: str, model_uri: str, index_uri: str) -> None:
+    """Records which model and index a version was pushed from, so a rerun does not push them twice."""
+    with open(os.path.join(directory, PROVENANCE_FILE), "w", encoding="utf-8") as f:
+        json.dump({"model_uri": model_uri, "index_uri": index_uri}, f)
+
+
+def already_pushed_version(model_base: str, model_uri: str, index_uri: str) -> int | None:
+    """The latest version, if it was pushed from exactly this model and index."""
+    versions = existing_versions(model_base)
+    if not versions:
+        return None
+    path = os.path.join(model_base, str(versions[-1]), PROVENANCE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            provenance = json.load(f)
+    except (OSError, ValueError):
+        return None
+    same = provenance == {"model_uri": model_uri, "index_uri": index_uri}
+    return versions[-1] if same else None
+
+
+def publish_directory(source: str, model_base: str, version: int, provenance: dict | None = None) -> str:
     """Copies `source` to `<model_base>/<version>` atomically and returns the final path."""
     if not os.path.isdir(source):
         raise FileNotFoundError(f"Nothing to push: {source} is not a directory")
@@ -38,6 +64,8 @@ def publish_directory(source: str, model_base: str, version: int) -> str:
     staging = os.path.join(model_base, f".{version}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         shutil.copytree(source, staging)
+        if provenance:
+            write_provenance(staging, **provenance)
         os.rename(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

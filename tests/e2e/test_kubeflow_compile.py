@@ -31,7 +31,10 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     assert set(tasks) >= EXPECTED_TASKS - {"latest_blessed_model_resolver"}
     components = [t for t in tasks if not t.startswith("latest_blessed_model_resolver")]
     assert len(components) == len(EXPECTED_TASKS) - 1
-    images = {e["container"]["image"] for e in spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
-              if "container" in e}
+    images = {
+        e["container"]["image"]
+        for e in spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+        if "container" in e
+    }
     assert images == {"example/pin2vec:1"}
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/pin2vec/pipeline"

@@ -1,0 +1,108 @@
+"""RelatedPusher executor on hand-made artifacts: both blessings -> one version of each, else nothing."""
+
+import json
+import os
+
+import pytest
+from tfx.types import standard_artifacts
+
+from components.related_pusher import push_lib
+from components.related_pusher.executor import Executor
+from components.scann_indexer.component import ScannIndex
+
+
+def _model(tmp_path):
+    serving = tmp_path / "model" / "Format-Serving"
+    serving.mkdir(parents=True)
+    (serving / "saved_model.pb").write_bytes(b"not really a SavedModel")
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    return model
+
+
+def _blessing(tmp_path, blessed):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", int(blessed))
+    return blessing
+
+
+def _index(tmp_path, blessed, recall):
+    directory = tmp_path / "index"
+    directory.mkdir()
+    (directory / "index.json").write_text(json.dumps({"recall_at_k": recall}), encoding="utf-8")
+    index = ScannIndex()
+    index.uri = str(directory)
+    index.set_int_custom_property("blessed", int(blessed))
+    index.set_float_custom_property("recall_at_k", recall)
+    return index
+
+
+def _push(tmp_path, model_blessed, index_blessed, recall=0.95):
+    base = tmp_path / "serving"
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    Executor().Do(
+        {
+            "model": [_model(tmp_path)],
+            "model_blessing": [_blessing(tmp_path, model_blessed)],
+            "index": [_index(tmp_path, index_blessed, recall)],
+        },
+        {"pushed_model": [pushed]},
+        {"serving_base_dir": str(base)},
+    )
+    return base, pushed
+
+
+def test_blessed_model_and_index_are_pushed_under_one_version(tmp_path):
+    base, pushed = _push(tmp_path, model_blessed=True, index_blessed=True)
+
+    assert pushed.get_int_custom_property("pushed") == 1
+    version = pushed.get_int_custom_property("pushed_version")
+    assert version > 0
+    assert pushed.get_string_custom_property("pushed_destination") == str(base)
+    assert os.listdir(base / push_lib.EMBEDDING_MODEL) == [str(version)]
+    assert os.listdir(base / push_lib.RELATED_MODEL) == [str(version)]
+    embedding = base / push_lib.EMBEDDING_MODEL / str(version) / "saved_model.pb"
+    assert embedding.read_bytes() == b"not really a SavedModel"
+    index_json = base / push_lib.RELATED_MODEL / str(version) / "index.json"
+    assert json.loads(index_json.read_text(encoding="utf-8")) == {"recall_at_k": 0.95}
+
+
+def test_a_second_push_gets_a_higher_version(tmp_path):
+    base, first = _push(tmp_path / "one", model_blessed=True, index_blessed=True)
+    pushed = standard_artifacts.PushedModel()
+    Executor().Do(
+        {
+            "model": [_model(tmp_path / "two")],
+            "model_blessing": [_blessing(tmp_path / "two", True)],
+            "index": [_index(tmp_path / "two", True, 0.99)],
+        },
+        {"pushed_model": [pushed]},
+        {"serving_base_dir": str(base)},
+    )
+    versions = [
+        first.get_int_custom_property("pushed_version"),
+        pushed.get_int_custom_property("pushed_version"),
+    ]
+    assert versions[1] > versions[0]
+    assert sorted(int(v) for v in os.listdir(base / push_lib.RELATED_MODEL)) == versions
+
+
+@pytest.mark.parametrize(
+    ("model_blessed", "index_blessed", "expected", "unexpected"),
+    [
+        (False, True, "Evaluator", "recall"),
+        (True, False, "recall@k 0.500", "Evaluator"),
+    ],
+)
+def test_nothing_is_pushed_without_both_blessings(
+    tmp_path, model_blessed, index_blessed, expected, unexpected
+):
+    base, pushed = _push(tmp_path, model_blessed, index_blessed, recall=0.5)
+
+    assert not base.exists()
+    assert pushed.get_int_custom_property("pushed") == 0
+    reason = pushed.get_string_custom_property("not_pushed_reason")
+    assert expected in reason
+    assert unexpected not in reason

@@ -1,0 +1,150 @@
+"""The `pin2vec` CLI: flags -> settings dataclasses, and `pin2vec related` against a real pushed index."""
+
+import json
+import os
+import string
+
+import numpy as np
+import pytest
+
+from components.scann_indexer import index_lib
+from components.scann_indexer.index_lib import IndexSettings
+from pipeline import cli
+from pipeline.config import DEFAULT_BEAM_ARGS
+
+ITEM_IDS = list(string.ascii_lowercase[:20])
+
+
+def _parse(*argv):
+    return cli.build_parser().parse_args(list(argv))
+
+
+def test_run_parses_with_defaults():
+    args = _parse("run", "--events", "x.tsv")
+    assert args.command == "run"
+    assert args.events == "x.tsv"
+    assert args.sessions is None
+    assert (args.window, args.session_gap, args.min_count) == (5, 1800, 5)
+    assert args.epochs is None
+    assert args.beam_arg is None
+    assert args.no_cache is False
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run", "--events", "x.tsv", "--sessions", "y.txt"], ["run"], ["compile", "--kubeflow", "o.json"]],
+)
+def test_exactly_one_of_events_and_sessions(argv, capsys):
+    with pytest.raises(SystemExit) as error:
+        _parse(*argv)
+    assert error.value.code == 2
+    assert "--events" in capsys.readouterr().err
+
+
+def test_settings_from_args_defaults():
+    settings, run = cli.settings_from_args(_parse("run", "--events", "x.tsv", "--output-dir", "out"))
+    assert settings.source.path == "x.tsv"
+    assert settings.source.sessions is False
+    assert settings.source.file_format == "auto"
+    assert settings.sessions.window == 5
+    assert settings.trainer.epochs == 5
+    assert run.output_dir == os.path.abspath("out")
+    assert run.beam_args == DEFAULT_BEAM_ARGS
+    assert run.mysql is None
+    assert run.enable_cache is True
+
+
+def test_settings_from_args_maps_every_group(monkeypatch):
+    monkeypatch.setenv("MY_SECRET_ENV", "s3cret")
+    argv = ["run", "--sessions", "s.txt", "--window", "7", "--session-gap", "60", "--epochs", "2"]
+    argv += [
+        "--negatives",
+        "8",
+        "--learning-rate",
+        "0.1",
+        "--min-index-recall",
+        "0.5",
+        "--min-hit-rate",
+        "0.2",
+    ]
+    # Beam options start with "--", so argparse needs them attached with "=".
+    argv += ["--beam-arg=--runner=DirectRunner", "--beam-arg=--direct_num_workers=1", "--no-cache"]
+    argv += ["--mysql-host", "db", "--mysql-user", "me", "--mysql-password-env", "MY_SECRET_ENV"]
+    settings, run = cli.settings_from_args(_parse(*argv))
+
+    assert settings.source.path == "s.txt"
+    assert settings.source.sessions is True
+    assert settings.source.file_format == "sessions"
+    assert settings.sessions.window == 7
+    assert settings.sessions.session_gap_seconds == 60
+    assert settings.trainer.epochs == 2
+    assert settings.trainer.num_negatives == 8
+    assert settings.trainer.learning_rate == 0.1
+    assert settings.trainer.batch_size == 256  # unset flags keep the dataclass default
+    assert settings.index.min_recall == 0.5
+    assert settings.evaluation.min_hit_rate_at_10 == 0.2
+    assert run.beam_args == ("--runner=DirectRunner", "--direct_num_workers=1")
+    assert run.enable_cache is False
+    assert (run.mysql.host, run.mysql.user, run.mysql.password) == ("db", "me", "s3cret")
+
+
+def test_related_without_a_pushed_index(tmp_path, capsys):
+    assert cli.main(["related", "--output-dir", str(tmp_path), "1"]) == 1
+    assert os.path.join(str(tmp_path), "serving", "related") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--k", "0", "a"], ["--k", str(cli.MAX_K + 1), "a"], []])
+def test_related_rejects_bad_arguments(tmp_path, capsys, argv):
+    assert cli.main(["related", "--output-dir", str(tmp_path), *argv]) == 2
+    assert "pin2vec related:" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def output_dir(tmp_path_factory):
+    """`<output_dir>/serving/related/5/`: a real index over seeded random embeddings of items a..t."""
+    output_dir = tmp_path_factory.mktemp("run")
+    embeddings = np.random.default_rng(7).normal(size=(len(ITEM_IDS), 8)).astype(np.float32)
+    settings = IndexSettings()
+    searcher = index_lib.build_index(embeddings, settings)
+    directory = output_dir / "serving" / "related" / "5"
+    index_lib.save_index(searcher, ITEM_IDS, embeddings, str(directory), settings, recall=1.0)
+    return output_dir
+
+
+def test_related_json(output_dir, capsys):
+    assert cli.main(["related", "--output-dir", str(output_dir), "--json", "--k", "4", "a", "zzz"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert list(answer) == ["a", "zzz"]
+    assert answer["zzz"] is None
+    related = answer["a"]
+    assert len(related) == 4
+    assert all(set(r) == {"item", "score"} for r in related)
+    items = [r["item"] for r in related]
+    assert "a" not in items
+    assert set(items) <= set(ITEM_IDS)
+    scores = [r["score"] for r in related]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_related_json_defaults_to_ten_items(output_dir, capsys):
+    assert cli.main(["related", "--output-dir", str(output_dir), "--json", "b"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["b"]) == 10
+
+
+def test_related_text_shows_titles(output_dir, tmp_path, capsys):
+    titles = tmp_path / "titles.tsv"
+    titles.write_text(
+        "item_id\ttitle\n" + "".join(f"{i}\tTitle of {i.upper()}\n" for i in ITEM_IDS), encoding="utf-8"
+    )
+    argv = ["related", "--output-dir", str(output_dir), "--titles", str(titles), "--k", "3", "c", "zzz"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert os.path.join(str(output_dir), "serving", "related", "5") in out
+    assert "Related to c Title of C:" in out
+    assert out.count("Title of ") == 4  # the query and its 3 related items
+    assert "zzz: unknown item" in out
+
+
+def test_related_k_above_the_index_size_is_an_error(output_dir, capsys):
+    assert cli.main(["related", "--output-dir", str(output_dir), "--k", "50", "a"]) == 1
+    assert "k must be an integer in [1, 19]" in capsys.readouterr().err
