@@ -85,7 +85,8 @@ def _add_settings_flags(parser) -> None:
         "--beam-arg",
         action="append",
         default=None,
-        help="a Beam pipeline option, repeatable (replaces the multi-process DirectRunner defaults)",
+        help="a Beam pipeline option, repeatable, written as --beam-arg=--OPTION=VALUE "
+        "(replaces the multi-process DirectRunner defaults)",
     )
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
 

@@ -24,7 +24,9 @@ def print_summary(
         "Evaluator (next-item hit rate over the whole vocabulary, time-held-out eval split):",
     ]
     for name, value in sorted(summary.metrics.items()):
-        lines.append(f"  {name}: {value:.4f}")
+        change = summary.metric_changes.get(name)
+        versus = f"  ({change:+.4f} vs the last blessed model)" if change is not None else ""
+        lines.append(f"  {name}: {value:.4f}{versus}")
     lines.append(f"  blessed: {'yes' if summary.blessed else 'NO'}")
     if summary.index_recall is not None:
         lines.append(

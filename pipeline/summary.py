@@ -24,6 +24,7 @@ class RunSummary:
     quarantine_file: str = ""
     bad_rows: int = 0
     metrics: dict = field(default_factory=dict)
+    metric_changes: dict = field(default_factory=dict)  # candidate - last blessed model, when there is one
     blessed: bool = False
     model_dir: str = ""
     tensorboard_dir: str = ""
@@ -35,19 +36,20 @@ class RunSummary:
     not_pushed_reason: str = ""
 
 
-def read_overall_metrics(evaluation_uri: str) -> dict[str, float]:
-    """The overall-slice metrics TFMA wrote, by metric name."""
+def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
+    """The candidate model's overall-slice metrics, and their change against the baseline (if any)."""
     import tensorflow_model_analysis as tfma
 
-    metrics = {}
+    metrics, changes = {}, {}
     for per_slice in tfma.load_metrics(evaluation_uri):
         if per_slice.slice_key.single_slice_keys:
             continue
         for key_and_value in per_slice.metric_keys_and_values:
-            value = key_and_value.value
-            if value.HasField("double_value"):
-                metrics[key_and_value.key.name] = value.double_value.value
-    return metrics
+            key, value = key_and_value.key, key_and_value.value
+            if not value.HasField("double_value") or key.model_name not in ("", "candidate"):
+                continue
+            (changes if key.is_diff else metrics)[key.name] = value.double_value.value
+    return metrics, changes
 
 
 def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
@@ -70,7 +72,7 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
         summary.quarantine_file = os.path.join(quarantine.uri, "quarantine.jsonl")
         summary.bad_rows = int(custom_value(quarantine, "bad_rows", 0))
     if evaluation := artifacts.get(EVALUATION):
-        summary.metrics = read_overall_metrics(evaluation.uri)
+        summary.metrics, summary.metric_changes = read_overall_metrics(evaluation.uri)
     summary.blessed = custom_value(artifacts.get(BLESSING), "blessed", 0) == 1
     if model := artifacts.get(MODEL):
         summary.model_dir = os.path.join(model.uri, "Format-Serving")
