@@ -86,7 +86,7 @@ def _add_settings_flags(parser) -> None:
         action="append",
         default=None,
         help="a Beam pipeline option, repeatable, written as --beam-arg=--OPTION=VALUE "
-        "(replaces the multi-process DirectRunner defaults)",
+        "(replaces the default: DirectRunner, multi-process for inputs over 256 MB)",
     )
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
 
@@ -123,7 +123,6 @@ def settings_from_args(args):
     from components.scann_indexer.index_lib import IndexSettings
     from components.session_example_gen.sessions_lib import EventSource, SessionSettings
     from pipeline.config import (
-        DEFAULT_BEAM_ARGS,
         EvaluationSettings,
         MySQLSettings,
         PipelineSettings,
@@ -180,7 +179,7 @@ def settings_from_args(args):
         pipeline_name=args.pipeline_name,
         metadata_path=args.metadata_path,
         mysql=mysql,
-        beam_args=tuple(args.beam_arg) if args.beam_arg else DEFAULT_BEAM_ARGS,
+        beam_args=tuple(args.beam_arg) if args.beam_arg else None,
         enable_cache=not args.no_cache,
     )
     return settings, run

@@ -10,13 +10,22 @@ from components.session_example_gen.sessions_lib import EventSource, SessionSett
 from trainer_module.model import TrainerSettings
 
 DEFAULT_PIPELINE_NAME = "pin2vec"
-# Multi-process DirectRunner: Beam steps use both cores. Any Beam option can be added or overridden
-# (e.g. --runner=FlinkRunner) through RunSettings.beam_args.
-DEFAULT_BEAM_ARGS = (
+# The DirectRunner in one process for small inputs, where starting worker processes (each importing
+# TensorFlow) costs more than it saves; multi-process, one worker per core, for large ones. Any Beam option
+# can be set instead (e.g. --runner=FlinkRunner) through RunSettings.beam_args.
+MULTI_PROCESS_MIN_INPUT_BYTES = 256 * 1024 * 1024
+IN_PROCESS_BEAM_ARGS = ("--runner=DirectRunner", "--direct_running_mode=in_memory")
+MULTI_PROCESS_BEAM_ARGS = (
     "--runner=DirectRunner",
     "--direct_running_mode=multi_processing",
     "--direct_num_workers=0",
 )
+
+
+def default_beam_args(input_bytes: int) -> tuple[str, ...]:
+    if input_bytes >= MULTI_PROCESS_MIN_INPUT_BYTES:
+        return MULTI_PROCESS_BEAM_ARGS
+    return IN_PROCESS_BEAM_ARGS
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class RunSettings:
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     metadata_path: str | None = None  # SQLite file; default <output_dir>/metadata.sqlite
     mysql: MySQLSettings | None = None  # a shared ML Metadata store instead of SQLite
-    beam_args: tuple[str, ...] = DEFAULT_BEAM_ARGS
+    beam_args: tuple[str, ...] | None = None  # None: chosen by input size, see default_beam_args()
     enable_cache: bool = True
 
     @property

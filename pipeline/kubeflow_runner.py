@@ -31,7 +31,7 @@ def compile_kubeflow(
         settings=settings,
         input_fingerprint=input_fingerprint,
         serving_dir=run.serving_dir,
-        beam_pipeline_args=list(run.beam_args),
+        beam_pipeline_args=list(run.beam_args or ()),
         enable_cache=run.enable_cache,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(

@@ -7,10 +7,17 @@ import time
 
 from tfx import v1 as tfx
 
-from pipeline.config import PipelineSettings, RunSettings
+from components.session_example_gen.sessions_lib import list_input_files
+from pipeline.config import PipelineSettings, RunSettings, default_beam_args
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import configure_run_logging
+
+
+def input_size_bytes(path: str) -> int:
+    from tfx.dsl.io import fileio
+
+    return sum(fileio.stat(f).length for f in list_input_files(path))
 
 
 def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = False) -> dict:
@@ -19,13 +26,14 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
     log_file = os.path.join(run.output_dir, "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log")
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
     progress = configure_run_logging(log_file, verbose)
+    beam_args = run.beam_args or default_beam_args(input_size_bytes(settings.source.path))
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,
         settings=settings,
         serving_dir=run.serving_dir,
         metadata_connection_config=connection_config(run),
-        beam_pipeline_args=list(run.beam_args),
+        beam_pipeline_args=list(beam_args),
         enable_cache=run.enable_cache,
     )
     started = time.monotonic()

@@ -25,25 +25,31 @@ def connection_config(run: RunSettings) -> metadata_store_pb2.ConnectionConfig:
     return metadata.sqlite_metadata_connection_config(run.sqlite_path)
 
 
-def latest_artifacts(
+def latest_outputs(
     config: metadata_store_pb2.ConnectionConfig, pipeline_name: str
-) -> dict[str, metadata_store_pb2.Artifact]:
-    """The newest artifact of every type produced in the pipeline's context, keyed by type name.
+) -> dict[tuple[str, str], metadata_store_pb2.Artifact]:
+    """The newest artifact each (node id, output key) of the pipeline produced or reused from cache.
 
-    Cached steps of a rerun publish no new artifact, so the newest one of a type is what the latest run
-    used.
+    Keyed by producer, not by type: Transform also writes `Examples`, so "the newest Examples" would not
+    say whose they are.
     """
     store = metadata_store.MetadataStore(config)
-    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if context is None:
+    node_of_execution: dict[int, str] = {}
+    prefix = f"{pipeline_name}."
+    for context in store.get_contexts_by_type("node"):
+        if context.name.startswith(prefix):
+            for execution in store.get_executions_by_context(context.id):
+                node_of_execution[execution.id] = context.name[len(prefix) :]
+    if not node_of_execution:
         return {}
-    types = {t.id: t.name for t in store.get_artifact_types()}
-    latest: dict[str, metadata_store_pb2.Artifact] = {}
-    for artifact in store.get_artifacts_by_context(context.id):
-        name = types.get(artifact.type_id, "?")
-        if name not in latest or artifact.id > latest[name].id:
-            latest[name] = artifact
-    return latest
+    newest: dict[tuple[str, str], int] = {}
+    for event in store.get_events_by_execution_ids(list(node_of_execution)):
+        if event.type != metadata_store_pb2.Event.OUTPUT or not event.path.steps:
+            continue
+        key = (node_of_execution[event.execution_id], event.path.steps[0].key)
+        newest[key] = max(newest.get(key, 0), event.artifact_id)
+    by_id = {a.id: a for a in store.get_artifacts_by_id(list(set(newest.values())))}
+    return {key: by_id[artifact_id] for key, artifact_id in newest.items()}
 
 
 def custom_value(artifact: metadata_store_pb2.Artifact | None, key: str, default=None):

@@ -8,12 +8,15 @@ to the run's log file for when something needs a closer look.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
 
 from absl import logging as absl_logging
 
+# Warnings from files under the project's own packages reach the console; library warnings stay in the log.
+_PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _RUNNING = re.compile(r"Component (\S+) is running\.")
 _FINISHED = re.compile(r"Component (\S+) is finished\.")
 _CACHED = re.compile(r"A cached execution \d+ is used\.")
@@ -44,8 +47,15 @@ class ComponentProgress(logging.Handler):
             was_cached = name in self.cached
             self.finished.append((name, seconds, was_cached))
             self._print(f"  {name} done in {seconds:.1f}s{' (cached)' if was_cached else ''}")
-        elif record.levelno >= logging.WARNING or record.name.startswith("pin2vec"):
+        elif self._is_for_people(record):
             self._print(f"  {record.levelname.lower()}: {message.splitlines()[0][:300]}")
+
+    @staticmethod
+    def _is_for_people(record: logging.LogRecord) -> bool:
+        """Errors, pin2vec's own messages, and warnings raised by pin2vec code (not by its libraries)."""
+        if record.levelno >= logging.ERROR or record.name.startswith("pin2vec"):
+            return True
+        return record.levelno >= logging.WARNING and os.path.abspath(record.pathname).startswith(_PROJECT)
 
     def _print(self, text: str) -> None:
         self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from pipeline.metadata import custom_value, latest_artifacts
+from pipeline.metadata import custom_value, latest_outputs
 
-EXAMPLES = "Examples"
-EVALUATION = "ModelEvaluation"
-BLESSING = "ModelBlessing"
-MODEL = "Model"
-MODEL_RUN = "ModelRun"
-INDEX = "pin2vec.ScannIndex"
-PUSHED = "PushedModel"
-QUARANTINE = "pin2vec.Quarantine"
+# (node id, output key) of the artifacts the summary reads.
+EXAMPLES = ("SessionExampleGen", "examples")
+QUARANTINE = ("SessionExampleGen", "quarantine")
+EVALUATION = ("Evaluator", "evaluation")
+BLESSING = ("Evaluator", "blessing")
+MODEL = ("Trainer", "model")
+MODEL_RUN = ("Trainer", "model_run")
+INDEX = ("ScannIndexer", "index")
+PUSHED = ("RelatedPusher", "pushed_model")
 
 
 @dataclass
@@ -53,7 +54,7 @@ def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[st
 
 
 def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
-    artifacts = latest_artifacts(config, pipeline_name)
+    artifacts = latest_outputs(config, pipeline_name)
     summary = RunSummary(pipeline_root=pipeline_root)
     if examples := artifacts.get(EXAMPLES):
         summary.examples = {

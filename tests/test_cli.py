@@ -10,7 +10,7 @@ import pytest
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
 from pipeline import cli
-from pipeline.config import DEFAULT_BEAM_ARGS
+from pipeline.config import IN_PROCESS_BEAM_ARGS, MULTI_PROCESS_BEAM_ARGS, default_beam_args
 
 ITEM_IDS = list(string.ascii_lowercase[:20])
 
@@ -49,7 +49,9 @@ def test_settings_from_args_defaults():
     assert settings.sessions.window == 5
     assert settings.trainer.epochs == 5
     assert run.output_dir == os.path.abspath("out")
-    assert run.beam_args == DEFAULT_BEAM_ARGS
+    assert run.beam_args is None  # chosen by input size when the run starts
+    assert default_beam_args(10_000) == IN_PROCESS_BEAM_ARGS
+    assert default_beam_args(1 << 30) == MULTI_PROCESS_BEAM_ARGS
     assert run.mysql is None
     assert run.enable_cache is True
 
