@@ -11,7 +11,11 @@ import json
 import logging
 import os
 import sys
+import warnings
 
+# Library deprecation notices (google-api-core, Beam, TF) are not actionable for a pin2vec user.
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Keras 2 (tf-keras), as TFX 1.16 expects
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 python3 -m uv pip compile --python-version 3.10 --python-platform x86_64-manylinux_2_28 \
-  -o requirements/requirements.lock requirements/requirements.in
+  --override requirements/overrides.txt -o requirements/requirements.lock requirements/requirements.in
