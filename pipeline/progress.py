@@ -55,7 +55,8 @@ class ComponentProgress(logging.Handler):
         """Errors, pin2vec's own messages, and warnings raised by pin2vec code (not by its libraries)."""
         if record.levelno >= logging.ERROR or record.name.startswith("pin2vec"):
             return True
-        return record.levelno >= logging.WARNING and os.path.abspath(record.pathname).startswith(_PROJECT)
+        path = os.path.abspath(record.pathname)
+        return record.levelno >= logging.WARNING and path.startswith(_PROJECT) and "site-packages" not in path
 
     def _print(self, text: str) -> None:
         self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")

@@ -20,6 +20,7 @@ DEFAULT_VOCABULARY_MIN_COUNT = 1
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any] | None = None):
     """Maps raw `item`/`label` ids to vocabulary indices; unseen ids go to the OOV bucket."""
     min_count = int((custom_config or {}).get("vocabulary_min_count", DEFAULT_VOCABULARY_MIN_COUNT))
+    min_count = min_count if min_count > 1 else None  # tft warns that a threshold of 1 is a no-op
     item = tf.reshape(inputs[features.ITEM], [-1])
     label = tf.reshape(inputs[features.LABEL], [-1])
     both = tf.concat([item, label], axis=0)
