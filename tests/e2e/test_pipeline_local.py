@@ -95,7 +95,7 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
     assert os.path.exists(os.path.join(embedding_dir, "saved_model.pb"))
     with open(os.path.join(run.serving_dir, "related", str(summary.pushed_version), "index.json")) as f:
-        assert json.load(f)["n"] == summary.index_items
+        assert json.load(f)["num_items"] == summary.index_items
 
 
 def test_pushed_model_maps_raw_ids_to_embeddings(two_runs):
@@ -112,3 +112,21 @@ def test_pushed_model_maps_raw_ids_to_embeddings(two_runs):
 def test_settings_are_plain_json(two_runs):
     settings, *_ = two_runs
     json.dumps(dataclasses.asdict(settings))
+
+
+def test_curated_schema_matches_what_schemagen_infers(two_runs):
+    import tensorflow_data_validation as tfdv
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from pipeline.metadata import latest_outputs
+    from pipeline.pipeline import schema_path
+
+    _, run, _, _ = two_runs
+    statistics = latest_outputs(connection_config(run), run.pipeline_name)[("StatisticsGen", "statistics")]
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.set_mlmd_artifact(statistics)
+    stats = tfdv.load_stats_binary(f"{artifact_utils.get_split_uri([artifact], 'train')}/FeatureStats.pb")
+    inferred = tfdv.infer_schema(stats, infer_feature_shape=True)
+    curated = tfdv.load_schema_text(schema_path())
+    as_types = lambda schema: {f.name: (f.type, tuple(d.size for d in f.shape.dim)) for f in schema.feature}  # noqa: E731
+    assert as_types(inferred) == as_types(curated)
