@@ -37,7 +37,10 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
         enable_cache=run.enable_cache,
     )
     started = time.monotonic()
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    try:
+        tfx.orchestration.LocalDagRunner().run(pipeline)
+    except Exception as error:
+        raise RuntimeError(f"{error}\n(full log: {log_file})") from error
     return {
         "log_file": log_file,
         "seconds": time.monotonic() - started,
