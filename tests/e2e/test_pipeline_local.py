@@ -14,23 +14,11 @@ from pipeline.config import PipelineSettings, RunSettings
 from pipeline.local_runner import run_local
 from pipeline.metadata import connection_config
 from pipeline.summary import summarize_run
+from tests.e2e.expected import COMPONENTS
 from tests.e2e.tiny_log import write_tiny_log
 from trainer_module.model import TrainerSettings
 
 pytestmark = pytest.mark.e2e
-
-COMPONENTS = {
-    "SessionExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "AnomalyGate",
-    "Transform",
-    "Trainer",
-    "Evaluator",
-    "ScannIndexer",
-    "RelatedPusher",
-}
 
 
 @pytest.fixture(scope="module")

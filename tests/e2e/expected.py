@@ -1,0 +1,17 @@
+"""The pipeline's components (node ids), as both the local and the Kubeflow tests expect them."""
+
+COMPONENTS = frozenset(
+    {
+        "SessionExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "AnomalyGate",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "ScannIndexer",
+        "RelatedPusher",
+    }
+)
+RESOLVER = "latest_blessed_model_resolver"
