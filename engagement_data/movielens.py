@@ -33,7 +33,7 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +149,18 @@ def _parse_ratings(lines: Iterable[tuple[int, str]], source: str) -> list[Rating
     return rows
 
 
+def _rows_after_header(
+    text: str, expected: Sequence[str], source: str, *, exact: bool
+) -> Iterator[tuple[int, str]]:
+    """The data lines of a recbole file, once its header is checked."""
+    lines = iter(_data_lines(text))
+    first = next(lines, None)
+    if first is None:
+        raise ValueError(f"{source}: empty file")
+    _check_header(first[1], expected, source, exact=exact)
+    return lines
+
+
 def _check_header(header: str, expected: Sequence[str], source: str, *, exact: bool) -> None:
     got = tuple(field.strip() for field in header.split("\t"))
     ok = got == tuple(expected) if exact else got[: len(expected)] == tuple(expected)
@@ -175,12 +187,7 @@ def parse_u_item(text: str, *, source: str = U_ITEM_MEMBER) -> list[Title]:
 
 def parse_recbole_inter(text: str, *, source: str = RECBOLE_INTER_MEMBER) -> list[Rating]:
     """Parses recbole's ``ml-100k.inter`` (tab-separated, typed header)."""
-    lines = iter(_data_lines(text))
-    first = next(lines, None)
-    if first is None:
-        raise ValueError(f"{source}: empty file")
-    _check_header(first[1], RECBOLE_INTER_COLUMNS, source, exact=True)
-    return _parse_ratings(lines, source)
+    return _parse_ratings(_rows_after_header(text, RECBOLE_INTER_COLUMNS, source, exact=True), source)
 
 
 def recbole_title(title: str, year: str) -> str:
@@ -197,11 +204,7 @@ def recbole_title(title: str, year: str) -> str:
 
 def parse_recbole_item(text: str, *, source: str = RECBOLE_ITEM_MEMBER) -> list[Title]:
     """Parses recbole's ``ml-100k.item`` into (item id, title with year)."""
-    lines = iter(_data_lines(text))
-    first = next(lines, None)
-    if first is None:
-        raise ValueError(f"{source}: empty file")
-    _check_header(first[1], RECBOLE_ITEM_COLUMNS, source, exact=False)
+    lines = _rows_after_header(text, RECBOLE_ITEM_COLUMNS, source, exact=False)
     titles: list[Title] = []
     for lineno, line in lines:
         fields = line.split("\t")

@@ -58,6 +58,4 @@ def custom_value(artifact: metadata_store_pb2.Artifact | None, key: str, default
         return default
     value = artifact.custom_properties[key]
     kind = value.WhichOneof("value")
-    if kind == "struct_value":
-        return dict(value.struct_value)
     return getattr(value, kind) if kind else default

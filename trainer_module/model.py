@@ -100,24 +100,15 @@ class Pin2VecModel(tf_keras.Model):
         labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
         hidden = self(tf.reshape(items, [-1]), training=True)
         num_sampled = min(self.settings.num_negatives, self.num_classes - 1)
+        common = dict(
+            true_classes=labels, num_true=1, num_sampled=num_sampled, unique=True, range_max=self.num_classes
+        )
         if self.sampler_file:
             sampled = tf.random.fixed_unigram_candidate_sampler(
-                true_classes=labels,
-                num_true=1,
-                num_sampled=num_sampled,
-                unique=True,
-                range_max=self.num_classes,
-                vocab_file=self.sampler_file,
-                distortion=self.settings.sampler_exponent,
+                **common, vocab_file=self.sampler_file, distortion=self.settings.sampler_exponent
             )
-        else:
-            sampled = tf.random.log_uniform_candidate_sampler(
-                true_classes=labels,
-                num_true=1,
-                num_sampled=num_sampled,
-                unique=True,
-                range_max=self.num_classes,
-            )
+        else:  # no counts: Zipf-like prior, valid because the vocabulary is sorted by frequency
+            sampled = tf.random.log_uniform_candidate_sampler(**common)
         losses = tf.nn.sampled_softmax_loss(
             weights=self.softmax_weights,
             biases=self.softmax_biases,
