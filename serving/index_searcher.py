@@ -52,7 +52,10 @@ class RelatedItemsSearcher:
         rows = np.array([self._rows[item_id] for item_id in known])
         # k + 1: the query item is indexed too and usually comes back first.
         neighbours, scores = self._searcher.search_batched(
-            self._embeddings[rows], final_num_neighbors=k + 1, pre_reorder_num_neighbors=self._pre_reorder(k)
+            self._embeddings[rows],
+            final_num_neighbors=k + 1,
+            pre_reorder_num_neighbors=self._pre_reorder(k),
+            leaves_to_search=self._leaves_to_search(k),
         )
         for item_id, row, row_neighbours, row_scores in zip(known, rows, neighbours, scores, strict=True):
             result[item_id] = [
@@ -61,6 +64,14 @@ class RelatedItemsSearcher:
                 if neighbour != row
             ][:k]
         return result
+
+    def _leaves_to_search(self, k: int) -> int | None:
+        """More leaves for a k above the built one: too few candidates make ScaNN pad its answer."""
+        built = self.metadata.get("num_leaves_to_search")
+        if not built:  # brute force: no leaves
+            return None
+        scale = -(-(k + 1) // (self.metadata["k"] + 1))  # ceil
+        return min(self.metadata["num_leaves"], built * scale)
 
     def _pre_reorder(self, k: int) -> int | None:
         """Candidates rescored exactly: the built-in number, or more when k exceeds the k it was built for."""
