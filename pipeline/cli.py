@@ -23,9 +23,25 @@ MAX_K = 1000
 
 
 def _add_data_parser(sub) -> None:
-    data = sub.add_parser("data", help="fetch a data set into a local cache")
-    data.add_argument("dataset", choices=["movielens-100k"])
-    data.add_argument("--out", default="work/data/ml-100k", help="cache directory (default: %(default)s)")
+    data = sub.add_parser("data", help="fetch a data set into a local cache, or generate a synthetic one")
+    data.add_argument("dataset", choices=["movielens-100k", "synthetic"])
+    data.add_argument(
+        "--out", default=None, help="cache/output directory (default: work/data/ml-100k, work/data/synthetic)"
+    )
+    _add_synthetic_flags(data)
+
+
+def _add_synthetic_flags(data) -> None:
+    synthetic = data.add_argument_group("synthetic (seeded, streamed, sharded: engagement_data/synthetic.py)")
+    synthetic.add_argument("--items", type=int, default=100_000, help="vocabulary (default: %(default)s)")
+    synthetic.add_argument("--events", type=int, default=1_000_000, help="events (default: %(default)s)")
+    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument("--shards", type=int, default=4, help="event files, sharded by user")
+    synthetic.add_argument("--file-format", default="csv", choices=["csv", "parquet"])
+    synthetic.add_argument("--topic-size", type=int, default=10, help="items per topic (planted related + 1)")
+    synthetic.add_argument("--zipf-exponent", type=float, default=0.8)
+    synthetic.add_argument("--drift", type=float, default=0.1, help="per-event chance to change topic")
+    synthetic.add_argument("--noise", type=float, default=0.05, help="per-event chance of an off-topic item")
 
 
 def _add_settings_flags(parser) -> None:
@@ -50,7 +66,12 @@ def _add_settings_flags(parser) -> None:
         "--window", type=int, default=5, help="items per sliding window, the example included"
     )
     sessions.add_argument("--min-count", type=int, default=5, help="drop items with fewer engagements")
-    sessions.add_argument("--eval-fraction", type=float, default=0.1, help="latest share of time held out")
+    sessions.add_argument(
+        "--eval-user-share",
+        type=float,
+        default=1.0,
+        help="share of users whose last two engagements are held out for validation and test",
+    )
     sessions.add_argument(
         "--max-bad-share", type=float, default=0.01, help="fail above this share of bad rows"
     )
@@ -95,6 +116,59 @@ def _add_settings_flags(parser) -> None:
     run.add_argument("--no-cache", action="store_true", help="rerun every step")
 
 
+def _add_serve_parser(sub) -> None:
+    serve = sub.add_parser(
+        "serve", help="serve the pushed models over TF Serving's REST and gRPC APIs (embedding, related)"
+    )
+    serve.add_argument(
+        "--model-base", required=True, help="the run's serving directory, <output-dir>/serving"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--rest-port", type=int, default=8501, help="0 picks a free port")
+    serve.add_argument("--grpc-port", type=int, default=8500, help="0 picks a free port")
+    serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often the model base is scanned")
+    serve.add_argument("--keep-versions", type=int, default=2, help="newest versions kept loaded per model")
+    serve.add_argument("--max-k", type=int, default=100, help="largest k a related request may ask")
+    serve.add_argument("--max-instances", type=int, default=1024, help="rows per request")
+    serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument("--timeout-s", type=float, default=10.0, help="per-request deadline")
+    serve.add_argument("--access-log", default=None, help="JSON-lines access log file (default: stderr)")
+
+
+def _add_export_related_parser(sub) -> None:
+    export = sub.add_parser(
+        "export-related", help="write every item's related items (Parquet and TFRecord), with Beam"
+    )
+    export.add_argument("--out", required=True, help="output directory")
+    export.add_argument("--k", type=int, default=50)
+    export.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
+    export.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
+    export.add_argument("--version", type=int, default=None, help="index version (default: the latest)")
+    export.add_argument("--format", choices=["both", "parquet", "tfrecord"], default="both")
+    export.add_argument("--batch-size", type=int, default=1024, help="items searched per index call")
+    export.add_argument(
+        "--beam-arg", action="append", default=None, help="a Beam pipeline option, repeatable"
+    )
+
+
+def _add_export_embeddings_parser(sub) -> None:
+    export = sub.add_parser(
+        "export-embeddings",
+        help="write the pushed item vectors as word2vec text (gensim) or TSV (TensorBoard projector)",
+    )
+    export.add_argument("--format", choices=["word2vec", "tsv"], required=True)
+    export.add_argument(
+        "--out",
+        required=True,
+        help="word2vec: the file; tsv: a directory receiving vectors.tsv and metadata.tsv, or a file-name "
+        "prefix ending in '_', '-' or '.'",
+    )
+    where = export.add_mutually_exclusive_group()
+    where.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
+    where.add_argument("--serving-dir", default=None, help="a serving directory (instead of --output-dir)")
+    export.add_argument("--titles", default=None, help="TSV item_id<TAB>title, for the tsv metadata")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pin2vec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
     related.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
     related.add_argument("--titles", default=None)
+
+    _add_serve_parser(sub)
+    _add_export_related_parser(sub)
+    _add_export_embeddings_parser(sub)
 
     compile_ = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines")
     compile_.add_argument("--kubeflow", required=True, metavar="OUT.json")
@@ -153,7 +231,7 @@ def settings_from_args(args):
             session_gap_seconds=args.session_gap,
             window=args.window,
             min_count=args.min_count,
-            eval_fraction=args.eval_fraction,
+            eval_user_share=args.eval_user_share,
             max_bad_share=args.max_bad_share,
         ),
         trainer=overrides(
@@ -198,10 +276,39 @@ def _load_titles(path: str | None) -> dict[str, str]:
 
 
 def cmd_data(args) -> int:
+    if args.dataset == "synthetic":
+        return cmd_data_synthetic(args)
     from engagement_data.movielens import fetch_movielens_100k
 
-    files = fetch_movielens_100k(args.out)
+    files = fetch_movielens_100k(args.out or "work/data/ml-100k")
     print(f"MovieLens-100K ready ({files.source}):\n  ratings: {files.ratings}\n  titles:  {files.titles}")
+    return 0
+
+
+def cmd_data_synthetic(args) -> int:
+    import time
+
+    from engagement_data.synthetic import SyntheticSettings, generate
+
+    settings = SyntheticSettings(
+        items=args.items,
+        events=args.events,
+        seed=args.seed,
+        shards=args.shards,
+        file_format=args.file_format,
+        topic_size=args.topic_size,
+        zipf_exponent=args.zipf_exponent,
+        drift=args.drift,
+        noise=args.noise,
+    )
+    started = time.monotonic()
+    log = generate(settings, args.out or "work/data/synthetic")
+    print(
+        f"synthetic log: {log.events:,} events, {log.sessions:,} sessions, {log.users:,} users, "
+        f"{settings.items:,} items in {time.monotonic() - started:.1f} s\n"
+        f"  events:       {log.events_dir} ({len(log.shards)} shards; columns user_id,item_id,timestamp)\n"
+        f"  ground truth: {log.ground_truth}\n  manifest:     {log.manifest}"
+    )
     return 0
 
 
@@ -268,6 +375,66 @@ def cmd_related(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from serving.predict import RequestLimits
+    from serving.related_model import RelatedSettings
+    from serving.server import ServerSettings, run
+
+    settings = ServerSettings(
+        model_base=os.path.abspath(args.model_base),
+        host=args.host,
+        rest_port=args.rest_port,
+        grpc_port=args.grpc_port,
+        poll_seconds=args.poll_seconds,
+        keep_versions=args.keep_versions,
+        limits=RequestLimits(
+            max_body_bytes=args.max_body_bytes, max_instances=args.max_instances, timeout_s=args.timeout_s
+        ),
+        related=RelatedSettings(max_k=args.max_k, max_batch_rows=max(args.max_instances, 64)),
+    )
+    return run(settings, access_log_path=args.access_log)
+
+
+def cmd_export_related(args) -> int:
+    from serving.export_related import ExportSettings, export_related
+
+    settings = ExportSettings(
+        serving_dir=args.serving_dir or os.path.join(args.output_dir, "serving"),
+        out=args.out,
+        k=args.k,
+        version=args.version,
+        formats=("parquet", "tfrecord") if args.format == "both" else (args.format,),
+        batch_size=args.batch_size,
+        beam_args=tuple(args.beam_arg or ()),
+    )
+    written = export_related(settings)
+    print("Related items written:\n" + "\n".join(f"  {path}" for path in written))
+    return 0
+
+
+def cmd_export_embeddings(args) -> int:
+    from serving.embedding_export import (
+        EmbeddingExportSettings,
+        export_embeddings,
+        latest_cooccurrence_popularity,
+    )
+
+    settings = EmbeddingExportSettings(
+        serving_dir=args.serving_dir or os.path.join(args.output_dir, "serving"),
+        out=args.out,
+        format=args.format,
+    )
+    popularity = None
+    if args.format == "tsv" and not args.serving_dir:
+        popularity = latest_cooccurrence_popularity(args.output_dir)
+    loaded, written = export_embeddings(settings, titles=_load_titles(args.titles), popularity=popularity)
+    print(
+        f"{len(loaded.item_ids)} item vectors ({loaded.vectors.shape[1]}-d, from {loaded.source}) written:\n"
+        + "\n".join(f"  {path}" for path in written)
+    )
+    return 0
+
+
 def cmd_compile(args) -> int:
     from pipeline.kubeflow_runner import compile_kubeflow
 
@@ -280,7 +447,15 @@ def cmd_compile(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
-    handler = {"data": cmd_data, "run": cmd_run, "related": cmd_related, "compile": cmd_compile}
+    handler = {
+        "data": cmd_data,
+        "run": cmd_run,
+        "related": cmd_related,
+        "compile": cmd_compile,
+        "serve": cmd_serve,
+        "export-related": cmd_export_related,
+        "export-embeddings": cmd_export_embeddings,
+    }
     try:
         return handler[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as error:

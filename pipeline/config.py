@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
+from components.related_evaluator.blend_lib import BlendSettings
 from components.scann_indexer.index_lib import IndexSettings
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 from trainer_module.model import TrainerSettings
@@ -78,3 +80,6 @@ class PipelineSettings:
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    cooccurrence: CooccurrenceSettings = field(default_factory=CooccurrenceSettings)
+    blend: BlendSettings = field(default_factory=BlendSettings)
+    titles_path: str = ""  # optional TSV item id<TAB>title, shown in the run report

@@ -10,6 +10,8 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components.anomaly_gate.component import AnomalyGate
+from components.cooccurrence.component import CooccurrenceCandidates
+from components.related_evaluator.component import RelatedEvaluator
 from components.related_pusher.component import RelatedPusher
 from components.scann_indexer.component import ScannIndexer
 from components.session_example_gen.component import SessionExampleGen
@@ -79,7 +81,8 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> ScaNN index -> push.
+    """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> ScaNN index; co-occurrence
+    candidates and their blend with Pin2Vec, evaluated side by side on held-out engagements -> push.
 
     `input_fingerprint` (default: computed from the input files' names, sizes and times) changes whenever
     the input files do, so that the cache never reuses pairs made from older logs.
@@ -133,11 +136,26 @@ def create_pipeline(
         index_config=settings.index,
     )
 
+    cooccurrence = CooccurrenceCandidates(
+        examples=example_gen.outputs["examples"], settings=settings.cooccurrence
+    )
+    related_evaluator = RelatedEvaluator(
+        examples=example_gen.outputs["examples"],
+        index=indexer.outputs["index"],
+        candidates=cooccurrence.outputs["candidates"],
+        model_run=trainer.outputs["model_run"],
+        settings=settings.blend,
+        titles_path=settings.titles_path,
+    )
+
     pusher = RelatedPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         index=indexer.outputs["index"],
         serving_base_dir=serving_dir,
+        cooccurrence=cooccurrence.outputs["candidates"],
+        blend=related_evaluator.outputs["blend"],
+        evaluation=related_evaluator.outputs["evaluation"],
     )
 
     return tfx.dsl.Pipeline(
@@ -154,6 +172,8 @@ def create_pipeline(
             baseline_resolver,
             evaluator,
             indexer,
+            cooccurrence,
+            related_evaluator,
             pusher,
         ],
         enable_cache=enable_cache,

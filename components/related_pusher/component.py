@@ -7,6 +7,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.cooccurrence.component import RelatedCandidates
+from components.related_evaluator.component import RelatedEvaluation
 from components.related_pusher.executor import Executor
 from components.scann_indexer.component import ScannIndex
 
@@ -17,22 +19,37 @@ class RelatedPusherSpec(ComponentSpec):
         "model": ChannelParameter(type=standard_artifacts.Model),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "index": ChannelParameter(type=ScannIndex),
+        "cooccurrence": ChannelParameter(type=RelatedCandidates, optional=True),
+        "blend": ChannelParameter(type=RelatedCandidates, optional=True),
+        "evaluation": ChannelParameter(type=RelatedEvaluation, optional=True),
     }
     OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
 
 
 class RelatedPusher(base_component.BaseComponent):
-    """Publishes `<serving_base_dir>/embedding/<v>/` and `<serving_base_dir>/related/<v>/` atomically."""
+    """Publishes `<serving_base_dir>/{embedding,related,cooccurrence,blend,evaluation}/<v>/` atomically."""
 
     SPEC_CLASS = RelatedPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
-    def __init__(self, model, model_blessing, index, serving_base_dir: str):
+    def __init__(
+        self,
+        model,
+        model_blessing,
+        index,
+        serving_base_dir: str,
+        cooccurrence=None,
+        blend=None,
+        evaluation=None,
+    ):
         super().__init__(
             spec=RelatedPusherSpec(
                 model=model,
                 model_blessing=model_blessing,
                 index=index,
+                cooccurrence=cooccurrence,
+                blend=blend,
+                evaluation=evaluation,
                 serving_base_dir=serving_base_dir,
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             )

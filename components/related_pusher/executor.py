@@ -1,4 +1,4 @@
-"""Thin executor: checks both blessings, then publishes model and index under one new version."""
+"""Thin executor: checks both blessings, then publishes model, index and candidate tables as one version."""
 
 from __future__ import annotations
 
@@ -32,23 +32,26 @@ class Executor(base_executor.BaseExecutor):
             pushed.set_string_custom_property("not_pushed_reason", "; ".join(reasons))
             return
 
-        bases = {
-            name: os.path.join(base, name) for name in (push_lib.EMBEDDING_MODEL, push_lib.RELATED_MODEL)
+        # Published in this order: a reader following `embedding` (last) finds everything else in place.
+        sources = {
+            name: (input_dict.get(name) or [None])[0]
+            for name in (push_lib.COOCCURRENCE_MODEL, push_lib.BLEND_MODEL, push_lib.EVALUATION_MODEL)
         }
-        provenance = {"model_uri": model.uri, "index_uri": index.uri}
-        version = push_lib.already_pushed_version(bases[push_lib.RELATED_MODEL], **provenance)
+        sources = {name: artifact.uri for name, artifact in sources.items() if artifact is not None}
+        sources[push_lib.RELATED_MODEL] = index.uri
+        sources[push_lib.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
+        bases = {name: os.path.join(base, name) for name in sources}
+        provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
+        version = push_lib.already_pushed_version(bases[push_lib.RELATED_MODEL], provenance)
         if version is not None:
             logging.info("Model %s and its index are already serving as version %d", model.uri, version)
         else:
             version = push_lib.next_version(list(bases.values()))
-            # The index first: a server following `embedding` never finds a version without its index.
-            related_dir = push_lib.publish_directory(
-                index.uri, bases[push_lib.RELATED_MODEL], version, provenance
-            )
-            embedding_dir = push_lib.publish_directory(
-                path_utils.serving_model_path(model.uri), bases[push_lib.EMBEDDING_MODEL], version
-            )
-            logging.info("Pushed version %d: %s and %s", version, embedding_dir, related_dir)
+            for name, uri in sources.items():
+                push_lib.publish_directory(
+                    uri, bases[name], version, provenance if name == push_lib.RELATED_MODEL else None
+                )
+            logging.info("Pushed version %d of %s under %s", version, ", ".join(sources), base)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", base)
         pushed.set_int_custom_property("pushed_version", version)

@@ -14,6 +14,9 @@ import uuid
 
 EMBEDDING_MODEL = "embedding"  # the SavedModel, loadable by stock TF Serving
 RELATED_MODEL = "related"  # the ScaNN index, item ids and embeddings, served by `pin2vec serve`
+COOCCURRENCE_MODEL = "cooccurrence"  # co-occurrence candidate table
+BLEND_MODEL = "blend"  # blended candidate table
+EVALUATION_MODEL = "evaluation"  # evaluation.json (which source is best) and the run report
 
 
 def existing_versions(model_base: str) -> list[int]:
@@ -32,28 +35,29 @@ def next_version(model_bases: list[str], now: float | None = None) -> int:
 PROVENANCE_FILE = "pushed_from.json"
 
 
-def write_provenance(directory: str, model_uri: str, index_uri: str) -> None:
-    """Records which model and index a version was pushed from, so a rerun does not push them twice."""
+def write_provenance(directory: str, provenance: dict[str, str]) -> None:
+    """Records the artifacts (name -> URI) a version was pushed from, so a rerun does not push twice."""
     with open(os.path.join(directory, PROVENANCE_FILE), "w", encoding="utf-8") as f:
-        json.dump({"model_uri": model_uri, "index_uri": index_uri}, f)
+        json.dump(provenance, f, sort_keys=True)
 
 
-def already_pushed_version(model_base: str, model_uri: str, index_uri: str) -> int | None:
-    """The latest version, if it was pushed from exactly this model and index."""
+def already_pushed_version(model_base: str, provenance: dict[str, str]) -> int | None:
+    """The latest version, if it was pushed from exactly these artifacts."""
     versions = existing_versions(model_base)
     if not versions:
         return None
     path = os.path.join(model_base, str(versions[-1]), PROVENANCE_FILE)
     try:
         with open(path, encoding="utf-8") as f:
-            provenance = json.load(f)
+            pushed = json.load(f)
     except (OSError, ValueError):
         return None
-    same = provenance == {"model_uri": model_uri, "index_uri": index_uri}
-    return versions[-1] if same else None
+    return versions[-1] if pushed == provenance else None
 
 
-def publish_directory(source: str, model_base: str, version: int, provenance: dict | None = None) -> str:
+def publish_directory(
+    source: str, model_base: str, version: int, provenance: dict[str, str] | None = None
+) -> str:
     """Copies `source` to `<model_base>/<version>` atomically and returns the final path."""
     if not os.path.isdir(source):
         raise FileNotFoundError(f"Nothing to push: {source} is not a directory")
@@ -65,7 +69,7 @@ def publish_directory(source: str, model_base: str, version: int, provenance: di
     try:
         shutil.copytree(source, staging)
         if provenance:
-            write_provenance(staging, **provenance)
+            write_provenance(staging, provenance)
         os.rename(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

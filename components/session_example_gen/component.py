@@ -41,7 +41,8 @@ class SessionExampleGenSpec(types.ComponentSpec):
 
 
 class SessionExampleGen(base_beam_component.BaseBeamComponent):
-    """Reads an engagement log and emits (item, label, timestamp) tf.Examples in train/eval splits."""
+    """Reads an engagement log and emits (item, label, timestamp) tf.Examples: train pairs, and
+    each user's held-out last engagements as eval (validation) and test queries."""
 
     SPEC_CLASS = SessionExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

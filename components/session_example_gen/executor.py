@@ -31,12 +31,9 @@ INPUT_FINGERPRINT_KEY = "input_fingerprint"
 EXAMPLES_KEY = "examples"
 QUARANTINE_KEY = "quarantine"
 
-SPLITS = ("train", "eval")
+SPLITS = ("train", "eval", "test")
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
-CUTOFF_METRIC = "eval_cutoff_timestamp"
-# 1001 evenly spaced quantiles put the train/eval cutoff within 0.1% of the requested share.
-NUM_QUANTILES = 1001
 _BAD = "bad"
 
 
@@ -94,12 +91,21 @@ class _DropRareItems(_Counting):
             self._inc("dropped_rare_item_events", count)
 
 
-class _Sessionize(_Counting):
-    def __init__(self, gap_seconds: int | None):
-        self._gap_seconds = gap_seconds
+class _HoldOutAndSessionize(_Counting):
+    """One user's events -> sessions of the training history (main), held-out eval/test pairs (tagged)."""
 
-    def process(self, user_events: tuple[str, Iterable[lib.Event]]) -> Iterator[lib.Session]:
-        result = lib.sessionize(user_events[1], self._gap_seconds)
+    def __init__(self, gap_seconds: int | None, eval_user_share: float):
+        self._gap_seconds = gap_seconds
+        self._eval_user_share = eval_user_share
+
+    def process(self, user_events: tuple[str, Iterable[lib.Event]]) -> Iterator[Any]:
+        history = lib.hold_out_last(user_events[1], self._eval_user_share)
+        if history.test is not None:
+            self._inc("pairs_eval")
+            self._inc("pairs_test")
+            yield beam.pvalue.TaggedOutput("eval", history.eval)
+            yield beam.pvalue.TaggedOutput("test", history.test)
+        result = lib.sessionize(history.train, self._gap_seconds)
         self._inc("sessions", len(result.sessions))
         self._inc("dropped_short_sessions", result.dropped_short)
         self._inc("dropped_repeated_events", result.dropped_repeats)
@@ -107,28 +113,13 @@ class _Sessionize(_Counting):
 
 
 class _Pairs(_Counting):
-    """Sessions -> train pairs (main output) and eval pairs (`eval` output)."""
-
     def __init__(self, window: int):
         self._window = window
 
-    def process(self, session: lib.Session, cutoff: int) -> Iterator[Any]:
-        train, evaluation = lib.session_pairs(session, cutoff, self._window)
-        self._inc("pairs_train", len(train))
-        self._inc("pairs_eval", len(evaluation))
-        yield from train
-        for pair in evaluation:
-            yield beam.pvalue.TaggedOutput("eval", pair)
-
-
-def _record_cutoff(quantiles: list[int], eval_fraction: float) -> int:
-    cutoff = lib.eval_cutoff(quantiles, eval_fraction)
-    beam.metrics.Metrics.distribution(lib.METRICS_NAMESPACE, CUTOFF_METRIC).update(cutoff)
-    return cutoff
-
-
-def _timestamps(session: lib.Session) -> Iterator[int]:
-    return (ts for _, ts in session)
+    def process(self, session: lib.Session) -> Iterator[lib.Pair]:
+        pairs = lib.session_pairs(session, self._window)
+        self._inc("pairs_train", len(pairs))
+        yield from pairs
 
 
 def _to_example(pair: lib.Pair) -> bytes:
@@ -169,21 +160,20 @@ def build_pipeline(
             | "DropRareItems" >> beam.ParDo(_DropRareItems(settings.min_count))
         )
     gap = None if source.sessions else settings.session_gap_seconds
-    sessions = (
+    histories = (
         events
         | "KeyByUser" >> beam.WithKeys(lambda e: e.user)
         | "GroupByUser" >> beam.GroupByKey()
-        | "Sessionize" >> beam.ParDo(_Sessionize(gap))
+        | "HoldOutAndSessionize"
+        >> beam.ParDo(_HoldOutAndSessionize(gap, settings.eval_user_share)).with_outputs(
+            "eval", "test", main="sessions"
+        )
     )
-    cutoff = (
-        sessions
-        | "Timestamps" >> beam.FlatMap(_timestamps)
-        | "Quantiles" >> beam.ApproximateQuantiles.Globally(NUM_QUANTILES)
-        | "Cutoff" >> beam.Map(_record_cutoff, settings.eval_fraction)
-    )
-    pairs = sessions | "Pairs" >> beam.ParDo(
-        _Pairs(settings.window), beam.pvalue.AsSingleton(cutoff)
-    ).with_outputs("eval", main="train")
+    pairs = {
+        "train": histories.sessions | "Pairs" >> beam.ParDo(_Pairs(settings.window)),
+        "eval": histories.eval,
+        "test": histories.test,
+    }
     for split in SPLITS:
         _ = (
             pairs[split]
@@ -197,24 +187,18 @@ def build_pipeline(
         )
 
 
-def read_metrics(result: PipelineResult) -> tuple[dict[str, int], int]:
-    """(counters summed over steps, the eval cutoff) from a finished run."""
+def read_metrics(result: PipelineResult) -> dict[str, int]:
+    """Counters summed over steps, from a finished run."""
     query = result.metrics().query(MetricsFilter().with_namespace(lib.METRICS_NAMESPACE))
     counts: dict[str, int] = dict.fromkeys(lib.REPORTED_COUNTERS, 0)
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + int(value or 0)
-    cutoff = lib.NO_EVAL_CUTOFF
-    for distribution in query["distributions"]:
-        if distribution.key.metric.name == CUTOFF_METRIC:
-            value = distribution.committed or distribution.attempted
-            if value is not None and value.count:
-                cutoff = int(value.max)
-    return counts, cutoff
+    return counts
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Engagement log (exec property `input_path`) -> Examples (train/eval pairs) + Quarantine."""
+    """Engagement log (`input_path`) -> Examples (train pairs, held-out eval/test) + Quarantine."""
 
     def Do(
         self,
@@ -236,26 +220,28 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
         with self._make_beam_pipeline() as p:
             build_pipeline(p, files, source, settings, split_uris, quarantine_file)
-        counts, cutoff = read_metrics(p.result)
+        counts = read_metrics(p.result)
 
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         for name in lib.REPORTED_COUNTERS:
             examples.set_int_custom_property(name, counts[name])
-        examples.set_int_custom_property(CUTOFF_METRIC, cutoff)
         fingerprint = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
         examples.set_string_custom_property(INPUT_FINGERPRINT_KEY, fingerprint)
         quarantine.set_int_custom_property("bad_rows", counts["bad_rows"])
         quarantine.set_int_custom_property("rows_read", counts["rows_read"])
 
         logging.info(
-            "SessionExampleGen %s (%d file(s)): %s; eval cutoff %s; quarantine %s",
+            "SessionExampleGen %s (%d file(s)): %s; quarantine %s",
             input_path,
             len(files),
             lib.summary(counts),
-            "none" if cutoff == lib.NO_EVAL_CUTOFF else cutoff,
             quarantine_file,
         )
         if counts["pairs_eval"] == 0:
-            logging.warning("SessionExampleGen %s: the eval split is empty", input_path)
+            logging.warning(
+                "SessionExampleGen %s: no user has 3 or more engagements, so nothing is held out for "
+                "evaluation (eval and test splits are empty)",
+                input_path,
+            )
         lib.check_counts(input_path, counts, settings, quarantine_file)

@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,9 +39,6 @@ DROPPED_OTHER_ACTION = "dropped_other_action_events"
 FILE_FORMATS = ("auto", "csv", "tsv", "parquet", "sessions")
 _EXTENSION_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet"}
 
-# The label timestamp that no event reaches: no eval split.
-NO_EVAL_CUTOFF = 2**63 - 1
-
 
 @dataclass(frozen=True)
 class SessionSettings:
@@ -49,20 +47,20 @@ class SessionSettings:
     session_gap_seconds: int = 1800  # cut a user's history where consecutive engagements are further apart
     window: int = 5  # window length incl. the first item: pairs (w[0], w[1..window-1])
     min_count: int = 5  # drop items with fewer engagements (over the whole log) before sessionizing
-    eval_fraction: float = 0.1  # the latest share of events (by timestamp) goes to the eval split
+    eval_user_share: float = 1.0  # share of users (by id hash) whose last two engagements are held out
     max_bad_share: float = 0.01  # fail the run when more than this share of input rows is malformed
 
     def __post_init__(self) -> None:
         for name in ("session_gap_seconds", "window", "min_count"):
             value = getattr(self, name)
             _check(isinstance(value, int) and not isinstance(value, bool), name, value, "an integer")
-        for name in ("eval_fraction", "max_bad_share"):
+        for name in ("eval_user_share", "max_bad_share"):
             value = getattr(self, name)
             _check(isinstance(value, (int, float)) and not isinstance(value, bool), name, value, "a number")
         _check(self.session_gap_seconds > 0, "session_gap_seconds", self.session_gap_seconds, "> 0")
         _check(self.window >= 2, "window", self.window, ">= 2 (the first item and at least one label)")
         _check(self.min_count >= 1, "min_count", self.min_count, ">= 1")
-        _check(0.0 <= self.eval_fraction < 1.0, "eval_fraction", self.eval_fraction, "in [0, 1)")
+        _check(0.0 <= self.eval_user_share <= 1.0, "eval_user_share", self.eval_user_share, "in [0, 1]")
         _check(0.0 <= self.max_bad_share <= 1.0, "max_bad_share", self.max_bad_share, "in [0, 1]")
 
 
@@ -262,7 +260,7 @@ def parse_row(row: Mapping[str, Any], source: EventSource) -> Event | BadRow | D
 def parse_session_line(text: str, file: str, line: int) -> list[Event]:
     """A pre-sessionized line -> its events: one synthetic user per line, timestamp = line number.
 
-    Line numbers restart in every file, so with several files the eval split takes the highest line numbers.
+    Each line is its own history, so its last items are held out for evaluation like a user's.
     """
     user = f"{file}:{line}"
     return [Event(user, item, line, seq) for seq, item in enumerate(text.split())]
@@ -286,7 +284,53 @@ def filter_rare_items(events: Iterable[Event], min_count: int) -> tuple[list[Eve
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 3. Sessions.
+# 3. Held-out engagements.
+
+
+class Pair(NamedTuple):
+    item: str
+    label: str
+    timestamp: int  # of the label's engagement
+
+
+class UserHistory(NamedTuple):
+    train: list[Event]  # what training (pairs, vocabulary, co-occurrence) may see
+    eval: Pair | None  # (third-to-last item -> second-to-last): validation, for choosing settings
+    test: Pair | None  # (second-to-last item -> last): the reported figure
+
+
+def _order(events: Iterable[Event]) -> list[Event]:
+    """Events sharing a second come out the same whatever the input order."""
+    return sorted(events, key=lambda e: (e.ts, e.seq, e.item))
+
+
+def is_eval_user(user: str, share: float) -> bool:
+    """A stable, seed-free choice of users, so reruns and other tools hold out the same engagements."""
+    return share >= 1.0 or (share > 0.0 and zlib.crc32(user.encode("utf-8")) % 10_000 < share * 10_000)
+
+
+def hold_out_last(events: Iterable[Event], share: float) -> UserHistory:
+    """Leave-last-out split of one user's history (consecutive repeats of an item count once).
+
+    The last engagement is the test target and the one before it the test query; the second-to-last is the
+    validation target and the third-to-last its query. Neither target is seen by training, so validation
+    choices never peek at the test, and the test measures what users do next. Users with fewer than three
+    distinct consecutive items, or outside `share`, keep their whole history for training.
+    """
+    ordered = _order(events)
+    starts = [i for i, e in enumerate(ordered) if i == 0 or ordered[i - 1].item != e.item]
+    if len(starts) < 3 or not is_eval_user(ordered[0].user, share):
+        return UserHistory(ordered, None, None)
+    third, second, last = (ordered[i] for i in starts[-3:])
+    return UserHistory(
+        ordered[: starts[-2]],
+        Pair(third.item, second.item, second.ts),
+        Pair(second.item, last.item, last.ts),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. Sessions and pairs.
 
 Session = tuple[tuple[str, int], ...]  # ((item, ts), ...) in engagement order
 
@@ -304,9 +348,8 @@ def sessionize(events: Iterable[Event], gap_seconds: int | None) -> UserSessions
     Cut where consecutive events are more than gap_seconds apart (None: never), then consecutive repeats of
     an item inside a session collapse to the first, which keeps its timestamp.
     """
-    ordered = sorted(events, key=lambda e: (e.ts, e.seq, e.item))
     runs: list[list[Event]] = []
-    for event in ordered:
+    for event in _order(events):
         if runs and (gap_seconds is None or event.ts - runs[-1][-1].ts <= gap_seconds):
             runs[-1].append(event)
         else:
@@ -326,85 +369,52 @@ def sessionize(events: Iterable[Event], gap_seconds: int | None) -> UserSessions
     return UserSessions(sessions, short, repeats)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# 4. Time split and pairs.
-
-
-def eval_cutoff(quantiles: Sequence[int], eval_fraction: float) -> int:
-    """Label timestamp from which pairs go to eval: the (1 - eval_fraction) quantile of event timestamps.
-
-    `quantiles` are evenly spaced order statistics from the minimum to the maximum (Beam's
-    ApproximateQuantiles output, or simply all timestamps sorted, which gives the exact answer).
-    """
-    if eval_fraction <= 0 or not quantiles:
-        return NO_EVAL_CUTOFF
-    return int(quantiles[round((1.0 - eval_fraction) * (len(quantiles) - 1))])
-
-
-class Pair(NamedTuple):
-    item: str
-    label: str
-    timestamp: int  # of the label's engagement
-
-
-def session_pairs(session: Session, cutoff: int, window: int) -> tuple[list[Pair], list[Pair]]:
-    """(train, eval) pairs of one session.
-
-    Train: every label within the window after each item, labels before the cutoff. Eval: only the next
-    item, labels at or after the cutoff, since next-item retrieval is what the Evaluator measures. An item is
-    never its own label.
-    """
-    train, evaluation = [], []
+def session_pairs(session: Session, window: int) -> list[Pair]:
+    """Every label within the window after each item (the item never its own label)."""
+    pairs = []
     for i, (item, _) in enumerate(session):
         for label, ts in session[i + 1 : i + window]:
-            if ts < cutoff and label != item:
-                train.append(Pair(item, label, ts))
-        if i + 1 < len(session):
-            label, ts = session[i + 1]
-            if ts >= cutoff and label != item:
-                evaluation.append(Pair(item, label, ts))
-    return train, evaluation
+            if label != item:
+                pairs.append(Pair(item, label, ts))
+    return pairs
 
 
 class PairsResult(NamedTuple):
     train: list[Pair]
     eval: list[Pair]
+    test: list[Pair]
     counts: Counter
 
 
 def events_to_pairs(
-    events: Iterable[Event],
-    settings: SessionSettings,
-    presessionized: bool = False,
-    cutoff: int | None = None,
+    events: Iterable[Event], settings: SessionSettings, presessionized: bool = False
 ) -> PairsResult:
-    """The whole algorithm in memory, for tests and as the reference the Beam pipeline must match.
-
-    `cutoff` overrides the exact quantile (to compare with a run that used approximate quantiles).
-    """
+    """The whole algorithm in memory, for tests and as the reference the Beam pipeline must match."""
     counts: Counter = Counter()
     kept, counts["dropped_rare_item_events"] = filter_rare_items(events, settings.min_count)
     by_user: dict[str, list[Event]] = {}
     for event in kept:
         by_user.setdefault(event.user, []).append(event)
-    sessions: list[Session] = []
     gap = None if presessionized else settings.session_gap_seconds
+    train: list[Pair] = []
+    held: dict[str, list[Pair]] = {"eval": [], "test": []}
     for user_events in by_user.values():
-        result = sessionize(user_events, gap)
-        sessions.extend(result.sessions)
+        history = hold_out_last(user_events, settings.eval_user_share)
+        if history.test is not None:
+            held["eval"].append(history.eval)
+            held["test"].append(history.test)
+        result = sessionize(history.train, gap)
+        counts["sessions"] += len(result.sessions)
         counts["dropped_short_sessions"] += result.dropped_short
         counts["dropped_repeated_events"] += result.dropped_repeats
-    counts["sessions"] = len(sessions)
-    if cutoff is None:
-        cutoff = eval_cutoff(sorted(ts for s in sessions for _, ts in s), settings.eval_fraction)
-    train: list[Pair] = []
-    evaluation: list[Pair] = []
-    for session in sessions:
-        t, e = session_pairs(session, cutoff, settings.window)
-        train.extend(t)
-        evaluation.extend(e)
-    counts["pairs_train"], counts["pairs_eval"] = len(train), len(evaluation)
-    return PairsResult(train, evaluation, counts)
+        for session in result.sessions:
+            train.extend(session_pairs(session, settings.window))
+    counts["pairs_train"], counts["pairs_eval"], counts["pairs_test"] = (
+        len(train),
+        len(held["eval"]),
+        len(held["test"]),
+    )
+    return PairsResult(train, held["eval"], held["test"], counts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -609,6 +619,7 @@ REPORTED_COUNTERS = (
     "sessions",
     "pairs_train",
     "pairs_eval",
+    "pairs_test",
 )
 
 
@@ -635,5 +646,5 @@ def check_counts(
         raise ValueError(
             f"no training pairs from {input_path!r} ({summary(counts)}): every pair was filtered out; "
             f"check min_count={settings.min_count}, session_gap_seconds={settings.session_gap_seconds} and "
-            f"eval_fraction={settings.eval_fraction}"
+            f"window={settings.window}"
         )

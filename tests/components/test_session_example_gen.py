@@ -86,14 +86,13 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     _write_tsv(path, rows, bad_lines=["u9\titem1\tnot-a-time"])  # 1 bad row of 303: under 1%
     examples, quarantine = _run(tmp_path, EventSource(path=str(path)))
 
-    cutoff = examples.get_int_custom_property("eval_cutoff_timestamp")
-    expected = lib.events_to_pairs([lib.Event(*r) for r in rows], SessionSettings(), cutoff=cutoff)
+    expected = lib.events_to_pairs([lib.Event(*r) for r in rows], SessionSettings())
     train, evaluation = _read_split(examples, "train"), _read_split(examples, "eval")
     assert train == collections.Counter(expected.train)
     assert evaluation == collections.Counter(expected.eval)
+    assert _read_split(examples, "test") == collections.Counter(expected.test)
     assert train and evaluation
-    assert max(p.timestamp for p in train) < cutoff <= min(p.timestamp for p in evaluation)
-    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
 
     props = {name: examples.get_int_custom_property(name) for name in lib.REPORTED_COUNTERS}
     assert props["rows_read"] == len(rows) + 1
@@ -101,7 +100,7 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     assert props["bad_rows"] == props["bad_row_bad_timestamp"] == 1
     assert props["dropped_rare_item_events"] == 2
     assert props["pairs_train"] == len(expected.train)
-    assert props["pairs_eval"] == len(expected.eval)
+    assert props["pairs_eval"] == props["pairs_test"] == len(expected.eval) > 0
     assert props["sessions"] == expected.counts["sessions"]
     assert props["dropped_short_sessions"] == expected.counts["dropped_short_sessions"] > 0
 
@@ -137,20 +136,28 @@ def test_presessionized_input(tmp_path):
     path = tmp_path / "sessions.txt"
     lines = ["a b c", "b c", "c a a b", "d", "", "b"] * 3 + ["a c", "b a"]
     path.write_text("\n".join(lines) + "\n")
-    settings = SessionSettings(min_count=4, window=3, eval_fraction=0.1)
+    settings = SessionSettings(min_count=4, window=3)
     examples, quarantine = _run(tmp_path, EventSource(path=str(path), sessions=True), settings)
 
-    # The last tenth of the 20 lines (lines 19 and 20) is eval; "d" (3 events) is rare, "b" lines are short.
-    assert examples.get_int_custom_property("eval_cutoff_timestamp") == 19
-    expected_eval = [lib.Pair("a", "c", 19), lib.Pair("b", "a", 20)]
-    assert _read_split(examples, "eval") == collections.Counter(expected_eval)
-    train = _read_split(examples, "train")
-    assert train[lib.Pair("a", "b", 1)] == 1 and train[lib.Pair("a", "c", 1)] == 1
-    assert train[lib.Pair("c", "a", 3)] == 1 and train[lib.Pair("c", "b", 3)] == 1  # "a a" collapsed
-    assert not any(p.item == "d" or p.label == "d" for p in train)
+    # Each line is a history (timestamp = line number): "a b c" holds out (a -> b) for eval and (b -> c) for
+    # test and trains on nothing; "c a a b" holds out (c -> a) and (a -> b), the repeated "a" counting once;
+    # two-item lines train. "d" (3 events) is rare.
+    first_lines = (0, 6, 12)
+    evaluation = {lib.Pair("a", "b", 1 + n): 1 for n in first_lines} | {
+        lib.Pair("c", "a", 3 + n): 1 for n in first_lines
+    }
+    test = {lib.Pair("b", "c", 1 + n): 1 for n in first_lines} | {
+        lib.Pair("a", "b", 3 + n): 1 for n in first_lines
+    }
+    train = {lib.Pair("b", "c", 2 + n): 1 for n in first_lines} | {
+        lib.Pair("a", "c", 19): 1,
+        lib.Pair("b", "a", 20): 1,
+    }
+    assert _read_split(examples, "eval") == collections.Counter(evaluation)
+    assert _read_split(examples, "test") == collections.Counter(test)
+    assert _read_split(examples, "train") == collections.Counter(train)
     assert examples.get_int_custom_property("dropped_rare_item_events") == 3
-    assert examples.get_int_custom_property("dropped_short_sessions") == 3
-    assert examples.get_int_custom_property("dropped_repeated_events") == 3
+    assert examples.get_int_custom_property("dropped_short_sessions") == 9  # held-out remainders and "b"s
     assert _read_text(os.path.join(quarantine.uri, "quarantine.jsonl")) == ""
 
 
@@ -173,8 +180,7 @@ def test_parquet_directory_input_with_iso_timestamps(tmp_path):
     examples, _ = _run(tmp_path, source)
 
     shifted = [lib.Event(u[1:], i, ts - T0 + 1_700_000_000) for u, i, ts in rows]
-    cutoff = examples.get_int_custom_property("eval_cutoff_timestamp")
-    expected = lib.events_to_pairs(shifted, SessionSettings(), cutoff=cutoff)
+    expected = lib.events_to_pairs(shifted, SessionSettings())
     assert _read_split(examples, "train") == collections.Counter(expected.train)
     assert _read_split(examples, "eval") == collections.Counter(expected.eval)
     assert examples.get_int_custom_property("bad_rows") == 0

@@ -129,17 +129,16 @@ def test_repeats_collapse_and_short_sessions_are_dropped():
 def test_single_event_users_produce_nothing():
     events = [Event(f"user{i}", f"i{i % 2}", i) for i in range(10)]  # ten users, one event each
     result = lib.events_to_pairs(events, SessionSettings(min_count=1))
-    assert result.train == [] and result.eval == []
+    assert result.train == [] and result.eval == [] and result.test == []
     assert result.counts["dropped_short_sessions"] == 10
 
 
-# --- 4. time split and pairs ----------------------------------------------------------------------
+# --- 4. held-out engagements and pairs -------------------------------------------------------------
 
 
 def test_window_pairs_exact_list():
     session = (("a", 1), ("b", 2), ("c", 3), ("a", 4), ("d", 5))
-    train, evaluation = lib.session_pairs(session, cutoff=lib.NO_EVAL_CUTOFF, window=3)
-    assert train == [
+    assert lib.session_pairs(session, window=3) == [
         Pair("a", "b", 2),
         Pair("a", "c", 3),
         Pair("b", "c", 3),
@@ -148,36 +147,52 @@ def test_window_pairs_exact_list():
         Pair("c", "d", 5),
         Pair("a", "d", 5),
     ]
-    assert evaluation == []
     # At window 4 the first "a" reaches the second one: that (a, a) pair is skipped.
-    train4, _ = lib.session_pairs(session, cutoff=lib.NO_EVAL_CUTOFF, window=4)
+    train4 = lib.session_pairs(session, window=4)
     assert Pair("a", "a", 4) not in train4
     assert len(train4) == 8
 
 
-def test_eval_pairs_are_next_item_only_and_after_the_cutoff():
-    session = (("a", 10), ("b", 20), ("c", 30), ("d", 40))
-    train, evaluation = lib.session_pairs(session, cutoff=30, window=5)
-    assert evaluation == [Pair("b", "c", 30), Pair("c", "d", 40)]  # not (a, c), (a, d), (b, d)
-    assert train == [Pair("a", "b", 20)]  # labels at or after the cutoff never train
+def test_hold_out_last_takes_the_last_two_distinct_engagements():
+    events = [
+        Event("u", "a", 1),
+        Event("u", "b", 2),
+        Event("u", "c", 3),
+        Event("u", "d", 5),
+        Event("u", "d", 6),
+    ]
+    history = lib.hold_out_last(reversed(events), share=1.0)  # input order does not matter
+    assert history.test == Pair("c", "d", 5)  # the repeated "d" counts once, from its first engagement
+    assert history.eval == Pair("b", "c", 3)
+    assert history.train == events[:2]  # neither target is seen by training
 
 
-def test_eval_cutoff_is_the_quantile_of_timestamps():
-    timestamps = list(range(100))
-    assert lib.eval_cutoff(timestamps, 0.1) == 89
-    assert lib.eval_cutoff(timestamps, 0.0) == lib.NO_EVAL_CUTOFF
-    assert lib.eval_cutoff([], 0.1) == lib.NO_EVAL_CUTOFF
+def test_short_or_unselected_histories_are_not_held_out():
+    short = [Event("u", "a", 1), Event("u", "b", 2), Event("u", "b", 3)]
+    assert lib.hold_out_last(short, share=1.0) == (short, None, None)
+    four = [Event("u", x, t) for t, x in enumerate("abcd")]
+    assert lib.hold_out_last(four, share=0.0) == (four, None, None)
 
 
-def test_events_to_pairs_splits_by_time_and_never_pairs_an_item_with_itself():
+def test_eval_user_share_is_stable_and_close_to_the_share():
+    users = [f"user{i}" for i in range(4000)]
+    chosen = [u for u in users if lib.is_eval_user(u, 0.25)]
+    assert 0.22 < len(chosen) / len(users) < 0.28
+    assert chosen == [u for u in users if lib.is_eval_user(u, 0.25)]
+
+
+def test_events_to_pairs_never_trains_on_held_out_targets():
     rng = random.Random(0)
     events = [Event(f"u{u}", f"i{rng.randrange(6)}", t * 60 + u) for u in range(4) for t in range(40)]
-    result = lib.events_to_pairs(events, SessionSettings(min_count=1, eval_fraction=0.25))
-    assert result.train and result.eval
-    assert max(p.timestamp for p in result.train) < min(p.timestamp for p in result.eval)
-    assert all(p.item != p.label for p in result.train + result.eval)
+    result = lib.events_to_pairs(events, SessionSettings(min_count=1))
+    assert len(result.eval) == len(result.test) == 4
+    for held in result.test:
+        assert not any(p.timestamp >= held.timestamp for p in result.train if p.label == held.label)
+    last_train = max(p.timestamp for p in result.train)
+    assert all(p.timestamp > last_train - 60 * 3 for p in result.eval)
+    assert all(p.item != p.label for p in result.train + result.eval + result.test)
     assert result.counts["pairs_train"] == len(result.train)
-    assert result.counts["pairs_eval"] == len(result.eval)
+    assert result.counts["pairs_eval"] == result.counts["pairs_test"] == 4
 
 
 # --- settings and config --------------------------------------------------------------------------
@@ -186,8 +201,8 @@ def test_events_to_pairs_splits_by_time_and_never_pairs_an_item_with_itself():
 def test_settings_validation_names_the_field():
     with pytest.raises(ValueError, match="window=1"):
         SessionSettings(window=1)
-    with pytest.raises(ValueError, match="eval_fraction"):
-        SessionSettings(eval_fraction=1.0)
+    with pytest.raises(ValueError, match="eval_user_share"):
+        SessionSettings(eval_user_share=1.5)
     with pytest.raises(ValueError, match="min_count='5' is invalid: expected an integer"):
         SessionSettings(min_count="5")
     with pytest.raises(ValueError, match="file_format='xls'"):
@@ -196,7 +211,7 @@ def test_settings_validation_names_the_field():
 
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
     source = EventSource(path="p", user_col="u", weight_col="w", action_col="a", actions=("save", "click"))
-    settings = SessionSettings(window=3, eval_fraction=0.2)
+    settings = SessionSettings(window=3, eval_user_share=0.2)
     text = lib.encode_config(source, settings)
     assert json.loads(text)["settings"]["window"] == 3
     assert lib.decode_config("p", text) == (source, settings)

@@ -11,6 +11,8 @@ COMPONENTS = frozenset(
         "Trainer",
         "Evaluator",
         "ScannIndexer",
+        "CooccurrenceCandidates",
+        "RelatedEvaluator",
         "RelatedPusher",
     }
 )

@@ -28,7 +28,7 @@ def two_runs(tmp_path_factory):
     write_tiny_log(log, bad_rows=["u1\t\t3\t880000000"])
     settings = PipelineSettings(
         source=EventSource(path=str(log)),
-        sessions=SessionSettings(min_count=3, eval_fraction=0.2),
+        sessions=SessionSettings(min_count=3),
         trainer=TrainerSettings(embedding_dim=16, num_negatives=8, epochs=3, batch_size=64),
         index=IndexSettings(min_recall=0.5),
     )

@@ -1,0 +1,72 @@
+"""Co-occurrence candidates (Pinterest's "board co-occurrence" analogue), as pure functions.
+
+Two items co-occur when they form a training pair: inside a user's session, within the sliding window.
+Counts are symmetric. A candidate's score is its co-occurrence count damped by its own popularity,
+count / degree^popularity_exponent (degree: all co-occurrences of the candidate). Exponent 0 keeps raw counts
+(favours popular items, which the next engagement often is); 0.5 is close to cosine; 1 is close to PMI
+(favours rare items). The default is chosen by measurement, see docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CooccurrenceSettings:
+    """How candidates are scored and how many are kept per item."""
+
+    top_n: int = 100
+    popularity_exponent: float = 0.0
+    min_count: int = 1  # pairs seen fewer times are noise, not candidates
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_n, int) or self.top_n < 1:
+            raise ValueError(f"top_n={self.top_n!r} is invalid: expected an integer >= 1")
+        if not 0.0 <= self.popularity_exponent <= 1.0:
+            raise ValueError(f"popularity_exponent={self.popularity_exponent!r} is invalid: expected [0, 1]")
+        if not isinstance(self.min_count, int) or self.min_count < 1:
+            raise ValueError(f"min_count={self.min_count!r} is invalid: expected an integer >= 1")
+
+
+def both_directions(item: str, label: str) -> Iterator[tuple[str, str]]:
+    """A pair counts for both items; an item never co-occurs with itself."""
+    if item != label:
+        yield item, label
+        yield label, item
+
+
+def association(count: int, candidate_degree: int, exponent: float) -> float:
+    return count / math.pow(candidate_degree, exponent) if exponent else float(count)
+
+
+def top_candidates(
+    counts: Iterable[tuple[str, int]], degrees: Mapping[str, int], settings: CooccurrenceSettings
+) -> list[tuple[str, float]]:
+    """One item's (candidate, count) pairs -> its best top_n (candidate, score), ties broken by id."""
+    scored = [
+        (candidate, association(count, degrees[candidate], settings.popularity_exponent))
+        for candidate, count in counts
+        if count >= settings.min_count
+    ]
+    scored.sort(key=lambda cs: (-cs[1], cs[0]))
+    return scored[: settings.top_n]
+
+
+def cooccurrence_lists(
+    pairs: Iterable[tuple[str, str]], settings: CooccurrenceSettings
+) -> tuple[dict[str, list[tuple[str, float]]], Counter]:
+    """In memory: (item -> candidates, item -> degree). The Beam executor must match it."""
+    counts: Counter = Counter()
+    for item, label in pairs:
+        counts.update(both_directions(item, label))
+    degrees: Counter = Counter()
+    per_item: dict[str, list[tuple[str, int]]] = {}
+    for (item, candidate), count in counts.items():
+        degrees[item] += count
+        per_item.setdefault(item, []).append((candidate, count))
+    lists = {item: top_candidates(c, degrees, settings) for item, c in per_item.items()}
+    return lists, degrees

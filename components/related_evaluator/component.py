@@ -1,0 +1,72 @@
+"""RelatedEvaluator: one offline protocol for every candidate source, the blend, and the run report.
+
+Inputs: `examples` (held-out eval/test queries from SessionExampleGen), `index` (the ScaNN index, i.e. what
+users get from Pin2Vec), `candidates` (co-occurrence table) and optionally `model_run` (the Trainer's history,
+for the loss curve). Outputs: `evaluation` (evaluation.json, report.html, report.md; custom properties carry
+the headline figures and the best source) and `blend` (the blended candidate table).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import artifact, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+
+from components.cooccurrence.component import RelatedCandidates
+from components.related_evaluator import executor
+from components.related_evaluator.blend_lib import BlendSettings
+from components.scann_indexer.component import ScannIndex
+
+
+class RelatedEvaluation(artifact.Artifact):
+    """evaluation.json (every source's metrics on validation and test) and the run report."""
+
+    TYPE_NAME = "pin2vec.RelatedEvaluation"
+
+
+class RelatedEvaluatorSpec(types.ComponentSpec):
+    PARAMETERS = {executor.CONFIG_KEY: ExecutionParameter(type=str)}
+    INPUTS = {
+        executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        executor.INDEX_KEY: ChannelParameter(type=ScannIndex),
+        executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates),
+        executor.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
+    }
+    OUTPUTS = {
+        executor.EVALUATION_KEY: ChannelParameter(type=RelatedEvaluation),
+        executor.BLEND_KEY: ChannelParameter(type=RelatedCandidates),
+    }
+
+
+class RelatedEvaluator(base_component.BaseComponent):
+    """Measures Pin2Vec, co-occurrence and their blend on the same held-out queries."""
+
+    SPEC_CLASS = RelatedEvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        index: types.BaseChannel,
+        candidates: types.BaseChannel,
+        model_run: types.BaseChannel | None = None,
+        settings: BlendSettings | None = None,
+        titles_path: str = "",
+    ):
+        """`titles_path` (optional TSV id<TAB>title) only decorates the report's examples."""
+        config = {"blend": dataclasses.asdict(settings or BlendSettings()), "titles_path": titles_path}
+        super().__init__(
+            spec=RelatedEvaluatorSpec(
+                examples=examples,
+                index=index,
+                candidates=candidates,
+                model_run=model_run,
+                evaluation_config=json.dumps(config, sort_keys=True),
+                evaluation=types.Channel(type=RelatedEvaluation),
+                blend=types.Channel(type=RelatedCandidates),
+            )
+        )

@@ -1,0 +1,109 @@
+"""Evaluating every candidate source the same way and choosing the blend on validation, as pure functions.
+
+A source is a mapping item -> ranked [(candidate, score)]; the Pin2Vec source is what the pushed ScaNN index
+answers, so the figures are what users get. The blend weight is chosen on the validation queries only; the
+test queries are reported, never tuned on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from components.related_evaluator import blend_lib, metrics_lib
+from components.related_evaluator.metrics_lib import Query
+
+Lists = Mapping[str, Sequence[tuple[str, float]]]
+SOURCES = ("pin2vec", "cooccurrence", "blend")
+
+
+def answer_from(lists: Lists):
+    """Adapts item -> ranked list into the `answer(items, k)` callable the metrics take."""
+
+    def answer(items: Sequence[str], k: int) -> list[list[str]]:
+        return [[c for c, _ in (lists.get(item) or [])[:k]] for item in items]
+
+    return answer
+
+
+def blend_all(
+    items: Sequence[str],
+    embedding: Lists,
+    cooccurrence: Lists,
+    popularity: Mapping[str, int],
+    weight: float,
+    settings: blend_lib.BlendSettings,
+) -> dict[str, list[tuple[str, float]]]:
+    return {
+        item: blend_lib.blend_item(
+            embedding.get(item), cooccurrence.get(item), popularity.get(item, 0), weight, settings
+        )
+        for item in items
+    }
+
+
+def choose_blend_weight(
+    validation: Sequence[Query],
+    embedding: Lists,
+    cooccurrence: Lists,
+    popularity: Mapping[str, int],
+    settings: blend_lib.BlendSettings,
+) -> tuple[float, list[dict]]:
+    """The grid weight with the best validation HR@10 (then MRR@10; then the lower weight, for stability)."""
+    items = sorted({q.item for q in validation})
+    sweep = []
+    for weight in settings.weights:
+        lists = blend_all(items, embedding, cooccurrence, popularity, weight, settings)
+        ranks = [
+            metrics_lib.target_rank([c for c, _ in lists[q.item] if c != q.item], q.target)
+            for q in validation
+        ]
+        sweep.append(
+            {
+                "weight": weight,
+                "hit_rate_at_10": metrics_lib.hit_rate(ranks, 10),
+                "mrr_at_10": metrics_lib.mean_reciprocal_rank(ranks, 10),
+            }
+        )
+    best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), -s["weight"]))
+    return best["weight"], sweep
+
+
+def evaluate_all(
+    splits: Mapping[str, Sequence[Query]],
+    sources: Mapping[str, Lists],
+    popularity: Mapping[str, int],
+    catalogue_size: int,
+    ks: Sequence[int] = metrics_lib.DEFAULT_KS,
+) -> dict[str, dict[str, dict]]:
+    """split -> source -> metrics (see metrics_lib.evaluate_source)."""
+    buckets = metrics_lib.popularity_buckets(popularity)
+    return {
+        split: {
+            name: metrics_lib.evaluate_source(queries, answer_from(lists), buckets, catalogue_size, ks)
+            for name, lists in sources.items()
+        }
+        for split, queries in splits.items()
+    }
+
+
+def best_source(validation_metrics: Mapping[str, dict]) -> str:
+    """The source with the best validation HR@10 (then MRR@10); ties go to the earlier source in SOURCES."""
+    order = {name: i for i, name in enumerate(SOURCES)}
+    return max(
+        validation_metrics,
+        key=lambda name: (
+            round(validation_metrics[name]["hit_rate"]["10"], 9),
+            round(validation_metrics[name]["mrr"]["10"], 9),
+            -order.get(name, len(order)),
+        ),
+    )
+
+
+def example_items(popularity: Mapping[str, int], per_bucket: int = 2) -> list[tuple[str, str]]:
+    """(item, bucket) for the most engaged items of each popularity bucket: the report's examples."""
+    buckets = metrics_lib.popularity_buckets(popularity)
+    chosen = []
+    for bucket in metrics_lib.BUCKETS:
+        members = sorted((i for i, b in buckets.items() if b == bucket), key=lambda i: (-popularity[i], i))
+        chosen += [(item, bucket) for item in members[:per_bucket]]
+    return chosen

@@ -1,0 +1,170 @@
+"""Thin executor: held-out queries + ScaNN index + co-occurrence table -> metrics, blend table, report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components import candidate_table
+from components.related_evaluator import blend_lib, evaluation_lib, report_lib
+from components.related_evaluator.metrics_lib import Query
+from serving.index_searcher import RelatedItemsSearcher
+from trainer_module import features
+
+EXAMPLES_KEY = "examples"
+INDEX_KEY = "index"
+CANDIDATES_KEY = "candidates"
+MODEL_RUN_KEY = "model_run"
+EVALUATION_KEY = "evaluation"
+BLEND_KEY = "blend"
+CONFIG_KEY = "evaluation_config"
+
+EVALUATION_FILE = "evaluation.json"
+REPORT_HTML = "report.html"
+REPORT_MARKDOWN = "report.md"
+HISTORY_FILE = "history.json"
+SPLITS = {"validation": "eval", "test": "test"}  # report name -> Examples split
+SEARCH_CHUNK = 4096
+
+
+def read_queries(examples: types.Artifact, split: str) -> list[Query]:
+    """(item -> label) held-out pairs of one Examples split."""
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    files = tf.io.gfile.glob(pattern)
+    if not files:
+        raise FileNotFoundError(f"no '{split}' split under {examples.uri}: expected files matching {pattern}")
+    queries = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        feature = tf.train.Example.FromString(record.numpy()).features.feature
+        queries.append(
+            Query(
+                feature[features.ITEM].bytes_list.value[0].decode("utf-8"),
+                feature[features.LABEL].bytes_list.value[0].decode("utf-8"),
+            )
+        )
+    return sorted(queries, key=lambda q: (q.item, q.target))
+
+
+def pin2vec_lists(searcher: RelatedItemsSearcher, k: int) -> dict[str, list[tuple[str, float]]]:
+    """Every indexed item's neighbours, exactly as the pushed index answers them."""
+    items = list(searcher.item_ids)
+    k = min(k, searcher.max_k)
+    lists: dict[str, list[tuple[str, float]]] = {}
+    for start in range(0, len(items), SEARCH_CHUNK):
+        lists.update(searcher.related(items[start : start + SEARCH_CHUNK], k))
+    return lists
+
+
+def read_history(model_run: types.Artifact | None) -> dict | None:
+    if model_run is None:
+        return None
+    path = os.path.join(model_run.uri, HISTORY_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def read_titles(path: str) -> dict[str, str]:
+    if not path:
+        return {}
+    from engagement_data.movielens import load_titles
+
+    return load_titles(path)
+
+
+def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, str]:
+    config = json.loads(text or "{}")
+    return blend_lib.BlendSettings(**config.get("blend", {})), config.get("titles_path", "")
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
+        settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        index = artifact_utils.get_single_instance(input_dict[INDEX_KEY])
+        candidates = artifact_utils.get_single_instance(input_dict[CANDIDATES_KEY])
+        model_run = (input_dict.get(MODEL_RUN_KEY) or [None])[0]
+        evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION_KEY])
+        blend = artifact_utils.get_single_instance(output_dict[BLEND_KEY])
+
+        cooccurrence = candidate_table.load_table(candidates.uri)
+        cooccurrence_lists = {
+            item: cooccurrence.candidates(item, settings.top_n) for item in cooccurrence.items
+        }
+        popularity = dict(zip(cooccurrence.items, cooccurrence.popularity.tolist(), strict=True))
+        embedding_lists = pin2vec_lists(RelatedItemsSearcher(index.uri, max_k=settings.top_n), settings.top_n)
+        splits = {name: read_queries(examples, split) for name, split in SPLITS.items()}
+        logging.info(
+            "RelatedEvaluator: %d validation and %d test queries; %d indexed items, %d with co-occurrences",
+            len(splits["validation"]),
+            len(splits["test"]),
+            len(embedding_lists),
+            len(cooccurrence_lists),
+        )
+
+        weight, sweep = evaluation_lib.choose_blend_weight(
+            splits["validation"], embedding_lists, cooccurrence_lists, popularity, settings
+        )
+        catalogue = sorted(set(embedding_lists) | set(cooccurrence_lists))
+        blend_lists = evaluation_lib.blend_all(
+            catalogue, embedding_lists, cooccurrence_lists, popularity, weight, settings
+        )
+        sources = {"pin2vec": embedding_lists, "cooccurrence": cooccurrence_lists, "blend": blend_lists}
+        metrics = evaluation_lib.evaluate_all(splits, sources, popularity, len(catalogue))
+        best = evaluation_lib.best_source(metrics["validation"])
+        examples_shown = [
+            {
+                "item": item,
+                "bucket": bucket,
+                "popularity": popularity[item],
+                "lists": {
+                    name: [list(c) for c in (lists.get(item) or [])[:10]] for name, lists in sources.items()
+                },
+            }
+            for item, bucket in evaluation_lib.example_items(popularity)
+        ]
+        result = {
+            "ks": [10, 20, 50],
+            "sources": list(sources),
+            "best_source": best,
+            "catalogue_size": len(catalogue),
+            "splits": metrics,
+            "blend": {"weight": weight, "rrf_k": settings.rrf_k, "sweep": sweep},
+            "examples": examples_shown,
+        }
+
+        table = candidate_table.from_lists(
+            blend_lists, popularity, settings.top_n, meta={"source": "blend", "weight": weight}
+        )
+        candidate_table.save_table(table, blend.uri)
+        os.makedirs(evaluation.uri, exist_ok=True)
+        with open(os.path.join(evaluation.uri, EVALUATION_FILE), "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+        history, titles = read_history(model_run), read_titles(titles_path)
+        with open(os.path.join(evaluation.uri, REPORT_HTML), "w", encoding="utf-8") as f:
+            f.write(report_lib.render_html(result, history, titles))
+        with open(os.path.join(evaluation.uri, REPORT_MARKDOWN), "w", encoding="utf-8") as f:
+            f.write(report_lib.render_markdown(result, history, titles))
+
+        evaluation.set_string_custom_property("best_source", best)
+        evaluation.set_float_custom_property("blend_weight", weight)
+        for split, by_source in metrics.items():
+            for name, values in by_source.items():
+                evaluation.set_float_custom_property(
+                    f"{split}_{name}_hit_rate_at_10", values["hit_rate"]["10"]
+                )
+        logging.info(
+            "RelatedEvaluator: test HR@10 %s; best source by validation: %s (blend weight %.2f); report %s",
+            ", ".join(f"{n}={m['hit_rate']['10']:.4f}" for n, m in metrics["test"].items()),
+            best,
+            weight,
+            os.path.join(evaluation.uri, REPORT_HTML),
+        )

@@ -1,0 +1,91 @@
+"""Co-occurrence candidates: the pure algorithm by hand, the Beam executor on a tiny log with known counts."""
+
+import json
+import os
+
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, channel_utils, standard_artifacts
+
+from components import candidate_table
+from components.cooccurrence import cooccurrence_lib as lib
+from components.cooccurrence.component import CooccurrenceCandidates, RelatedCandidates
+from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
+from components.cooccurrence.executor import Executor
+from trainer_module import features
+
+# (item, label) training pairs: a-b three times, a-c twice (once each way), b-c once, c-d once.
+PAIRS = [("a", "b"), ("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("b", "c"), ("c", "d"), ("d", "d")]
+
+
+def test_counts_are_symmetric_and_scores_by_hand():
+    lists, degrees = lib.cooccurrence_lists(PAIRS, CooccurrenceSettings())
+    assert lists["a"] == [("b", 3.0), ("c", 2.0)]
+    assert lists["c"] == [("a", 2.0), ("b", 1.0), ("d", 1.0)]
+    assert lists["d"] == [("c", 1.0)]  # (d, d) is no co-occurrence
+    assert dict(degrees) == {"a": 5, "b": 4, "c": 4, "d": 1}
+
+
+def test_popularity_exponent_damps_popular_candidates():
+    lists, _ = lib.cooccurrence_lists(PAIRS, CooccurrenceSettings(popularity_exponent=1.0))
+    # c's candidates: a 2/5, b 1/4, d 1/1 -> d first.
+    assert [c for c, _ in lists["c"]] == ["d", "a", "b"]
+    assert lists["c"][0][1] == pytest.approx(1.0)
+
+
+def test_min_count_and_top_n():
+    lists, _ = lib.cooccurrence_lists(PAIRS, CooccurrenceSettings(min_count=2, top_n=1))
+    assert lists["a"] == [("b", 3.0)]
+    assert lists["d"] == []
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="popularity_exponent"):
+        CooccurrenceSettings(popularity_exponent=2.0)
+    with pytest.raises(ValueError, match="top_n"):
+        CooccurrenceSettings(top_n=0)
+
+
+def _examples(tmp_path, pairs):
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    for split, split_pairs in (("train", pairs), ("eval", [("a", "d")] * 50)):
+        directory = artifact_utils.get_split_uri([examples], split)
+        os.makedirs(directory)
+        options = tf.io.TFRecordOptions(compression_type="GZIP")
+        with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), options) as w:
+            for item, label in split_pairs:
+                feature = {
+                    features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+                    features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
+                    features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+                }
+                w.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return examples
+
+
+def test_executor_matches_the_reference_and_reads_only_the_train_split(tmp_path):
+    candidates = RelatedCandidates()
+    candidates.uri = str(tmp_path / "candidates")
+    settings = {"top_n": 2, "popularity_exponent": 0.0, "min_count": 1}
+    Executor().Do(
+        {"examples": [_examples(tmp_path, PAIRS)]},
+        {"candidates": [candidates]},
+        {"cooccurrence_config": json.dumps(settings)},
+    )
+    table = candidate_table.load_table(candidates.uri)
+    expected, degrees = lib.cooccurrence_lists(PAIRS, CooccurrenceSettings(**settings))
+    for item in "abcd":
+        assert table.candidates(item, 2) == expected[item]
+    assert dict(zip(table.items, table.popularity.tolist(), strict=True)) == dict(degrees)
+    assert table.candidates("a", 10) == [("b", 3.0), ("c", 2.0)]  # the eval split's (a, d) never counted
+    assert candidates.get_int_custom_property("num_items") == 4
+    assert table.meta["source"] == "cooccurrence"
+
+
+def test_component_carries_settings_as_json():
+    channel = channel_utils.as_channel([standard_artifacts.Examples()])
+    component = CooccurrenceCandidates(channel, CooccurrenceSettings(top_n=7))
+    assert json.loads(component.exec_properties["cooccurrence_config"])["top_n"] == 7
+    assert component.outputs["candidates"].type_name == "pin2vec.RelatedCandidates"

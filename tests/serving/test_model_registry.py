@@ -1,0 +1,63 @@
+"""ModelRegistry with the real loaders: version policy, and a swapped-out version kept alive for the requests
+that still hold it."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from serving.embedding_model import EmbeddingLoader
+from serving.errors import Code, ServingError
+from serving.model_registry import ModelRegistry, version_dirs
+from serving.related_model import RelatedLoader
+from tests.serving.conftest import ITEM_IDS, publish
+
+
+def _ids(*ids):
+    return np.array([i.encode() for i in ids], dtype=object)
+
+
+def test_version_dirs_takes_ascii_integer_directories_only(tmp_path):
+    for name in ("1", "20", ".3.tmp-x", "4a", "²"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "5").write_text("a file")
+    assert version_dirs(str(tmp_path)) == {1: str(tmp_path / "1"), 20: str(tmp_path / "20")}
+    assert version_dirs(str(tmp_path / "missing")) == {}
+
+
+def test_a_swapped_out_version_serves_its_holders_then_closes(artifacts, tmp_path):
+    base = str(tmp_path)
+    registry = ModelRegistry(base, [RelatedLoader(), EmbeddingLoader()], keep_versions=1)
+    publish(artifacts.index_a, base, "related", 1)
+    registry.poll()
+    lease = registry.acquire("related")
+    assert lease.servable.version == 1
+    publish(artifacts.index_b, base, "related", 2)
+    registry.poll()
+    assert [s.version for s in registry.status("related")] == [2]
+    with registry.acquire("related") as latest:
+        assert latest.version == 2
+    # The request that took version 1 before the swap still gets its answer from version 1.
+    answer = lease.servable.submit("serving_default", {"item_ids": _ids(ITEM_IDS[5])}).result(10)
+    assert answer["in_vocabulary"].tolist() == [True]
+    lease.release()
+    with pytest.raises(RuntimeError, match="closed"):  # released by its last holder: closed
+        lease.servable.submit("serving_default", {"item_ids": _ids(ITEM_IDS[5])})
+    with pytest.raises(ServingError) as error:
+        registry.acquire("related", 1)
+    assert error.value.code == Code.NOT_FOUND
+    registry.stop()
+
+
+def test_newest_versions_are_kept_and_broken_ones_skipped(artifacts, tmp_path):
+    base = str(tmp_path)
+    for version in (1, 2, 3):
+        publish(artifacts.index_a, base, "related", version)
+    os.remove(os.path.join(base, "related", "3", "embeddings.npy"))  # incomplete: waits, not refused
+    registry = ModelRegistry(base, [RelatedLoader()], keep_versions=2)
+    registry.poll()
+    assert [s.version for s in registry.status("related")] == [2, 1]
+    assert registry.acquire("related").servable.version == 2
+    registry.stop()
