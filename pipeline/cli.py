@@ -187,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
     related.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
     related.add_argument("--titles", default=None)
+    related.add_argument(
+        "--source",
+        choices=["pin2vec", "cooccurrence", "blend"],
+        default=None,
+        help="candidate source (default: the best on the last pushed run's validation queries)",
+    )
 
     _add_serve_parser(sub)
     _add_export_related_parser(sub)
@@ -330,7 +336,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_related(args) -> int:
-    from serving.index_searcher import RelatedItemsSearcher, latest_version_dir
+    from serving.related_sources import default_source, open_source
 
     ids = list(args.ids)
     if args.ids_file:
@@ -342,16 +348,14 @@ def cmd_related(args) -> int:
     if not 1 <= args.k <= MAX_K:
         print(f"pin2vec related: --k must be between 1 and {MAX_K}, got {args.k}", file=sys.stderr)
         return 2
-    base = os.path.join(args.serving_dir or os.path.join(args.output_dir, "serving"), "related")
-    version_dir = latest_version_dir(base)
-    if version_dir is None:
-        print(
-            f"pin2vec related: no pushed index under {base}; run `pin2vec run` first "
-            "(or check that its last run was pushed)",
-            file=sys.stderr,
-        )
+    serving_dir = args.serving_dir or os.path.join(args.output_dir, "serving")
+    source = args.source or default_source(serving_dir)
+    try:
+        answerer, version_dir = open_source(serving_dir, source, max_k=max(args.k, 100))
+    except FileNotFoundError as error:
+        print(f"pin2vec related: {error}", file=sys.stderr)
         return 1
-    answers = RelatedItemsSearcher(version_dir).related(ids, args.k)
+    answers = answerer.related(ids, args.k)
     if args.json:
         print(
             json.dumps(
@@ -364,7 +368,7 @@ def cmd_related(args) -> int:
         return 0
     titles = _load_titles(args.titles)
     named = lambda i: f"{i} {titles[i]}" if i in titles else i  # noqa: E731
-    print(f"(index {version_dir})")
+    print(f"({source}: {version_dir})")
     for item, answer in answers.items():
         if answer is None:
             print(f"\n{named(item)}: unknown item (not in the pushed vocabulary)")

@@ -21,7 +21,7 @@ def print_summary(
         "Data:",
         "  " + ", ".join(f"{k}={v}" for k, v in summary.examples.items()),
         f"  bad rows quarantined: {summary.bad_rows} -> {summary.quarantine_file}",
-        "Evaluator (next-item hit rate over the whole vocabulary, time-held-out eval split):",
+        "Evaluator gate (model softmax, next-item hit rate on the validation queries):",
     ]
     for name, value in sorted(summary.metrics.items()):
         change = summary.metric_changes.get(name)
@@ -33,9 +33,11 @@ def print_summary(
             f"ScaNN index: {summary.index_items} items, recall@{summary.index_k} vs exact search "
             f"{summary.index_recall:.3f}"
         )
+    lines += related_lines(summary.related)
     if summary.pushed_version is not None:
         lines.append(
-            f"Pushed version {summary.pushed_version} to {summary.pushed_dir}/{{embedding,related}}/"
+            f"Pushed version {summary.pushed_version} to "
+            f"{summary.pushed_dir}/{{embedding,related,cooccurrence,blend,evaluation}}/"
         )
     else:
         lines.append(f"NOT pushed: {summary.not_pushed_reason or 'the pusher did not run'}")
@@ -47,10 +49,33 @@ def print_summary(
         f"  ML Metadata:        {run.mysql.host if run.mysql else run.sqlite_path}",
         f"  serving versions:   {run.serving_dir}",
         f"  model (SavedModel): {summary.model_dir}",
+        f"  run report:         {summary.report_html or '(not written)'}",
         f"  full log:           {result['log_file']}",
         "",
         "Next:",
-        f"  pin2vec related --output-dir {run.output_dir}{titles_flag} ID [ID ...]",
+        f"  open the run report: {summary.report_html or '(not written)'}",
+        f"  pin2vec related --output-dir {run.output_dir}{titles_flag} [--source pin2vec|cooccurrence|blend] "
+        "ID [ID ...]",
         f"  tensorboard --logdir {summary.tensorboard_dir}",
     ]
     print("\n".join(lines), file=out)
+
+
+def related_lines(evaluation: dict) -> list[str]:
+    """The held-out test figures of every source, best first as chosen on validation."""
+    if not evaluation:
+        return []
+    test = evaluation["splits"]["test"]
+    queries = next(iter(test.values()))["queries"]
+    lines = [
+        f"Related items on held-out engagements ({queries} test queries; best source by validation: "
+        f"{evaluation['best_source']}, blend weight {evaluation['blend']['weight']:.1f}):",
+        "  source         HR@10   HR@20   HR@50  MRR@10  cover@10  HR@10 head/torso/tail",
+    ]
+    for name, m in test.items():
+        buckets = "/".join(f"{m['buckets'][b]['hit_rate']['10']:.3f}" for b in ("head", "torso", "tail"))
+        lines.append(
+            f"  {name:<13} {m['hit_rate']['10']:.4f}  {m['hit_rate']['20']:.4f}  {m['hit_rate']['50']:.4f}"
+            f"  {m['mrr']['10']:.4f}  {m['coverage']['10']:.4f}    {buckets}"
+        )
+    return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ MODEL = ("Trainer", "model")
 MODEL_RUN = ("Trainer", "model_run")
 INDEX = ("ScannIndexer", "index")
 PUSHED = ("RelatedPusher", "pushed_model")
+RELATED_EVALUATION = ("RelatedEvaluator", "evaluation")
 
 
 @dataclass
@@ -35,6 +37,9 @@ class RunSummary:
     pushed_version: int | None = None
     pushed_dir: str = ""
     not_pushed_reason: str = ""
+    related: dict = field(default_factory=dict)  # the RelatedEvaluator's evaluation.json
+    report_html: str = ""
+    report_markdown: str = ""
 
 
 def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -63,6 +68,7 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
                 "events_read",
                 "pairs_train",
                 "pairs_eval",
+                "pairs_test",
                 "dropped_rare_item_events",
                 "dropped_short_sessions",
                 "bad_rows",
@@ -83,6 +89,13 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
         summary.index_recall = custom_value(index, "recall_at_k")
         summary.index_k = custom_value(index, "k")
         summary.index_items = custom_value(index, "num_items")
+    if related := artifacts.get(RELATED_EVALUATION):
+        path = os.path.join(related.uri, "evaluation.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                summary.related = json.load(f)
+            summary.report_html = os.path.join(related.uri, "report.html")
+            summary.report_markdown = os.path.join(related.uri, "report.md")
     if pushed := artifacts.get(PUSHED):
         if custom_value(pushed, "pushed", 0) == 1:
             summary.pushed_version = custom_value(pushed, "pushed_version")

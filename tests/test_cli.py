@@ -11,6 +11,7 @@ from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
 from pipeline import cli
 from pipeline.config import IN_PROCESS_BEAM_ARGS, MULTI_PROCESS_BEAM_ARGS, default_beam_args
+from trainer_module.model import TrainerSettings
 
 ITEM_IDS = list(string.ascii_lowercase[:20])
 
@@ -82,7 +83,7 @@ def test_settings_from_args_maps_every_group(monkeypatch):
     assert settings.trainer.epochs == 2
     assert settings.trainer.num_negatives == 8
     assert settings.trainer.learning_rate == 0.1
-    assert settings.trainer.batch_size == 256  # unset flags keep the dataclass default
+    assert settings.trainer.batch_size == TrainerSettings().batch_size  # unset flags keep the default
     assert settings.index.min_recall == 0.5
     assert settings.evaluation.min_hit_rate_at_10 == 0.2
     assert run.beam_args == ("--runner=DirectRunner", "--direct_num_workers=1")
@@ -150,3 +151,43 @@ def test_related_text_shows_titles(output_dir, tmp_path, capsys):
 def test_related_k_above_the_index_size_is_an_error(output_dir, capsys):
     assert cli.main(["related", "--output-dir", str(output_dir), "--k", "50", "a"]) == 1
     assert "k must be an integer in [1, 19]" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def output_with_tables(output_dir):
+    """Adds pushed co-occurrence and blend tables, and an evaluation that found co-occurrence best."""
+    from components import candidate_table
+
+    serving = output_dir / "serving"
+    for source, first in (("cooccurrence", "b"), ("blend", "c")):
+        table = candidate_table.from_lists({"a": [(first, 2.0), ("d", 1.0)]}, {"a": 3}, top_n=5)
+        candidate_table.save_table(table, str(serving / source / "5"))
+    (serving / "evaluation" / "5").mkdir(parents=True)
+    (serving / "evaluation" / "5" / "evaluation.json").write_text(json.dumps({"best_source": "cooccurrence"}))
+    return output_dir
+
+
+@pytest.mark.parametrize(
+    ("argv", "first"), [([], "b"), (["--source", "cooccurrence"], "b"), (["--source", "blend"], "c")]
+)
+def test_related_sources_keep_the_json_shape(output_with_tables, capsys, argv, first):
+    assert cli.main(["related", "--output-dir", str(output_with_tables), "--json", *argv, "a", "zzz"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["zzz"] is None
+    assert answer["a"] == [{"item": first, "score": 2.0}, {"item": "d", "score": 1.0}]
+
+
+def test_related_pin2vec_source_is_the_index(output_with_tables, capsys):
+    argv = [
+        "related",
+        "--output-dir",
+        str(output_with_tables),
+        "--json",
+        "--source",
+        "pin2vec",
+        "--k",
+        "3",
+        "a",
+    ]
+    assert cli.main(argv) == 0
+    assert len(json.loads(capsys.readouterr().out)["a"]) == 3

@@ -65,7 +65,7 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in ("embedding", "related"):
+    for model in ("embedding", "related", "cooccurrence", "blend", "evaluation"):
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -75,9 +75,10 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.blessed
     assert summary.metrics["hit_rate_at_10"] > 0.05  # random would be ~10/120
     assert summary.index_recall >= 0.5
-    assert summary.examples["pairs_train"] > 0 and summary.examples["pairs_eval"] > 0
+    assert summary.examples["pairs_train"] > 0
+    assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in ("embedding", "related"):
+    for model in ("embedding", "related", "cooccurrence", "blend", "evaluation"):
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
@@ -118,3 +119,37 @@ def test_curated_schema_matches_what_schemagen_infers(two_runs):
     curated = tfdv.load_schema_text(schema_path())
     as_types = lambda schema: {f.name: (f.type, tuple(d.size for d in f.shape.dim)) for f in schema.feature}  # noqa: E731
     assert as_types(inferred) == as_types(curated)
+
+
+def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
+    _, run, _, _ = two_runs
+    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    evaluation = summary.related
+    assert set(evaluation["splits"]) == {"validation", "test"}
+    for split in ("validation", "test"):
+        by_source = evaluation["splits"][split]
+        assert set(by_source) == {"pin2vec", "cooccurrence", "blend"}
+        for metrics in by_source.values():
+            assert metrics["queries"] == 80
+            assert 0.0 <= metrics["hit_rate"]["10"] <= metrics["hit_rate"]["50"] <= 1.0
+            assert set(metrics["buckets"]) == {"head", "torso", "tail"}
+    # Topic-structured data: every source beats random (10 of 120 items) by far.
+    assert all(m["hit_rate"]["10"] > 0.15 for m in evaluation["splits"]["test"].values())
+    assert evaluation["best_source"] in evaluation["sources"]
+    assert evaluation["blend"]["weight"] in [s["weight"] for s in evaluation["blend"]["sweep"]]
+    with open(summary.report_html, encoding="utf-8") as f:
+        html = f.read()
+    assert all(source in html for source in ("pin2vec", "cooccurrence", "blend"))
+    assert "<svg" in html
+    assert os.path.isfile(summary.report_markdown)
+
+
+def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
+    from pipeline import cli
+
+    _, run, _, _ = two_runs
+    for source in ("pin2vec", "cooccurrence", "blend"):
+        argv = ["related", "--output-dir", run.output_dir, "--json", "--source", source, "--k", "5", "i1"]
+        assert cli.main(argv) == 0
+        answer = json.loads(capsys.readouterr().out)["i1"]
+        assert 1 <= len(answer) <= 5 and all(r["item"] != "i1" for r in answer)

@@ -1,0 +1,129 @@
+"""RelatedEvaluator on hand-made artifacts: a real ScaNN index, a co-occurrence table, held-out queries."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tfx.types import artifact_utils, channel_utils, standard_artifacts
+
+from components import candidate_table
+from components.cooccurrence.component import RelatedCandidates
+from components.related_evaluator.component import RelatedEvaluation, RelatedEvaluator
+from components.related_evaluator.executor import Executor
+from components.scann_indexer import index_lib
+from components.scann_indexer.component import ScannIndex
+from components.scann_indexer.index_lib import IndexSettings
+from trainer_module import features
+
+ITEMS = [f"i{n}" for n in range(30)]
+
+
+def _write_split(examples, split, pairs):
+    directory = artifact_utils.get_split_uri([examples], split)
+    os.makedirs(directory)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), options) as writer:
+        for item, label in pairs:
+            feature = {
+                features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+                features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
+                features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
+            }
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("related_evaluator")
+    # Embeddings: items in pairs (i0, i1), (i2, i3), ... are near-duplicates, so Pin2Vec's first neighbour of
+    # i2k is i2k+1. Co-occurrence instead knows i(k) -> i(k+10) for k < 10 only.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(15, 16))
+    embeddings = np.repeat(centres, 2, axis=0) + 0.01 * rng.normal(size=(30, 16))
+    embeddings = embeddings.astype(np.float32)
+    index = ScannIndex()
+    index.uri = str(root / "index")
+    settings = IndexSettings()
+    index_lib.save_index(
+        index_lib.build_index(embeddings, settings), ITEMS, embeddings, index.uri, settings, 1.0
+    )
+
+    lists = {f"i{k}": [(f"i{k + 10}", 5.0)] for k in range(10)}
+    candidates = RelatedCandidates()
+    candidates.uri = str(root / "candidates")
+    candidate_table.save_table(
+        candidate_table.from_lists(lists, {item: 30 - n for n, item in enumerate(ITEMS)}, top_n=5),
+        candidates.uri,
+    )
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(root / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])
+    # Validation: 6 queries only Pin2Vec answers, 2 only co-occurrence answers. Test: the same kinds.
+    validation = [
+        ("i20", "i21"),
+        ("i22", "i23"),
+        ("i24", "i25"),
+        ("i26", "i27"),
+        ("i28", "i29"),
+        ("i16", "i17"),
+    ]
+    validation += [("i1", "i11"), ("i3", "i13")]
+    test = [("i21", "i20"), ("i23", "i22"), ("i5", "i15"), ("i7", "i17")]
+    _write_split(examples, "eval", validation)
+    _write_split(examples, "test", test)
+
+    evaluation, blend = RelatedEvaluation(), RelatedCandidates()
+    evaluation.uri, blend.uri = str(root / "evaluation"), str(root / "blend")
+    config = {"blend": {"weights": [0.0, 0.5, 1.0], "top_n": 5}}
+    Executor().Do(
+        {"examples": [examples], "index": [index], "candidates": [candidates]},
+        {"evaluation": [evaluation], "blend": [blend]},
+        {"evaluation_config": json.dumps(config)},
+    )
+    with open(os.path.join(evaluation.uri, "evaluation.json")) as f:
+        return json.load(f), evaluation, blend
+
+
+def test_every_source_is_measured_on_both_splits(evaluated):
+    result, _, _ = evaluated
+    test = result["splits"]["test"]
+    assert test["pin2vec"]["hit_rate"]["10"] == 0.5  # i21 -> i20 and i23 -> i22
+    assert test["cooccurrence"]["hit_rate"]["10"] == 0.5  # i5 -> i15 and i7 -> i17
+    assert test["blend"]["hit_rate"]["10"] == 1.0  # both kinds
+    assert result["splits"]["validation"]["pin2vec"]["queries"] == 8
+    assert result["catalogue_size"] == 30
+
+
+def test_blend_weight_is_chosen_on_validation_and_saved(evaluated):
+    result, evaluation, blend = evaluated
+    # Weight 0.5: co-occurrence's single candidate first, then Pin2Vec's: every validation query hits.
+    assert [s["weight"] for s in result["blend"]["sweep"]] == [0.0, 0.5, 1.0]
+    assert result["blend"]["weight"] in (0.0, 0.5)  # both reach HR@10 = 1; the tie goes to the lower weight
+    assert result["best_source"] == "blend"
+    table = candidate_table.load_table(blend.uri)
+    assert [c for c, _ in table.candidates("i5", 2)] == ["i15", "i4"]
+    assert evaluation.get_string_custom_property("best_source") == "blend"
+    assert evaluation.get_float_custom_property("test_blend_hit_rate_at_10") == 1.0
+
+
+def test_report_files_are_written(evaluated):
+    _, evaluation, _ = evaluated
+    for name in ("report.html", "report.md"):
+        with open(os.path.join(evaluation.uri, name), encoding="utf-8") as f:
+            text = f.read()
+        assert "blend" in text and "cooccurrence" in text
+
+
+def test_component_spec():
+    channel = lambda t: channel_utils.as_channel([t()])  # noqa: E731
+    component = RelatedEvaluator(
+        channel(standard_artifacts.Examples),
+        channel(ScannIndex),
+        channel(RelatedCandidates),
+        titles_path="t.tsv",
+    )
+    assert json.loads(component.exec_properties["evaluation_config"])["titles_path"] == "t.tsv"
+    assert set(component.outputs) == {"evaluation", "blend"}
