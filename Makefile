@@ -37,3 +37,10 @@ format: setup
 
 clean:
 	rm -rf $(WORK)
+
+# gensim Word2Vec beside this project's sources on MovieLens-100K, same split; writes docs/BENCHMARKS.md.
+# This project's rows come from the newest RelatedEvaluator evaluation.json of `make demo`'s run.
+.PHONY: bench-reference
+bench-reference: setup
+	$(PY) -m bench.reference_gensim --ratings $(WORK)/data/ml-100k/ratings.tsv \
+	  --run-dir $(WORK)/runs/ml-100k --write

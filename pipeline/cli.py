@@ -325,6 +325,10 @@ def cmd_run(args) -> int:
     from pipeline.summary import summarize_run
 
     settings, run = settings_from_args(args)
+    if args.titles:  # the run report names the example items
+        import dataclasses
+
+        settings = dataclasses.replace(settings, titles_path=os.path.abspath(args.titles))
     print(
         f"pin2vec: running the pipeline on {settings.source.path}\n  outputs: {run.output_dir}",
         file=sys.stderr,

@@ -62,6 +62,8 @@ def test_word2vec_refuses_ids_with_whitespace_naming_them(tmp_path):
         embedding_export.write_word2vec(out, ["a", "with space", "c"], vectors)
     with pytest.raises(ValueError, match=r"'tab\\there' \(row 0\)"):
         embedding_export.write_word2vec(out, ["tab\there", "b", "c"], vectors)
+    with pytest.raises(ValueError, match=r"'\\udcff-x' \(row 2\) is not valid UTF-8"):
+        embedding_export.write_word2vec(out, ["a", "b", "\udcff-x"], vectors)
     assert not os.path.exists(out)
 
 
@@ -101,6 +103,19 @@ def test_tsv_ids_only_has_no_header_and_prefix_names_files(tmp_path):
         embedding_export.write_projector_tsv(str(tmp_path / "bad"), ["a", "b"], vectors)
 
 
+def test_reads_what_load_index_reads_and_refuses_an_inconsistent_index(serving):
+    serving_dir, _, _ = serving
+    directory = os.path.join(serving_dir, "related", "2")
+    _, item_ids, embeddings, _ = index_lib.load_index(directory)
+    read = embedding_export.read_index_vectors(directory)
+    assert read.item_ids == item_ids
+    np.testing.assert_array_equal(read.vectors, embeddings)
+    with open(os.path.join(directory, index_lib.ITEM_IDS_FILE), "ab") as f:
+        f.write(b"one-too-many\n")
+    with pytest.raises(ValueError, match=r"inconsistent: index.json says 40 items x 8 dims.*41 ids"):
+        embedding_export.read_index_vectors(directory)
+
+
 def test_missing_index_and_bad_format_say_what_to_do(tmp_path):
     with pytest.raises(
         FileNotFoundError, match=r"no complete pushed index under .*related; run `pin2vec run`"
@@ -116,3 +131,28 @@ def test_popularity_from_the_runs_newest_cooccurrence_table(tmp_path):
     directory = tmp_path / "pipeline" / "CooccurrenceCandidates" / "candidates" / "7"
     candidate_table.save_table(table, str(directory))
     assert embedding_export.latest_cooccurrence_popularity(str(tmp_path)) == {"a": 5, "b": 3}
+
+
+def test_cli_exports_with_titles_and_the_runs_popularity(serving, tmp_path, capsys):
+    from pipeline import cli
+
+    serving_dir, ids, _ = serving
+    run_dir = tmp_path  # the fixture's serving dir is <tmp_path>/serving, as in a run's output directory
+    table = candidate_table.from_lists({"50": [("181", 9.0)]}, {"50": 583, "181": 402}, 1)
+    candidate_table.save_table(
+        table, str(run_dir / "pipeline" / "CooccurrenceCandidates" / "candidates" / "4")
+    )
+    titles = tmp_path / "titles.tsv"
+    titles.write_text("item_id\ttitle\n50\tStar Wars (1977)\n", encoding="utf-8")
+    out = tmp_path / "projector"
+    argv = ["export-embeddings", "--format", "tsv", "--out", str(out), "--output-dir", str(run_dir)]
+    assert cli.main([*argv, "--titles", str(titles)]) == 0
+    assert f"{len(ids)} item vectors (8-d" in capsys.readouterr().out
+    rows = (out / "metadata.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[:4] == ["item\ttitle\tpopularity", "café\t\t", "50\tStar Wars (1977)\t583", "181\t\t402"]
+
+    word2vec = ["export-embeddings", "--format", "word2vec", "--out", str(tmp_path / "v.txt")]
+    assert cli.main([*word2vec, "--serving-dir", serving_dir]) == 0
+    assert (tmp_path / "v.txt").read_text(encoding="utf-8").startswith(f"{len(ids)} 8\n")
+    assert cli.main([*argv[:-1], "/nonexistent"]) == 1
+    assert "no complete pushed index under /nonexistent/serving/related" in capsys.readouterr().err

@@ -1,0 +1,714 @@
+"""The run report: evaluation.json (+ the training history) as one self-contained HTML page and as Markdown.
+
+Pure functions from the RelatedEvaluator's dict to text. The page carries its own CSS and inline SVG charts
+drawn here (no JavaScript, no fonts or images from the network), so it opens from a file anywhere, including
+a bucket viewed offline. Every id and title is escaped: they come from user data.
+
+The evaluation dict (see the RelatedEvaluator executor):
+    ks, sources, best_source, catalogue_size,
+    splits: {validation|test: {source: {queries, answered, hit_rate, mrr, coverage, buckets}}},
+    blend: {weight, rrf_k, sweep: [{weight, hit_rate_at_10, mrr_at_10}]},
+    examples: [{item, bucket, popularity, lists: {source: [[candidate, score], ...]}}]
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+BUCKETS = ("head", "torso", "tail")
+SPLITS = ("validation", "test")
+REPORTED_SPLIT = "test"  # the headline, curves and buckets; validation only chose settings
+HEADLINE_K = "10"
+EXAMPLE_ROWS = 10
+NO_HISTORY_NOTE = "No training history was recorded for this run, so there is no loss curve."
+_PALETTE = {"pin2vec": "#2563eb", "cooccurrence": "#d97706", "blend": "#059669"}
+_OTHER_COLOURS = ("#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569")
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking and reading the dict.
+
+
+def check_evaluation(evaluation: Mapping) -> None:
+    """Fails with the missing key's path, so a changed producer is caught here and not as a KeyError."""
+    for key in ("ks", "sources", "best_source", "splits", "blend", "examples"):
+        if key not in evaluation:
+            raise ValueError(f"evaluation has no {key!r}: expected the RelatedEvaluator's evaluation.json")
+    if evaluation["best_source"] not in evaluation["sources"]:
+        raise ValueError(
+            f"evaluation['best_source']={evaluation['best_source']!r} is not one of {evaluation['sources']}"
+        )
+    if HEADLINE_K not in [str(k) for k in evaluation["ks"]]:
+        raise ValueError(f"evaluation['ks']={evaluation['ks']} lacks {HEADLINE_K}, the report's headline K")
+    for split in SPLITS:
+        by_source = evaluation["splits"].get(split)
+        if by_source is None:
+            raise ValueError(f"evaluation['splits'] has no {split!r} split")
+        for source in evaluation["sources"]:
+            metrics = by_source.get(source)
+            if metrics is None:
+                raise ValueError(f"evaluation['splits'][{split!r}] has no source {source!r}")
+            for family in ("hit_rate", "mrr", "coverage"):
+                missing = [k for k in evaluation["ks"] if str(k) not in metrics.get(family, {})]
+                if missing:
+                    raise ValueError(
+                        f"evaluation['splits'][{split!r}][{source!r}][{family!r}] lacks K={missing}"
+                    )
+    for key in ("weight", "sweep"):
+        if key not in evaluation["blend"]:
+            raise ValueError(f"evaluation['blend'] has no {key!r}")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The best source's test HR@10 against one other source's."""
+
+    source: str
+    hit_rate: float
+    ratio: float | None  # best / this source; None when this source scored 0
+
+
+def headline(evaluation: Mapping) -> tuple[str, float, list[Comparison]]:
+    """(best source, its test HR@10, the other sources compared to it)."""
+    test = evaluation["splits"][REPORTED_SPLIT]
+    best = evaluation["best_source"]
+    best_hr = _hr(test, best)
+    others = [
+        Comparison(s, _hr(test, s), best_hr / _hr(test, s) if _hr(test, s) > 0 else None)
+        for s in evaluation["sources"]
+        if s != best
+    ]
+    return best, best_hr, others
+
+
+def _hr(by_source: Mapping, source: str, k: str = HEADLINE_K) -> float:
+    return float(by_source[source]["hit_rate"][k])
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _name(item: str, titles: Mapping[str, str]) -> str:
+    """'Title (id)' where a title is known, the id otherwise (unescaped: callers escape for their format)."""
+    title = titles.get(item)
+    return f"{title} ({item})" if title else item
+
+
+def _colour(source: str, sources: Sequence[str]) -> str:
+    if source in _PALETTE:
+        return _PALETTE[source]
+    others = [s for s in sources if s not in _PALETTE]
+    return _OTHER_COLOURS[others.index(source) % len(_OTHER_COLOURS)] if source in others else "#475569"
+
+
+def _loss_series(history: Mapping | None) -> dict[str, list[float]]:
+    """The loss curves that exist and have finite values: loss and val_loss, in that order."""
+    if not history:
+        return {}
+    series = {}
+    for key in ("loss", "val_loss"):
+        values = [float(v) for v in history.get(key) or []]
+        if values and all(math.isfinite(v) for v in values):
+            series[key] = values
+    return series
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One block character per value, lowest to highest: a loss curve that fits in a Markdown cell."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low
+    return "".join(_SPARK[0 if span == 0 else round((v - low) / span * (len(_SPARK) - 1))] for v in values)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# SVG charts.
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    colour: str
+    points: Sequence[tuple[float, float]]
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    x_label: str
+    y_label: str
+    width: int = 560
+    height: int = 300
+
+
+_MARGIN = {"left": 58, "right": 140, "top": 34, "bottom": 46}
+# Inside each <svg>, so a chart copied out of the page keeps its looks.
+_SVG_CSS = (
+    "text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}"
+    ".chart-title{font-weight:600;font-size:14px;fill:#1e293b}"
+    ".grid{stroke:#e2e8f0}.axis{stroke:#94a3b8}.tick,.legend{font-size:12px;fill:#475569}"
+    ".label{font-size:12px;fill:#64748b}.marker{stroke:#dc2626;stroke-dasharray:4 3}"
+    ".marker-label{font-size:12px;fill:#dc2626;font-weight:600}"
+)
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values covering [low, high]."""
+    if high <= low:
+        high = low + (abs(low) or 1.0)
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(low / step) * step
+    ticks, value = [], start
+    while value < high + step * 0.999:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _tick_label(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 0.01 or value == 0 else f"{value:.3f}"
+
+
+def _svg_open(chart: Chart) -> str:
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{chart.width}" '
+        f'height="{chart.height}" viewBox="0 0 {chart.width} {chart.height}" role="img" '
+        f'aria-label="{html.escape(chart.title)}"><title>{html.escape(chart.title)}</title>'
+        f"<style>{_SVG_CSS}</style>"
+        f'<text x="{_MARGIN["left"]}" y="18" class="chart-title">{html.escape(chart.title)}</text>'
+    )
+
+
+def line_chart(
+    chart: Chart,
+    series: Sequence[Series],
+    x_ticks: Sequence[float] | None = None,
+    y_from_zero: bool = True,
+    marker: tuple[float, str] | None = None,
+) -> str:
+    """An inline SVG line chart with axes, gridlines, a legend and an optional vertical marker (x, label)."""
+    xs = [x for s in series for x, _ in s.points] + ([marker[0]] if marker else [])
+    ys = [y for s in series for _, y in s.points]
+    if not xs or not ys:
+        return f'<p class="note">{html.escape(chart.title)}: nothing to draw.</p>'
+    x_ticks = list(x_ticks) if x_ticks else _nice_ticks(min(xs), max(xs))
+    x_low, x_high = min([*x_ticks, *xs]), max([*x_ticks, *xs])
+    y_ticks = _nice_ticks(0.0 if y_from_zero else min(ys), max(ys))
+    y_low, y_high = y_ticks[0], y_ticks[-1]
+    left, top = _MARGIN["left"], _MARGIN["top"]
+    plot_w = chart.width - left - _MARGIN["right"]
+    plot_h = chart.height - top - _MARGIN["bottom"]
+
+    def px(x: float) -> float:
+        return left + (0.5 if x_high == x_low else (x - x_low) / (x_high - x_low)) * plot_w
+
+    def py(y: float) -> float:
+        return top + plot_h - (y - y_low) / (y_high - y_low) * plot_h
+
+    parts = [
+        _svg_open(chart),
+    ]
+    for y in y_ticks:
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(y)}</text>'
+        )
+    for x in x_ticks:
+        parts.append(
+            f'<text x="{px(x):.1f}" y="{top + plot_h + 16}" class="tick" text-anchor="middle">'
+            f"{_tick_label(x)}</text>"
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" class="axis"/>'
+        f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + plot_h}" class="axis"/>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{chart.height - 8}" class="label" text-anchor="middle">'
+        f"{html.escape(chart.x_label)}</text>"
+        f'<text x="14" y="{top + plot_h / 2:.1f}" class="label" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{html.escape(chart.y_label)}</text>'
+    )
+    if marker is not None:
+        x, label = marker
+        parts.append(
+            f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top}" y2="{top + plot_h}" class="marker"/>'
+            f'<text x="{px(x) + 4:.1f}" y="{top + 12}" class="marker-label">{html.escape(label)}</text>'
+        )
+    for index, s in enumerate(series):
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in s.points)
+        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2.5"{dash}/>'
+        )
+        parts += [
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{s.colour}">'
+            f"<title>{html.escape(s.name)}: {_tick_label(x)} -> {y:.4f}</title></circle>"
+            for x, y in s.points
+        ]
+        legend_y = top + 8 + index * 20
+        parts.append(
+            f'<line x1="{left + plot_w + 14}" x2="{left + plot_w + 34}" y1="{legend_y}" y2="{legend_y}" '
+            f'stroke="{s.colour}" stroke-width="3"{dash}/>'
+            f'<text x="{left + plot_w + 40}" y="{legend_y + 4}" class="legend">{html.escape(s.name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def bar_chart(chart: Chart, groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]]) -> str:
+    """Grouped vertical bars: one group per label in `groups`, one bar per (name, colour, values) series."""
+    values = [v for _, _, vs in series for v in vs]
+    if not groups or not values:
+        return f'<p class="note">{html.escape(chart.title)}: nothing to draw.</p>'
+    y_ticks = _nice_ticks(0.0, max(values) or 1.0)
+    y_high = y_ticks[-1]
+    left, top = _MARGIN["left"], _MARGIN["top"]
+    plot_w = chart.width - left - _MARGIN["right"]
+    plot_h = chart.height - top - _MARGIN["bottom"]
+    group_w = plot_w / len(groups)
+    bar_w = group_w * 0.8 / max(len(series), 1)
+
+    def py(y: float) -> float:
+        return top + plot_h - y / y_high * plot_h
+
+    parts = [
+        _svg_open(chart),
+    ]
+    for y in y_ticks:
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" class="grid"/>'
+            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(y)}</text>'
+        )
+    for g, group in enumerate(groups):
+        x0 = left + g * group_w + group_w * 0.1
+        parts.append(
+            f'<text x="{left + (g + 0.5) * group_w:.1f}" y="{top + plot_h + 16}" class="tick" '
+            f'text-anchor="middle">{html.escape(group)}</text>'
+        )
+        for s, (name, colour, vs) in enumerate(series):
+            value = vs[g]
+            parts.append(
+                f'<rect x="{x0 + s * bar_w:.1f}" y="{py(value):.1f}" width="{bar_w * 0.92:.1f}" '
+                f'height="{top + plot_h - py(value):.1f}" fill="{colour}">'
+                f"<title>{html.escape(name)}, {html.escape(group)}: {value:.4f}</title></rect>"
+            )
+    parts.append(
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" class="axis"/>'
+        f'<text x="{left + plot_w / 2:.1f}" y="{chart.height - 8}" class="label" text-anchor="middle">'
+        f"{html.escape(chart.x_label)}</text>"
+        f'<text x="14" y="{top + plot_h / 2:.1f}" class="label" text-anchor="middle" '
+        f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{html.escape(chart.y_label)}</text>'
+    )
+    for index, (name, colour, _) in enumerate(series):
+        legend_y = top + 8 + index * 20
+        parts.append(
+            f'<rect x="{left + plot_w + 14}" y="{legend_y - 6}" width="14" height="12" fill="{colour}"/>'
+            f'<text x="{left + plot_w + 34}" y="{legend_y + 4}" class="legend">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTML.
+
+_CSS = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1e293b;background:#f8fafc;
+margin:0;padding:24px}
+main{max-width:1180px;margin:0 auto}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid #e2e8f0}
+.sub{color:#64748b;margin:0 0 16px}
+.cards{display:flex;gap:14px;flex-wrap:wrap;margin:16px 0}
+.card{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:14px 18px;min-width:180px;
+border-top:5px solid var(--c)}
+.card.best{box-shadow:0 0 0 2px var(--c)}
+.card .v{font-size:30px;font-weight:650}.card .k{color:#64748b;font-size:13px}
+.verdict{font-size:17px;background:#fff;border-left:5px solid #059669;padding:10px 16px;border-radius:6px}
+.charts{display:flex;flex-wrap:wrap;gap:16px}
+.chart{background:#fff;border:1px solid #e2e8f0;border-radius:10px}
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:14px}
+th,td{border:1px solid #e2e8f0;padding:4px 10px;text-align:right}
+th{background:#f1f5f9}td.l,th.l{text-align:left}
+td.top{font-weight:700;background:#ecfdf5}tr.chosen td{background:#fef3c7;font-weight:650}
+.examples{display:grid;grid-template-columns:repeat(auto-fit,minmax(330px,1fr));gap:16px}
+.example{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:10px 14px}
+.example h3{font-size:15px;margin:0 0 6px}.example ol{margin:0;padding-left:22px}
+.example .src{font-weight:600;font-size:13px;margin-top:6px}.score{color:#94a3b8;font-size:12px}
+.note{color:#64748b;font-style:italic}.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;
+margin-right:6px}
+"""
+
+
+def _source_cell(source: str, sources: Sequence[str]) -> str:
+    return f'<span class="swatch" style="background:{_colour(source, sources)}"></span>{html.escape(source)}'
+
+
+def _headline_html(evaluation: Mapping) -> str:
+    best, best_hr, others = headline(evaluation)
+    sources = evaluation["sources"]
+    test = evaluation["splits"][REPORTED_SPLIT]
+    cards = []
+    for source in sources:
+        best_class = " best" if source == best else ""
+        tag = "best on validation" if source == best else "test HR@10"
+        cards.append(
+            f'<div class="card{best_class}" style="--c:{_colour(source, sources)}">'
+            f'<div class="k">{html.escape(source)} · {tag}</div>'
+            f'<div class="v">{_fmt(_hr(test, source))}</div>'
+            f'<div class="k">MRR@10 {_fmt(test[source]["mrr"][HEADLINE_K])} · coverage@10 '
+            f"{_fmt(test[source]['coverage'][HEADLINE_K])}</div></div>"
+        )
+    versus = "; ".join(f"{html.escape(c.source)} {_fmt(c.hit_rate)} ({_ratio(c.ratio)})" for c in others)
+    return (
+        f'<p class="verdict"><b>{html.escape(best)}</b> is the best source (chosen on the validation split): '
+        f"test HR@10 <b>{_fmt(best_hr)}</b>" + (f" vs {versus}" if versus else "") + ".</p>"
+        f'<div class="cards">{"".join(cards)}</div>'
+    )
+
+
+def _loss_html(history: Mapping | None) -> str:
+    series = _loss_series(history)
+    if not series:
+        return f'<p class="note">{NO_HISTORY_NOTE}</p>'
+    epochs = max(len(v) for v in series.values())
+    lines = [
+        Series(
+            "training loss" if key == "loss" else "validation loss",
+            "#2563eb" if key == "loss" else "#d97706",
+            [(epoch, value) for epoch, value in enumerate(values, 1)],
+            dashed=key == "val_loss",
+        )
+        for key, values in series.items()
+    ]
+    ticks = list(range(1, epochs + 1)) if epochs <= 12 else None
+    return line_chart(
+        Chart("Training loss per epoch", "epoch", "loss"), lines, x_ticks=ticks, y_from_zero=False
+    )
+
+
+def _hit_rate_chart(evaluation: Mapping, split: str) -> str:
+    ks = [int(k) for k in evaluation["ks"]]
+    by_source = evaluation["splits"][split]
+    sources = evaluation["sources"]
+    lines = [
+        Series(s, _colour(s, sources), [(k, float(by_source[s]["hit_rate"][str(k)])) for k in ks])
+        for s in sources
+    ]
+    return line_chart(Chart(f"HR@K on the {split} split", "K", "hit rate"), lines, x_ticks=ks)
+
+
+def _bucket_chart(evaluation: Mapping) -> str:
+    by_source = evaluation["splits"][REPORTED_SPLIT]
+    sources = evaluation["sources"]
+    series = [
+        (
+            s,
+            _colour(s, sources),
+            [
+                float(by_source[s]["buckets"].get(b, {}).get("hit_rate", {}).get(HEADLINE_K, 0.0))
+                for b in BUCKETS
+            ],
+        )
+        for s in sources
+    ]
+    return bar_chart(Chart("Test HR@10 by query popularity", "query item's bucket", "HR@10"), BUCKETS, series)
+
+
+def _sweep_chart(evaluation: Mapping) -> str:
+    blend = evaluation["blend"]
+    sweep = sorted(blend["sweep"], key=lambda s: s["weight"])
+    lines = [
+        Series("HR@10", _PALETTE["blend"], [(s["weight"], s["hit_rate_at_10"]) for s in sweep]),
+        Series("MRR@10", "#64748b", [(s["weight"], s["mrr_at_10"]) for s in sweep], dashed=True),
+    ]
+    return line_chart(
+        Chart("Blend weight sweep (validation)", "weight of Pin2Vec (0 = co-occurrence only)", "metric"),
+        lines,
+        x_ticks=[s["weight"] for s in sweep] if len(sweep) <= 11 else None,
+        marker=(float(blend["weight"]), f"chosen {blend['weight']:g}"),
+    )
+
+
+def _best_per_column(values: Sequence[float]) -> set[int]:
+    top = max(values) if values else None
+    return {i for i, v in enumerate(values) if v == top and len(values) > 1}
+
+
+def _metrics_table_html(evaluation: Mapping) -> str:
+    ks = [str(k) for k in evaluation["ks"]]
+    sources = evaluation["sources"]
+    columns = [("hit_rate", "HR"), ("mrr", "MRR"), ("coverage", "coverage")]
+    head = "".join(f"<th>{label}@{k}</th>" for _, label in columns for k in ks)
+    rows = []
+    for split in SPLITS:
+        by_source = evaluation["splits"][split]
+        best = {
+            (family, k): _best_per_column([float(by_source[s][family][k]) for s in sources])
+            for family, _ in columns
+            for k in ks
+        }
+        for i, source in enumerate(sources):
+            metrics = by_source[source]
+            cells = "".join(
+                f"<td{' class=top' if i in best[(family, k)] else ''}>{_fmt(float(metrics[family][k]))}</td>"
+                for family, _ in columns
+                for k in ks
+            )
+            rows.append(
+                f'<tr><td class="l">{html.escape(split)}</td>'
+                f'<td class="l">{_source_cell(source, sources)}</td>'
+                f"<td>{int(metrics.get('queries', 0))}</td><td>{_fmt(metrics.get('answered'))}</td>"
+                f"{cells}</tr>"
+            )
+    return (
+        '<table><tr><th class="l">split</th><th class="l">source</th><th>queries</th><th>answered</th>'
+        f"{head}</tr>{''.join(rows)}</table>"
+        f'<p class="note">Catalogue: {int(evaluation.get("catalogue_size", 0)):,} items; coverage = share of '
+        "it that appears in some top-K answer. Bold: best in its column and split.</p>"
+    )
+
+
+def _bucket_table_html(evaluation: Mapping, split: str) -> str:
+    sources = evaluation["sources"]
+    by_source = evaluation["splits"][split]
+    head = "".join(f'<th colspan="2">{_source_cell(s, sources)}</th>' for s in sources)
+    sub = "<th>HR@10</th><th>MRR@10</th>" * len(sources)
+    rows = []
+    for bucket in BUCKETS:
+        per = [by_source[s]["buckets"].get(bucket, {}) for s in sources]
+        queries = max((int(b.get("queries", 0)) for b in per), default=0)
+        hrs = [float(b.get("hit_rate", {}).get(HEADLINE_K, 0.0)) for b in per]
+        mrrs = [float(b.get("mrr", {}).get(HEADLINE_K, 0.0)) for b in per]
+        best_hr, best_mrr = _best_per_column(hrs), _best_per_column(mrrs)
+        cells = "".join(
+            f"<td{' class=top' if i in best_hr else ''}>{_fmt(hr)}</td>"
+            f"<td{' class=top' if i in best_mrr else ''}>{_fmt(mrr)}</td>"
+            for i, (hr, mrr) in enumerate(zip(hrs, mrrs, strict=True))
+        )
+        rows.append(f'<tr><td class="l">{bucket}</td><td>{queries}</td>{cells}</tr>')
+    return (
+        f'<table><tr><th class="l" rowspan="2">bucket ({html.escape(split)})</th><th rowspan="2">queries</th>'
+        f"{head}</tr><tr>{sub}</tr>{''.join(rows)}</table>"
+    )
+
+
+def _sweep_table_html(evaluation: Mapping) -> str:
+    blend = evaluation["blend"]
+    rows = []
+    for s in sorted(blend["sweep"], key=lambda s: s["weight"]):
+        chosen = math.isclose(float(s["weight"]), float(blend["weight"]))
+        rows.append(
+            f"<tr{' class=chosen' if chosen else ''}><td>{float(s['weight']):g}"
+            f"{' ← chosen' if chosen else ''}</td><td>{_fmt(s['hit_rate_at_10'])}</td>"
+            f"<td>{_fmt(s['mrr_at_10'])}</td></tr>"
+        )
+    return (
+        "<table><tr><th>Pin2Vec weight</th><th>validation HR@10</th><th>validation MRR@10</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
+def _examples_html(evaluation: Mapping, titles: Mapping[str, str]) -> str:
+    if not evaluation["examples"]:
+        return '<p class="note">No example items.</p>'
+    sources = evaluation["sources"]
+    blocks = []
+    for example in evaluation["examples"]:
+        item = str(example["item"])
+        lists = []
+        for source in sources:
+            ranked = example.get("lists", {}).get(source) or []
+            entries = "".join(
+                f'<li>{html.escape(_name(str(c), titles))} <span class="score">{float(score):.3g}</span></li>'
+                for c, score in ranked[:EXAMPLE_ROWS]
+            )
+            lists.append(
+                f'<div class="src">{_source_cell(source, sources)}</div>'
+                + (f"<ol>{entries}</ol>" if entries else '<p class="note">no candidates</p>')
+            )
+        blocks.append(
+            f'<div class="example"><h3>{html.escape(_name(item, titles))}</h3>'
+            f'<div class="k">{html.escape(str(example.get("bucket", "")))} · '
+            f"{int(example.get('popularity', 0)):,} engagements</div>{''.join(lists)}</div>"
+        )
+    return f'<div class="examples">{"".join(blocks)}</div>'
+
+
+def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
+    """The whole report page: self-contained HTML with inline CSS and SVG."""
+    check_evaluation(evaluation)
+    titles = titles or {}
+    blend = evaluation["blend"]
+    sections = [
+        "<h1>pin2vec run report</h1>",
+        f'<p class="sub">{len(evaluation["sources"])} candidate sources evaluated the same way on '
+        f"{int(evaluation['splits'][REPORTED_SPLIT][evaluation['best_source']].get('queries', 0)):,} test "
+        "queries (each user's last engagement, the one before it as the query); settings were chosen on the "
+        "validation split only.</p>",
+        _headline_html(evaluation),
+        "<h2>Training and hit rate</h2>",
+        f'<div class="charts">{_loss_html(history)}{_hit_rate_chart(evaluation, REPORTED_SPLIT)}</div>',
+        "<h2>All metrics</h2>",
+        _metrics_table_html(evaluation),
+        "<h2>By popularity of the query item</h2>",
+        '<p class="sub">Head: the most engaged items making up the first third of all engagements; '
+        "torso: the next third; tail: the rest.</p>",
+        f'<div class="charts">{_bucket_chart(evaluation)}</div>',
+        _bucket_table_html(evaluation, REPORTED_SPLIT),
+        "<h2>Blend</h2>",
+        f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
+        f"weight is chosen on the validation split: <b>{float(blend['weight']):g}</b>.</p>",
+        f'<div class="charts">{_sweep_chart(evaluation)}</div>',
+        _sweep_table_html(evaluation),
+        "<h2>Example related items</h2>",
+        _examples_html(evaluation, titles),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>pin2vec run report</title><style>{_CSS}</style></head>"
+        f"<body><main>{''.join(sections)}</main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markdown.
+
+
+def _md(text: str) -> str:
+    """Text safe inside a Markdown table cell (and free of raw HTML)."""
+    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
+    """The report's figures as Markdown tables (no charts; the loss as a sparkline and a table)."""
+    check_evaluation(evaluation)
+    titles = titles or {}
+    best, best_hr, others = headline(evaluation)
+    sources = evaluation["sources"]
+    ks = [str(k) for k in evaluation["ks"]]
+    versus = "; ".join(f"{_md(c.source)} {_fmt(c.hit_rate)} ({_ratio(c.ratio)})" for c in others)
+    out = [
+        "# pin2vec run report",
+        "",
+        f"**{_md(best)}** is the best source (chosen on the validation split): test HR@10 **{_fmt(best_hr)}**"
+        + (f" vs {versus}" if versus else "")
+        + ".",
+        "",
+        "## Training loss",
+        "",
+    ]
+    series = _loss_series(history)
+    if series:
+        for key, values in series.items():
+            out.append(f"- {key}: `{sparkline(values)}` {_fmt(values[0])} -> {_fmt(values[-1])}")
+        epochs = max(len(v) for v in series.values())
+        table = [
+            [str(e + 1), *(_fmt(v[e]) if e < len(v) else "" for v in series.values())] for e in range(epochs)
+        ]
+        out += ["", *_md_table(["epoch", *series], table)]
+    else:
+        out.append(f"_{NO_HISTORY_NOTE}_")
+
+    out += ["", f"## HR@K ({REPORTED_SPLIT})", ""]
+    test = evaluation["splits"][REPORTED_SPLIT]
+    out += _md_table(
+        ["source", *(f"HR@{k}" for k in ks)],
+        [[_md(s), *(_fmt(float(test[s]["hit_rate"][k])) for k in ks)] for s in sources],
+    )
+
+    out += ["", "## All metrics", ""]
+    header = [
+        "split",
+        "source",
+        "queries",
+        "answered",
+        *(f"{label}@{k}" for label in ("HR", "MRR", "coverage") for k in ks),
+    ]
+    rows = []
+    for split in SPLITS:
+        for s in sources:
+            m = evaluation["splits"][split][s]
+            rows.append(
+                [
+                    split,
+                    _md(s),
+                    str(int(m.get("queries", 0))),
+                    _fmt(m.get("answered")),
+                    *(_fmt(float(m[family][k])) for family in ("hit_rate", "mrr", "coverage") for k in ks),
+                ]
+            )
+    out += _md_table(header, rows)
+    out.append(f"\nCatalogue: {int(evaluation.get('catalogue_size', 0)):,} items.")
+
+    out += ["", f"## By popularity of the query item ({REPORTED_SPLIT})", ""]
+    bucket_rows = []
+    for bucket in BUCKETS:
+        per = [test[s]["buckets"].get(bucket, {}) for s in sources]
+        queries = max((int(b.get("queries", 0)) for b in per), default=0)
+        cells = [
+            f"{_fmt(float(b.get('hit_rate', {}).get(HEADLINE_K, 0.0)))} / "
+            f"{_fmt(float(b.get('mrr', {}).get(HEADLINE_K, 0.0)))}"
+            for b in per
+        ]
+        bucket_rows.append([bucket, str(queries), *cells])
+    out += _md_table(["bucket", "queries", *(f"{_md(s)} HR@10 / MRR@10" for s in sources)], bucket_rows)
+
+    blend = evaluation["blend"]
+    out += [
+        "",
+        "## Blend weight sweep (validation)",
+        "",
+        f"Chosen weight: **{float(blend['weight']):g}** (rrf_k {float(blend.get('rrf_k', 0)):g}).",
+        "",
+    ]
+    sweep_rows = []
+    for s in sorted(blend["sweep"], key=lambda s: s["weight"]):
+        chosen = math.isclose(float(s["weight"]), float(blend["weight"]))
+        weight = f"**{float(s['weight']):g}** (chosen)" if chosen else f"{float(s['weight']):g}"
+        sweep_rows.append([weight, _fmt(s["hit_rate_at_10"]), _fmt(s["mrr_at_10"])])
+    out += _md_table(["Pin2Vec weight", "validation HR@10", "validation MRR@10"], sweep_rows)
+
+    out += ["", "## Example related items", ""]
+    for example in evaluation["examples"]:
+        item = str(example["item"])
+        out += [
+            f"### {_md(_name(item, titles))}",
+            "",
+            f"{_md(example.get('bucket', ''))}, {int(example.get('popularity', 0)):,} engagements",
+            "",
+        ]
+        lists = [(example.get("lists", {}).get(s) or [])[:EXAMPLE_ROWS] for s in sources]
+        depth = max((len(ranked) for ranked in lists), default=0)
+        out += _md_table(
+            ["#", *(_md(s) for s in sources)],
+            [
+                [
+                    str(rank + 1),
+                    *(
+                        _md(_name(str(ranked[rank][0]), titles)) if rank < len(ranked) else ""
+                        for ranked in lists
+                    ),
+                ]
+                for rank in range(depth)
+            ],
+        )
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
