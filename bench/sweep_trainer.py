@@ -37,7 +37,7 @@ from components.session_example_gen.sessions_lib import EventSource, SessionSett
 START, END = "<!-- sweep-trainer:start -->", "<!-- sweep-trainer:end -->"
 BENCHMARKS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 
-# Each entry overrides TrainerSettings defaults (and "window", the session window); "epochs" is the most tried.
+# Each entry overrides TrainerSettings defaults (and "window", the session window); epochs are all tried.
 DEFAULT_GRID: list[dict] = [
     {},
     {"sampler_exponent": 0.75},
@@ -80,7 +80,7 @@ def cosine_answer(embeddings: np.ndarray, items: Sequence[str], vocabulary: dict
 
 
 def run_config(split: ReferenceSplit, overrides: dict, max_epochs: int) -> dict:
-    """Trains one configuration, scoring validation (and test, recorded but never used to choose) per epoch."""
+    """Trains one configuration, scoring validation (and test, recorded, never chosen on) per epoch."""
     import tensorflow as tf
 
     from trainer_module.model import TrainerSettings, build_model, write_sampler_file
@@ -121,7 +121,7 @@ def run_config(split: ReferenceSplit, overrides: dict, max_epochs: int) -> dict:
     best = max(epochs, key=lambda e: (e["validation"], -e["epoch"]))
     return {
         "overrides": overrides,
-        "pairs": int(len(centres)),
+        "pairs": len(centres),
         "seconds": time.time() - started,
         "epochs": epochs,
         "best": best,
@@ -130,24 +130,26 @@ def run_config(split: ReferenceSplit, overrides: dict, max_epochs: int) -> dict:
 
 def table(results: Sequence[dict]) -> str:
     lines = [
-        "| settings (over the defaults) | best epoch (validation) | validation HR@10 | test HR@10 | test HR@50 |",
+        "| settings (over the defaults) | best epoch | validation HR@10 | test HR@10 | test HR@50 |",
         "|---|---|---|---|---|",
     ]
     for result in results:
         best = result["best"]
         name = ", ".join(f"{k}={v}" for k, v in result["overrides"].items()) or "defaults"
         lines.append(
-            f"| {name} | {best['epoch']} | {best['validation']:.4f} | {best['test']:.4f} | {best['test_hr50']:.4f} |"
+            f"| {name} | {best['epoch']} | {best['validation']:.4f} | {best['test']:.4f} "
+            f"| {best['test_hr50']:.4f} |"
         )
     return "\n".join(lines)
 
 
-def write_section(text: str, path: str = BENCHMARKS) -> None:
+def write_section(text: str, path: str = BENCHMARKS, start: str = START, end: str = END) -> None:
+    """Replaces the marked section of docs/BENCHMARKS.md (appends it the first time)."""
     with open(path, encoding="utf-8") as f:
         document = f.read()
-    section = f"{START}\n{text}\n{END}"
-    if START in document and END in document:
-        document = document[: document.index(START)] + section + document[document.index(END) + len(END) :]
+    section = f"{start}\n{text}\n{end}"
+    if start in document and end in document:
+        document = document[: document.index(start)] + section + document[document.index(end) + len(end) :]
     else:
         document = document.rstrip("\n") + "\n\n" + section + "\n"
     with open(path, "w", encoding="utf-8") as f:
@@ -179,13 +181,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "### Trainer settings sweep (chosen on validation, test reported)",
             "",
             f"`python -m bench.sweep_trainer --write` on {ratings}, {datetime.date.today().isoformat()}, "
-            f"{machine_description()}. Cosine neighbours of the pipeline's validation queries (third-to-last -> "
+            f"{machine_description()}. Cosine neighbours of the pipeline's validation queries "
+            "(third-to-last -> "
             "second-to-last engagement), after each epoch up to "
             f"{args.max_epochs}; the best epoch is chosen on validation.",
             "",
             table(results),
             "",
-            f"Best on validation: {', '.join(f'{k}={v}' for k, v in chosen['overrides'].items()) or 'defaults'} "
+            "Best on validation: "
+            f"{', '.join(f'{k}={v}' for k, v in chosen['overrides'].items()) or 'defaults'} "
             f"at epoch {chosen['best']['epoch']} (test HR@10 {chosen['best']['test']:.4f}).",
         ]
     )

@@ -4,7 +4,8 @@ Two items co-occur when they form a training pair: inside a user's session, with
 Counts are symmetric. A candidate's score is its co-occurrence count damped by its own popularity,
 count / degree^popularity_exponent (degree: all co-occurrences of the candidate). Exponent 0 keeps raw counts
 (favours popular items, which the next engagement often is); 0.5 is close to cosine; 1 is close to PMI
-(favours rare items). The default is chosen by measurement, see docs/BENCHMARKS.md.
+(favours rare items). The default, 0.25, won on the validation queries (docs/BENCHMARKS.md): raw counts over-rank
+popular items, cosine starts to over-rank rare ones.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class CooccurrenceSettings:
     """How candidates are scored and how many are kept per item."""
 
     top_n: int = 100
-    popularity_exponent: float = 0.0
+    popularity_exponent: float = (
+        0.25  # best on validation of 0, .25, .5, .75, 1 (bench/sweep_cooccurrence.py)
+    )
     min_count: int = 1  # pairs seen fewer times are noise, not candidates
 
     def __post_init__(self) -> None:
