@@ -4,8 +4,8 @@ Two items co-occur when they form a training pair: inside a user's session, with
 Counts are symmetric. A candidate's score is its co-occurrence count damped by its own popularity,
 count / degree^popularity_exponent (degree: all co-occurrences of the candidate). Exponent 0 keeps raw counts
 (favours popular items, which the next engagement often is); 0.5 is close to cosine; 1 is close to PMI
-(favours rare items). The default, 0.25, won on the validation queries (docs/BENCHMARKS.md): raw counts over-rank
-popular items, cosine starts to over-rank rare ones.
+(favours rare items). The default, 0.25, won on the validation queries (docs/BENCHMARKS.md): raw counts
+over-rank popular items, cosine starts to over-rank rare ones.
 """
 
 from __future__ import annotations
