@@ -16,17 +16,22 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from trainer_module.sampled_softmax import sampled_softmax_loss
+
 
 @dataclass(frozen=True)
 class TrainerSettings:
     """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values."""
 
     embedding_dim: int = 128
-    num_negatives: int = 64
+    num_negatives: int = 64  # shared by the whole batch
     sampler_exponent: float = 0.75  # word2vec's unigram distortion; 0 is uniform, 1 is raw frequency
-    batch_size: int = 256
+    batch_size: int = 8192  # large: a step's fixed cost is spread over many pairs (bench/bench_quick.py)
     epochs: int = 5
-    learning_rate: float = 0.002
+    optimizer: str = "adagrad"  # one of OPTIMIZERS; adagrad updates only the rows a batch touches
+    learning_rate: float = 0.1  # adagrad's; adam wants ~0.002
+    shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
+    cache_input: bool = True  # keep parsed batches in a local temporary file after the first epoch
     vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
     seed: int = 42
 
@@ -45,6 +50,22 @@ class TrainerSettings:
                 raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"TrainerSettings.learning_rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"TrainerSettings.optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
+            )
+        if self.shuffle_buffer < 0:
+            raise ValueError(f"TrainerSettings.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+
+
+# Sparse-friendly choices: adagrad and sgd update only the embedding rows a batch touches (O(batch * dim)
+# per step); tf_keras' Adam updates every row's moments each step (O(vocabulary * dim)), fine for small
+# vocabularies only.
+OPTIMIZERS = {
+    "adagrad": lambda lr: tf_keras.optimizers.Adagrad(learning_rate=lr),
+    "sgd": lambda lr: tf_keras.optimizers.SGD(learning_rate=lr),
+    "adam": lambda lr: tf_keras.optimizers.Adam(learning_rate=lr),
+}
 
 
 def write_sampler_file(counts: Sequence[int], path: str) -> str:
@@ -97,11 +118,19 @@ class Pin2VecModel(tf_keras.Model):
         return tf.matmul(self(item_indices), self.softmax_weights, transpose_b=True) + self.softmax_biases
 
     def _sampled_loss(self, items, labels):
-        labels = tf.reshape(tf.cast(labels, tf.int64), [-1, 1])
-        hidden = self(tf.reshape(items, [-1]), training=True)
+        labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
+        # Each distinct item of the batch is looked up, activated and scored against the negatives once.
+        distinct, positions = tf.unique(tf.reshape(tf.cast(items, tf.int64), [-1]))
+        distinct_hidden = tf.nn.elu(
+            tf.nn.embedding_lookup(self.item_table.embeddings, distinct) + self.hidden_bias
+        )
         num_sampled = min(self.settings.num_negatives, self.num_classes - 1)
         common = dict(
-            true_classes=labels, num_true=1, num_sampled=num_sampled, unique=True, range_max=self.num_classes
+            true_classes=labels[:, tf.newaxis],
+            num_true=1,
+            num_sampled=num_sampled,
+            unique=True,
+            range_max=self.num_classes,
         )
         if self.sampler_file:
             sampled = tf.random.fixed_unigram_candidate_sampler(
@@ -109,29 +138,27 @@ class Pin2VecModel(tf_keras.Model):
             )
         else:  # no counts: Zipf-like prior, valid because the vocabulary is sorted by frequency
             sampled = tf.random.log_uniform_candidate_sampler(**common)
-        losses = tf.nn.sampled_softmax_loss(
-            weights=self.softmax_weights,
-            biases=self.softmax_biases,
-            labels=labels,
-            inputs=hidden,
-            num_sampled=num_sampled,
-            num_classes=self.num_classes,
-            sampled_values=sampled,
+        losses = sampled_softmax_loss(
+            distinct_hidden, positions, labels, self.softmax_weights, self.softmax_biases, sampled
         )
-        return tf.reduce_mean(losses)
+        return losses
 
     def train_step(self, data):
+        """Steps on the batch's summed loss, as word2vec does per pair: an item row's update grows with the
+        pairs it is in, not shrinks with the batch size, so one learning rate serves any batch size (Adam
+        is indifferent to the scale; Adagrad and SGD are not). The reported loss is the mean."""
         items, labels = data
         with tf.GradientTape() as tape:
-            loss = self._sampled_loss(items, labels)
+            losses = self._sampled_loss(items, labels)
+            total = tf.reduce_sum(losses)
         self.optimizer.apply_gradients(
-            zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables, strict=True)
+            zip(tape.gradient(total, self.trainable_variables), self.trainable_variables, strict=True)
         )
-        return {"loss": loss}
+        return {"loss": tf.reduce_mean(losses)}
 
     def test_step(self, data):
         items, labels = data
-        return {"loss": self._sampled_loss(items, labels)}
+        return {"loss": tf.reduce_mean(self._sampled_loss(items, labels))}
 
     def item_embeddings(self):
         """Embeddings of every index (vocabulary + OOV rows), as the exported model computes them."""
@@ -139,9 +166,9 @@ class Pin2VecModel(tf_keras.Model):
 
 
 def build_model(num_classes: int, settings: TrainerSettings, sampler_file: str | None = None) -> Pin2VecModel:
-    """A compiled model; Adam copes with the sparse, very uneven update frequencies of item rows."""
+    """A compiled model. Adagrad's per-row step sizes suit the very uneven update frequencies of item rows."""
     tf_keras.utils.set_random_seed(settings.seed)
     model = Pin2VecModel(num_classes, settings, sampler_file)
-    model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate=settings.learning_rate))
+    model.compile(optimizer=OPTIMIZERS[settings.optimizer](settings.learning_rate))
     model(tf.zeros([1], tf.int64))  # create the variables
     return model

@@ -5,20 +5,25 @@ Referenced by dotted path (`trainer_module.run.run_fn`), so a run installs nothi
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 import tensorflow_transform as tft
 import tf_keras
 from absl import logging
 from tfx import v1 as tfx
-from tfx_bsl.public import tfxio
 
 from trainer_module import features
+from trainer_module.distributed import parameter_server_task, serve_forever, train_with_parameter_servers
 from trainer_module.export import export_serving_model
+from trainer_module.input_pipeline import pair_batches
 from trainer_module.model import TrainerSettings, build_model, write_sampler_file
 
 TRAINER_CONFIG_KEY = "trainer"
+HISTORY_FILE = "history.json"  # in fn_args.model_run_dir
 
 
 def read_vocabulary_counts(tf_transform_output: tft.TFTransformOutput) -> list[int]:
@@ -40,38 +45,50 @@ def read_vocabulary_counts(tf_transform_output: tft.TFTransformOutput) -> list[i
     return counts
 
 
-def make_dataset(
-    file_pattern: list[str],
-    data_accessor: tfx.components.DataAccessor,
-    tf_transform_output: tft.TFTransformOutput,
-    batch_size: int,
-    vocabulary_size: int,
-    seed: int,
-) -> tf.data.Dataset:
-    """(item indices, label indices) batches, one pass, pairs touching the OOV bucket removed."""
-    dataset = data_accessor.tf_dataset_factory(
-        file_pattern,
-        tfxio.TensorFlowDatasetOptions(
-            batch_size=batch_size, label_key=features.LABEL_INDEX, num_epochs=1, shuffle_seed=seed
-        ),
-        tf_transform_output.transformed_metadata.schema,
-    )
+def _datasets(
+    fn_args, tf_transform_output, settings: TrainerSettings, vocabulary_size: int, cache_dir: str | None
+):
+    """(train, eval) dataset builders over the transformed examples; see input_pipeline.pair_batches.
 
-    def known_pairs(batch, labels):
-        items = tf.reshape(batch[features.ITEM_INDEX], [-1])
-        labels = tf.reshape(labels, [-1])
-        keep = tf.logical_and(items < vocabulary_size, labels < vocabulary_size)
-        return tf.boolean_mask(items, keep), tf.boolean_mask(labels, keep)
+    `cache_dir` None: no input cache (cluster workers have no shared local directory).
+    """
+    spec = tf_transform_output.transformed_feature_spec()
+    cached = settings.cache_input and cache_dir is not None
 
-    return (
-        dataset.map(known_pairs, num_parallel_calls=tf.data.AUTOTUNE)
-        .filter(lambda items, _: tf.size(items) > 0)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    def train():
+        cache = os.path.join(cache_dir, "train") if cached else None
+        return pair_batches(
+            fn_args.train_files,
+            spec,
+            settings.batch_size,
+            vocabulary_size,
+            settings.shuffle_buffer,
+            settings.seed,
+            cache_path=cache,
+        )
+
+    def evaluation():
+        cache = os.path.join(cache_dir, "eval") if cached else None
+        return pair_batches(fn_args.eval_files, spec, settings.batch_size, vocabulary_size, cache_path=cache)
+
+    return train, evaluation
+
+
+def write_history(history: dict, model_run_dir: str) -> str:
+    """Per-epoch metrics ({"loss": [...], "val_loss": [...]}) as JSON, for the run report's loss curve."""
+    path = os.path.join(model_run_dir, HISTORY_FILE)
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump({k: [float(v) for v in values] for k, values in history.items()}, f, indent=1)
+    return path
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     settings = TrainerSettings.from_config((fn_args.custom_config or {}).get(TRAINER_CONFIG_KEY))
+    task = parameter_server_task(os.environ.get("TF_CONFIG"))
+    if task is not None and task.task_type in ("worker", "ps"):
+        logging.info("Serving as %s %d of a parameter-server cluster", task.task_type, task.task_index)
+        serve_forever(task)
+        return
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     counts = read_vocabulary_counts(tf_transform_output)
     vocabulary_size = len(counts)
@@ -80,24 +97,29 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     sampler_file = write_sampler_file(
         counts + [1] * features.NUM_OOV_BUCKETS, os.path.join(fn_args.model_run_dir, "sampler_counts.txt")
     )
-    datasets = [
-        make_dataset(
-            files,
-            fn_args.data_accessor,
-            tf_transform_output,
-            settings.batch_size,
-            vocabulary_size,
-            settings.seed,
-        )
-        for files in (fn_args.train_files, fn_args.eval_files)
-    ]
-    model = build_model(vocabulary_size + features.NUM_OOV_BUCKETS, settings, sampler_file)
-    model.fit(
-        datasets[0],
-        epochs=settings.epochs,
-        validation_data=datasets[1],
-        verbose=2,
-        callbacks=[tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")],
-    )
+    num_classes = vocabulary_size + features.NUM_OOV_BUCKETS
+    cache_dir = tempfile.mkdtemp(prefix="pin2vec-input-cache-")
+    try:
+        if task is not None:
+            train, evaluation = _datasets(fn_args, tf_transform_output, settings, vocabulary_size, None)
+            logging.info("Training with ParameterServerStrategy: %s", task.cluster)
+            model, history, _ = train_with_parameter_servers(
+                task, num_classes, settings, sampler_file, train, evaluation
+            )
+        else:
+            train, evaluation = _datasets(fn_args, tf_transform_output, settings, vocabulary_size, cache_dir)
+            model = build_model(num_classes, settings, sampler_file)
+            history = model.fit(
+                train(),
+                epochs=settings.epochs,
+                validation_data=evaluation(),
+                verbose=2,
+                callbacks=[
+                    tf_keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch")
+                ],
+            ).history
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    write_history(history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
     logging.info("Exported the embedding model to %s", fn_args.serving_model_dir)

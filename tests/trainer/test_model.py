@@ -18,6 +18,10 @@ def test_settings_reject_bad_values():
         TrainerSettings(num_negatives=0)
     with pytest.raises(ValueError, match="Unknown trainer settings"):
         TrainerSettings.from_config({"epochz": 3})
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        TrainerSettings(optimizer="adamw")
+    with pytest.raises(ValueError, match="shuffle_buffer"):
+        TrainerSettings(shuffle_buffer=-1)
 
 
 def test_model_embeds_to_settings_dim_with_elu_range():
@@ -27,12 +31,20 @@ def test_model_embeds_to_settings_dim_with_elu_range():
     assert (out > -1.0).all()  # ELU's lower bound: the hidden layer really is ELU
 
 
-def test_sampled_softmax_loss_falls_and_learns_planted_neighbours(tmp_path):
+@pytest.mark.parametrize("optimizer, learning_rate", [("adagrad", 0.2), ("adam", 0.05), ("sgd", 0.05)])
+def test_sampled_softmax_loss_falls_and_learns_planted_neighbours(tmp_path, optimizer, learning_rate):
     num_items = 40
     items, labels = _planted_pairs(num_items)
     counts = np.bincount(labels, minlength=num_items + 1) + 1
     sampler = write_sampler_file(counts, str(tmp_path / "counts.txt"))
-    settings = TrainerSettings(embedding_dim=16, num_negatives=8, batch_size=64, learning_rate=0.05, epochs=1)
+    settings = TrainerSettings(
+        embedding_dim=16,
+        num_negatives=8,
+        batch_size=64,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        epochs=1,
+    )
     model = build_model(num_items + 1, settings, sampler)
     data = tf.data.Dataset.from_tensor_slices((items, labels)).batch(64)
     first = model.evaluate(data, verbose=0, return_dict=True)["loss"]
