@@ -44,3 +44,17 @@ clean:
 bench-reference: setup
 	$(PY) -m bench.reference_gensim --ratings $(WORK)/data/ml-100k/ratings.tsv \
 	  --run-dir $(WORK)/runs/ml-100k --write
+
+# `pin2vec serve` on the demo run's pushed models: TF Serving's REST (8501) and gRPC (8500) APIs on 127.0.0.1.
+.PHONY: serve
+serve: setup
+	$(VENV)/bin/pin2vec serve --model-base $(WORK)/runs/ml-100k/serving
+
+# The related-items endpoint on 1M x 128-d synthetic items vs numpy and faiss; writes docs/BENCHMARKS.md.
+.PHONY: bench-serving
+bench-serving: setup
+	$(PY) bench/bench_serving.py --work $(WORK)/bench/serving --write-docs
+
+.PHONY: bench-quick
+bench-quick: setup  # this project's trainer vs gensim Word2Vec on one synthetic log (~6 min on 2 cores)
+	$(PY) -m bench.bench_quick --work-dir $(WORK)/bench/quick --json-out $(WORK)/bench/quick/result.json

@@ -40,13 +40,16 @@ BENCHMARKS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMA
 # Each entry overrides TrainerSettings defaults (and "window", the session window); epochs are all tried.
 DEFAULT_GRID: list[dict] = [
     {},
-    {"sampler_exponent": 0.75},
+    {"symmetric_pairs": True},
     {"sampler_exponent": 0.0},
-    {"sampler_exponent": -0.5, "learning_rate": 0.002},
-    {"symmetric_pairs": False},
+    {"sampler_exponent": -0.5},
+    {"symmetric_pairs": True, "sampler_exponent": -0.5},
+    {"learning_rate": 0.05},
+    {"learning_rate": 0.2},
+    {"batch_size": 2048},
     {"window": 10},
     {"embedding_dim": 64},
-    {"optimizer": "adagrad", "learning_rate": 0.5, "batch_size": 1024},
+    {"optimizer": "adam", "learning_rate": 0.002, "batch_size": 256},
 ]
 
 
@@ -83,8 +86,8 @@ def run_config(split: ReferenceSplit, overrides: dict, max_epochs: int) -> dict:
     """Trains one configuration, scoring validation (and test, recorded, never chosen on) per epoch."""
     import tensorflow as tf
 
+    from trainer_module.input_pipeline import both_directions
     from trainer_module.model import TrainerSettings, build_model, write_sampler_file
-    from trainer_module.run import symmetric
 
     window = overrides.get("window", SessionSettings().window)
     trainer_fields = {k: v for k, v in overrides.items() if k != "window"}
@@ -100,7 +103,7 @@ def run_config(split: ReferenceSplit, overrides: dict, max_epochs: int) -> dict:
     )
     dataset = dataset.batch(settings.batch_size)
     if settings.symmetric_pairs:
-        dataset = dataset.map(symmetric)
+        dataset = dataset.map(both_directions)
     buckets = metrics_lib.popularity_buckets(split.popularity)
     epochs, started = [], time.time()
     for epoch in range(1, max_epochs + 1):

@@ -34,6 +34,13 @@ class RelatedItemsSearcher:
     def num_items(self) -> int:
         return len(self._item_ids)
 
+    @property
+    def item_ids(self) -> Sequence[str]:
+        """Every indexed id, in row order (an immutable copy, made once)."""
+        if not isinstance(self._item_ids, tuple):
+            self._item_ids = tuple(self._item_ids)
+        return self._item_ids
+
     def related(self, item_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, float]] | None]:
         """For each id: its k most similar other items as (id, similarity), best first; None if unknown."""
         if isinstance(item_ids, str | bytes):

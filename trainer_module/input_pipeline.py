@@ -44,6 +44,7 @@ def pair_batches(
     shuffle_buffer: int = 0,
     seed: int | None = None,
     cache_path: str | None = None,
+    symmetric: bool = False,
 ) -> tf.data.Dataset:
     """One pass of (items [n], labels [n]) int64 batches, n <= batch_size (OOV pairs removed).
 
@@ -51,7 +52,7 @@ def pair_batches(
     the item and label index features are parsed. `shuffle_buffer` > 0 shuffles files and batches.
     `cache_path` (a local file prefix, or "" for memory) keeps the parsed batches after the first pass:
     later epochs read whole batches back instead of decoding records one by one, which on two cores costs
-    about as much CPU as the training step itself.
+    about as much CPU as the training step itself. `symmetric` adds each pair reversed to its batch.
     """
     files = _files(file_pattern)
     compression = "GZIP" if files[0].endswith(".gz") else ""
@@ -79,11 +80,18 @@ def pair_batches(
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle).filter(
         lambda items, _: tf.size(items) > 0
     )
+    if symmetric:
+        dataset = dataset.map(both_directions, num_parallel_calls=tf.data.AUTOTUNE)
     if cache_path is not None:
         dataset = dataset.cache(cache_path)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def both_directions(items: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """A batch of (item -> label) pairs plus the same pairs reversed: co-engagement is not one-way."""
+    return tf.concat([items, labels], 0), tf.concat([labels, items], 0)
 
 
 def write_pairs(path: str, items: Sequence[int], labels: Sequence[int]) -> str:

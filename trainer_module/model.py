@@ -32,6 +32,7 @@ class TrainerSettings:
     learning_rate: float = 0.1  # adagrad's; adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
     cache_input: bool = True  # keep parsed batches in a local temporary file after the first epoch
+    symmetric_pairs: bool = False  # also train label -> item, as skip-gram does (doubles the pairs per epoch)
     vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
     seed: int = 42
 

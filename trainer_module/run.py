@@ -65,6 +65,7 @@ def _datasets(
             settings.shuffle_buffer,
             settings.seed,
             cache_path=cache,
+            symmetric=settings.symmetric_pairs,
         )
 
     def evaluation():

@@ -1,62 +1,74 @@
-"""DynamicBatcher: concurrent submissions share a batch; failures reach every caller; close drains."""
+"""LoopBatcher: requests submitted in one event-loop iteration share one `process` call."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 
 import pytest
 
-from serving.batcher import DynamicBatcher
+from serving.batcher import LoopBatcher
 
 
-def test_requests_queued_while_busy_are_answered_in_one_batch():
-    gate = threading.Event()
+def test_requests_of_one_iteration_form_one_batch_and_a_lone_one_its_own():
     batches = []
 
     def process(requests):
-        gate.wait(5)
         batches.append(list(requests))
         return [r * 10 for r in requests]
 
-    batcher = DynamicBatcher(process, max_rows=100, name="t")
-    first = batcher.submit(1, rows=1)  # the worker takes it and blocks on the gate
-    while not first.running():
-        pass
-    rest = [batcher.submit(i, rows=1) for i in range(2, 7)]
-    gate.set()
-    assert [f.result(5) for f in [first, *rest]] == [10, 20, 30, 40, 50, 60]
-    assert batches == [[1], [2, 3, 4, 5, 6]]
-    batcher.close()
+    async def main():
+        batcher = LoopBatcher(process, max_rows=100)
+        together = await asyncio.gather(*(batcher.submit(i, rows=1) for i in range(5)))
+        alone = await batcher.submit(9, rows=1)
+        return together, alone, batcher
+
+    together, alone, batcher = asyncio.run(main())
+    assert together == [0, 10, 20, 30, 40] and alone == 90
+    assert batches == [[0, 1, 2, 3, 4], [9]]
+    assert (batcher.batches, batcher.requests) == (2, 6)
 
 
-def test_batches_respect_max_rows_and_errors_reach_every_caller():
-    gate = threading.Event()
+def test_batches_respect_max_rows_and_a_failure_fails_only_its_batch():
     batches = []
 
     def process(requests):
-        gate.wait(5)
         batches.append(list(requests))
         if "boom" in requests:
             raise ValueError("boom")
         return requests
 
-    batcher = DynamicBatcher(process, max_rows=4, name="t")
-    first = batcher.submit("a", rows=1)
-    while not first.running():
-        pass
-    futures = [batcher.submit(x, rows=2) for x in ("b", "c", "boom")]
-    gate.set()
-    assert first.result(5) == "a" and futures[0].result(5) == "b" and futures[1].result(5) == "c"
-    with pytest.raises(ValueError, match="boom"):
-        futures[2].result(5)
-    assert batches == [["a"], ["b", "c"], ["boom"]]
+    async def main():
+        batcher = LoopBatcher(process, max_rows=4)
+        futures = [batcher.submit(x, rows=2) for x in ("a", "b", "c", "boom")]
+        return await asyncio.gather(*futures, return_exceptions=True), batcher
+
+    results, batcher = asyncio.run(main())
+    assert results[:2] == ["a", "b"]
+    assert all(isinstance(r, ValueError) for r in results[2:])
+    assert batches == [["a", "b"], ["c", "boom"]]
     batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
-        batcher.submit("late", rows=1)
+        asyncio.run(_submit(batcher))
 
 
-def test_close_answers_what_is_queued():
-    batcher = DynamicBatcher(lambda requests: requests, max_rows=8, name="t")
-    futures = [batcher.submit(i, rows=1) for i in range(20)]
-    batcher.close()
-    assert [f.result(0) for f in futures] == list(range(20))
+async def _submit(batcher):
+    return await batcher.submit("late", rows=1)
+
+
+def test_close_still_answers_what_is_queued_and_skips_cancelled():
+    seen = []
+
+    def process(requests):
+        seen.extend(requests)
+        return requests
+
+    async def main():
+        batcher = LoopBatcher(process, max_rows=8)
+        kept = batcher.submit("kept", rows=1)
+        dropped = batcher.submit("dropped", rows=1)
+        dropped.cancel()  # a request that timed out before its batch ran
+        batcher.close()
+        return await kept
+
+    assert asyncio.run(main()) == "kept"
+    assert seen == ["kept"]

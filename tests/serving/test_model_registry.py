@@ -3,6 +3,7 @@ that still hold it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import numpy as np
@@ -13,6 +14,10 @@ from serving.errors import Code, ServingError
 from serving.model_registry import ModelRegistry, version_dirs
 from serving.related_model import RelatedLoader
 from tests.serving.conftest import ITEM_IDS, publish
+
+
+async def _related(servable, item_id):
+    return await servable.submit("serving_default", {"item_ids": _ids(item_id)})
 
 
 def _ids(*ids):
@@ -40,11 +45,11 @@ def test_a_swapped_out_version_serves_its_holders_then_closes(artifacts, tmp_pat
     with registry.acquire("related") as latest:
         assert latest.version == 2
     # The request that took version 1 before the swap still gets its answer from version 1.
-    answer = lease.servable.submit("serving_default", {"item_ids": _ids(ITEM_IDS[5])}).result(10)
+    answer = asyncio.run(_related(lease.servable, ITEM_IDS[5]))
     assert answer["in_vocabulary"].tolist() == [True]
     lease.release()
     with pytest.raises(RuntimeError, match="closed"):  # released by its last holder: closed
-        lease.servable.submit("serving_default", {"item_ids": _ids(ITEM_IDS[5])})
+        asyncio.run(_related(lease.servable, ITEM_IDS[5]))
     with pytest.raises(ServingError) as error:
         registry.acquire("related", 1)
     assert error.value.code == Code.NOT_FOUND

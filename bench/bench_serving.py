@@ -1,0 +1,681 @@
+"""`make bench-serving`: the related-items endpoint on 1,000,000 items x 128-d, with the baselines.
+
+One run:
+ 1. seeded synthetic embeddings: 1,000 Gaussian topic centres, each item a centre plus unit noise (so items
+    have real neighbourhoods, as trained embeddings do), normalized; item ids "item-0000000"...
+ 2. the ScaNN index built by the indexer's own code (components/scann_indexer/index_lib), saved and published
+    as <work>/serving/related/1 like the RelatedPusher does; recall@10 against exact search on 1,000 items;
+ 3. baselines on the same vectors and queries, in-process: exact numpy (brute force) and faiss IVF-Flat
+    (nprobe chosen as the smallest reaching ScaNN's recall); ScaNN in-process for the same single-query and
+    batched timings;
+ 4. `pin2vec serve` as its own process: REST k=10 at concurrency 1 (latency percentiles); gRPC k=10 at
+    concurrency 64 (grpc.aio client, `--grpc-seconds`); then a hot swap: version 2 is published during
+    sustained gRPC load and failures and latency before/during/after the swap are counted.
+Prints a Markdown report; `--write-docs` puts it into this benchmark's section of docs/BENCHMARKS.md.
+The client runs on the same 2-core machine as the server, so it takes CPU from it: figures are conservative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTION_START = "<!-- bench_serving:start -->"
+SECTION_END = "<!-- bench_serving:end -->"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=1_000_000)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--topics", type=int, default=1_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work", default=os.path.join(REPO, "work", "bench", "serving"))
+    p.add_argument("--num-leaves", type=int, default=1_000)
+    p.add_argument("--leaves-to-search", type=int, default=10)
+    p.add_argument("--queries", type=int, default=1_000, help="recall and in-process timing queries")
+    p.add_argument("--rest-requests", type=int, default=2_000)
+    p.add_argument("--grpc-seconds", type=float, default=5.0, help="per round")
+    p.add_argument("--grpc-rounds", type=int, default=3, help="alternating rounds: pin2vec serve, floor")
+    p.add_argument("--floor-server", default=None, help=argparse.SUPPRESS)  # internal: run the floor server
+    p.add_argument("--grpc-concurrency", type=int, default=64)
+    p.add_argument("--swap-seconds", type=float, default=20.0, help="sustained load around the hot swap")
+    p.add_argument("--write-docs", action="store_true", help="update this section of docs/BENCHMARKS.md")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the index even if one is cached")
+    return p.parse_args(argv)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def synthetic_vectors(items: int, dim: int, topics: int, seed: int) -> np.ndarray:
+    from components.scann_indexer.index_lib import normalize_rows
+
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((topics, dim), dtype=np.float32)
+    vectors = centres[rng.integers(topics, size=items)]
+    vectors += rng.standard_normal((items, dim), dtype=np.float32)
+    return normalize_rows(vectors)
+
+
+def item_ids(items: int) -> list[str]:
+    return [f"item-{i:07d}" for i in range(items)]
+
+
+def percentiles(latencies_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(latencies_s) * 1000
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p90": float(np.percentile(ms, 90)),
+        "p99": float(np.percentile(ms, 99)),
+        "max": float(ms.max()),
+    }
+
+
+# -- index and in-process baselines ----------------------------------------------------------------------
+
+
+def build_or_load_index(args, vectors):
+    """(index version dir, recall, build seconds, settings); cached under --work keyed by the settings."""
+    from components.related_pusher import push_lib
+    from components.scann_indexer import index_lib
+
+    settings = index_lib.IndexSettings(
+        num_leaves=args.num_leaves,
+        num_leaves_to_search=args.leaves_to_search,
+        training_sample_size=100_000,
+        recall_sample_size=args.queries,
+        seed=args.seed,
+    )
+    key = json.dumps(
+        {
+            "items": args.items,
+            "dim": args.dim,
+            "topics": args.topics,
+            "seed": args.seed,
+            "index": index_lib.settings_to_json(settings),
+        },
+        sort_keys=True,
+    )
+    base = os.path.join(args.work, "serving")
+    version_dir = os.path.join(base, "related", "1")
+    key_file = os.path.join(args.work, "index_key.json")
+    cached = ""
+    if os.path.isfile(key_file):
+        with open(key_file) as f:
+            cached = f.read()
+    if not args.rebuild and cached == key:
+        with open(os.path.join(version_dir, index_lib.METADATA_FILE)) as f:
+            metadata = json.load(f)
+        log(f"reusing the index in {version_dir}")
+        return version_dir, metadata["recall_at_k"], metadata.get("bench_build_seconds"), settings
+    shutil.rmtree(args.work, ignore_errors=True)
+    os.makedirs(args.work)
+    log(f"building the ScaNN index over {vectors.shape}")
+    started = time.perf_counter()
+    searcher = index_lib.build_index(vectors, settings)
+    build_s = time.perf_counter() - started
+    recall = index_lib.measure_recall(searcher, vectors, settings)
+    staging = os.path.join(args.work, "staging")
+    index_lib.save_index(searcher, item_ids(args.items), vectors, staging, settings, recall)
+    with open(os.path.join(staging, index_lib.METADATA_FILE)) as f:
+        metadata = json.load(f)
+    metadata["bench_build_seconds"] = build_s
+    with open(os.path.join(staging, index_lib.METADATA_FILE), "w") as f:
+        json.dump(metadata, f)
+    push_lib.publish_directory(staging, os.path.join(base, "related"), 1)
+    shutil.rmtree(staging)
+    with open(key_file, "w") as f:
+        f.write(key)
+    return version_dir, recall, build_s, settings
+
+
+def time_single(search, queries, repeats=1) -> dict[str, float]:
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        search(query)
+        latencies.append(time.perf_counter() - started)
+    return percentiles(latencies)
+
+
+def time_batched(search_batch, queries, batch=64) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(queries), batch):
+        search_batch(queries[start : start + batch])
+    return len(queries) / (time.perf_counter() - started)
+
+
+def baselines(args, vectors, version_dir) -> list[dict]:
+    import faiss
+
+    from components.scann_indexer import index_lib
+
+    rng = np.random.default_rng(args.seed + 1)
+    rows = rng.choice(len(vectors), size=args.queries, replace=False)
+    queries = np.ascontiguousarray(vectors[rows])
+    single = queries[: min(200, len(queries))]
+    log("exact neighbours (numpy) for recall")
+    exact = index_lib.exact_neighbors(vectors, queries, 10)
+    results = []
+
+    def numpy_search(batch):
+        scores = batch @ vectors.T
+        top = np.argpartition(-scores, 9, axis=1)[:, :10]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+        return np.take_along_axis(top, order, axis=1)
+
+    log("numpy brute force")
+    results.append(
+        {
+            "method": "numpy brute force (exact)",
+            "recall": 1.0,
+            "single": time_single(lambda q: numpy_search(q[None, :]), single[:50]),
+            "batched_qps": time_batched(numpy_search, queries[:256]),
+            "build_s": 0.0,
+        }
+    )
+
+    _, _, _, metadata = index_lib.load_index(version_dir)
+    searcher, _, _, _ = index_lib.load_index(version_dir)
+    log("ScaNN in-process")
+    approx, _ = searcher.search_batched(queries, final_num_neighbors=10)
+    results.append(
+        {
+            "method": (
+                f"ScaNN tree {metadata['num_leaves']} leaves, {metadata['num_leaves_to_search']} searched, "
+                f"AH + exact reorder of {metadata['reorder_num_neighbors']}"
+            ),
+            "recall": index_lib.recall_at_k(approx, exact),
+            "single": time_single(lambda q: searcher.search(q, final_num_neighbors=10), single),
+            "batched_qps": time_batched(
+                lambda b: searcher.search_batched(b, final_num_neighbors=10), queries
+            ),
+            "build_s": metadata.get("bench_build_seconds"),
+        }
+    )
+
+    log("faiss IVF-Flat")
+    started = time.perf_counter()
+    quantizer = faiss.IndexFlatIP(args.dim)
+    ivf = faiss.IndexIVFFlat(quantizer, args.dim, args.num_leaves, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors[rng.choice(len(vectors), size=min(100_000, len(vectors)), replace=False)])
+    ivf.add(vectors)
+    build_s = time.perf_counter() - started
+    target = results[-1]["recall"]
+    for nprobe in (1, 2, 4, 6, 8, 10, 15, 20, 30, 50):
+        ivf.nprobe = nprobe
+        _, found = ivf.search(queries, 10)
+        recall = index_lib.recall_at_k(found, exact)
+        if recall >= min(target, 0.95):
+            break
+    results.append(
+        {
+            "method": f"faiss IVF-Flat {args.num_leaves} lists, nprobe {nprobe} "
+            f"({faiss.omp_get_max_threads()} threads)",
+            "recall": recall,
+            "single": time_single(lambda q: ivf.search(q[None, :], 10), single),
+            "batched_qps": time_batched(lambda b: ivf.search(b, 10), queries),
+            "build_s": build_s,
+        }
+    )
+    return results
+
+
+# -- the server ------------------------------------------------------------------------------------------
+
+
+class Server:
+    """`pin2vec serve` (or, with `command`, the floor server) as a child process; reads its ready line."""
+
+    def __init__(self, base: str, access_log: str, command: list[str] | None = None):
+        command = command or [
+            sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0",
+            "--grpc-port", "0", "--access-log", access_log, "--keep-versions", "1",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("pin2vec serve exited before it was ready")
+        ready = json.loads(line)
+        self.rest_port, self.grpc_port = ready["rest_port"], ready["grpc_port"]
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+
+def run_floor_server(response_path: str) -> None:
+    """The gRPC floor: PredictionService on grpc.aio answering every Predict with a fixed response (one
+    recorded from pin2vec serve), doing no work. The same client against it shows what gRPC in Python costs
+    on this machine."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    with open(response_path, "rb") as f:
+        response = predict_pb2.PredictResponse.FromString(f.read())
+
+    class Floor(prediction_service_pb2_grpc.PredictionServiceServicer):
+        async def Predict(self, request, context):
+            return response
+
+    async def main():
+        server = grpc.aio.server()
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Floor(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(json.dumps({"event": "ready", "rest_port": None, "grpc_port": port}), flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def record_response(server: Server, ids, path: str) -> None:
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving.tensors import array_to_proto
+
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "related"
+        request.inputs["item_ids"].CopyFrom(array_to_proto(np.array([ids[0].encode()], dtype=object)))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
+    with open(path, "wb") as f:
+        f.write(response.SerializeToString())
+
+
+def _cpu_seconds(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def grpc_rounds(args, server: Server, floor: Server, ids) -> dict:
+    """Alternating rounds against pin2vec serve and the floor server; medians of each.
+
+    Besides QPS (which other jobs on the machine move a lot), each round records the server process's CPU
+    seconds per answered request, all threads included (gRPC's own threads too): a steadier figure.
+    """
+    import psutil
+
+    ours, floors = [], []
+    for round_ in range(args.grpc_rounds):
+        for target, results in ((server, ours), (floor, floors)):
+            process = psutil.Process(target.process.pid)
+            before = _cpu_seconds(process)
+            result = asyncio.run(grpc_load(target, ids, args.grpc_concurrency, args.grpc_seconds))
+            answered = sum(1 for r in result["records"] if r[2] >= 0)
+            result["cpu_us"] = (_cpu_seconds(process) - before) / max(answered, 1) * 1e6
+            results.append(result)
+        log(
+            f"round {round_ + 1}: pin2vec serve {ours[-1]['qps']:,.0f} QPS ({ours[-1]['cpu_us']:.0f} "
+            f"us CPU/req), "
+            f"floor {floors[-1]['qps']:,.0f} QPS ({floors[-1]['cpu_us']:.0f} us CPU/req)"
+        )
+
+    def median_of(results):
+        qps = [r["qps"] for r in results]
+        middle = results[qps.index(sorted(qps)[len(qps) // 2])]
+        return {
+            "qps": float(np.median(qps)),
+            "all_qps": qps,
+            "cpu_us": float(np.median([r["cpu_us"] for r in results])),
+            "latency": middle["latency"],
+            "failures": sum(len(r["errors"]) for r in results),
+        }
+
+    return {"ours": median_of(ours), "floor": median_of(floors)}
+
+
+def rest_latency(server: Server, ids: list[str], requests: int) -> dict[str, float]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+    rng = np.random.default_rng(7)
+    latencies = []
+    failures = 0
+    for i in range(requests + 200):
+        body = json.dumps({"instances": [{"item_ids": ids[rng.integers(len(ids))], "k": 10}]})
+        started = time.perf_counter()
+        connection.request("POST", "/v1/models/related:predict", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - started
+        if response.status != 200 or len(json.loads(payload)["predictions"][0]["related_ids"]) != 10:
+            failures += 1
+        if i >= 200:  # the first 200 warm up
+            latencies.append(elapsed)
+    connection.close()
+    return {**percentiles(latencies), "requests": requests, "failures": failures}
+
+
+async def grpc_load(server: Server, ids, concurrency: int, seconds: float, during=None) -> dict:
+    """Closed-loop load: `concurrency` callers, each one request at a time. `during` runs alongside."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving.tensors import array_to_proto
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    k = array_to_proto(np.array(10, dtype=np.int32))
+    rng = np.random.default_rng(11)
+    records: list[tuple[float, float, int]] = []  # (finished at, latency, version or -1 on failure)
+    errors: list[str] = []
+    stop_at = time.perf_counter() + seconds
+
+    async def caller():
+        while time.perf_counter() < stop_at:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "related"
+            request.inputs["item_ids"].CopyFrom(
+                array_to_proto(np.array([ids[rng.integers(len(ids))].encode()], dtype=object))
+            )
+            request.inputs["k"].CopyFrom(k)
+            started = time.perf_counter()
+            try:
+                response = await stub.Predict(request, timeout=10)
+                version = response.model_spec.version.value
+            except grpc.aio.AioRpcError as error:
+                errors.append(f"{error.code()}: {error.details()}")
+                version = -1
+            now = time.perf_counter()
+            records.append((now, now - started, version))
+
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(caller()) for _ in range(concurrency)]
+    extra = await during() if during else None
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    await channel.close()
+    ok = [r for r in records if r[2] >= 0]
+    return {
+        "records": records,
+        "errors": errors,
+        "elapsed": elapsed,
+        "qps": len(ok) / elapsed,
+        "latency": percentiles([r[1] for r in ok]) if ok else {},
+        "extra": extra,
+    }
+
+
+def hot_swap(args, server: Server, ids, version_dir: str) -> dict:
+    from components.related_pusher import push_lib
+
+    base = os.path.dirname(version_dir)
+
+    async def publish_during_load():
+        await asyncio.sleep(args.swap_seconds / 3)
+        swap_started = time.perf_counter()
+        log("publishing version 2 under load")
+        await asyncio.get_running_loop().run_in_executor(
+            None, push_lib.publish_directory, version_dir, base, 2
+        )
+        published = time.perf_counter()
+        return {"swap_started": swap_started, "published": published}
+
+    result = asyncio.run(grpc_load(server, ids, 16, args.swap_seconds, publish_during_load))
+    records = result["records"]
+    published = result["extra"]["published"]
+    first_v2 = min((r[0] for r in records if r[2] == 2), default=None)
+    before = [r[1] for r in records if r[0] < result["extra"]["swap_started"] and r[2] >= 0]
+    during = [r[1] for r in records if published <= r[0] <= (first_v2 or published) + 1.0 and r[2] >= 0]
+    after = [r[1] for r in records if first_v2 and r[0] > first_v2 + 1.0 and r[2] >= 0]
+    return {
+        "requests": len(records),
+        "failures": len(result["errors"]),
+        "errors": result["errors"][:5],
+        "served_by": sorted({r[2] for r in records if r[2] >= 0}),
+        "copy_s": published - result["extra"]["swap_started"],
+        "switch_s": None if first_v2 is None else first_v2 - published,
+        "qps": result["qps"],
+        "before": percentiles(before) if before else {},
+        "during": percentiles(during) if during else {},
+        "after": percentiles(after) if after else {},
+    }
+
+
+def rest_during_swap(args, server: Server, ids, version_dir: str, version: int) -> dict:
+    """REST at concurrency 1 while `version` is published and swapped in: the latency the target is about."""
+    import threading
+
+    from components.related_pusher import push_lib
+
+    records: list[tuple[float, float, bool]] = []
+    stop = threading.Event()
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+        rng = np.random.default_rng(5)
+        while not stop.is_set():
+            body = json.dumps({"instances": [{"item_ids": ids[rng.integers(len(ids))], "k": 10}]})
+            started = time.perf_counter()
+            connection.request(
+                "POST", "/v1/models/related:predict", body, {"Content-Type": "application/json"}
+            )
+            response = connection.getresponse()
+            response.read()
+            now = time.perf_counter()
+            records.append((now, now - started, response.status == 200))
+        connection.close()
+
+    def status() -> list[str]:
+        connection = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+        connection.request("GET", "/v1/models/related")
+        answer = json.loads(connection.getresponse().read())
+        connection.close()
+        return [s["version"] for s in answer["model_version_status"] if s["state"] == "AVAILABLE"]
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    time.sleep(args.swap_seconds / 3)
+    publish_started = time.perf_counter()
+    push_lib.publish_directory(version_dir, os.path.dirname(version_dir), version)
+    published = time.perf_counter()
+    while str(version) not in status() and time.perf_counter() < published + 120:
+        time.sleep(0.02)
+    switched = time.perf_counter()
+    time.sleep(max(0.0, publish_started + args.swap_seconds - time.perf_counter()))
+    stop.set()
+    thread.join()
+    ok = [r for r in records if r[2]]
+    windows = {
+        "before": [r[1] for r in ok if r[0] < publish_started],
+        "during": [r[1] for r in ok if publish_started <= r[0] <= switched + 1.0],
+        "after": [r[1] for r in ok if r[0] > switched + 1.0],
+    }
+    return {
+        "requests": len(records),
+        "failures": len(records) - len(ok),
+        "switch_s": switched - published,
+        **{name: percentiles(values) if values else {} for name, values in windows.items()},
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------------
+
+
+def _ms(stats: dict, key: str) -> str:
+    return f"{stats[key]:.1f}" if key in stats else "n/a"
+
+
+def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, cpu) -> str:
+    ours, floor = grpc_result["ours"], grpc_result["floor"]
+    numpy_row, scann, faiss_row = methods
+    command = "`make bench-serving` (= `.venv/bin/python bench/bench_serving.py --write-docs`)"
+    data = (
+        f"{args.items:,} items x {args.dim}-d, synthetic and seeded (seed {args.seed}: {args.topics:,} "
+        "Gaussian topic centres + unit noise, normalized)"
+    )
+    lines = [
+        SECTION_START,
+        "## Serving: `pin2vec serve` related items (bench/bench_serving.py)",
+        "",
+        f"Command: {command}. Machine: {cpu}. Measured {time.strftime('%Y-%m-%d')}. {data}. Client and "
+        "server share the machine's 2 cores (and other people's jobs), so the server figures are "
+        "conservative.",
+        "",
+        "### Index and baselines (same vectors, same 1,000 queries, in-process, k=10)",
+        "",
+        "| method | recall@10 vs exact | single query p50 / p99 (ms) | batched (64) queries/s | build (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for m in methods:
+        build = "-" if m["build_s"] is None else f"{m['build_s']:.0f}"
+        single = f"{m['single']['p50']:.2f} / {m['single']['p99']:.2f}"
+        lines.append(f"| {m['method']} | {m['recall']:.3f} | {single} | {m['batched_qps']:,.0f} | {build} |")
+    single_vs_numpy = numpy_row["single"]["p50"] / scann["single"]["p50"]
+    batched_vs_numpy = scann["batched_qps"] / numpy_row["batched_qps"]
+    single_vs_faiss = faiss_row["single"]["p50"] / scann["single"]["p50"]
+    batched_vs_faiss = scann["batched_qps"] / faiss_row["batched_qps"]
+    lines += [
+        "",
+        f"ScaNN vs numpy brute force: {single_vs_numpy:.0f}x faster per single query (p50), "
+        f"{batched_vs_numpy:.0f}x batched. Vs faiss IVF-Flat at recall {faiss_row['recall']:.3f}: "
+        f"{single_vs_faiss:.1f}x (single), {batched_vs_faiss:.1f}x (batched). The indexer's own recall@10 "
+        f"check on its sample: {recall:.3f}.",
+        "",
+        "### Endpoint (`related`, k=10, one id per request)",
+        "",
+        "| measurement | target | result |",
+        "|---|---|---|",
+        f"| index recall@10 vs exact | >= 0.95 | {recall:.3f} |",
+        f"| REST, concurrency 1, {rest['requests']:,} requests: p50 / p90 / p99 / max | p99 <= 10 ms | "
+        f"{rest['p50']:.2f} / {rest['p90']:.2f} / {rest['p99']:.2f} / {rest['max']:.2f} ms, "
+        f"{rest['failures']} failed |",
+        f"| gRPC (PredictionServiceStub on grpc.aio), concurrency {args.grpc_concurrency}, median of "
+        f"{args.grpc_rounds} x {args.grpc_seconds:.0f} s | >= 2,000 QPS | {ours['qps']:,.0f} QPS "
+        f"(rounds: {', '.join(f'{q:,.0f}' for q in ours['all_qps'])}), p50 {_ms(ours['latency'], 'p50')} ms, "
+        f"p99 {_ms(ours['latency'], 'p99')} ms, {ours['failures']} failed |",
+        f"| same client, gRPC floor: a Predict handler doing no work (a recorded response), rounds "
+        f"alternating with the row above | - | {floor['qps']:,.0f} QPS (rounds: "
+        f"{', '.join(f'{q:,.0f}' for q in floor['all_qps'])}); pin2vec serve reaches "
+        f"{ours['qps'] / floor['qps']:.0%} of it |",
+        f"| server CPU per answered gRPC request, all threads (median of rounds) | - | pin2vec serve "
+        f"{ours['cpu_us']:,.0f} us, floor {floor['cpu_us']:,.0f} us: {1e6 / ours['cpu_us']:,.0f} "
+        f"requests per "
+        "CPU-second |",
+        f"| REST concurrency 1 while version 3 is published and swapped in ({rest_swap['requests']:,} "
+        f"requests): p99 before / from the rename to 1 s after the switch / after | 0 failed, p99 <= 10 ms | "
+        f"{_ms(rest_swap['before'], 'p99')} / {_ms(rest_swap['during'], 'p99')} / "
+        f"{_ms(rest_swap['after'], 'p99')} "
+        f"ms (max during: {_ms(rest_swap['during'], 'max')} ms), {rest_swap['failures']} failed; switched "
+        f"{rest_swap['switch_s']:.1f} s after the rename |",
+        f"| hot swap of version 2 under gRPC load (concurrency 16, {args.swap_seconds:.0f} s) | 0 failed | "
+        f"{swap['failures']} failed of {swap['requests']:,}; answered by versions {swap['served_by']} |",
+        "",
+        f"Hot swap detail: publishing version 2 (publish_directory: copy to a dot-temp directory, "
+        f"rename) took "
+        f"{swap['copy_s']:.1f} s; the first answer from version 2 came "
+        f"{swap['switch_s'] if swap['switch_s'] is not None else float('nan'):.1f} s after the rename "
+        f"(poll + "
+        "load on the poller thread). Latency p50 / p99 (ms): before the publish "
+        f"{_ms(swap['before'], 'p50')} / {_ms(swap['before'], 'p99')}; from the rename to 1 s after "
+        f"the switch "
+        f"{_ms(swap['during'], 'p50')} / {_ms(swap['during'], 'p99')}; after {_ms(swap['after'], 'p50')} / "
+        f"{_ms(swap['after'], 'p99')} ({swap['qps']:,.0f} QPS overall).",
+        "",
+        "Reading the figures. The gRPC target is not met on this machine: with the same Python "
+        "grpc.aio client "
+        "on the same 2 cores, a Predict handler that does no work at all reaches about 2,000 QPS, and gRPC's "
+        "own cost (server and client) is most of each request's CPU; pin2vec serve adds decoding, the ScaNN "
+        "search, the response tensors and the access log (the CPU row). The synthetic data has 1,000 topics, "
+        "which suits a 1,000-list IVF: faiss needs only nprobe 1 here, so ScaNN's lead over it is small on "
+        "this data. During a swap, ScaNN's loader holds the GIL for up to ~1-2 s while it deserializes a "
+        "1M-item index, so a few requests wait that long once (the max column); none fail.",
+        SECTION_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    """Replaces this benchmark's section of docs/BENCHMARKS.md, or appends it; other sections untouched."""
+    path = os.path.join(REPO, "docs", "BENCHMARKS.md")
+    with open(path, encoding="utf-8") as f:
+        current = f.read()
+    if SECTION_START in current and SECTION_END in current:
+        head, rest = current.split(SECTION_START, 1)
+        _, tail = (
+            rest.split(SECTION_END + "\n", 1) if SECTION_END + "\n" in rest else rest.split(SECTION_END, 1)
+        )
+        updated = head + text + tail
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(updated)
+
+
+def cpu_description() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import psutil
+
+    return (
+        f"{os.cpu_count()} cores ({model}), {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"CPython {platform.python_version()}"
+    )
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.floor_server:
+        run_floor_server(args.floor_server)
+        return 0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    log(f"generating {args.items:,} x {args.dim} vectors")
+    vectors = synthetic_vectors(args.items, args.dim, args.topics, args.seed)
+    version_dir, recall, build_s, _ = build_or_load_index(args, vectors)
+    # A previous run's version 2 (the hot swap) goes, so the server starts on version 1.
+    for stale in ("2", "3"):
+        shutil.rmtree(os.path.join(os.path.dirname(version_dir), stale), ignore_errors=True)
+    methods = baselines(args, vectors, version_dir)
+    del vectors
+    ids = item_ids(args.items)
+    log("starting pin2vec serve")
+    server = Server(os.path.dirname(os.path.dirname(version_dir)), os.path.join(args.work, "access.jsonl"))
+    try:
+        log("REST latency at concurrency 1")
+        rest = rest_latency(server, ids, args.rest_requests)
+        log(f"REST p50 {rest['p50']:.2f} ms, p99 {rest['p99']:.2f} ms")
+        log(f"gRPC load at concurrency {args.grpc_concurrency}")
+        response_path = os.path.join(args.work, "recorded_response.pb")
+        record_response(server, ids, response_path)
+        floor = Server("", "", [sys.executable, os.path.abspath(__file__), "--floor-server", response_path])
+        try:
+            asyncio.run(grpc_load(server, ids, args.grpc_concurrency, 2.0))  # warm-up
+            asyncio.run(grpc_load(floor, ids, args.grpc_concurrency, 2.0))
+            grpc_result = grpc_rounds(args, server, floor, ids)
+        finally:
+            floor.stop()
+        swap = hot_swap(args, server, ids, version_dir)
+        log(f"hot swap: {swap['failures']} failures of {swap['requests']}, versions {swap['served_by']}")
+        rest_swap = rest_during_swap(args, server, ids, version_dir, version=3)
+        log(f"REST during swap: p99 {rest_swap['during'].get('p99')} ms, {rest_swap['failures']} failed")
+    finally:
+        code = server.stop()
+        log(f"server exited with {code}")
+    text = report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, cpu_description())
+    print(text)
+    if args.write_docs:
+        write_section(text)
+        log("docs/BENCHMARKS.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, REPO)
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""`pin2vec export-related`: every item's related items as an offline candidate table (Beam).
+
+Rows: item_id (bytes), related_ids (list of bytes, best first), scores (cosine similarity) and distances
+(1 - score), the same answer `pin2vec serve` gives for the same index version. Written as Parquet and/or
+TFRecord of tf.train.Example with the same four features; ids are the vocabulary's bytes, exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from components.scann_indexer import index_lib
+from serving.index_searcher import RelatedItemsSearcher, latest_version_dir
+from serving.model_registry import version_dirs
+
+FORMATS = ("parquet", "tfrecord")
+FILE_PREFIX = "related"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSettings:
+    serving_dir: str  # the run's serving directory; the index is <serving_dir>/related/<version>
+    out: str
+    k: int = 50
+    version: int | None = None  # None: the latest complete version
+    formats: tuple[str, ...] = FORMATS
+    batch_size: int = 1024
+    beam_args: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("k", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+        unknown = sorted(set(self.formats) - set(FORMATS))
+        if unknown or not self.formats:
+            raise ValueError(f"formats must be some of {list(FORMATS)}; got {list(self.formats)}")
+
+
+def index_directory(serving_dir: str, version: int | None) -> str:
+    base = os.path.join(serving_dir, "related")
+    if version is None:
+        found = latest_version_dir(base)
+        if found is None:
+            raise FileNotFoundError(f"no complete pushed index under {base}; run `pin2vec run` first")
+        return found
+    found = version_dirs(base).get(version)
+    if found is None:
+        raise FileNotFoundError(f"no version {version} under {base}; versions: {sorted(version_dirs(base))}")
+    return found
+
+
+def row_ranges(num_items: int, batch_size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + batch_size, num_items)) for start in range(0, num_items, batch_size)]
+
+
+def related_rows(searcher: RelatedItemsSearcher, start: int, end: int, k: int) -> Iterator[dict]:
+    """The table rows of index rows [start, end)."""
+    ids = list(searcher.item_ids[start:end])
+    answers = searcher.related(ids, k)
+    for item_id in ids:
+        neighbours = answers[item_id] or []
+        scores = [float(score) for _, score in neighbours]
+        yield {
+            "item_id": index_lib.encode_item_id(item_id),
+            "related_ids": [index_lib.encode_item_id(other) for other, _ in neighbours],
+            "scores": scores,
+            "distances": [1.0 - score for score in scores],
+        }
+
+
+def to_example(row: dict) -> bytes:
+    import tensorflow as tf
+
+    feature = tf.train.Feature
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                "item_id": feature(bytes_list=tf.train.BytesList(value=[row["item_id"]])),
+                "related_ids": feature(bytes_list=tf.train.BytesList(value=row["related_ids"])),
+                "scores": feature(float_list=tf.train.FloatList(value=row["scores"])),
+                "distances": feature(float_list=tf.train.FloatList(value=row["distances"])),
+            }
+        )
+    ).SerializeToString()
+
+
+def parquet_schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("item_id", pa.binary()),
+            ("related_ids", pa.list_(pa.binary())),
+            ("scores", pa.list_(pa.float32())),
+            ("distances", pa.list_(pa.float32())),
+        ]
+    )
+
+
+class _RelatedBatch(beam.DoFn):
+    """Loads the index once per worker; each element is a range of index rows."""
+
+    def __init__(self, directory: str, k: int):
+        self._directory = directory
+        self._k = k
+        self._searcher = None
+
+    def setup(self):
+        self._searcher = RelatedItemsSearcher(self._directory, max_k=self._k)
+
+    def process(self, rows: tuple[int, int]):
+        yield from related_rows(self._searcher, rows[0], rows[1], self._k)
+
+
+def export_related(settings: ExportSettings) -> list[str]:
+    """Runs the Beam pipeline and returns the files written."""
+    directory = index_directory(settings.serving_dir, settings.version)
+    with open(os.path.join(directory, index_lib.METADATA_FILE), encoding="utf-8") as f:
+        num_items = json.load(f)["num_items"]
+    if settings.k > num_items - 1:
+        raise ValueError(f"k={settings.k} but the index at {directory} has only {num_items - 1} other items")
+    os.makedirs(settings.out, exist_ok=True)
+    prefix = os.path.join(settings.out, FILE_PREFIX)
+    with beam.Pipeline(options=PipelineOptions(list(settings.beam_args))) as pipeline:
+        rows = (
+            pipeline
+            | "Ranges" >> beam.Create(row_ranges(num_items, settings.batch_size))
+            | "Reshuffle" >> beam.Reshuffle()
+            | "Related" >> beam.ParDo(_RelatedBatch(directory, settings.k))
+        )
+        if "parquet" in settings.formats:
+            _ = rows | "Parquet" >> beam.io.WriteToParquet(
+                prefix, parquet_schema(), file_name_suffix=".parquet"
+            )
+        if "tfrecord" in settings.formats:
+            _ = (
+                rows
+                | "Examples" >> beam.Map(to_example)
+                | "TFRecord" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord")
+            )
+    return sorted(glob.glob(prefix + "*"))

@@ -1,0 +1,258 @@
+"""Which versions of which models are served: a polled base directory, loads off the request path, swaps.
+
+`<base>/<model>/<version>/`, as TF Serving lays it out. Each poll, per model, the newest `keep_versions`
+complete versions are served. A version directory named with a dot (a push in progress) or lacking a file its
+loader requires is not loaded (it is looked at again next poll); one whose load fails is refused, with the
+reason logged and kept in its status, and the versions already loaded keep serving. A new version is loaded
+on the poller thread and swapped in with one reference assignment, so requests are never paused; a version
+swapped out is closed only when the last request holding it has finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import threading
+from collections.abc import Sequence
+
+from serving.errors import Code, ServingError
+from serving.servable import ModelLoader, Servable
+
+log = logging.getLogger("pin2vec.serving")
+_VERSION_NAME = re.compile(r"[0-9]+")
+
+
+def version_dirs(model_base: str) -> dict[int, str]:
+    """{version: path} of the integer-named directories (ASCII digits only) under `model_base`."""
+    if not os.path.isdir(model_base):
+        return {}
+    found = {}
+    for name in os.listdir(model_base):
+        path = os.path.join(model_base, name)
+        if _VERSION_NAME.fullmatch(name) and os.path.isdir(path):
+            found[int(name)] = path
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str  # TF Serving's ManagerState names: AVAILABLE or END (refused or unloaded)
+    error: str = ""
+
+
+class _Entry:
+    """A loaded servable and how many requests are using it right now."""
+
+    def __init__(self, servable: Servable):
+        self.servable = servable
+        self.in_flight = 0
+        self.retired = False
+
+
+class Lease:
+    """A servable held for the duration of one request; release it when done (or use `with`)."""
+
+    def __init__(self, registry: ModelRegistry, entry: _Entry):
+        self._registry = registry
+        self._entry = entry
+        self.servable = entry.servable
+
+    def release(self) -> None:
+        if self._entry is not None:
+            self._registry._release(self._entry)
+            self._entry = None
+
+    def __enter__(self) -> Servable:
+        return self.servable
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class ModelRegistry:
+    """Models by name, each with its loaded versions; `poll()` brings them in line with the disk."""
+
+    def __init__(self, model_base: str, loaders: Sequence[ModelLoader], keep_versions: int = 2):
+        if keep_versions < 1:
+            raise ValueError(f"keep_versions must be >= 1; got {keep_versions}")
+        names = [loader.name for loader in loaders]
+        if len(set(names)) != len(names):
+            raise ValueError(f"two loaders for one model name: {names}")
+        self.model_base = model_base
+        self.keep_versions = keep_versions
+        self._loaders = {loader.name: loader for loader in loaders}
+        self._loaded: dict[str, dict[int, _Entry]] = {name: {} for name in self._loaders}
+        self._refused: dict[str, dict[int, str]] = {name: {} for name in self._loaders}
+        self._waiting: dict[str, set[int]] = {name: set() for name in self._loaders}
+        self._lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self._loaders)
+
+    # -- requests ---------------------------------------------------------------------------------------
+
+    def acquire(self, name: str, version: int | None = None) -> Lease:
+        """The requested version (latest when None), held until the lease is released."""
+        with self._lock:
+            versions = self._known(name)
+            if version is None:
+                if not versions:
+                    raise ServingError(
+                        Code.UNAVAILABLE if self._refused[name] or self._waiting[name] else Code.NOT_FOUND,
+                        f"Servable not found for request: Latest({name}): no version of '{name}' is loaded "
+                        f"from {os.path.join(self.model_base, name)}",
+                    )
+                entry = versions[max(versions)]
+            else:
+                entry = versions.get(version)
+                if entry is None:
+                    raise ServingError(
+                        Code.NOT_FOUND,
+                        f"Servable not found for request: Specific({name}, {version}); loaded versions: "
+                        f"{sorted(versions)}",
+                    )
+            entry.in_flight += 1
+        return Lease(self, entry)
+
+    def _known(self, name: str) -> dict[int, _Entry]:
+        if name not in self._loaders:
+            raise ServingError(
+                Code.NOT_FOUND, f"Servable not found for request: model '{name}'; models: {self.model_names}"
+            )
+        return self._loaded[name]
+
+    def _release(self, entry: _Entry) -> None:
+        with self._lock:
+            entry.in_flight -= 1
+            close = entry.retired and entry.in_flight == 0
+        if close:
+            self._close(entry)
+
+    def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
+        """Loaded and refused versions, newest first (one version when `version` is given)."""
+        with self._lock:
+            loaded = sorted(self._known(name))
+            refused = dict(self._refused[name])
+        statuses = [VersionStatus(v, "AVAILABLE") for v in loaded]
+        statuses += [VersionStatus(v, "END", reason) for v, reason in refused.items() if v not in loaded]
+        statuses.sort(key=lambda s: s.version, reverse=True)
+        if version is not None:
+            statuses = [s for s in statuses if s.version == version]
+            if not statuses:
+                raise ServingError(Code.NOT_FOUND, f"Could not find version {version} of model '{name}'")
+        elif not statuses:
+            raise ServingError(
+                Code.NOT_FOUND,
+                f"Could not find any versions of model '{name}' under {os.path.join(self.model_base, name)}",
+            )
+        return statuses
+
+    # -- versions ---------------------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """One pass over every model's directory: load what is new, drop what is gone or superseded."""
+        with self._poll_lock:
+            for name, loader in self._loaders.items():
+                self._poll_model(name, loader)
+
+    def _poll_model(self, name: str, loader: ModelLoader) -> None:
+        on_disk = version_dirs(os.path.join(self.model_base, name))
+        current = self._loaded[name]
+        keep: dict[int, _Entry] = {}
+        for version in sorted(on_disk, reverse=True):
+            if len(keep) == self.keep_versions:
+                break
+            if version in current:
+                keep[version] = current[version]
+                continue
+            if version in self._refused[name]:
+                continue
+            entry = self._load(name, loader, version, on_disk[version])
+            if entry is not None:
+                keep[version] = entry
+                # Swap right away: the newest version serves while older ones are still loading.
+                self._swap(name, {**current, **keep}, keep_all=True)
+        self._swap(name, keep, keep_all=False)
+
+    def _load(self, name: str, loader: ModelLoader, version: int, path: str) -> _Entry | None:
+        missing = loader.missing_files(path)
+        if missing:
+            if version not in self._waiting[name]:
+                log.warning(
+                    "%s version %d at %s is incomplete (no %s); not loading it yet",
+                    name,
+                    version,
+                    path,
+                    ", ".join(missing),
+                )
+                self._waiting[name].add(version)
+            return None
+        self._waiting[name].discard(version)
+        try:
+            servable = loader.load(path, version)
+        except Exception as error:  # any failure of a user's artifact refuses that version only
+            reason = f"{type(error).__name__}: {error}"
+            log.error(
+                "%s version %d at %s refused, previous versions keep serving: %s", name, version, path, reason
+            )
+            self._refused[name][version] = reason
+            return None
+        log.info("%s version %d loaded from %s", name, version, path)
+        return _Entry(servable)
+
+    def _swap(self, name: str, new: dict[int, _Entry], keep_all: bool) -> None:
+        with self._lock:
+            old = self._loaded[name]
+            self._loaded[name] = dict(new)
+            retired = [] if keep_all else [entry for v, entry in old.items() if v not in new]
+            to_close = []
+            for entry in retired:
+                entry.retired = True
+                if entry.in_flight == 0:
+                    to_close.append(entry)
+        for entry in retired:
+            log.info("%s version %d unloaded", name, entry.servable.version)
+        for entry in to_close:
+            self._close(entry)
+
+    def _close(self, entry: _Entry) -> None:
+        try:
+            entry.servable.close()
+        except Exception:
+            log.exception("closing %s failed", entry.servable.directory)
+
+    # -- the poller thread ------------------------------------------------------------------------------
+
+    def start(self, poll_seconds: float) -> None:
+        """Polls now, then every `poll_seconds` on a background thread."""
+        self.poll()
+        self._thread = threading.Thread(
+            target=self._poll_loop, args=(poll_seconds,), name="poller", daemon=True
+        )
+        self._thread.start()
+
+    def _poll_loop(self, poll_seconds: float) -> None:
+        while not self._stop.wait(poll_seconds):
+            try:
+                self.poll()
+            except Exception:
+                log.exception("polling %s failed; trying again in %.1f s", self.model_base, poll_seconds)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        with self._lock:
+            entries = [entry for versions in self._loaded.values() for entry in versions.values()]
+            self._loaded = {name: {} for name in self._loaders}
+        for entry in entries:
+            entry.retired = True
+            if entry.in_flight == 0:
+                self._close(entry)

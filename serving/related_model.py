@@ -1,0 +1,186 @@
+"""The `related` model: a pushed ScaNN index served as a TF Serving signature.
+
+    serving_default
+      inputs   item_ids      DT_STRING [n]      raw item ids
+               k             DT_INT32  [] or [n] neighbours per id (optional; default `default_k`)
+      outputs  related_ids   DT_STRING [n, K]   best first; K = the largest k asked
+               scores        DT_FLOAT  [n, K]   cosine similarity
+               distances     DT_FLOAT  [n, K]   cosine distance 1 - score: the reranker's embedding distance
+               in_vocabulary DT_BOOL   [n]      False: the id is not in the index, its row is all padding
+
+Padding (unknown ids, or slots past a row's own k) is id "", score -1 and distance 2: the farthest possible.
+Concurrent requests are batched into one index search (`LoopBatcher`), on the server's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from components.scann_indexer import index_lib
+from serving.batcher import LoopBatcher
+from serving.errors import Code, ServingError
+from serving.index_searcher import RelatedItemsSearcher
+from serving.signatures import signature_def
+
+MODEL_NAME = "related"
+SIGNATURE = "serving_default"
+IDS_INPUT = "item_ids"
+K_INPUT = "k"
+PAD_ID = b""
+PAD_SCORE = -1.0
+REQUIRED_FILES = (
+    index_lib.METADATA_FILE,
+    index_lib.ITEM_IDS_FILE,
+    index_lib.EMBEDDINGS_FILE,
+    os.path.join(index_lib.SCANN_DIR, "scann_assets.pbtxt"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class RelatedSettings:
+    """Bounds on what one request may ask of the index."""
+
+    max_k: int = 100
+    default_k: int = 10
+    max_batch_rows: int = 1024  # rows searched together by the batcher
+
+    def __post_init__(self):
+        for name in ("max_k", "default_k", "max_batch_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"RelatedSettings.{name} must be an integer >= 1; got {value!r}")
+        if self.default_k > self.max_k:
+            raise ValueError(f"RelatedSettings.default_k={self.default_k} exceeds max_k={self.max_k}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    item_ids: list[str]
+    ks: list[int]
+
+
+def related_signature() -> meta_graph_pb2.SignatureDef:
+    return signature_def(
+        inputs={IDS_INPUT: ("DT_STRING", [-1]), K_INPUT: ("DT_INT32", [-1])},
+        outputs={
+            "related_ids": ("DT_STRING", [-1, -1]),
+            "scores": ("DT_FLOAT", [-1, -1]),
+            "distances": ("DT_FLOAT", [-1, -1]),
+            "in_vocabulary": ("DT_BOOL", [-1]),
+        },
+    )
+
+
+def answer_rows(searcher: RelatedItemsSearcher, requests: Sequence[_Request]) -> list[dict[str, np.ndarray]]:
+    """Every request's outputs from one search per distinct k over the batch's distinct ids."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for request in requests:
+        for item_id, k in zip(request.item_ids, request.ks, strict=True):
+            wanted[k].add(item_id)
+    found = {k: searcher.related(sorted(ids), k) for k, ids in wanted.items()}
+    return [_outputs(request, found) for request in requests]
+
+
+def _outputs(request: _Request, found: dict[int, dict]) -> dict[str, np.ndarray]:
+    n = len(request.item_ids)
+    width = max(request.ks, default=0)
+    related_ids = np.full((n, width), PAD_ID, dtype=object)
+    scores = np.full((n, width), PAD_SCORE, dtype=np.float32)
+    known = np.zeros(n, dtype=np.bool_)
+    for row, (item_id, k) in enumerate(zip(request.item_ids, request.ks, strict=True)):
+        neighbours = found[k][item_id]
+        if neighbours is None:
+            continue
+        known[row] = True
+        for column, (other, score) in enumerate(neighbours):
+            related_ids[row, column] = index_lib.encode_item_id(other)
+            scores[row, column] = score
+    return {
+        "related_ids": related_ids,
+        "scores": scores,
+        "distances": (1.0 - scores).astype(np.float32),
+        "in_vocabulary": known,
+    }
+
+
+class RelatedServable:
+    """One pushed index version behind a batching worker."""
+
+    def __init__(self, directory: str, version: int, settings: RelatedSettings):
+        self.directory = directory
+        self.version = version
+        self._settings = settings
+        self._searcher = RelatedItemsSearcher(directory, max_k=settings.max_k)
+        self._signatures = {SIGNATURE: related_signature()}
+        self._batcher = LoopBatcher(
+            lambda requests: answer_rows(self._searcher, requests), max_rows=settings.max_batch_rows
+        )
+
+    @property
+    def signature_defs(self):
+        return self._signatures
+
+    @property
+    def num_items(self) -> int:
+        return self._searcher.num_items
+
+    def optional_inputs(self, signature_name: str) -> frozenset[str]:
+        return frozenset({K_INPUT})
+
+    def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> asyncio.Future:
+        """Must be called on the server's event loop; the search runs there, batched."""
+        request = self._request(inputs)
+        return self._batcher.submit(request, rows=len(request.item_ids))
+
+    def _request(self, inputs: dict[str, np.ndarray]) -> _Request:
+        ids = inputs[IDS_INPUT]
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if ids.ndim != 1:
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"'{IDS_INPUT}' must be a list of ids (shape [n]); got shape {ids.shape}",
+            )
+        n = ids.shape[0]
+        ks = inputs.get(K_INPUT)
+        if ks is None:
+            ks = np.full(n, self._settings.default_k)
+        elif ks.ndim == 0 or ks.shape == (1,):
+            ks = np.full(n, ks.reshape(-1)[0])
+        elif ks.shape != (n,):
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"'{K_INPUT}' must be one number or one per id (shape [{n}]); got shape {list(ks.shape)}",
+            )
+        max_k = self._searcher.max_k
+        bad = [int(k) for k in ks if not 1 <= k <= max_k]
+        if bad:
+            raise ServingError(
+                Code.INVALID_ARGUMENT, f"'{K_INPUT}' must be in [1, {max_k}] for this index; got {bad[0]}"
+            )
+        return _Request([index_lib.decode_item_id(raw) for raw in ids.tolist()], [int(k) for k in ks])
+
+    def close(self) -> None:
+        self._batcher.close()
+
+
+class RelatedLoader:
+    """Loads `<base>/related/<version>/` index directories (see components/scann_indexer/index_lib.py)."""
+
+    name = MODEL_NAME
+
+    def __init__(self, settings: RelatedSettings | None = None):
+        self.settings = settings or RelatedSettings()
+
+    def missing_files(self, version_dir: str) -> list[str]:
+        return [name for name in REQUIRED_FILES if not os.path.isfile(os.path.join(version_dir, name))]
+
+    def load(self, version_dir: str, version: int) -> RelatedServable:
+        return RelatedServable(version_dir, version, self.settings)

@@ -1,0 +1,157 @@
+"""`pin2vec serve`: the REST and gRPC front ends over one model registry, on one asyncio loop.
+
+Models: `embedding` (the exported SavedModel) and `related` (the ScaNN index), from
+`<model_base>/<model>/<version>/`, polled. Add a model by adding its loader to `default_loaders`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from serving.access_log import BufferedLinesHandler
+from serving.embedding_model import EmbeddingLoader
+from serving.model_registry import ModelRegistry
+from serving.predict import RequestLimits
+from serving.related_model import RelatedLoader, RelatedSettings
+from serving.servable import ModelLoader
+
+log = logging.getLogger("pin2vec.serving")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    model_base: str
+    host: str = "127.0.0.1"  # loopback unless told otherwise
+    rest_port: int = 8501  # TF Serving's defaults; 0 picks a free port
+    grpc_port: int = 8500
+    poll_seconds: float = 1.0  # TF Serving's --file_system_poll_wait_seconds default
+    keep_versions: int = 2  # newest versions kept loaded, so a client may pin the previous one
+    limits: RequestLimits = dataclasses.field(default_factory=RequestLimits)
+    related: RelatedSettings = dataclasses.field(default_factory=RelatedSettings)
+    shutdown_grace_s: float = 5.0
+    # While a new version loads on the poller thread, the event loop waits at most this long for the GIL
+    # (Python's default is 5 ms, which would show in every request's latency during a swap).
+    gil_switch_interval_s: float = 0.001
+
+    def __post_init__(self):
+        for name in ("rest_port", "grpc_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ValueError(f"{name} must be in [0, 65535]; got {port}")
+        if not self.poll_seconds > 0:
+            raise ValueError(f"poll_seconds must be > 0; got {self.poll_seconds}")
+
+
+def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
+    return [EmbeddingLoader(), RelatedLoader(settings.related)]
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _print_ready(ready: dict) -> None:
+    print(json.dumps(ready), flush=True)
+
+
+async def serve(
+    settings: ServerSettings,
+    loaders: list[ModelLoader] | None = None,
+    on_ready: Callable[[dict], None] = _print_ready,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serves until `stop` is set (by default: until SIGINT/SIGTERM).
+
+    Once listening, calls `on_ready({"event": "ready", "rest_port": ..., "grpc_port": ..., ...})`; by default
+    that is one JSON line on stdout, which tells a supervisor (or a test) the ports actually bound.
+    """
+    from aiohttp import web
+
+    from serving.grpc_server import build_server
+    from serving.rest_server import RestFrontEnd
+
+    registry = ModelRegistry(
+        settings.model_base, loaders or default_loaders(settings), settings.keep_versions
+    )
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, registry.start, settings.poll_seconds)
+
+    grpc_server, grpc_port = build_server(
+        registry, settings.limits, _address(settings.host, settings.grpc_port)
+    )
+    await grpc_server.start()
+    runner = web.AppRunner(
+        RestFrontEnd(registry, settings.limits).app(),
+        access_log=None,
+        keepalive_timeout=30,
+        handler_cancellation=True,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.rest_port, backlog=1024)
+    await site.start()
+    rest_port = runner.addresses[0][1]
+
+    if stop is None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+    ready = {
+        "event": "ready",
+        "host": settings.host,
+        "rest_port": rest_port,
+        "grpc_port": grpc_port,
+        "models": {name: [s.version for s in _safe_status(registry, name)] for name in registry.model_names},
+    }
+    on_ready(ready)
+    log.info(
+        "pin2vec serve: REST on http://%s:%d, gRPC on %s:%d, models from %s",
+        settings.host,
+        rest_port,
+        settings.host,
+        grpc_port,
+        settings.model_base,
+    )
+    await stop.wait()
+    log.info("pin2vec serve: shutting down")
+    await grpc_server.stop(settings.shutdown_grace_s)
+    await runner.cleanup()
+    registry.stop()
+
+
+def _safe_status(registry: ModelRegistry, name: str):
+    try:
+        return [s for s in registry.status(name) if s.state == "AVAILABLE"]
+    except Exception:
+        return []
+
+
+def configure_logging(access_log_path: str | None) -> logging.Handler:
+    """Server messages to stderr; access lines (JSON) to `access_log_path`, or stderr when None."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    access = logging.getLogger("pin2vec.access")
+    access.propagate = False
+    if access_log_path:
+        stream, owns = open(access_log_path, "a", encoding="utf-8"), True  # noqa: SIM115 (closed by handler)
+    else:
+        stream, owns = sys.stderr, False
+    handler = BufferedLinesHandler(stream, owns_stream=owns)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    return handler
+
+
+def run(settings: ServerSettings, access_log_path: str | None = None) -> int:
+    handler = configure_logging(access_log_path)
+    sys.setswitchinterval(settings.gil_switch_interval_s)
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        handler.close()
+    return 0

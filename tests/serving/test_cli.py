@@ -1,0 +1,91 @@
+"""`pin2vec serve` as a process (ready line, real requests, clean SIGTERM, JSON access log) and
+`pin2vec export-related` (Beam) against the searcher's own answers."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import requests
+import tensorflow as tf
+
+from components.scann_indexer import index_lib
+from pipeline import cli
+from serving.index_searcher import RelatedItemsSearcher
+from tests.serving.conftest import ITEM_IDS, NUM_ITEMS, publish
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
+    base = str(tmp_path / "serving")
+    publish(artifacts.index_a, base, "related", 3)
+    access_log = tmp_path / "access.jsonl"
+    command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0"]
+    command += ["--grpc-port", "0", "--access-log", str(access_log)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(process.stdout.readline())
+        assert ready["event"] == "ready" and ready["host"] == "127.0.0.1"  # loopback by default
+        assert ready["models"] == {"embedding": [], "related": [3]}
+        url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/related:predict"
+        response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
+        assert response.status_code == 200 and len(response.json()["predictions"][0]["related_ids"]) == 10
+        assert requests.post(url, json={"instances": 3}, timeout=10).status_code == 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-2000:]
+    lines = [json.loads(line) for line in access_log.read_text().splitlines()]
+    assert [(line["protocol"], line["model"], line["status"]) for line in lines] == [
+        ("rest", "related", 200),
+        ("rest", "related", 400),
+    ]
+    assert all(line["latency_ms"] >= 0 for line in lines) and lines[0]["version"] == 3
+    assert "'instances' must be a non-empty list" in lines[1]["error"]
+
+
+def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts, tmp_path, capsys):
+    serving = tmp_path / "serving"
+    publish(artifacts.index_a, str(serving), "related", 1)
+    publish(artifacts.index_b, str(serving), "related", 2)
+    out = tmp_path / "table"
+    argv = ["export-related", "--serving-dir", str(serving), "--k", "7", "--out", str(out)]
+    assert cli.main([*argv, "--version", "1", "--batch-size", "64"]) == 0
+    assert "Related items written" in capsys.readouterr().out
+
+    table = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
+    assert len(table) == NUM_ITEMS
+    searcher = RelatedItemsSearcher(os.path.join(serving, "related", "1"), max_k=7)
+    expected = searcher.related(ITEM_IDS, 7)
+    by_id = {index_lib.decode_item_id(row["item_id"]): row for row in table}
+    assert set(by_id) == set(ITEM_IDS)  # non-UTF-8 ids survive as bytes
+    for item_id in (ITEM_IDS[0], ITEM_IDS[2], ITEM_IDS[150]):
+        row = by_id[item_id]
+        assert [index_lib.decode_item_id(r) for r in row["related_ids"]] == [r for r, _ in expected[item_id]]
+        assert row["distances"] == [1 - s for s in row["scores"]] or all(
+            abs(d - (1 - s)) < 1e-6 for d, s in zip(row["distances"], row["scores"], strict=True)
+        )
+
+    spec = {
+        "item_id": tf.io.FixedLenFeature([], tf.string),
+        "related_ids": tf.io.VarLenFeature(tf.string),
+        "scores": tf.io.VarLenFeature(tf.float32),
+    }
+    records = tf.data.TFRecordDataset(glob.glob(str(out / "related*.tfrecord")))
+    examples = [tf.io.parse_single_example(record, spec) for record in records]
+    assert len(examples) == NUM_ITEMS
+    first = next(e for e in examples if e["item_id"].numpy() == ITEM_IDS[150].encode())
+    assert [r.decode() for r in first["related_ids"].values.numpy()] == [
+        r for r, _ in expected[ITEM_IDS[150]]
+    ]
+
+
+def test_export_related_errors_name_what_is_missing(tmp_path, capsys):
+    assert cli.main(["export-related", "--serving-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "no complete pushed index under" in capsys.readouterr().err
