@@ -21,7 +21,10 @@ from trainer_module.sampled_softmax import sampled_softmax_loss
 
 @dataclass(frozen=True)
 class TrainerSettings:
-    """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values."""
+    """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values.
+
+    Defaults chosen on validation queries by bench/sweep_trainer.py (docs/BENCHMARKS.md), never on the test.
+    """
 
     embedding_dim: int = 128
     num_negatives: int = 64  # shared by the whole batch
@@ -29,10 +32,10 @@ class TrainerSettings:
     batch_size: int = 8192  # large: a step's fixed cost is spread over many pairs (bench/bench_quick.py)
     epochs: int = 5
     optimizer: str = "adagrad"  # one of OPTIMIZERS; adagrad updates only the rows a batch touches
-    learning_rate: float = 0.1  # adagrad's; adam wants ~0.002
+    learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
     cache_input: bool = True  # keep parsed batches in a local temporary file after the first epoch
-    symmetric_pairs: bool = False  # also train label -> item, as skip-gram does (doubles the pairs per epoch)
+    symmetric_pairs: bool = True  # also train label -> item, as skip-gram does (doubles the pairs per epoch)
     vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
     seed: int = 42
 
