@@ -78,21 +78,26 @@ def related_signature() -> meta_graph_pb2.SignatureDef:
     )
 
 
-def answer_rows(searcher: RelatedItemsSearcher, requests: Sequence[_Request]) -> list[dict[str, np.ndarray]]:
-    """Every request's outputs from one search per distinct k over the batch's distinct ids."""
+def answer_rows(searcher, requests: Sequence[_Request]) -> list[dict[str, np.ndarray]]:
+    """Every request's outputs from one search per distinct k over the batch's distinct ids.
+
+    `searcher` answers `.related(ids, k)`; it may also define `.distances(item_id, related_ids, scores)`
+    (default: 1 - score, the cosine distance when scores are cosine similarities).
+    """
     wanted: dict[int, set[str]] = defaultdict(set)
     for request in requests:
         for item_id, k in zip(request.item_ids, request.ks, strict=True):
             wanted[k].add(item_id)
     found = {k: searcher.related(sorted(ids), k) for k, ids in wanted.items()}
-    return [_outputs(request, found) for request in requests]
+    return [_outputs(request, found, getattr(searcher, "distances", None)) for request in requests]
 
 
-def _outputs(request: _Request, found: dict[int, dict]) -> dict[str, np.ndarray]:
+def _outputs(request: _Request, found: dict[int, dict], distances_of=None) -> dict[str, np.ndarray]:
     n = len(request.item_ids)
     width = max(request.ks, default=0)
     related_ids = np.full((n, width), PAD_ID, dtype=object)
     scores = np.full((n, width), PAD_SCORE, dtype=np.float32)
+    distances = np.full((n, width), 1.0 - PAD_SCORE, dtype=np.float32)
     known = np.zeros(n, dtype=np.bool_)
     for row, (item_id, k) in enumerate(zip(request.item_ids, request.ks, strict=True)):
         neighbours = found[k][item_id]
@@ -102,10 +107,15 @@ def _outputs(request: _Request, found: dict[int, dict]) -> dict[str, np.ndarray]
         for column, (other, score) in enumerate(neighbours):
             related_ids[row, column] = index_lib.encode_item_id(other)
             scores[row, column] = score
+        m = len(neighbours)
+        if distances_of is None:
+            distances[row, :m] = 1.0 - scores[row, :m]
+        elif m:
+            distances[row, :m] = distances_of(item_id, [other for other, _ in neighbours])
     return {
         "related_ids": related_ids,
         "scores": scores,
-        "distances": (1.0 - scores).astype(np.float32),
+        "distances": distances,
         "in_vocabulary": known,
     }
 
@@ -113,11 +123,12 @@ def _outputs(request: _Request, found: dict[int, dict]) -> dict[str, np.ndarray]
 class RelatedServable:
     """One pushed index version behind a batching worker."""
 
-    def __init__(self, directory: str, version: int, settings: RelatedSettings):
+    def __init__(self, directory: str, version: int, settings: RelatedSettings, searcher=None):
+        """`searcher`: has .related(ids, k), .max_k and .num_items; default: the directory's index."""
         self.directory = directory
         self.version = version
         self._settings = settings
-        self._searcher = RelatedItemsSearcher(directory, max_k=settings.max_k)
+        self._searcher = searcher or RelatedItemsSearcher(directory, max_k=settings.max_k)
         self._signatures = {SIGNATURE: related_signature()}
         self._batcher = LoopBatcher(
             lambda requests: answer_rows(self._searcher, requests), max_rows=settings.max_batch_rows

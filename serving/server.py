@@ -14,7 +14,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+from components.related_pusher import push_lib
 from serving.access_log import BufferedLinesHandler
+from serving.candidate_model import CandidateTableLoader
 from serving.embedding_model import EmbeddingLoader
 from serving.model_registry import ModelRegistry
 from serving.predict import RequestLimits
@@ -49,7 +51,12 @@ class ServerSettings:
 
 
 def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
-    return [EmbeddingLoader(), RelatedLoader(settings.related)]
+    return [
+        EmbeddingLoader(),
+        RelatedLoader(settings.related),
+        CandidateTableLoader(push_lib.COOCCURRENCE_MODEL, settings.related),
+        CandidateTableLoader(push_lib.BLEND_MODEL, settings.related),
+    ]
 
 
 def _address(host: str, port: int) -> str:

@@ -32,7 +32,7 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     try:
         ready = json.loads(process.stdout.readline())
         assert ready["event"] == "ready" and ready["host"] == "127.0.0.1"  # loopback by default
-        assert ready["models"] == {"embedding": [], "related": [3]}
+        assert ready["models"] == {"embedding": [], "related": [3], "cooccurrence": [], "blend": []}
         url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/related:predict"
         response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
         assert response.status_code == 200 and len(response.json()["predictions"][0]["related_ids"]) == 10
