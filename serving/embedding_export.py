@@ -18,7 +18,6 @@ a file.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -66,32 +65,8 @@ def load_pushed_vectors(serving_dir: str) -> ItemVectors:
 
 
 def read_index_vectors(directory: str) -> ItemVectors:
-    """Ids and vectors of a `save_index` directory, checked as `index_lib.load_index` checks them, without
-    loading the ScaNN searcher: importing ScaNN imports TensorFlow (~40 s), which an export does not need."""
-    metadata_path = os.path.join(directory, index_lib.METADATA_FILE)
-    if not os.path.isfile(metadata_path):
-        raise ValueError(f"no {index_lib.METADATA_FILE} in {directory}: not a complete index")
-    with open(metadata_path, encoding="utf-8") as f:
-        metadata = json.load(f)
-    if metadata.get("format_version") != index_lib.FORMAT_VERSION:
-        raise ValueError(
-            f"{metadata_path} has format_version {metadata.get('format_version')!r}; this code reads "
-            f"{index_lib.FORMAT_VERSION}"
-        )
-    ids_path = os.path.join(directory, index_lib.ITEM_IDS_FILE)
-    with open(ids_path, "rb") as f:
-        lines = f.read().split(b"\n")
-    if lines[-1] != b"":
-        raise ValueError(f"{ids_path} does not end with a newline: truncated?")
-    item_ids = [index_lib.decode_item_id(line) for line in lines[:-1]]
-    vectors = np.load(os.path.join(directory, index_lib.EMBEDDINGS_FILE), allow_pickle=False)
-    expected = (metadata["num_items"], metadata["dimensions"])
-    if vectors.shape != expected or len(item_ids) != expected[0]:
-        raise ValueError(
-            f"index in {directory} is inconsistent: {index_lib.METADATA_FILE} says {expected[0]} items x "
-            f"{expected[1]} dims, {index_lib.EMBEDDINGS_FILE} has shape {vectors.shape}, "
-            f"{index_lib.ITEM_IDS_FILE} has {len(item_ids)} ids"
-        )
+    """Ids and vectors of a `save_index` directory, without loading the ScaNN searcher."""
+    item_ids, vectors, _ = index_lib.load_vectors(directory)
     return ItemVectors(item_ids, np.asarray(vectors, dtype=np.float32), directory)
 
 

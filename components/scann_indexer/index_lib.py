@@ -450,8 +450,9 @@ def _load_searcher(scann_dir: str):
     )
 
 
-def load_index(directory: str) -> tuple[Any, list[str], np.ndarray, dict[str, Any]]:
-    """(searcher, item_ids, embeddings, metadata) of a `save_index` directory, wherever it is now."""
+def load_vectors(directory: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """(item_ids, embeddings, metadata) of a `save_index` directory, checked, without importing ScaNN (and so
+    TensorFlow, ~40 s): what exports and candidate-table servers need."""
     metadata_path = os.path.join(directory, METADATA_FILE)
     if not os.path.isfile(metadata_path):
         raise ValueError(
@@ -477,5 +478,11 @@ def load_index(directory: str) -> tuple[Any, list[str], np.ndarray, dict[str, An
             f"{expected_shape[1]} dims, {EMBEDDINGS_FILE} has shape {embeddings.shape}, {ITEM_IDS_FILE} has "
             f"{len(item_ids)} ids"
         )
+    return item_ids, embeddings, metadata
+
+
+def load_index(directory: str) -> tuple[Any, list[str], np.ndarray, dict[str, Any]]:
+    """(searcher, item_ids, embeddings, metadata) of a `save_index` directory, wherever it is now."""
+    item_ids, embeddings, metadata = load_vectors(directory)
     searcher = _load_searcher(os.path.join(directory, SCANN_DIR))
     return searcher, item_ids, embeddings, metadata

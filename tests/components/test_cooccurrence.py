@@ -1,10 +1,8 @@
 """Co-occurrence candidates: the pure algorithm by hand, the Beam executor on a tiny log with known counts."""
 
 import json
-import os
 
 import pytest
-import tensorflow as tf
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
 from components import candidate_table
@@ -12,7 +10,7 @@ from components.cooccurrence import cooccurrence_lib as lib
 from components.cooccurrence.component import CooccurrenceCandidates, RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.cooccurrence.executor import Executor
-from trainer_module import features
+from tests.components.example_splits import write_split
 
 # (item, label) training pairs: a-b three times, a-c twice (once each way), b-c once, c-d once.
 PAIRS = [("a", "b"), ("a", "b"), ("b", "a"), ("a", "c"), ("c", "a"), ("b", "c"), ("c", "d"), ("d", "d")]
@@ -53,17 +51,7 @@ def _examples(tmp_path, pairs):
     examples.uri = str(tmp_path / "examples")
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
     for split, split_pairs in (("train", pairs), ("eval", [("a", "d")] * 50)):
-        directory = artifact_utils.get_split_uri([examples], split)
-        os.makedirs(directory)
-        options = tf.io.TFRecordOptions(compression_type="GZIP")
-        with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), options) as w:
-            for item, label in split_pairs:
-                feature = {
-                    features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
-                    features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
-                    features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
-                }
-                w.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        write_split(examples, split, split_pairs)
     return examples
 
 

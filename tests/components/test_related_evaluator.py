@@ -5,7 +5,6 @@ import os
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
 from components import candidate_table
@@ -15,23 +14,9 @@ from components.related_evaluator.executor import Executor
 from components.scann_indexer import index_lib
 from components.scann_indexer.component import ScannIndex
 from components.scann_indexer.index_lib import IndexSettings
-from trainer_module import features
+from tests.components.example_splits import write_split
 
 ITEMS = [f"i{n}" for n in range(30)]
-
-
-def _write_split(examples, split, pairs):
-    directory = artifact_utils.get_split_uri([examples], split)
-    os.makedirs(directory)
-    options = tf.io.TFRecordOptions(compression_type="GZIP")
-    with tf.io.TFRecordWriter(os.path.join(directory, "data_tfrecord-00000-of-00001.gz"), options) as writer:
-        for item, label in pairs:
-            feature = {
-                features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
-                features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
-                features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
-            }
-            writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +57,8 @@ def evaluated(tmp_path_factory):
     ]
     validation += [("i1", "i11"), ("i3", "i13")]
     test = [("i21", "i20"), ("i23", "i22"), ("i5", "i15"), ("i7", "i17")]
-    _write_split(examples, "eval", validation)
-    _write_split(examples, "test", test)
+    write_split(examples, "eval", validation)
+    write_split(examples, "test", test)
 
     evaluation, blend = RelatedEvaluation(), RelatedCandidates()
     evaluation.uri, blend.uri = str(root / "evaluation"), str(root / "blend")
