@@ -454,6 +454,8 @@ def cmd_compile(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # Beam's type-hint inference notes ("Using Any for unsupported type") are not actionable for a user.
+    logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     handler = {
         "data": cmd_data,
