@@ -20,7 +20,8 @@ class BlendSettings:
     """The weight grid searched on the validation split, and the fusion constants."""
 
     weights: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-    rrf_k: float = 10.0  # smaller: the top of each list dominates
+    rrf_k: float = 10.0  # smaller: the top of each list dominates; the evaluator searches `rrf_ks`
+    rrf_ks: tuple[float, ...] = (1.0, 10.0, 60.0)  # 60: Cormack et al.'s constant; 1: nearly rank-by-rank
     min_embedding_count: int = 0  # items engaged fewer times use co-occurrence only (0: never)
     top_n: int = 100
 
@@ -28,8 +29,9 @@ class BlendSettings:
         object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
         if not self.weights or any(not 0.0 <= w <= 1.0 for w in self.weights):
             raise ValueError(f"weights={self.weights!r} is invalid: expected a non-empty list in [0, 1]")
-        if self.rrf_k < 0:
-            raise ValueError(f"rrf_k={self.rrf_k!r} is invalid: expected >= 0")
+        object.__setattr__(self, "rrf_ks", tuple(float(k) for k in self.rrf_ks))
+        if self.rrf_k < 0 or any(k < 0 for k in self.rrf_ks):
+            raise ValueError(f"rrf_k={self.rrf_k!r} / rrf_ks={self.rrf_ks!r} are invalid: expected >= 0")
         if self.top_n < 1 or self.min_embedding_count < 0:
             raise ValueError(f"top_n must be >= 1 and min_embedding_count >= 0; got {self}")
 

@@ -7,6 +7,7 @@ test queries are reported, never tuned on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from components.related_evaluator import blend_lib, metrics_lib
@@ -66,6 +67,30 @@ def choose_blend_weight(
         )
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), -s["weight"]))
     return best["weight"], sweep
+
+
+def choose_blend(
+    validation: Sequence[Query],
+    embedding: Lists,
+    cooccurrence: Lists,
+    popularity: Mapping[str, int],
+    settings: blend_lib.BlendSettings,
+) -> tuple[blend_lib.BlendSettings, float, list[dict], list[dict]]:
+    """The fusion constant and weight with the best validation HR@10 (then MRR@10; then the smaller constant).
+
+    Returns (settings with the chosen rrf_k, weight, that constant's weight sweep, the best of each constant).
+    """
+    per_k = []
+    for rrf_k in settings.rrf_ks or (settings.rrf_k,):
+        candidate = dataclasses.replace(settings, rrf_k=rrf_k)
+        weight, sweep = choose_blend_weight(validation, embedding, cooccurrence, popularity, candidate)
+        best = next(s for s in sweep if s["weight"] == weight)
+        per_k.append((candidate, weight, sweep, {"rrf_k": rrf_k, **best}))
+    chosen = max(
+        per_k,
+        key=lambda c: (round(c[3]["hit_rate_at_10"], 9), round(c[3]["mrr_at_10"], 9), -c[3]["rrf_k"]),
+    )
+    return chosen[0], chosen[1], chosen[2], [c[3] for c in per_k]
 
 
 def evaluate_all(

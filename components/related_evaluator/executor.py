@@ -110,7 +110,7 @@ class Executor(base_executor.BaseExecutor):
             len(cooccurrence_lists),
         )
 
-        weight, sweep = evaluation_lib.choose_blend_weight(
+        settings, weight, sweep, rrf_k_sweep = evaluation_lib.choose_blend(
             splits["validation"], embedding_lists, cooccurrence_lists, popularity, settings
         )
         catalogue = sorted(set(embedding_lists) | set(cooccurrence_lists))
@@ -137,12 +137,15 @@ class Executor(base_executor.BaseExecutor):
             "best_source": best,
             "catalogue_size": len(catalogue),
             "splits": metrics,
-            "blend": {"weight": weight, "rrf_k": settings.rrf_k, "sweep": sweep},
+            "blend": {"weight": weight, "rrf_k": settings.rrf_k, "sweep": sweep, "rrf_k_sweep": rrf_k_sweep},
             "examples": examples_shown,
         }
 
         table = candidate_table.from_lists(
-            blend_lists, popularity, settings.top_n, meta={"source": "blend", "weight": weight}
+            blend_lists,
+            popularity,
+            settings.top_n,
+            meta={"source": "blend", "weight": weight, "rrf_k": settings.rrf_k},
         )
         candidate_table.save_table(table, blend.uri)
         os.makedirs(evaluation.uri, exist_ok=True)

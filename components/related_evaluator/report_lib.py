@@ -381,7 +381,8 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         _bucket_table_html(evaluation, REPORTED_SPLIT),
         "<h2>Blend</h2>",
         f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
-        f"weight is chosen on the validation split: <b>{float(blend['weight']):g}</b>.</p>",
+        f"weight is chosen on the validation split: <b>{float(blend['weight']):g}</b>. "
+        f"{html.escape(_rrf_k_summary(blend))}</p>",
         f'<div class="charts">{_sweep_chart(evaluation)}</div>',
         _sweep_table_html(evaluation),
         "<h2>Example related items</h2>",
@@ -397,6 +398,17 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
 
 # ---------------------------------------------------------------------------------------------------------
 # Markdown.
+
+
+def _rrf_k_summary(blend: Mapping) -> str:
+    """One sentence on the fusion constants tried on validation, when there were several."""
+    tried = blend.get("rrf_k_sweep") or []
+    if len(tried) < 2:
+        return ""
+    parts = [
+        f"rrf_k {t['rrf_k']:g}: HR@10 {_fmt(t['hit_rate_at_10'])} at weight {t['weight']:g}" for t in tried
+    ]
+    return "Fusion constants tried on validation (best weight each): " + "; ".join(parts) + "."
 
 
 def _md(text: str) -> str:
@@ -489,7 +501,8 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         "",
         "## Blend weight sweep (validation)",
         "",
-        f"Chosen weight: **{float(blend['weight']):g}** (rrf_k {float(blend.get('rrf_k', 0)):g}).",
+        f"Chosen weight: **{float(blend['weight']):g}** (rrf_k {float(blend.get('rrf_k', 0)):g}). "
+        f"{_rrf_k_summary(blend)}",
         "",
     ]
     sweep_rows = []

@@ -65,3 +65,19 @@ def test_best_source_prefers_hit_rate_then_mrr():
         "blend": {"hit_rate": {"10": 0.2}, "mrr": {"10": 0.06}},
     }
     assert evaluation_lib.best_source(metrics) == "blend"
+
+
+def test_choose_blend_searches_the_fusion_constant_too():
+    # q1's target is Pin2Vec's 2nd answer and co-occurrence's 3rd; with rrf_k=0 and weight 0.5, the two
+    # co-occurrence leaders (1/1, 1/2 of one half) outrank it, so only a larger constant lifts it to the top.
+    embedding = {"q1": [("x", 1.0), ("t1", 0.9)]}
+    cooccurrence = {"q1": [("c1", 3.0), ("c2", 2.0), ("t1", 1.0)]}
+    validation = [Query("q1", "t1")]
+    settings = BlendSettings(weights=(0.5,), rrf_ks=(0.0, 60.0))
+    chosen, weight, sweep, per_k = evaluation_lib.choose_blend(
+        validation, embedding, cooccurrence, {}, settings
+    )
+    assert [p["rrf_k"] for p in per_k] == [0.0, 60.0]
+    assert per_k[0]["mrr_at_10"] < per_k[1]["mrr_at_10"] == 1.0
+    assert chosen.rrf_k == 60.0 and weight == 0.5
+    assert sweep[0]["hit_rate_at_10"] == 1.0

@@ -192,3 +192,16 @@ def test_malformed_evaluation_names_what_is_missing(evaluation, history):
         report_lib.render_markdown(broken, history, TITLES)
     with pytest.raises(ValueError, match="evaluation has no 'blend'"):
         report_lib.render_html({k: v for k, v in evaluation.items() if k != "blend"}, None, {})
+
+
+def test_fusion_constants_tried_are_summarised(evaluation, history):
+    evaluation = copy.deepcopy(evaluation)
+    evaluation["blend"]["rrf_k_sweep"] = [
+        {"rrf_k": 1.0, "weight": 0.2, "hit_rate_at_10": 0.1336, "mrr_at_10": 0.05},
+        {"rrf_k": 60.0, "weight": 0.4, "hit_rate_at_10": 0.141, "mrr_at_10": 0.05},
+    ]
+    for text in (
+        report_lib.render_markdown(evaluation, history, {}),
+        report_lib.render_html(evaluation, history, {}),
+    ):
+        assert "rrf_k 1: HR@10 0.134 at weight 0.2; rrf_k 60: HR@10 0.141 at weight 0.4" in text
