@@ -132,3 +132,44 @@ def example_items(popularity: Mapping[str, int], per_bucket: int = 2) -> list[tu
         members = sorted((i for i, b in buckets.items() if b == bucket), key=lambda i: (-popularity[i], i))
         chosen += [(item, bucket) for item in members[:per_bucket]]
     return chosen
+
+
+def evaluate_sources(
+    splits: Mapping[str, Sequence[Query]],
+    embedding: Lists,
+    cooccurrence: Lists,
+    popularity: Mapping[str, int],
+    settings: blend_lib.BlendSettings,
+) -> tuple[dict, dict[str, list[tuple[str, float]]], blend_lib.BlendSettings]:
+    """The whole evaluation: blend chosen on splits["validation"], every source measured on every split.
+
+    Returns (the evaluation.json dict, the blend's lists for every catalogue item, the chosen blend settings).
+    """
+    settings, weight, sweep, rrf_k_sweep = choose_blend(
+        splits["validation"], embedding, cooccurrence, popularity, settings
+    )
+    catalogue = sorted(set(embedding) | set(cooccurrence))
+    blend = blend_all(catalogue, embedding, cooccurrence, popularity, weight, settings)
+    sources = {"pin2vec": embedding, "cooccurrence": cooccurrence, "blend": blend}
+    metrics = evaluate_all(splits, sources, popularity, len(catalogue))
+    examples = [
+        {
+            "item": item,
+            "bucket": bucket,
+            "popularity": popularity[item],
+            "lists": {
+                name: [list(c) for c in (lists.get(item) or [])[:10]] for name, lists in sources.items()
+            },
+        }
+        for item, bucket in example_items(popularity)
+    ]
+    result = {
+        "ks": list(metrics_lib.DEFAULT_KS),
+        "sources": list(sources),
+        "best_source": best_source(metrics["validation"]),
+        "catalogue_size": len(catalogue),
+        "splits": metrics,
+        "blend": {"weight": weight, "rrf_k": settings.rrf_k, "sweep": sweep, "rrf_k_sweep": rrf_k_sweep},
+        "examples": examples,
+    }
+    return result, blend, settings

@@ -110,37 +110,10 @@ class Executor(base_executor.BaseExecutor):
             len(cooccurrence_lists),
         )
 
-        settings, weight, sweep, rrf_k_sweep = evaluation_lib.choose_blend(
-            splits["validation"], embedding_lists, cooccurrence_lists, popularity, settings
+        result, blend_lists, settings = evaluation_lib.evaluate_sources(
+            splits, embedding_lists, cooccurrence_lists, popularity, settings
         )
-        catalogue = sorted(set(embedding_lists) | set(cooccurrence_lists))
-        blend_lists = evaluation_lib.blend_all(
-            catalogue, embedding_lists, cooccurrence_lists, popularity, weight, settings
-        )
-        sources = {"pin2vec": embedding_lists, "cooccurrence": cooccurrence_lists, "blend": blend_lists}
-        metrics = evaluation_lib.evaluate_all(splits, sources, popularity, len(catalogue))
-        best = evaluation_lib.best_source(metrics["validation"])
-        examples_shown = [
-            {
-                "item": item,
-                "bucket": bucket,
-                "popularity": popularity[item],
-                "lists": {
-                    name: [list(c) for c in (lists.get(item) or [])[:10]] for name, lists in sources.items()
-                },
-            }
-            for item, bucket in evaluation_lib.example_items(popularity)
-        ]
-        result = {
-            "ks": [10, 20, 50],
-            "sources": list(sources),
-            "best_source": best,
-            "catalogue_size": len(catalogue),
-            "splits": metrics,
-            "blend": {"weight": weight, "rrf_k": settings.rrf_k, "sweep": sweep, "rrf_k_sweep": rrf_k_sweep},
-            "examples": examples_shown,
-        }
-
+        best, weight, metrics = result["best_source"], result["blend"]["weight"], result["splits"]
         table = candidate_table.from_lists(
             blend_lists,
             popularity,
