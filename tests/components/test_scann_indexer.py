@@ -14,38 +14,17 @@ from tfx.types import standard_artifacts
 from components.scann_indexer import executor, index_lib
 from components.scann_indexer.component import ScannIndex, ScannIndexer
 from components.scann_indexer.index_lib import IndexSettings
+from tests.tiny_embedding_model import TinyEmbeddingModel
 from trainer_module import features
 
 VOCABULARY = [b"caf\xc3\xa9", b"\xff-not-utf8", b"with space"] + [b"item-%d" % i for i in range(3, 60)]
 DIM = 8
 
 
-class _TinyEmbeddingModel(tf.Module):
-    """The exported model's serving contract, backed by a lookup table and a matrix."""
-
-    def __init__(self, item_ids, vectors):
-        super().__init__()
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(item_ids), tf.range(len(item_ids), dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
-        self.vectors = tf.Variable(vectors)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
-    def serve(self, item_ids):
-        indices = self.table.lookup(item_ids)
-        return {
-            features.SERVING_OUTPUT: tf.gather(self.vectors, tf.maximum(indices, 0)),
-            features.KNOWN_OUTPUT: indices >= 0,
-        }
-
-
 @pytest.fixture(scope="module")
 def model_artifact(tmp_path_factory):
     vectors = np.random.default_rng(0).normal(size=(len(VOCABULARY), DIM)).astype(np.float32)
-    module = _TinyEmbeddingModel(VOCABULARY, vectors)
+    module = TinyEmbeddingModel(VOCABULARY, vectors)
     uri = str(tmp_path_factory.mktemp("model"))
     tf.saved_model.save(
         module,

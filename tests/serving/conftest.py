@@ -21,6 +21,7 @@ from components.scann_indexer.index_lib import IndexSettings
 from serving.predict import RequestLimits
 from serving.related_model import RelatedSettings
 from serving.server import ServerSettings, serve
+from tests.tiny_embedding_model import TinyEmbeddingModel
 from trainer_module import features
 
 NUM_ITEMS = 300
@@ -35,28 +36,6 @@ def clustered_vectors(num_items: int, dim: int, seed: int) -> np.ndarray:
     return (centres[rng.integers(12, size=num_items)] + 0.3 * rng.normal(size=(num_items, dim))).astype(
         np.float32
     )
-
-
-class TinyEmbeddingModel(tf.Module):
-    """The exported model's serving contract (item_ids -> embedding, in_vocabulary) over a lookup table."""
-
-    def __init__(self, item_ids: list[bytes], vectors: np.ndarray):
-        super().__init__()
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(item_ids), tf.range(len(item_ids), dtype=tf.int64)
-            ),
-            default_value=-1,
-        )
-        self.vectors = tf.Variable(vectors)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
-    def serve(self, item_ids):
-        indices = self.table.lookup(item_ids)
-        return {
-            features.SERVING_OUTPUT: tf.gather(self.vectors, tf.maximum(indices, 0)),
-            features.KNOWN_OUTPUT: indices >= 0,
-        }
 
 
 @dataclasses.dataclass(frozen=True)
