@@ -7,15 +7,14 @@ dot-prefixed temporary name and renamed into place, and `index.json` is the last
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from components.related_pusher import push_lib
 from components.scann_indexer import index_lib
 
 DEFAULT_MAX_K = 100
-_VERSION_NAME = re.compile(r"[0-9]+")
 
 
 class RelatedItemsSearcher:
@@ -88,16 +87,13 @@ class RelatedItemsSearcher:
         return max(built, (k + 1) * self.metadata["settings"]["reorder_multiplier"])
 
 
-def latest_version_dir(base: str) -> str | None:
-    """The highest integer-named subdirectory of `base` holding a complete index (its index.json), if any.
+def latest_version_dir(base: str, marker: str = index_lib.METADATA_FILE) -> str | None:
+    """The highest integer-named subdirectory of `base` holding `marker`, the file a complete version gets
+    last (an index's index.json by default), if any.
 
     Names starting with '.' (pushes in progress) and any other non-integer names are ignored.
     """
-    if not os.path.isdir(base):
-        return None
-    versions = [
-        name
-        for name in os.listdir(base)
-        if _VERSION_NAME.fullmatch(name) and os.path.isfile(os.path.join(base, name, index_lib.METADATA_FILE))
-    ]
-    return os.path.join(base, max(versions, key=int)) if versions else None
+    for version in reversed(push_lib.existing_versions(base)):
+        if os.path.isfile(os.path.join(base, str(version), marker)):
+            return os.path.join(base, str(version))
+    return None

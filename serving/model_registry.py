@@ -13,27 +13,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import threading
 from collections.abc import Sequence
 
+from components.related_pusher import push_lib
 from serving.errors import Code, ServingError
 from serving.servable import ModelLoader, Servable
 
 log = logging.getLogger("pin2vec.serving")
-_VERSION_NAME = re.compile(r"[0-9]+")
 
 
 def version_dirs(model_base: str) -> dict[int, str]:
     """{version: path} of the integer-named directories (ASCII digits only) under `model_base`."""
-    if not os.path.isdir(model_base):
-        return {}
-    found = {}
-    for name in os.listdir(model_base):
-        path = os.path.join(model_base, name)
-        if _VERSION_NAME.fullmatch(name) and os.path.isdir(path):
-            found[int(name)] = path
-    return found
+    paths = {
+        version: os.path.join(model_base, str(version)) for version in push_lib.existing_versions(model_base)
+    }
+    return {version: path for version, path in paths.items() if os.path.isdir(path)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,22 +17,9 @@ SOURCES = ("pin2vec", "cooccurrence", "blend")
 _DIRECTORY = {"pin2vec": "related", "cooccurrence": "cooccurrence", "blend": "blend"}
 
 
-def latest_complete_version(base: str, marker: str) -> str | None:
-    """The highest integer-named version directory of `base` that holds `marker` (its last-written file)."""
-    if not os.path.isdir(base):
-        return None
-    versions = sorted(
-        (int(name) for name in os.listdir(base) if name.isascii() and name.isdigit()), reverse=True
-    )
-    for version in versions:
-        if os.path.isfile(os.path.join(base, str(version), marker)):
-            return os.path.join(base, str(version))
-    return None
-
-
 def default_source(serving_dir: str) -> str:
     """The source the last pushed evaluation found best on validation; pin2vec when there is none."""
-    version = latest_complete_version(os.path.join(serving_dir, "evaluation"), "evaluation.json")
+    version = latest_version_dir(os.path.join(serving_dir, "evaluation"), "evaluation.json")
     if version is None:
         return "pin2vec"
     with open(os.path.join(version, "evaluation.json"), encoding="utf-8") as f:
@@ -48,7 +35,7 @@ def open_source(serving_dir: str, source: str, max_k: int = 100):
     if source == "pin2vec":
         version = latest_version_dir(base)
     else:
-        version = latest_complete_version(base, candidate_table.META_FILE)
+        version = latest_version_dir(base, candidate_table.META_FILE)
     if version is None:
         raise FileNotFoundError(
             f"no pushed {source} version under {base}; run `pin2vec run` first (or check that its last run "

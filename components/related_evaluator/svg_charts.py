@@ -66,6 +66,15 @@ def _svg_open(chart: Chart) -> str:
     )
 
 
+def _y_gridlines(y_ticks, py, left: float, plot_w: float) -> list[str]:
+    """A labelled horizontal gridline per y tick; `py` maps a value to its pixel row."""
+    return [
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" class="grid"/>'
+        f'<text x="{left - 6}" y="{py(y) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(y)}</text>'
+        for y in y_ticks
+    ]
+
+
 def line_chart(
     chart: Chart,
     series: Sequence[Series],
@@ -92,14 +101,7 @@ def line_chart(
     def py(y: float) -> float:
         return top + plot_h - (y - y_low) / (y_high - y_low) * plot_h
 
-    parts = [
-        _svg_open(chart),
-    ]
-    for y in y_ticks:
-        parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(y)}</text>'
-        )
+    parts = [_svg_open(chart), *_y_gridlines(y_ticks, py, left, plot_w)]
     for x in x_ticks:
         parts.append(
             f'<text x="{px(x):.1f}" y="{top + plot_h + 16}" class="tick" text-anchor="middle">'
@@ -156,14 +158,7 @@ def bar_chart(chart: Chart, groups: Sequence[str], series: Sequence[tuple[str, s
     def py(y: float) -> float:
         return top + plot_h - y / y_high * plot_h
 
-    parts = [
-        _svg_open(chart),
-    ]
-    for y in y_ticks:
-        parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(y)}</text>'
-        )
+    parts = [_svg_open(chart), *_y_gridlines(y_ticks, py, left, plot_w)]
     for g, group in enumerate(groups):
         x0 = left + g * group_w + group_w * 0.1
         parts.append(
