@@ -7,22 +7,24 @@ exec properties, fans the work out over Beam, writes the splits and the quaranti
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-import tensorflow as tf
 from absl import logging
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 from tfx import types
 from tfx.components.util import examples_utils
 from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.session_example_gen import sessions_lib as lib
-from trainer_module import features
+from components.session_example_gen import tfrecord_files
+from components.session_example_gen.pair_example import PairEncoder
 
 # Exec property and output keys (the component spec uses the same names).
 INPUT_PATH_KEY = "input_path"
@@ -34,6 +36,7 @@ QUARANTINE_KEY = "quarantine"
 SPLITS = ("train", "eval", "test")
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
+TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
 _BAD = "bad"
 
 
@@ -50,85 +53,89 @@ class _Counting(beam.DoFn):
             self._counters[name].inc(n)
 
 
-class _ParseRows(_Counting):
-    """RawRow -> Events; malformed rows go to the `bad` output as quarantine lines."""
+class _ParseBatches(_Counting):
+    """RowBatch -> one list of event tuples; malformed rows go to the `bad` output as quarantine lines."""
 
     def __init__(self, source: lib.EventSource):
         self._source = source
 
-    def process(self, raw: lib.RawRow) -> Iterator[Any]:
-        if self._source.sessions:
-            text = raw.row[lib.SESSION_FIELD]
-            if text.strip():
-                self._inc("rows_read")
-                events = lib.parse_session_line(text, raw.file, raw.line)
-                self._inc("events_read", len(events))
-                yield from events
-            return
-        self._inc("rows_read")
-        parsed = lib.parse_row(raw.row, self._source)
-        if isinstance(parsed, lib.Event):
-            self._inc("events_read")
-            yield parsed
-        elif isinstance(parsed, lib.BadRow):
-            self._inc("bad_rows")
-            self._inc(f"bad_row_{parsed.reason}")
-            yield beam.pvalue.TaggedOutput(_BAD, lib.quarantine_record(raw, parsed))
-        else:
-            self._inc(parsed.reason)
+    def process(self, batch: lib.RowBatch) -> Iterator[Any]:
+        parsed = lib.parse_batch(batch, self._source)
+        for name, count in parsed.counts.items():
+            self._inc(name, count)
+        for line in parsed.bad:
+            yield beam.pvalue.TaggedOutput(_BAD, line)
+        if parsed.events:
+            yield parsed.events
 
 
-class _DropRareItems(_Counting):
+class _FrequentItems(beam.CombineFn):
+    """Event batches -> the set of items engaged at least `min_count` times over the whole log."""
+
     def __init__(self, min_count: int):
         self._min_count = min_count
 
-    def process(self, item_events: tuple[str, Iterable[lib.Event]]) -> Iterator[lib.Event]:
-        _, events = item_events
-        count = sum(1 for _ in events)
-        if lib.is_frequent(count, self._min_count):
-            yield from events
-        else:
-            self._inc("dropped_rare_item_events", count)
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, counts: Counter, events: list[lib.EventTuple]) -> Counter:
+        counts.update(e[1] for e in events)
+        return counts
+
+    def merge_accumulators(self, accumulators: Iterable[Counter]) -> Counter:
+        merged = Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts: Counter) -> frozenset[str]:
+        return frozenset(item for item, n in counts.items() if lib.is_frequent(n, self._min_count))
 
 
-class _HoldOutAndSessionize(_Counting):
-    """One user's events -> sessions of the training history (main), held-out eval/test pairs (tagged)."""
+def _by_user(events: list[lib.EventTuple]) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+    """One element per user of the batch (not per event): fewer, larger elements to group."""
+    grouped: dict[str, list[tuple[str, int, int]]] = {}
+    for user, item, ts, seq in events:
+        grouped.setdefault(user, []).append((item, ts, seq))
+    yield from grouped.items()
 
-    def __init__(self, gap_seconds: int | None, eval_user_share: float):
+
+class _UserExamples(_Counting):
+    """One user's events -> serialized train pairs (one list, main) and held-out eval/test pairs (tagged)."""
+
+    def __init__(self, settings: lib.SessionSettings, gap_seconds: int | None):
+        self._settings = settings
         self._gap_seconds = gap_seconds
-        self._eval_user_share = eval_user_share
 
-    def process(self, user_events: tuple[str, Iterable[lib.Event]]) -> Iterator[Any]:
-        history = lib.hold_out_last(user_events[1], self._eval_user_share)
+    def setup(self) -> None:
+        super().setup()
+        self._encoder = PairEncoder()
+
+    def process(self, user_chunks, frequent: frozenset[str] | None = None) -> Iterator[Any]:
+        user, chunks = user_chunks
+        events = [lib.Event(user, item, ts, seq) for chunk in chunks for item, ts, seq in chunk]
+        if frequent is not None:
+            kept = [e for e in events if e.item in frequent]
+            self._inc("dropped_rare_item_events", len(events) - len(kept))
+            events = kept
+        history = lib.hold_out_last(events, self._settings.eval_user_share)
         if history.test is not None:
             self._inc("pairs_eval")
             self._inc("pairs_test")
-            yield beam.pvalue.TaggedOutput("eval", history.eval)
-            yield beam.pvalue.TaggedOutput("test", history.test)
+            yield beam.pvalue.TaggedOutput("eval", [self._encoder.encode(*history.eval)])
+            yield beam.pvalue.TaggedOutput("test", [self._encoder.encode(*history.test)])
         result = lib.sessionize(history.train, self._gap_seconds)
         self._inc("sessions", len(result.sessions))
         self._inc("dropped_short_sessions", result.dropped_short)
         self._inc("dropped_repeated_events", result.dropped_repeats)
-        yield from result.sessions
-
-
-class _Pairs(_Counting):
-    def __init__(self, window: int):
-        self._window = window
-
-    def process(self, session: lib.Session) -> Iterator[lib.Pair]:
-        pairs = lib.session_pairs(session, self._window)
-        self._inc("pairs_train", len(pairs))
-        yield from pairs
-
-
-def _to_example(pair: lib.Pair) -> bytes:
-    feature = {
-        features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pair.item.encode("utf-8")])),
-        features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[pair.label.encode("utf-8")])),
-        features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[pair.timestamp])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+        records = [
+            self._encoder.encode(*pair)
+            for session in result.sessions
+            for pair in lib.session_pairs(session, self._settings.window)
+        ]
+        self._inc("pairs_train", len(records))
+        if records:
+            yield records
 
 
 def build_pipeline(
@@ -138,52 +145,42 @@ def build_pipeline(
     settings: lib.SessionSettings,
     split_uris: dict[str, str],
     quarantine_file: str,
+    temp_dir: str,
 ) -> None:
-    """Adds read -> parse -> rare-item filter -> sessions -> split pairs -> write to `p`."""
+    """Adds read -> parse -> frequent items -> per-user hold-out, sessions and pairs -> write to `p`.
+
+    Rows, events and a user's training pairs move between steps in batches: per-element overhead, not the
+    algorithm, is what limits a Beam pipeline over tens of millions of events on a laptop.
+    """
     parsed = (
         p
         | "ListFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadRows" >> beam.FlatMap(lib.read_rows, source)
-        | "ParseRows" >> beam.ParDo(_ParseRows(source)).with_outputs(_BAD, main="events")
+        | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
+        | "ParseRows" >> beam.ParDo(_ParseBatches(source)).with_outputs(_BAD, main="events")
     )
     prefix, suffix = os.path.splitext(quarantine_file)
     _ = parsed[_BAD] | "WriteQuarantine" >> beam.io.WriteToText(
         prefix, file_name_suffix=suffix, shard_name_template=""
     )
-    events = parsed.events
+    frequent = None
     if settings.min_count > 1:
-        events = (
-            events
-            | "KeyByItem" >> beam.WithKeys(lambda e: e.item)
-            | "GroupByItem" >> beam.GroupByKey()
-            | "DropRareItems" >> beam.ParDo(_DropRareItems(settings.min_count))
+        frequent = beam.pvalue.AsSingleton(
+            parsed.events | "FrequentItems" >> beam.CombineGlobally(_FrequentItems(settings.min_count))
         )
     gap = None if source.sessions else settings.session_gap_seconds
-    histories = (
-        events
-        | "KeyByUser" >> beam.WithKeys(lambda e: e.user)
+    examples = (
+        parsed.events
+        | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
-        | "HoldOutAndSessionize"
-        >> beam.ParDo(_HoldOutAndSessionize(gap, settings.eval_user_share)).with_outputs(
-            "eval", "test", main="sessions"
-        )
+        | "UserExamples"
+        >> beam.ParDo(_UserExamples(settings, gap), frequent).with_outputs("eval", "test", main="train")
     )
-    pairs = {
-        "train": histories.sessions | "Pairs" >> beam.ParDo(_Pairs(settings.window)),
-        "eval": histories.eval,
-        "test": histories.test,
-    }
+    # One element per user and split: a user's pairs stay together in the files (the trainer keeps a batch's
+    # pairs of one item together); GroupByUser already spreads users across the output.
     for split in SPLITS:
-        _ = (
-            pairs[split]
-            | f"ToExample[{split}]" >> beam.Map(_to_example)
-            # Pairs of one session would otherwise sit side by side and fill a training batch together.
-            | f"Shuffle[{split}]" >> beam.Reshuffle()
-            | f"Write[{split}]"
-            >> beam.io.WriteToTFRecord(
-                os.path.join(split_uris[split], EXAMPLES_FILE_PREFIX), file_name_suffix=".gz"
-            )
+        _ = examples[split] | f"Write[{split}]" >> tfrecord_files.write_record_lists(
+            split_uris[split], EXAMPLES_FILE_PREFIX, os.path.join(temp_dir, split)
         )
 
 
@@ -218,8 +215,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.split_names = artifact_utils.encode_split_names(list(SPLITS))
         split_uris = {split: artifact_utils.get_split_uri([examples], split) for split in SPLITS}
 
+        temp_dir = os.path.join(examples.uri, TEMP_DIR)
         with self._make_beam_pipeline() as p:
-            build_pipeline(p, files, source, settings, split_uris, quarantine_file)
+            build_pipeline(p, files, source, settings, split_uris, quarantine_file, temp_dir)
+        fileio.rmtree(temp_dir)
         counts = read_metrics(p.result)
 
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)

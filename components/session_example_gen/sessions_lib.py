@@ -266,6 +266,78 @@ def parse_session_line(text: str, file: str, line: int) -> list[Event]:
     return [Event(user, item, line, seq) for seq, item in enumerate(text.split())]
 
 
+EventTuple = tuple[str, str, int, int]  # (user, item, ts, seq): an Event without the class, for batches
+
+
+class ParsedBatch(NamedTuple):
+    events: list[EventTuple]
+    bad: list[str]  # quarantine lines (see quarantine_record)
+    counts: Counter  # rows_read, events_read, bad_rows, bad_row_<reason>, dropped reasons
+
+
+def _plain_event(user: Any, item: Any, time: Any) -> tuple[str, str, int] | None:
+    """The common row (text or integer ids, integer seconds) parsed cheaply; None sends it to parse_row.
+
+    Only rows that parse_row would read the same way are accepted: ids stripped, int() of the time text.
+    """
+    if type(user) is int:
+        user = str(user)
+    if type(item) is int:
+        item = str(item)
+    if type(user) is not str or type(item) is not str:
+        return None
+    user, item = user.strip(), item.strip()
+    if not user or not item:
+        return None
+    if type(time) is int:
+        return user, item, time
+    if type(time) is not str:
+        return None
+    try:
+        return user, item, int(time)
+    except ValueError:
+        return None
+
+
+def parse_batch(batch: RowBatch, source: EventSource) -> ParsedBatch:
+    """A RowBatch -> its events, quarantine lines and counts; each row means what parse_row says it means."""
+    events: list[EventTuple] = []
+    bad: list[str] = []
+    counts: Counter = Counter()
+    if source.sessions:
+        for line, (text,) in zip(batch.lines, batch.rows, strict=True):
+            if text.strip():
+                counts["rows_read"] += 1
+                events.extend(tuple(e) for e in parse_session_line(text, batch.file, line))
+        counts["events_read"] = len(events)
+        return ParsedBatch(events, bad, counts)
+    columns = batch.columns
+    fast = not (source.weight_col or source.action_col) and all(
+        c in columns for c in (source.user_col, source.item_col, source.time_col)
+    )
+    if fast:
+        u, i, t = (columns.index(c) for c in (source.user_col, source.item_col, source.time_col))
+        needed = max(u, i, t)
+    for row_number, values in enumerate(batch.rows):
+        plain = _plain_event(values[u], values[i], values[t]) if fast and len(values) > needed else None
+        if plain is not None:
+            events.append((*plain, 0))
+            continue
+        raw = batch.raw(row_number)
+        parsed = parse_row(raw.row, source)
+        if isinstance(parsed, Event):
+            events.append(tuple(parsed))
+        elif isinstance(parsed, BadRow):
+            counts["bad_rows"] += 1
+            counts[f"bad_row_{parsed.reason}"] += 1
+            bad.append(quarantine_record(raw, parsed))
+        else:
+            counts[parsed.reason] += 1
+    counts["rows_read"] = len(batch.rows)
+    counts["events_read"] = len(events)
+    return ParsedBatch(events, bad, counts)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # 2. Rare items.
 
@@ -536,26 +608,72 @@ def _text_lines(file: str) -> Iterator[str]:
                 raise ValueError(f"{file}: line {number} is not valid UTF-8 ({e})") from e
 
 
-def read_rows(file: str, source: EventSource) -> Iterator[RawRow]:
-    """Streams one file's rows; Parquet batch by batch, text line by line."""
+ROWS_PER_BATCH = 16_384  # rows parsed (and sent between Beam steps) together
+
+
+class RowBatch(NamedTuple):
+    """Consecutive rows of one file: `rows[i]` holds the values of `columns` found at line `lines[i]`.
+
+    Rows travel in batches, not one by one, because per-element overhead in Beam (and a dict per row) would
+    otherwise cost more than the parsing itself on logs of tens of millions of rows.
+    """
+
+    file: str
+    columns: tuple[str, ...]
+    lines: list[int]
+    rows: list[Sequence[Any]]
+
+    def raw(self, i: int) -> RawRow:
+        """Row i as a RawRow; as csv.DictReader says, a short row's missing values are None."""
+        values = self.rows[i]
+        row = {column: values[k] if k < len(values) else None for k, column in enumerate(self.columns)}
+        return RawRow(self.file, self.lines[i], row)
+
+
+def read_row_batches(
+    file: str, source: EventSource, rows_per_batch: int = ROWS_PER_BATCH
+) -> Iterator[RowBatch]:
+    """Streams one file as RowBatches: Parquet batch by batch, text line by line (blank CSV lines skipped)."""
     fmt = file_format(file, source)
-    if fmt == "sessions":
-        for line, text in enumerate(_text_lines(file), start=1):
-            yield RawRow(file, line, {SESSION_FIELD: text})
-    elif fmt == "parquet":
+    if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        columns = tuple(source.columns)
         with _open_binary(file) as stream:
-            parquet = pq.ParquetFile(stream)
             line = 0
-            for batch in parquet.iter_batches(batch_size=8192, columns=list(source.columns)):
-                for row in batch.to_pylist():
-                    line += 1
-                    yield RawRow(file, line, row)
+            for batch in pq.ParquetFile(stream).iter_batches(
+                batch_size=rows_per_batch, columns=list(columns)
+            ):
+                rows = list(zip(*(batch.column(c).to_pylist() for c in columns), strict=True))
+                yield RowBatch(file, columns, list(range(line + 1, line + len(rows) + 1)), rows)
+                line += len(rows)
+        return
+    lines: list[int] = []
+    rows: list[Sequence[Any]] = []
+    if fmt == "sessions":
+        columns: tuple[str, ...] = (SESSION_FIELD,)
+        numbered: Iterator[tuple[int, Sequence[Any]]] = (
+            (line, (text,)) for line, text in enumerate(_text_lines(file), start=1)
+        )
     else:
-        reader = csv.DictReader(_text_lines(file), delimiter="\t" if fmt == "tsv" else ",")
-        for row in reader:
-            yield RawRow(file, reader.line_num, {k: v for k, v in row.items() if k is not None})
+        reader = csv.reader(_text_lines(file), delimiter="\t" if fmt == "tsv" else ",")
+        columns = tuple(next(reader, ()))
+        numbered = ((reader.line_num, row) for row in reader if row)
+    for line, row in numbered:
+        lines.append(line)
+        rows.append(row)
+        if len(rows) == rows_per_batch:
+            yield RowBatch(file, columns, lines, rows)
+            lines, rows = [], []
+    if rows:
+        yield RowBatch(file, columns, lines, rows)
+
+
+def read_rows(file: str, source: EventSource) -> Iterator[RawRow]:
+    """Streams one file's rows one by one (for tools; the pipeline reads RowBatches)."""
+    for batch in read_row_batches(file, source):
+        for i in range(len(batch.rows)):
+            yield batch.raw(i)
 
 
 def _header_and_first_row(file: str, fmt: str, source: EventSource) -> tuple[list[str] | None, bool]:

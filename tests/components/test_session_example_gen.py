@@ -93,6 +93,7 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     assert _read_split(examples, "test") == collections.Counter(expected.test)
     assert train and evaluation
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-test", "Split-train"]  # no temp files
 
     props = {name: examples.get_int_custom_property(name) for name in lib.REPORTED_COUNTERS}
     assert props["rows_read"] == len(rows) + 1

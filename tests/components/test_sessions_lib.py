@@ -269,3 +269,73 @@ def test_fingerprint_changes_when_a_file_changes(tmp_path):
     assert lib.fingerprint_inputs(str(tmp_path)) == before
     path.write_text("user_id,item_id,timestamp\nu,i,1\n")
     assert lib.fingerprint_inputs(str(tmp_path)) != before
+
+
+# Rows the cheap path must read exactly as parse_row does (or hand over to it): every kind of value a CSV
+# or Parquet column can hold, including the malformed ones.
+AWKWARD_ROWS = [
+    ("u1", "i1", "100"),
+    (" u1 ", " i1 ", " 100 "),  # padded
+    ("u1", "i1", "100.7"),  # float seconds
+    ("u1", "i1", "2024-01-02T03:04:05Z"),  # ISO
+    ("u1", "i1", ""),  # blank time
+    ("u1", "i1", "1_000"),  # what int() accepts
+    ("", "i1", "100"),  # empty id
+    ("u1", "   ", "100"),
+    ("u1", "i1", "soon"),
+    (7, 8.0, 100),  # Parquet numbers
+    (7, 8, 100.5),
+    (None, "i1", "100"),
+    (True, "i1", 5),
+    ("u1", "i1"),  # short row
+]
+
+
+def test_parse_batch_agrees_with_parse_row_on_every_row():
+    source = EventSource(path="log.csv")
+    columns = ("user_id", "item_id", "timestamp")
+    batch = lib.RowBatch("log.csv", columns, list(range(2, 2 + len(AWKWARD_ROWS))), AWKWARD_ROWS)
+    parsed = lib.parse_batch(batch, source)
+
+    expected_events, expected_bad = [], []
+    for i in range(len(AWKWARD_ROWS)):
+        raw = batch.raw(i)
+        result = lib.parse_row(raw.row, source)
+        if isinstance(result, lib.Event):
+            expected_events.append(tuple(result))
+        else:
+            expected_bad.append(lib.quarantine_record(raw, result))
+    assert parsed.events == expected_events
+    assert parsed.bad == expected_bad
+    assert parsed.counts["rows_read"] == len(AWKWARD_ROWS)
+    assert parsed.counts["events_read"] == len(expected_events) >= 6
+    assert parsed.counts["bad_rows"] == len(expected_bad) >= 5
+    assert json.loads(parsed.bad[-1])["line"] == 1 + len(AWKWARD_ROWS)  # the short row, by its line
+
+
+def test_parse_batch_with_weights_and_sessions():
+    weighted = EventSource(path="log.csv", weight_col="w")
+    batch = lib.RowBatch(
+        "log.csv",
+        ("user_id", "item_id", "timestamp", "w"),
+        [2, 3],
+        [("u", "i", "1", "0"), ("u", "j", "2", "1.5")],
+    )
+    parsed = lib.parse_batch(batch, weighted)
+    assert parsed.events == [("u", "j", 2, 0)]
+    assert parsed.counts[lib.DROPPED_NONPOSITIVE_WEIGHT] == 1
+
+    sessions = EventSource(path="s.txt", sessions=True)
+    batch = lib.RowBatch("s.txt", (lib.SESSION_FIELD,), [1, 2, 3], [("a b",), ("  ",), ("c",)])
+    parsed = lib.parse_batch(batch, sessions)
+    assert parsed.events == [("s.txt:1", "a", 1, 0), ("s.txt:1", "b", 1, 1), ("s.txt:3", "c", 3, 0)]
+    assert parsed.counts["rows_read"] == 2
+
+
+def test_row_batches_split_a_file_and_keep_line_numbers(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,timestamp\n" + "".join(f"u{i},i{i},{i}\n\n" for i in range(5)))
+    batches = list(lib.read_row_batches(str(path), EventSource(path=str(path)), rows_per_batch=2))
+    assert [len(b.rows) for b in batches] == [2, 2, 1]  # blank lines skipped, as csv.DictReader does
+    assert [line for b in batches for line in b.lines] == [2, 4, 6, 8, 10]
+    assert batches[2].raw(0).row == {"user_id": "u4", "item_id": "i4", "timestamp": "4"}
