@@ -14,6 +14,9 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,67 @@ def cooccurrence_lists(
         per_item.setdefault(item, []).append((candidate, count))
     lists = {item: top_candidates(c, degrees, settings) for item, c in per_item.items()}
     return lists, degrees
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The same algorithm on integer arrays, for logs of tens of millions of pairs: items are rows of a sorted
+# vocabulary, a directed pair (item, candidate) is the int64 key item * vocabulary_size + candidate.
+
+
+def directed_pair_counts(
+    items: np.ndarray, labels: np.ndarray, vocabulary_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vocabulary rows of a chunk of pairs -> (sorted unique directed keys, their counts), both directions."""
+    different = items != labels
+    items, labels = items[different].astype(np.int64), labels[different].astype(np.int64)
+    keys = np.concatenate([items * vocabulary_size + labels, labels * vocabulary_size + items])
+    return np.unique(keys, return_counts=True)
+
+
+def merge_pair_counts(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sums the counts of equal keys over chunks."""
+    parts = list(parts)
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    keys = np.concatenate([k for k, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    unique, inverse = np.unique(keys, return_inverse=True)
+    return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
+
+
+def pair_degrees(items: np.ndarray, labels: np.ndarray, vocabulary_size: int) -> np.ndarray:
+    """Co-occurrences per vocabulary row in a chunk (what `cooccurrence_lists` calls the degree)."""
+    different = items != labels
+    return np.bincount(items[different], minlength=vocabulary_size) + np.bincount(
+        labels[different], minlength=vocabulary_size
+    )
+
+
+class TopRows(NamedTuple):
+    rows: np.ndarray  # item row
+    ranks: np.ndarray  # 0-based position in that item's list
+    candidates: np.ndarray  # candidate row
+    scores: np.ndarray  # association, float64
+
+
+def top_candidate_rows(
+    keys: np.ndarray,
+    counts: np.ndarray,
+    degrees: np.ndarray,
+    vocabulary_size: int,
+    settings: CooccurrenceSettings,
+) -> TopRows:
+    """`top_candidates` for every item of `keys` at once; ties go to the smaller row (the smaller id)."""
+    keep = counts >= settings.min_count
+    keys, counts = keys[keep], counts[keep]
+    rows, candidates = keys // vocabulary_size, keys % vocabulary_size
+    scores = counts.astype(np.float64)
+    if settings.popularity_exponent:
+        scores = scores / np.power(degrees[candidates].astype(np.float64), settings.popularity_exponent)
+    order = np.lexsort((candidates, -scores, rows))
+    rows, candidates, scores = rows[order], candidates[order], scores[order]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if len(rows) else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, len(rows)])
+    ranks = np.arange(len(rows)) - np.repeat(starts, lengths)
+    top = ranks < settings.top_n
+    return TopRows(rows[top], ranks[top], candidates[top], scores[top])

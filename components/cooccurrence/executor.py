@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -30,48 +31,136 @@ def settings_from_json(text: str) -> lib.CooccurrenceSettings:
     return lib.CooccurrenceSettings(**json.loads(text or "{}"))
 
 
-def _pair(serialized: bytes) -> tuple[str, str]:
-    example = tf.train.Example.FromString(serialized)
-    feature = example.features.feature
-    return (
-        feature[features.ITEM].bytes_list.value[0].decode("utf-8"),
-        feature[features.LABEL].bytes_list.value[0].decode("utf-8"),
-    )
+CHUNK_PAIRS = 65_536  # pairs parsed and counted together
+SHARDS = 8  # directed pairs are grouped by item into this many parts, each merged and ranked on its own
 
 
-def _top(item_counts: tuple[str, Any], degrees: dict[str, int], settings: lib.CooccurrenceSettings) -> str:
-    item, counts = item_counts
-    return json.dumps([item, degrees[item], lib.top_candidates(counts, degrees, settings)])
+def _read_pair_chunks(file: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One TFRecord file of pairs -> (items, labels) fixed-width byte arrays, CHUNK_PAIRS at a time."""
+    spec = {name: tf.io.FixedLenFeature([], tf.string) for name in (features.ITEM, features.LABEL)}
+    compression = "GZIP" if file.endswith(".gz") else ""
+    for batch in tf.data.TFRecordDataset(file, compression_type=compression).batch(CHUNK_PAIRS):
+        parsed = tf.io.parse_example(batch, spec)
+        yield (
+            parsed[features.ITEM].numpy().astype(np.bytes_),
+            parsed[features.LABEL].numpy().astype(np.bytes_),
+        )
+
+
+class _Vocabulary(beam.CombineFn):
+    """Chunks -> the sorted unique item ids (the rows of the table)."""
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(0, np.bytes_)
+
+    def add_input(self, vocabulary: np.ndarray, chunk: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return np.union1d(vocabulary, np.concatenate(chunk))
+
+    def merge_accumulators(self, vocabularies) -> np.ndarray:
+        merged = np.zeros(0, np.bytes_)
+        for vocabulary in vocabularies:
+            merged = np.union1d(merged, vocabulary)
+        return merged
+
+    def extract_output(self, vocabulary: np.ndarray) -> np.ndarray:
+        return vocabulary
+
+
+class _SumArrays(beam.CombineFn):
+    """Element-wise sum of equal-length arrays (an empty array when there are none)."""
+
+    def create_accumulator(self) -> np.ndarray:
+        return np.zeros(0, np.int64)
+
+    def add_input(self, total: np.ndarray, array: np.ndarray) -> np.ndarray:
+        return total + array if len(total) else array.astype(np.int64)
+
+    def merge_accumulators(self, totals) -> np.ndarray:
+        merged = np.zeros(0, np.int64)
+        for total in totals:
+            merged = self.add_input(merged, total)
+        return merged
+
+    def extract_output(self, total: np.ndarray) -> np.ndarray:
+        return total
+
+
+def _rows(chunk: tuple[np.ndarray, np.ndarray], vocabulary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.searchsorted(vocabulary, chunk[0]), np.searchsorted(vocabulary, chunk[1])
+
+
+def _sharded_counts(rows: tuple[np.ndarray, np.ndarray], vocabulary: np.ndarray) -> Iterator[tuple[int, Any]]:
+    keys, counts = lib.directed_pair_counts(*rows, len(vocabulary))
+    shard = (keys // len(vocabulary)) % SHARDS
+    for s in range(SHARDS):
+        mine = shard == s
+        if mine.any():
+            yield s, (keys[mine], counts[mine])
+
+
+def _rank_shard(shard_parts, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
+    shard, parts = shard_parts
+    keys, counts = lib.merge_pair_counts(parts)
+    top = lib.top_candidate_rows(keys, counts, degrees, len(vocabulary), settings)
+    path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
+    np.savez(path, **top._asdict())
+    return path
 
 
 def build_pipeline(
-    p: beam.Pipeline, pattern: str, settings: lib.CooccurrenceSettings, out_prefix: str
+    p: beam.Pipeline, files: list[str], settings: lib.CooccurrenceSettings, out_dir: str
 ) -> None:
-    counts = (
+    """Pair files -> out_dir/vocabulary.npy, degrees.npy and one shard-*.npz of ranked candidates per shard.
+
+    Pairs travel as numpy chunks, never one element per pair: a log of 20M events has ~80M pairs.
+    """
+    chunks = (
         p
-        | "ReadPairs" >> beam.io.ReadFromTFRecord(pattern)
-        | "Parse" >> beam.Map(_pair)
-        | "BothDirections" >> beam.FlatMap(lambda pair: lib.both_directions(*pair))
-        | "CountPairs" >> beam.combiners.Count.PerElement()
+        | "ListFiles" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "Read" >> beam.FlatMap(_read_pair_chunks)
     )
-    degrees = (
-        counts | "ByItem" >> beam.Map(lambda pc: (pc[0][0], pc[1])) | "Degree" >> beam.CombinePerKey(sum)
+    vocabulary = beam.pvalue.AsSingleton(chunks | "Vocabulary" >> beam.CombineGlobally(_Vocabulary()))
+    rows = chunks | "ToRows" >> beam.Map(_rows, vocabulary)
+    degrees = beam.pvalue.AsSingleton(
+        rows
+        | "ChunkDegrees" >> beam.Map(lambda r, v: lib.pair_degrees(*r, len(v)), vocabulary)
+        | "Degrees" >> beam.CombineGlobally(_SumArrays())
     )
     _ = (
-        counts
-        | "KeyByItem" >> beam.Map(lambda pc: (pc[0][0], (pc[0][1], pc[1])))
-        | "GroupByItem" >> beam.GroupByKey()
-        | "TopN" >> beam.Map(_top, beam.pvalue.AsDict(degrees), settings)
-        | "Write" >> beam.io.WriteToText(out_prefix, file_name_suffix=".jsonl")
+        rows
+        | "ShardedCounts" >> beam.FlatMap(_sharded_counts, vocabulary)
+        | "GroupByShard" >> beam.GroupByKey()
+        | "RankShards" >> beam.Map(_rank_shard, degrees, vocabulary, settings, out_dir)
     )
+    for name, side in (("vocabulary", vocabulary), ("degrees", degrees)):
+        _ = (
+            p
+            | f"Save[{name}]" >> beam.Create([None])
+            | f"Write[{name}]"
+            >> beam.Map(
+                lambda _, array, name=name: np.save(os.path.join(out_dir, f"{name}.npy"), array), side
+            )
+        )
 
 
-def _read_lists(directory: str) -> Iterator[tuple[str, int, list]]:
-    for name in sorted(os.listdir(directory)):
-        with open(os.path.join(directory, name), encoding="utf-8") as f:
-            for line in f:
-                item, degree, ranked = json.loads(line)
-                yield item, degree, [(c, s) for c, s in ranked]
+def assemble_table(
+    out_dir: str, settings: lib.CooccurrenceSettings, meta: dict
+) -> candidate_table.CandidateTable:
+    """The pipeline's files -> one CandidateTable (rows = the sorted vocabulary)."""
+    vocabulary = np.load(os.path.join(out_dir, "vocabulary.npy"), allow_pickle=False)
+    degrees = np.load(os.path.join(out_dir, "degrees.npy"), allow_pickle=False)
+    neighbours = np.full((len(vocabulary), settings.top_n), -1, dtype=np.int32)
+    scores = np.zeros((len(vocabulary), settings.top_n), dtype=np.float32)
+    for name in sorted(os.listdir(out_dir)):
+        if name.startswith("shard-"):
+            with np.load(os.path.join(out_dir, name), allow_pickle=False) as top:
+                neighbours[top["rows"], top["ranks"]] = top["candidates"]
+                scores[top["rows"], top["ranks"]] = top["scores"]
+    items = [item.decode("utf-8") for item in vocabulary]
+    return candidate_table.CandidateTable(
+        items, neighbours, scores, degrees.astype(np.int64), dict(meta, top_n=settings.top_n)
+    )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -82,17 +171,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         candidates = artifact_utils.get_single_instance(output_dict[CANDIDATES_KEY])
-        pattern = os.path.join(artifact_utils.get_split_uri([examples], "train"), "*")
+        files = tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], "train"), "*"))
+        if not files:
+            raise FileNotFoundError(f"no training pairs in {examples.uri} (split 'train')")
         with tempfile.TemporaryDirectory() as scratch:
             with self._make_beam_pipeline() as p:
-                build_pipeline(p, pattern, settings, os.path.join(scratch, "lists"))
-            lists, popularity = {}, {}
-            for item, degree, ranked in _read_lists(scratch):
-                lists[item], popularity[item] = ranked, degree
-        table = candidate_table.from_lists(
-            lists, popularity, settings.top_n, meta={"source": SOURCE_NAME, **dataclasses.asdict(settings)}
-        )
+                build_pipeline(p, sorted(files), settings, scratch)
+            meta = {"source": SOURCE_NAME, **dataclasses.asdict(settings)}
+            table = assemble_table(scratch, settings, meta)
         candidate_table.save_table(table, candidates.uri)
         candidates.set_int_custom_property("num_items", len(table.items))
         candidates.set_int_custom_property("top_n", table.top_n)
-        logging.info("Co-occurrence candidates for %d items written to %s", len(lists), candidates.uri)
+        logging.info("Co-occurrence candidates for %d items written to %s", len(table.items), candidates.uri)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
@@ -79,3 +80,31 @@ def test_component_carries_settings_as_json():
     component = CooccurrenceCandidates(channel, CooccurrenceSettings(top_n=7))
     assert json.loads(component.exec_properties["cooccurrence_config"])["top_n"] == 7
     assert component.outputs["candidates"].type_name == "pin2vec.RelatedCandidates"
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.25, 1.0])
+def test_array_version_matches_the_reference_over_chunks(exponent):
+    rng = np.random.default_rng(7)
+    vocabulary = np.array(sorted(f"i{n:02d}" for n in range(40)))
+    rows = rng.zipf(1.5, size=(3000, 2)) % len(vocabulary)  # popular items, repeats and self-pairs
+    settings = CooccurrenceSettings(top_n=5, popularity_exponent=exponent, min_count=2)
+
+    chunks = np.array_split(rows, 3)
+    keys, counts = lib.merge_pair_counts(
+        lib.directed_pair_counts(c[:, 0], c[:, 1], len(vocabulary)) for c in chunks
+    )
+    degrees = sum(lib.pair_degrees(c[:, 0], c[:, 1], len(vocabulary)) for c in chunks)
+    top = lib.top_candidate_rows(keys, counts, degrees, len(vocabulary), settings)
+
+    expected, expected_degrees = lib.cooccurrence_lists(
+        ((vocabulary[a], vocabulary[b]) for a, b in rows), settings
+    )
+    assert {vocabulary[i]: int(d) for i, d in enumerate(degrees) if d} == dict(expected_degrees)
+    got: dict[str, list] = {}
+    for row, rank, candidate, score in zip(*top, strict=True):
+        got.setdefault(vocabulary[row], []).append((rank, vocabulary[candidate], score))
+    assert set(got) == {item for item, ranked in expected.items() if ranked}
+    for item, ranked in got.items():
+        assert [r for r, _, _ in ranked] == list(range(len(ranked)))
+        assert [c for _, c, _ in ranked] == [c for c, _ in expected[item]]
+        assert [s for _, _, s in ranked] == pytest.approx([s for _, s in expected[item]])
