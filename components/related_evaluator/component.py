@@ -1,9 +1,11 @@
 """RelatedEvaluator: one offline protocol for every candidate source, the blend, and the run report.
 
-Inputs: `examples` (held-out eval/test queries from SessionExampleGen), `index` (the ScaNN index, i.e. what
+Inputs: `examples` (held-out eval/test queries from SessionExampleGen, and the train pairs the reranker
+counts from), `index` (the ScaNN index, i.e. what
 users get from Pin2Vec), `candidates` (co-occurrence table) and optionally `model_run` (the Trainer's history,
 for the loss curve). Outputs: `evaluation` (evaluation.json, report.html, report.md; custom properties carry
-the headline figures and the best source) and `blend` (the blended candidate table).
+the headline figures and the best source) and `blend` (the blended candidate table: RRF or the learned
+reranker, whichever cross-validates better on validation).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator import executor
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_evaluator.rerank_lib import RerankSettings
 from components.scann_indexer.component import ScannIndex
 
 
@@ -56,9 +59,14 @@ class RelatedEvaluator(base_component.BaseComponent):
         model_run: types.BaseChannel | None = None,
         settings: BlendSettings | None = None,
         titles_path: str = "",
+        rerank_settings: RerankSettings | None = None,
     ):
         """`titles_path` (optional TSV id<TAB>title) only decorates the report's examples."""
-        config = {"blend": dataclasses.asdict(settings or BlendSettings()), "titles_path": titles_path}
+        config = {
+            "blend": dataclasses.asdict(settings or BlendSettings()),
+            "rerank": dataclasses.asdict(rerank_settings or RerankSettings()),
+            "titles_path": titles_path,
+        }
         super().__init__(
             spec=RelatedEvaluatorSpec(
                 examples=examples,

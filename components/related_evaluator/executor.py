@@ -13,8 +13,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components import candidate_table
-from components.related_evaluator import blend_lib, evaluation_lib, report_lib
+from components.related_evaluator import blend_lib, evaluation_lib, report_lib, rerank_lib
 from components.related_evaluator.metrics_lib import Query
+from components.scann_indexer import index_lib
 from serving.index_searcher import RelatedItemsSearcher
 from trainer_module import features
 
@@ -30,8 +31,10 @@ EVALUATION_FILE = "evaluation.json"
 REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
 HISTORY_FILE = "history.json"
+RERANK_MODEL_FILE = "rerank_model.json"  # the chosen reranker (JSON, never pickled), when it was chosen
 SPLITS = {"validation": "eval", "test": "test"}  # report name -> Examples split
 SEARCH_CHUNK = 4096
+PARSE_BATCH = 8192
 
 
 def read_queries(examples: types.Artifact, split: str) -> list[Query]:
@@ -50,6 +53,26 @@ def read_queries(examples: types.Artifact, split: str) -> list[Query]:
             )
         )
     return sorted(queries, key=lambda q: (q.item, q.target))
+
+
+def read_pairs(examples: types.Artifact, split: str) -> list[tuple[str, str, int]]:
+    """(item, label, label timestamp) of one Examples split, parsed in batches (fast enough for millions)."""
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
+    files = tf.io.gfile.glob(pattern)
+    if not files:
+        raise FileNotFoundError(f"no '{split}' split under {examples.uri}: expected files matching {pattern}")
+    spec = {
+        features.ITEM: tf.io.FixedLenFeature([], tf.string),
+        features.LABEL: tf.io.FixedLenFeature([], tf.string),
+        features.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
+    }
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(PARSE_BATCH)
+    pairs: list[tuple[str, str, int]] = []
+    for batch in dataset.map(lambda records: tf.io.parse_example(records, spec)):
+        items = [i.decode("utf-8") for i in batch[features.ITEM].numpy().tolist()]
+        labels = [i.decode("utf-8") for i in batch[features.LABEL].numpy().tolist()]
+        pairs.extend(zip(items, labels, batch[features.TIMESTAMP].numpy().tolist(), strict=True))
+    return pairs
 
 
 def pin2vec_lists(searcher: RelatedItemsSearcher, k: int) -> dict[str, list[tuple[str, float]]]:
@@ -80,14 +103,18 @@ def read_titles(path: str) -> dict[str, str]:
     return load_titles(path)
 
 
-def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, str]:
+def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, rerank_lib.RerankSettings, str]:
     config = json.loads(text or "{}")
-    return blend_lib.BlendSettings(**config.get("blend", {})), config.get("titles_path", "")
+    return (
+        blend_lib.BlendSettings(**config.get("blend", {})),
+        rerank_lib.RerankSettings(**config.get("rerank", {})),
+        config.get("titles_path", ""),
+    )
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
-        settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        settings, rerank_settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         index = artifact_utils.get_single_instance(input_dict[INDEX_KEY])
         candidates = artifact_utils.get_single_instance(input_dict[CANDIDATES_KEY])
@@ -110,18 +137,34 @@ class Executor(base_executor.BaseExecutor):
             len(cooccurrence_lists),
         )
 
+        rerank_inputs = None
+        if rerank_settings.enabled:
+            vector_ids, vectors, _ = index_lib.load_vectors(index.uri)
+            rerank_inputs = rerank_lib.RerankInputs(
+                embedding_lists,
+                cooccurrence_lists,
+                vector_ids,
+                vectors,
+                popularity,
+                rerank_lib.interaction_stats(read_pairs(examples, "train"), rerank_settings.recent_share),
+                rerank_settings.pool_per_source,
+            )
         result, blend_lists, settings = evaluation_lib.evaluate_sources(
-            splits, embedding_lists, cooccurrence_lists, popularity, settings
+            splits, embedding_lists, cooccurrence_lists, popularity, settings, rerank_inputs, rerank_settings
         )
         best, weight, metrics = result["best_source"], result["blend"]["weight"], result["splits"]
+        method = result["blend"]["method"]
         table = candidate_table.from_lists(
             blend_lists,
             popularity,
             settings.top_n,
-            meta={"source": "blend", "weight": weight, "rrf_k": settings.rrf_k},
+            meta={"source": "blend", "method": method, "weight": weight, "rrf_k": settings.rrf_k},
         )
         candidate_table.save_table(table, blend.uri)
         os.makedirs(evaluation.uri, exist_ok=True)
+        if method == "rerank":
+            with open(os.path.join(evaluation.uri, RERANK_MODEL_FILE), "w", encoding="utf-8") as f:
+                json.dump(result["blend"]["rerank"]["model"], f, indent=1)
         with open(os.path.join(evaluation.uri, EVALUATION_FILE), "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
         history, titles = read_history(model_run), read_titles(titles_path)
@@ -132,15 +175,18 @@ class Executor(base_executor.BaseExecutor):
 
         evaluation.set_string_custom_property("best_source", best)
         evaluation.set_float_custom_property("blend_weight", weight)
+        evaluation.set_string_custom_property("blend_method", method)
         for split, by_source in metrics.items():
             for name, values in by_source.items():
                 evaluation.set_float_custom_property(
                     f"{split}_{name}_hit_rate_at_10", values["hit_rate"]["10"]
                 )
         logging.info(
-            "RelatedEvaluator: test HR@10 %s; best source by validation: %s (blend weight %.2f); report %s",
+            "RelatedEvaluator: test HR@10 %s; best source by validation: %s (blend %s, RRF weight %.2f); "
+            "report %s",
             ", ".join(f"{n}={m['hit_rate']['10']:.4f}" for n, m in metrics["test"].items()),
             best,
+            method,
             weight,
             os.path.join(evaluation.uri, REPORT_HTML),
         )

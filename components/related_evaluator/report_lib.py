@@ -382,7 +382,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         "<h2>Blend</h2>",
         f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
         f"weight is chosen on the validation split: <b>{float(blend['weight']):g}</b>. "
-        f"{html.escape(_rrf_k_summary(blend))}</p>",
+        f"{html.escape(_rrf_k_summary(blend))} {html.escape(_rerank_summary(blend))}</p>",
         f'<div class="charts">{_sweep_chart(evaluation)}</div>',
         _sweep_table_html(evaluation),
         "<h2>Example related items</h2>",
@@ -398,6 +398,22 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
 
 # ---------------------------------------------------------------------------------------------------------
 # Markdown.
+
+
+def _rerank_summary(blend: Mapping) -> str:
+    """One sentence on the learned reranker: skipped, or its cross-validated HR@10 against RRF's."""
+    rerank = blend.get("rerank")
+    if not rerank:
+        return ""
+    if "skipped" in rerank:
+        return f"Learned reranker not trained: {rerank['skipped']}."
+    used = "the pushed blend is the reranker's" if blend.get("method") == "rerank" else "RRF is kept"
+    return (
+        f"Learned reranker (L2 {rerank['l2']:g}, {rerank['training_queries']} training queries): "
+        f"{rerank['folds']}-fold "
+        f"cross-validated validation HR@10 {_fmt(rerank['cross_validated_hit_rate_at_10'])} against RRF's "
+        f"{_fmt(rerank['rrf_cross_validated_hit_rate_at_10'])}; {used}. The table above is the RRF sweep."
+    )
 
 
 def _rrf_k_summary(blend: Mapping) -> str:
@@ -502,7 +518,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         "## Blend weight sweep (validation)",
         "",
         f"Chosen weight: **{float(blend['weight']):g}** (rrf_k {float(blend.get('rrf_k', 0)):g}). "
-        f"{_rrf_k_summary(blend)}",
+        f"{_rrf_k_summary(blend)} {_rerank_summary(blend)}",
         "",
     ]
     sweep_rows = []

@@ -57,6 +57,8 @@ def evaluated(tmp_path_factory):
     ]
     validation += [("i1", "i11"), ("i3", "i13")]
     test = [("i21", "i20"), ("i23", "i22"), ("i5", "i15"), ("i7", "i17")]
+    # Training pairs: what the reranker counts from (too few validation queries here to train it).
+    write_split(examples, "train", [("i1", "i11"), ("i3", "i13"), ("i20", "i21")])
     write_split(examples, "eval", validation)
     write_split(examples, "test", test)
 
@@ -92,6 +94,15 @@ def test_blend_weight_is_chosen_on_validation_and_saved(evaluated):
     assert [c for c, _ in table.candidates("i5", 2)] == ["i15", "i4"]
     assert evaluation.get_string_custom_property("best_source") == "blend"
     assert evaluation.get_float_custom_property("test_blend_hit_rate_at_10") == 1.0
+
+
+def test_reranker_needs_enough_validation_queries_and_rrf_is_kept(evaluated):
+    result, evaluation, blend = evaluated
+    assert result["blend"]["method"] == "rrf"
+    assert "the reranker needs 50" in result["blend"]["rerank"]["skipped"]
+    assert evaluation.get_string_custom_property("blend_method") == "rrf"
+    assert candidate_table.load_table(blend.uri).meta["method"] == "rrf"
+    assert not os.path.exists(os.path.join(evaluation.uri, "rerank_model.json"))
 
 
 def test_report_files_are_written(evaluated):
