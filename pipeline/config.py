@@ -24,6 +24,15 @@ MULTI_PROCESS_BEAM_ARGS = (
 )
 
 
+# StatisticsGen describes the training pairs to validate them against the schema; beyond a log of this size
+# a uniform sample says the same, and full statistics would cost more than training.
+STATISTICS_FULL_INPUT_BYTES = 32 * 1024 * 1024
+
+
+def default_statistics_sample_rate(input_bytes: int) -> float:
+    return min(1.0, STATISTICS_FULL_INPUT_BYTES / input_bytes) if input_bytes > 0 else 1.0
+
+
 def default_beam_args(input_bytes: int) -> tuple[str, ...]:
     if input_bytes >= MULTI_PROCESS_MIN_INPUT_BYTES:
         return MULTI_PROCESS_BEAM_ARGS
@@ -83,3 +92,4 @@ class PipelineSettings:
     cooccurrence: CooccurrenceSettings = field(default_factory=CooccurrenceSettings)
     blend: BlendSettings = field(default_factory=BlendSettings)
     titles_path: str = ""  # optional TSV item id<TAB>title, shown in the run report
+    statistics_sample_rate: float | None = None  # share of pairs StatisticsGen reads; None: by input size

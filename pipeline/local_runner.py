@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
 from tfx import v1 as tfx
 
 from components.session_example_gen.sessions_lib import list_input_files
-from pipeline.config import PipelineSettings, RunSettings, default_beam_args
+from pipeline.config import (
+    PipelineSettings,
+    RunSettings,
+    default_beam_args,
+    default_statistics_sample_rate,
+)
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import configure_run_logging
@@ -26,7 +32,11 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
     log_file = os.path.join(run.output_dir, "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log")
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
     progress = configure_run_logging(log_file, verbose)
-    beam_args = run.beam_args or default_beam_args(input_size_bytes(settings.source.path))
+    input_bytes = input_size_bytes(settings.source.path)
+    beam_args = run.beam_args or default_beam_args(input_bytes)
+    if settings.statistics_sample_rate is None:
+        rate = default_statistics_sample_rate(input_bytes)
+        settings = dataclasses.replace(settings, statistics_sample_rate=rate)
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,

@@ -58,7 +58,7 @@ class Executor(base_executor.BaseExecutor):
             load_embed_fn(model_dir), item_ids, batch_size=_EMBED_BATCH_SIZE, log_every=_LOG_EVERY_BATCHES
         )
         searcher = index_lib.build_index(embeddings, settings)
-        recall = index_lib.measure_recall(searcher, embeddings, settings)
+        settings, recall = index_lib.tune_leaves_to_search(searcher, embeddings, settings)
         metadata = save_to_uri(searcher, item_ids, embeddings, index.uri, settings, recall)
 
         blessed = index_lib.is_blessed(recall, settings)

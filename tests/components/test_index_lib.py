@@ -224,3 +224,19 @@ def test_embed_items_rejects_bad_outputs_and_inputs():
         index_lib.embed_items(lambda batch: np.ones((len(batch), 2)), [])
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
         index_lib.embed_items(lambda batch: np.ones((len(batch), 2)), ["a"], batch_size=0)
+
+
+def test_leaves_to_search_widen_until_recall_is_met_on_unclustered_vectors():
+    vectors = np.random.default_rng(3).normal(size=(6000, 32)).astype(np.float32)  # no clusters at all
+    settings = IndexSettings(min_recall=0.9, recall_sample_size=200)
+    searcher = index_lib.build_index(vectors, settings)
+    default_breadth = index_lib.resolve_partitioning(len(vectors), settings).num_leaves_to_search
+    assert index_lib.measure_recall(searcher, vectors, settings) < 0.9  # a tenth of the leaves is too few
+
+    tuned, recall = index_lib.tune_leaves_to_search(searcher, vectors, settings)
+    assert recall >= 0.9
+    assert tuned.num_leaves_to_search > default_breadth
+    assert index_lib.measure_recall(searcher, vectors, tuned, tuned.num_leaves_to_search) == recall
+
+    fixed = IndexSettings(min_recall=0.9, recall_sample_size=200, num_leaves_to_search=default_breadth)
+    assert index_lib.tune_leaves_to_search(searcher, vectors, fixed)[0] == fixed  # the user's choice stands

@@ -1,0 +1,272 @@
+"""Cost curves: the whole pipeline on synthetic logs of growing size, time and peak memory per stage.
+
+For each case (events x items) this generates a seeded synthetic log (`pin2vec data synthetic`), runs
+`pin2vec run` on it in a fresh output directory as its own process, and samples the resident memory of that
+process and all its children (Beam workers included) every half second, attributing each sample to the
+component running at the time (from the run's progress lines). The baseline measured in the same run is the
+floor of any pipeline over the log: reading every shard once with pyarrow's multi-threaded CSV reader.
+
+    python -m bench.bench_scale --case 1M:100K --case 5M:100K --case 5M:1M --write-docs
+
+Results go to <work>/results.json and, with --write-docs, to the `bench-scale` section of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTION_START = "<!-- bench-scale:start -->"
+SECTION_END = "<!-- bench-scale:end -->"
+_STARTED = re.compile(r"\] > (\S+) \.\.\.")
+_DONE = re.compile(r"\]   (\S+) done in ([0-9.]+)s")
+_SUFFIX = {"K": 1_000, "M": 1_000_000}
+
+
+def parse_count(text: str) -> int:
+    """'20M' -> 20_000_000, '100K' -> 100_000, '5000' -> 5000."""
+    text = text.strip().upper()
+    if text and text[-1] in _SUFFIX:
+        return int(float(text[:-1]) * _SUFFIX[text[-1]])
+    return int(text)
+
+
+def parse_case(text: str) -> tuple[int, int]:
+    events, _, items = text.partition(":")
+    if not items:
+        raise argparse.ArgumentTypeError(f"case {text!r}: expected EVENTS:ITEMS, e.g. 20M:1M")
+    return parse_count(events), parse_count(items)
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of a process and all its descendants (0 for ones that exit while being read)."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def log_slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of log(y) against log(x): 1 means linear cost."""
+    pts = [(math.log(x), math.log(y)) for x, y in points if x > 0 and y > 0]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+
+
+def _cli(*args: str) -> list[str]:
+    return [os.path.join(os.path.dirname(sys.executable), "pin2vec"), *args]
+
+
+def generate(events: int, items: int, work: str, seed: int) -> str:
+    out = os.path.join(work, f"data-{events}x{items}-s{seed}")
+    if not os.path.exists(os.path.join(out, "synthetic.json")):
+        subprocess.run(
+            _cli(
+                "data",
+                "synthetic",
+                "--events",
+                str(events),
+                "--items",
+                str(items),
+                "--seed",
+                str(seed),
+                "--out",
+                out,
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return out
+
+
+def read_floor(events_dir: str) -> float:
+    """Seconds to read every shard once with pyarrow (all cores): what no pipeline can beat."""
+    import pyarrow.csv as pacsv
+
+    started = time.perf_counter()
+    rows = 0
+    for name in sorted(os.listdir(events_dir)):
+        rows += pacsv.read_csv(os.path.join(events_dir, name)).num_rows
+    if rows == 0:
+        raise ValueError(f"no rows in {events_dir}")
+    return time.perf_counter() - started
+
+
+def run_pipeline(events_dir: str, output_dir: str, log_path: str) -> dict:
+    """One `pin2vec run` with memory sampling; returns total seconds, peak bytes and per-stage figures."""
+    stages: dict[str, dict] = {}
+    current = {"stage": None}
+    peak = {"bytes": 0}
+    started = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            _cli("run", "--events", events_dir, "--output-dir", output_dir, "--no-cache"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        watched = psutil.Process(process.pid)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.5):
+                rss = tree_rss(watched)
+                peak["bytes"] = max(peak["bytes"], rss)
+                stage = current["stage"]
+                if stage:
+                    stages.setdefault(stage, {"peak_bytes": 0})
+                    stages[stage]["peak_bytes"] = max(stages[stage]["peak_bytes"], rss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        for line in process.stdout:
+            log.write(line)
+            if match := _STARTED.search(line):
+                current["stage"] = match.group(1)
+            elif match := _DONE.search(line):
+                stages.setdefault(match.group(1), {"peak_bytes": 0})["seconds"] = float(match.group(2))
+        returncode = process.wait()
+        done.set()
+        sampler.join()
+    if returncode:
+        raise RuntimeError(f"pin2vec run failed ({returncode}); see {log_path}")
+    return {"seconds": time.perf_counter() - started, "peak_bytes": peak["bytes"], "stages": stages}
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f}"
+
+
+def report(args, results: list[dict]) -> str:
+    stage_names: list[str] = []
+    for result in results:
+        for name, figures in result["run"]["stages"].items():
+            if name not in stage_names and figures.get("seconds", 0) >= 1.0:
+                stage_names.append(name)
+    lines = [
+        f"Measured {datetime.date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB), `python -m bench.bench_scale "
+        + " ".join(f"--case {c}" for c in args.case)
+        + "`. Synthetic logs (`pin2vec data synthetic`, seed 0, 4 CSV shards); every run `--no-cache`, "
+        "default settings; peak memory is the resident memory of the `pin2vec run` process and all its "
+        "children, sampled every 0.5 s. Read floor: every shard read once by pyarrow's CSV reader.",
+        "",
+        "| events | items | train pairs | total s | read floor s | total / floor | peak GB | "
+        + " | ".join(f"{n} s (GB)" for n in stage_names)
+        + " |",
+        "|" + "---|" * (7 + len(stage_names)),
+    ]
+    for r in results:
+        stages = r["run"]["stages"]
+        cells = [
+            f"{stages[n].get('seconds', 0):.0f} ({_gb(stages[n]['peak_bytes'])})" if n in stages else "-"
+            for n in stage_names
+        ]
+        lines.append(
+            f"| {r['events']:,} | {r['items']:,} | {r.get('pairs_train', 0):,} | {r['run']['seconds']:.0f} "
+            f"| {r['floor_s']:.1f} | {r['run']['seconds'] / r['floor_s']:.0f}x "
+            f"| {_gb(r['run']['peak_bytes'])} | " + " | ".join(cells) + " |"
+        )
+    for items in sorted({r["items"] for r in results}):
+        same = [(r["events"], r["run"]["seconds"]) for r in results if r["items"] == items]
+        slope = log_slope(same)
+        if slope is not None:
+            lines.append(
+                f"\nTime against events at {items:,} items: slope {slope:.2f} on log-log (1.00 = linear)."
+            )
+    for events in sorted({r["events"] for r in results}):
+        same = [(r["items"], r["run"]["seconds"]) for r in results if r["events"] == events]
+        slope = log_slope(same)
+        if slope is not None:
+            lines.append(f"\nTime against items at {events:,} events: slope {slope:.2f} on log-log.")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: str = os.path.join(REPO, "docs", "BENCHMARKS.md")) -> None:
+    with open(path, encoding="utf-8") as f:
+        document = f.read()
+    section = f"{SECTION_START}\n{text}{SECTION_END}"
+    if SECTION_START in document:
+        before, rest = document.split(SECTION_START, 1)
+        document = before + section + rest.split(SECTION_END, 1)[1]
+    else:
+        document = (
+            document.rstrip("\n")
+            + "\n\n## Cost curves: the pipeline at scale (`bench/bench_scale.py`)\n\n"
+            + section
+            + "\n"
+        )
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(document)
+
+
+def _pairs_train(output_dir: str) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(os.path.join(output_dir, "metadata.sqlite"))
+    row = db.execute(
+        "SELECT int_value FROM ArtifactProperty WHERE name = 'pairs_train' ORDER BY artifact_id DESC LIMIT 1"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--case", action="append", required=True, help="EVENTS:ITEMS, e.g. 20M:1M (repeatable)"
+    )
+    parser.add_argument("--work", default=os.path.join(REPO, "work", "bench", "scale"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args(argv)
+    cases = [parse_case(c) for c in args.case]
+    os.makedirs(args.work, exist_ok=True)
+    results = []
+    for events, items in cases:
+        data = generate(events, items, args.work, args.seed)
+        events_dir = os.path.join(data, "events")
+        floor = read_floor(events_dir)
+        output_dir = os.path.join(args.work, f"run-{events}x{items}")
+        print(
+            f"{events:,} events x {items:,} items: read floor {floor:.1f}s; running the pipeline", flush=True
+        )
+        run = run_pipeline(events_dir, output_dir, output_dir + ".log")
+        results.append(
+            {
+                "events": events,
+                "items": items,
+                "floor_s": floor,
+                "run": run,
+                "pairs_train": _pairs_train(output_dir),
+            }
+        )
+        print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)
+        with open(os.path.join(args.work, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+    text = report(args, results)
+    print(text)
+    if args.write_docs:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
