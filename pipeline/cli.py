@@ -69,8 +69,9 @@ def _add_settings_flags(parser) -> None:
     sessions.add_argument(
         "--eval-user-share",
         type=float,
-        default=1.0,
-        help="share of users whose last two engagements are held out for validation and test",
+        default=None,
+        help="share of users whose last engagements are held out for validation and test "
+        "(default: all for logs up to 32 MB, proportionally fewer beyond, so evaluation cost stays bounded)",
     )
     sessions.add_argument(
         "--max-bad-share", type=float, default=0.01, help="fail above this share of bad rows"
@@ -237,7 +238,7 @@ def settings_from_args(args):
             session_gap_seconds=args.session_gap,
             window=args.window,
             min_count=args.min_count,
-            eval_user_share=args.eval_user_share,
+            eval_user_share=1.0 if args.eval_user_share is None else args.eval_user_share,
             max_bad_share=args.max_bad_share,
         ),
         trainer=overrides(
@@ -319,16 +320,22 @@ def cmd_data_synthetic(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from pipeline.local_runner import run_local
+    import dataclasses
+
+    from pipeline.config import default_eval_user_share
+    from pipeline.local_runner import input_size_bytes, run_local
     from pipeline.metadata import connection_config
     from pipeline.report import print_summary
     from pipeline.summary import summarize_run
 
     settings, run = settings_from_args(args)
     if args.titles:  # the run report names the example items
-        import dataclasses
-
         settings = dataclasses.replace(settings, titles_path=os.path.abspath(args.titles))
+    if args.eval_user_share is None:
+        share = default_eval_user_share(input_size_bytes(settings.source.path))
+        settings = dataclasses.replace(
+            settings, sessions=dataclasses.replace(settings.sessions, eval_user_share=share)
+        )
     print(
         f"pin2vec: running the pipeline on {settings.source.path}\n  outputs: {run.output_dir}",
         file=sys.stderr,

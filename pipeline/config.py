@@ -24,13 +24,21 @@ MULTI_PROCESS_BEAM_ARGS = (
 )
 
 
-# StatisticsGen describes the training pairs to validate them against the schema; beyond a log of this size
-# a uniform sample says the same, and full statistics would cost more than training.
-STATISTICS_FULL_INPUT_BYTES = 32 * 1024 * 1024
+# Costs that would otherwise grow with the log and pass training's: beyond STATISTICS_FULL_INPUT_BYTES
+# (about 350k events of a typical CSV log) StatisticsGen reads a uniform sample of the training pairs (it
+# validates them against the schema; a sample says the same), and beyond EVALUATION_FULL_INPUT_BYTES (about
+# 1.4M events) a proportional share of users is held out for evaluation (the TFMA Evaluator scores each
+# held-out query against the whole vocabulary).
+STATISTICS_FULL_INPUT_BYTES = 8 * 1024 * 1024
+EVALUATION_FULL_INPUT_BYTES = 32 * 1024 * 1024
 
 
 def default_statistics_sample_rate(input_bytes: int) -> float:
     return min(1.0, STATISTICS_FULL_INPUT_BYTES / input_bytes) if input_bytes > 0 else 1.0
+
+
+def default_eval_user_share(input_bytes: int) -> float:
+    return min(1.0, EVALUATION_FULL_INPUT_BYTES / input_bytes) if input_bytes > 0 else 1.0
 
 
 def default_beam_args(input_bytes: int) -> tuple[str, ...]:

@@ -5,15 +5,19 @@ import json
 import pytest
 
 from components.session_example_gen.sessions_lib import EventSource
-from pipeline.config import PipelineSettings, default_statistics_sample_rate
+from pipeline.config import PipelineSettings, default_eval_user_share, default_statistics_sample_rate
 from pipeline.pipeline import create_pipeline
 
 MB = 1024 * 1024
 
 
-@pytest.mark.parametrize(("size", "rate"), [(0, 1.0), (2 * MB, 1.0), (32 * MB, 1.0), (320 * MB, 0.1)])
-def test_statistics_sample_rate_by_input_size(size, rate):
+@pytest.mark.parametrize(
+    ("size", "rate", "share"),
+    [(0, 1.0, 1.0), (2 * MB, 1.0, 1.0), (32 * MB, 0.25, 1.0), (320 * MB, 0.025, 0.1)],
+)
+def test_statistics_sample_rate_and_eval_user_share_by_input_size(size, rate, share):
     assert default_statistics_sample_rate(size) == pytest.approx(rate)
+    assert default_eval_user_share(size) == pytest.approx(share)
 
 
 def _components(tmp_path, **settings):
