@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import json.encoder
 import logging
 import threading
 import time
 from typing import TextIO
 
 access_log = logging.getLogger("pin2vec.access")
+_quote = json.encoder.encode_basestring_ascii  # a JSON string literal, quotes included (C, when available)
 
 
 class BufferedLinesHandler(logging.Handler):
@@ -31,7 +32,10 @@ class BufferedLinesHandler(logging.Handler):
         self._timer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = self.format(record)
+        self.add_line(self.format(record))
+
+    def add_line(self, line: str) -> None:
+        """Queues one formatted line (what `emit` does after formatting a record)."""
         with self.lock:
             self._lines.append(line)
             due = len(self._lines) >= self._max_lines
@@ -73,19 +77,47 @@ def log_request(
     """`started` is a `time.perf_counter()` reading taken when the request arrived."""
     if not access_log.isEnabledFor(logging.INFO):
         return
-    record = {
-        "ts": round(time.time(), 3),
-        "protocol": protocol,
-        "method": method,
-        "model": model,
-        "version": version,
-        "status": status,
-        "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-    }
+    latency_ms = (time.perf_counter() - started) * 1000
+    line = format_line(protocol, method, model, version, status, latency_ms, time.time(), rows, peer, error)
+    if access_log.propagate or access_log.filters:
+        access_log.info(line)  # someone listens beyond our own handlers: the full logging path
+        return
+    record = None
+    for handler in access_log.handlers:
+        if type(handler) is BufferedLinesHandler and not handler.filters and handler.level <= logging.INFO:
+            handler.add_line(line)  # the server's own handler: no LogRecord per request
+        else:
+            if record is None:
+                record = access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, line, None, None)
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def format_line(
+    protocol: str,
+    method: str,
+    model: str | None,
+    version: int | None,
+    status: str | int,
+    latency_ms: float,
+    timestamp: float,
+    rows: int | None = None,
+    peer: str | None = None,
+    error: str | None = None,
+) -> str:
+    """One access line: a JSON object. Formatted by hand (what `json.dumps` of the dict would give, with
+    3 decimals for the times) because it runs once per request; strings go through json's own escaping."""
+    model_json = "null" if model is None else _quote(model)
+    version_json = "null" if version is None else str(int(version))
+    status_json = str(status) if isinstance(status, int) else _quote(status)
+    line = (
+        f'{{"ts":{timestamp:.3f},"protocol":{_quote(protocol)},"method":{_quote(method)},'
+        f'"model":{model_json},"version":{version_json},"status":{status_json},"latency_ms":{latency_ms:.3f}'
+    )
     if rows is not None:
-        record["rows"] = rows
+        line += f',"rows":{int(rows)}'
     if peer:
-        record["peer"] = peer
+        line += f',"peer":{_quote(peer)}'
     if error:
-        record["error"] = error[:300]
-    access_log.info(json.dumps(record, separators=(",", ":")))
+        line += f',"error":{_quote(error[:300])}'
+    return line + "}"

@@ -7,7 +7,6 @@ import logging
 import time
 
 import grpc
-from google.protobuf import wrappers_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -22,7 +21,7 @@ from serving.access_log import log_request
 from serving.errors import Code, ServingError
 from serving.model_registry import ModelRegistry
 from serving.predict import RequestLimits, predict
-from serving.tensors import array_to_proto, proto_to_array
+from serving.tensors import fill_proto, proto_to_array
 
 log = logging.getLogger("pin2vec.serving")
 _OK, _UNKNOWN = 0, 2  # tensorflow.error.Code
@@ -38,9 +37,15 @@ def _version(spec: model_pb2.ModelSpec) -> int | None:
 
 
 def _spec(name: str, version: int, signature_name: str = "") -> model_pb2.ModelSpec:
-    return model_pb2.ModelSpec(
-        name=name, version=wrappers_pb2.Int64Value(value=version), signature_name=signature_name
-    )
+    spec = model_pb2.ModelSpec()
+    _fill_spec(spec, name, version, signature_name)
+    return spec
+
+
+def _fill_spec(spec: model_pb2.ModelSpec, name: str, version: int, signature_name: str = "") -> None:
+    spec.name = name
+    spec.version.value = version
+    spec.signature_name = signature_name
 
 
 def _decode(request: predict_pb2.PredictRequest):
@@ -119,11 +124,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                         Code.INVALID_ARGUMENT, f"output_filter names unknown outputs {unknown}"
                     )
                 outputs = {name: outputs[name] for name in request.output_filter}
-            response = predict_pb2.PredictResponse(
-                model_spec=_spec(spec.name, result.version, result.signature_name)
-            )
+            response = predict_pb2.PredictResponse()
+            _fill_spec(response.model_spec, spec.name, result.version, result.signature_name)
+            response_outputs = response.outputs
             for name, value in outputs.items():
-                response.outputs[name].CopyFrom(array_to_proto(value))
+                fill_proto(response_outputs[name], value)
             rows = next(iter(outputs.values())).shape[0] if outputs else 0
             return response, result.version, rows
 

@@ -6,6 +6,7 @@ dot-prefixed temporary name and renamed into place, and `index.json` is the last
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -15,6 +16,17 @@ from components.related_pusher import push_lib
 from components.scann_indexer import index_lib
 
 DEFAULT_MAX_K = 100
+PAD_ID = b""  # the id, score of a slot with no related item (unknown id, or fewer than k found)
+PAD_SCORE = -1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class RelatedArrays:
+    """Related items of n ids as arrays; rows of unknown ids (and slots past what was found) padded."""
+
+    known: np.ndarray  # bool [n]: the id is in the index
+    ids: np.ndarray  # object [n, k]: related ids as vocabulary bytes, best first; PAD_ID where none
+    scores: np.ndarray  # float32 [n, k]: similarity; PAD_SCORE where none
 
 
 class RelatedItemsSearcher:
@@ -42,6 +54,42 @@ class RelatedItemsSearcher:
 
     def related(self, item_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, float]] | None]:
         """For each id: its k most similar other items as (id, similarity), best first; None if unknown."""
+        self._check(item_ids, k)
+        result: dict[str, list[tuple[str, float]] | None] = dict.fromkeys(item_ids)
+        known = [item_id for item_id in result if item_id in self._rows]
+        if not known:
+            return result
+        names = self._item_ids
+        for item_id, pairs in zip(known, self._search([self._rows[i] for i in known], k), strict=True):
+            result[item_id] = [(names[other], score) for other, score in pairs]
+        return result
+
+    def related_arrays(self, item_ids: Sequence[str], k: int) -> RelatedArrays:
+        """`related` as arrays, one row per given id (duplicates included), padded: what a server sends.
+
+        The same neighbours and scores as `related`, built with a few list operations and three arrays, which
+        costs less per request than `related`'s dict and tuples.
+        """
+        self._check(item_ids, k)
+        query_rows = [self._rows.get(item_id) for item_id in item_ids]
+        positions = [i for i, row in enumerate(query_rows) if row is not None]
+        n = len(item_ids)
+        pad_ids, pad_scores = [PAD_ID] * k, [PAD_SCORE] * k
+        id_rows, score_rows = [pad_ids] * n, [pad_scores] * n
+        if positions:
+            names, encode = self._item_ids, index_lib.encode_item_id
+            found = self._search([query_rows[i] for i in positions], k)
+            for position, pairs in zip(positions, found, strict=True):
+                m = len(pairs)
+                id_rows[position] = [encode(names[other]) for other, _ in pairs] + pad_ids[m:]
+                score_rows[position] = [score for _, score in pairs] + pad_scores[m:]
+        return RelatedArrays(
+            known=np.array([row is not None for row in query_rows], dtype=np.bool_),
+            ids=np.array(id_rows, dtype=object).reshape(n, k),
+            scores=np.array(score_rows, dtype=np.float32).reshape(n, k),
+        )
+
+    def _check(self, item_ids: Sequence[str], k: int) -> None:
         if isinstance(item_ids, str | bytes):
             raise TypeError(
                 f"item_ids must be a list of ids, not a single {type(item_ids).__name__}: {item_ids!r}"
@@ -51,25 +99,23 @@ class RelatedItemsSearcher:
                 f"k must be an integer in [1, {self.max_k}] (max_k for this index of {self.num_items} "
                 f"items); got {k!r}"
             )
-        result: dict[str, list[tuple[str, float]] | None] = dict.fromkeys(item_ids)
-        known = [item_id for item_id in result if item_id in self._rows]
-        if not known:
-            return result
-        rows = np.array([self._rows[item_id] for item_id in known])
-        # k + 1: the query item is indexed too and usually comes back first.
+
+    def _search(self, query_rows: list[int], k: int) -> list[list[tuple[int, float]]]:
+        """Per query row: up to k (row, similarity) of the other items, best first.
+
+        Searches k + 1: the query item is indexed too and usually comes back first.
+        """
         neighbours, scores = self._searcher.search_batched(
-            self._embeddings[rows],
+            self._embeddings[query_rows],
             final_num_neighbors=k + 1,
             pre_reorder_num_neighbors=self._pre_reorder(k),
             leaves_to_search=self._leaves_to_search(k),
         )
-        for item_id, row, row_neighbours, row_scores in zip(known, rows, neighbours, scores, strict=True):
-            result[item_id] = [
-                (self._item_ids[neighbour], float(score))
-                for neighbour, score in zip(row_neighbours, row_scores, strict=True)
-                if neighbour != row
-            ][:k]
-        return result
+        rows = zip(query_rows, np.asarray(neighbours).tolist(), np.asarray(scores).tolist(), strict=True)
+        return [
+            [(other, score) for other, score in zip(others, similarities, strict=True) if other != row][:k]
+            for row, others, similarities in rows
+        ]
 
     def _leaves_to_search(self, k: int) -> int | None:
         """More leaves for a k above the built one: too few candidates make ScaNN pad its answer."""

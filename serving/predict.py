@@ -56,15 +56,17 @@ def check_inputs(
     optional: frozenset[str],
     limits: RequestLimits,
 ) -> None:
-    unknown = sorted(set(inputs) - set(signature.inputs))
-    if unknown:
+    expected = signature.inputs
+    if not all(input_name in expected for input_name in inputs):
+        unknown = sorted(set(inputs) - set(expected))
         raise ServingError(
             Code.INVALID_ARGUMENT,
-            f"unknown input(s) {unknown}; this signature takes {sorted(signature.inputs)}",
+            f"unknown input(s) {unknown}; this signature takes {sorted(expected)}",
         )
-    missing = sorted(set(signature.inputs) - set(inputs) - optional)
-    if missing:
-        raise ServingError(Code.INVALID_ARGUMENT, f"missing input(s) {missing}")
+    if len(inputs) < len(expected):
+        missing = sorted(set(expected) - set(inputs) - optional)
+        if missing:
+            raise ServingError(Code.INVALID_ARGUMENT, f"missing input(s) {missing}")
     for input_name, value in inputs.items():
         rows = value.shape[0] if value.ndim else 1
         if rows > limits.max_instances:
@@ -91,8 +93,11 @@ async def predict(
         inputs = decode(signature, optional)
         check_inputs(inputs, signature, optional, limits)
         future = servable.submit(signature_name, inputs)
-        if isinstance(future, concurrent.futures.Future):
-            future = asyncio.wrap_future(future)
+        if not isinstance(future, concurrent.futures.Future):
+            # Work on the loop itself (quick by the Servable contract): a timer could not interrupt it while
+            # it runs, so it gets none; a timer per request would cost more than it is worth.
+            return PredictResult(servable.version, signature_name, await future)
+        future = asyncio.wrap_future(future)
         timeout = min(limits.timeout_s, timeout_s) if timeout_s else limits.timeout_s
         # A timer that cancels the future: cheaper than asyncio.wait_for, which makes a task per call.
         expired: list[bool] = []

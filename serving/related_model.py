@@ -9,7 +9,10 @@
                in_vocabulary DT_BOOL   [n]      False: the id is not in the index, its row is all padding
 
 Padding (unknown ids, or slots past a row's own k) is id "", score -1 and distance 2: the farthest possible.
-Concurrent requests are batched into one index search (`LoopBatcher`), on the server's event loop.
+A request is answered on the server's event loop as soon as it is submitted: one index search of its ids.
+(Batching requests across the loop was measured and dropped: grpc.aio hands the server one new RPC per loop
+iteration, so batches averaged 1.1 requests while each request paid an extra loop iteration, and ScaNN's
+cost per query is the same in a batch of 1 as of 64.)
 """
 
 from __future__ import annotations
@@ -24,17 +27,14 @@ import numpy as np
 from tensorflow.core.protobuf import meta_graph_pb2
 
 from components.scann_indexer import index_lib
-from serving.batcher import LoopBatcher
 from serving.errors import Code, ServingError
-from serving.index_searcher import RelatedItemsSearcher
+from serving.index_searcher import PAD_ID, PAD_SCORE, RelatedItemsSearcher
 from serving.signatures import signature_def
 
 MODEL_NAME = "related"
 SIGNATURE = "serving_default"
 IDS_INPUT = "item_ids"
 K_INPUT = "k"
-PAD_ID = b""
-PAD_SCORE = -1.0
 REQUIRED_FILES = (
     index_lib.METADATA_FILE,
     index_lib.ITEM_IDS_FILE,
@@ -49,7 +49,7 @@ class RelatedSettings:
 
     max_k: int = 100
     default_k: int = 10
-    max_batch_rows: int = 1024  # rows searched together by the batcher
+    max_batch_rows: int = 1024  # unused: requests are no longer batched (pipeline/cli.py still sets it)
 
     def __post_init__(self):
         for name in ("max_k", "default_k", "max_batch_rows"):
@@ -58,6 +58,9 @@ class RelatedSettings:
                 raise ValueError(f"RelatedSettings.{name} must be an integer >= 1; got {value!r}")
         if self.default_k > self.max_k:
             raise ValueError(f"RelatedSettings.default_k={self.default_k} exceeds max_k={self.max_k}")
+
+
+_OPTIONAL_INPUTS = frozenset({K_INPUT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,17 +82,66 @@ def related_signature() -> meta_graph_pb2.SignatureDef:
 
 
 def answer_rows(searcher, requests: Sequence[_Request]) -> list[dict[str, np.ndarray]]:
-    """Every request's outputs from one search per distinct k over the batch's distinct ids.
+    """Every request's outputs from one search per distinct k over the batch's ids.
 
-    `searcher` answers `.related(ids, k)`; it may also define `.distances(item_id, related_ids, scores)`
-    (default: 1 - score, the cosine distance when scores are cosine similarities).
+    `searcher` answers `.related(ids, k)`, or faster `.related_arrays(ids, k)`; it may also define
+    `.distances(item_id, related_ids)` (default: 1 - score, the cosine distance when scores are cosine
+    similarities).
     """
+    distances_of = getattr(searcher, "distances", None)
+    if distances_of is None and hasattr(searcher, "related_arrays"):
+        return _answer_from_arrays(searcher, requests)
     wanted: dict[int, set[str]] = defaultdict(set)
     for request in requests:
         for item_id, k in zip(request.item_ids, request.ks, strict=True):
             wanted[k].add(item_id)
     found = {k: searcher.related(sorted(ids), k) for k, ids in wanted.items()}
-    return [_outputs(request, found, getattr(searcher, "distances", None)) for request in requests]
+    return [_outputs(request, found, distances_of) for request in requests]
+
+
+def _answer_from_arrays(searcher, requests: Sequence[_Request]) -> list[dict[str, np.ndarray]]:
+    """answer_rows with whole-batch arrays: one search per k, each request's rows sliced out of it."""
+    ids_by_k: dict[int, list[str]] = defaultdict(list)
+    for request in requests:
+        if len(request.ks) == 1:  # the common shape: one id
+            ids_by_k[request.ks[0]].append(request.item_ids[0])
+        else:
+            for item_id, k in zip(request.item_ids, request.ks, strict=True):
+                ids_by_k[k].append(item_id)
+    found = {}
+    for k, ids in ids_by_k.items():
+        arrays = searcher.related_arrays(ids, k)
+        found[k] = (arrays.ids, arrays.scores, 1.0 - arrays.scores, arrays.known)
+    next_row = dict.fromkeys(found, 0)
+    outputs = []
+    for request in requests:
+        ks = request.ks
+        width = max(ks, default=0)
+        if ks.count(width) == len(ks) and ks:  # one k for every row: a slice of that k's arrays
+            start = next_row[width]
+            end = next_row[width] = start + len(ks)
+            related_ids, scores, distances, known = (array[start:end] for array in found[width])
+            outputs.append(
+                {"related_ids": related_ids, "scores": scores, "distances": distances, "in_vocabulary": known}
+            )
+            continue
+        n = len(ks)
+        output = {
+            "related_ids": np.full((n, width), PAD_ID, dtype=object),
+            "scores": np.full((n, width), PAD_SCORE, dtype=np.float32),
+            "distances": np.full((n, width), 1.0 - PAD_SCORE, dtype=np.float32),
+            "in_vocabulary": np.zeros(n, dtype=np.bool_),
+        }
+        for row, k in enumerate(ks):
+            source = next_row[k]
+            next_row[k] += 1
+            related_ids, scores, distances, known = found[k]
+            output["related_ids"][row, :k] = related_ids[source]
+            output["scores"][row, :k] = scores[source]
+            output["distances"][row, :k] = distances[source]
+            output["in_vocabulary"][row] = known[source]
+        outputs.append(output)
+    return outputs
 
 
 def _outputs(request: _Request, found: dict[int, dict], distances_of=None) -> dict[str, np.ndarray]:
@@ -129,10 +181,8 @@ class RelatedServable:
         self.version = version
         self._settings = settings
         self._searcher = searcher or RelatedItemsSearcher(directory, max_k=settings.max_k)
+        self._closed = False
         self._signatures = {SIGNATURE: related_signature()}
-        self._batcher = LoopBatcher(
-            lambda requests: answer_rows(self._searcher, requests), max_rows=settings.max_batch_rows
-        )
 
     @property
     def signature_defs(self):
@@ -143,12 +193,17 @@ class RelatedServable:
         return self._searcher.num_items
 
     def optional_inputs(self, signature_name: str) -> frozenset[str]:
-        return frozenset({K_INPUT})
+        return _OPTIONAL_INPUTS
 
     def submit(self, signature_name: str, inputs: dict[str, np.ndarray]) -> asyncio.Future:
-        """Must be called on the server's event loop; the search runs there, batched."""
-        request = self._request(inputs)
-        return self._batcher.submit(request, rows=len(request.item_ids))
+        """Must be called on the server's event loop; searches there and then, so the future it gives is
+        already done (awaiting it does not suspend the request)."""
+        if self._closed:
+            raise RuntimeError(f"related version {self.version} is closed")
+        (outputs,) = answer_rows(self._searcher, [self._request(inputs)])
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(outputs)
+        return future
 
     def _request(self, inputs: dict[str, np.ndarray]) -> _Request:
         ids = inputs[IDS_INPUT]
@@ -171,15 +226,17 @@ class RelatedServable:
                 f"'{K_INPUT}' must be one number or one per id (shape [{n}]); got shape {list(ks.shape)}",
             )
         max_k = self._searcher.max_k
-        bad = [int(k) for k in ks if not 1 <= k <= max_k]
-        if bad:
+        bad = ks[(ks < 1) | (ks > max_k)]
+        if bad.size:
             raise ServingError(
-                Code.INVALID_ARGUMENT, f"'{K_INPUT}' must be in [1, {max_k}] for this index; got {bad[0]}"
+                Code.INVALID_ARGUMENT,
+                f"'{K_INPUT}' must be in [1, {max_k}] for this index; got {int(bad[0])}",
             )
-        return _Request([index_lib.decode_item_id(raw) for raw in ids.tolist()], [int(k) for k in ks])
+        decode = index_lib.decode_item_id
+        return _Request([decode(raw) for raw in ids.tolist()], ks.tolist())
 
     def close(self) -> None:
-        self._batcher.close()
+        self._closed = True
 
 
 class RelatedLoader:

@@ -34,8 +34,9 @@ class Servable(Protocol):
     def submit(self, signature_name: str, inputs: Tensors) -> concurrent.futures.Future | asyncio.Future:
         """Starts a prediction on decoded, named inputs; the future's result is the named outputs.
 
-        Called on the server's event loop. Quick work may run there (an asyncio future); slow work goes to
-        a thread (a concurrent future). Raises (or fails the future with) `ServingError` for a request this
+        Called on the server's event loop. Quick work may run there (an asyncio future, not timed out: a
+        timer cannot interrupt the loop); slow work goes to a thread (a concurrent future, which gets the
+        request's timeout). Raises (or fails the future with) `ServingError` for a request this
         servable cannot answer.
         """
 

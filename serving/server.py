@@ -37,6 +37,10 @@ class ServerSettings:
     limits: RequestLimits = dataclasses.field(default_factory=RequestLimits)
     related: RelatedSettings = dataclasses.field(default_factory=RelatedSettings)
     shutdown_grace_s: float = 5.0
+    # A REST connection must deliver a request's headers within this long of opening (or of its previous
+    # answer), else it is closed: a slowloris client cannot hold connections; an idle keep-alive connection
+    # closes after it too. (The body then has RequestLimits.timeout_s.)
+    rest_header_timeout_s: float = 30.0
     # While a new version loads on the poller thread, the event loop waits at most this long for the GIL
     # (Python's default is 5 ms, which would show in every request's latency during a swap).
     gil_switch_interval_s: float = 0.001
@@ -46,8 +50,9 @@ class ServerSettings:
             port = getattr(self, name)
             if not 0 <= port <= 65535:
                 raise ValueError(f"{name} must be in [0, 65535]; got {port}")
-        if not self.poll_seconds > 0:
-            raise ValueError(f"poll_seconds must be > 0; got {self.poll_seconds}")
+        for name in ("poll_seconds", "rest_header_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
 
 
 def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
@@ -96,7 +101,7 @@ async def serve(
     runner = web.AppRunner(
         RestFrontEnd(registry, settings.limits).app(),
         access_log=None,
-        keepalive_timeout=30,
+        keepalive_timeout=settings.rest_header_timeout_s,  # aiohttp times headers out with it too
         handler_cancellation=True,
     )
     await runner.setup()

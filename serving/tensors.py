@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from serving.errors import Code, ServingError
 
@@ -70,21 +70,26 @@ def proto_to_array(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
 
 def array_to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
     """A response TensorProto; numbers go in `tensor_content`, as TF itself writes them."""
+    proto = tensor_pb2.TensorProto()
+    fill_proto(proto, array)
+    return proto
+
+
+def fill_proto(proto: tensor_pb2.TensorProto, array: np.ndarray) -> None:
+    """Writes `array` into an empty TensorProto in place (e.g. one of a response's `outputs`), which
+    spares building a message and copying it in."""
     array = np.asarray(array)
     dtype = _TF_DTYPES.get(array.dtype)
     if dtype is None:
         raise ServingError(Code.INTERNAL, f"cannot encode an output of numpy dtype {array.dtype}")
-    proto = tensor_pb2.TensorProto(
-        dtype=dtype,
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in array.shape]
-        ),
-    )
+    proto.dtype = dtype
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add().size = size
     if dtype == types_pb2.DT_STRING:
         proto.string_val.extend(array.ravel().tolist())
     else:
-        proto.tensor_content = np.ascontiguousarray(array).tobytes()
-    return proto
+        proto.tensor_content = array.tobytes()  # C order, whatever the array's own layout
 
 
 def json_to_array(value: Any, dtype: int, name: str) -> np.ndarray:

@@ -98,8 +98,9 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(model_base: str, **overrides):
-    """The real server (REST + gRPC, ports picked by the OS on 127.0.0.1) on its own thread and loop."""
+def running_server(model_base: str, loaders=None, **overrides):
+    """The real server (REST + gRPC, ports picked by the OS on 127.0.0.1) on its own thread and loop;
+    `loaders`: the models to serve (default: the server's own)."""
     settings = ServerSettings(
         model_base=model_base,
         rest_port=0,
@@ -116,7 +117,7 @@ def running_server(model_base: str, **overrides):
 
     async def main():
         stop_holder.append(asyncio.Event())
-        await serve(settings, on_ready=ready.put, stop=stop_holder[0])
+        await serve(settings, loaders, on_ready=ready.put, stop=stop_holder[0])
 
     def run():
         try:

@@ -91,3 +91,21 @@ def test_latest_version_dir_skips_temporary_incomplete_and_non_integer_names(tmp
             (tmp_path / name / "index.json").write_text("{}")
     (tmp_path / "99").write_text("a file, not a version directory")
     assert latest_version_dir(str(tmp_path)) == str(tmp_path / "10")
+
+
+def test_related_arrays_hold_what_related_answers_row_by_row(tree):
+    searcher, item_ids, _ = tree
+    ids = [item_ids[3], "nope", item_ids[3], item_ids[10]]  # an unknown id and a duplicate
+    arrays = searcher.related_arrays(ids, k=7)
+    lists = searcher.related(ids, k=7)
+    assert arrays.ids.shape == arrays.scores.shape == (4, 7) and arrays.scores.dtype == np.float32
+    assert arrays.known.tolist() == [True, False, True, True]
+    for row, item_id in enumerate(ids):
+        expected = lists[item_id]
+        if expected is None:
+            assert arrays.ids[row].tolist() == [b""] * 7 and arrays.scores[row].tolist() == [-1.0] * 7
+            continue
+        assert arrays.ids[row].tolist() == [index_lib.encode_item_id(other) for other, _ in expected]
+        assert arrays.scores[row].tolist() == [score for _, score in expected]
+    with pytest.raises(ValueError, match="k must be an integer"):
+        searcher.related_arrays(ids, k=0)
