@@ -133,6 +133,12 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--max-instances", type=int, default=1024, help="rows per request")
     serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
     serve.add_argument("--timeout-s", type=float, default=10.0, help="per-request deadline")
+    serve.add_argument(
+        "--rest-header-timeout-s",
+        type=float,
+        default=30.0,
+        help="close REST connections idle or slow to send their request for this long",
+    )
     serve.add_argument("--access-log", default=None, help="JSON-lines access log file (default: stderr)")
 
 
@@ -405,7 +411,8 @@ def cmd_serve(args) -> int:
         limits=RequestLimits(
             max_body_bytes=args.max_body_bytes, max_instances=args.max_instances, timeout_s=args.timeout_s
         ),
-        related=RelatedSettings(max_k=args.max_k, max_batch_rows=max(args.max_instances, 64)),
+        related=RelatedSettings(max_k=args.max_k),
+        rest_header_timeout_s=args.rest_header_timeout_s,
     )
     return run(settings, access_log_path=args.access_log)
 

@@ -49,10 +49,9 @@ class RelatedSettings:
 
     max_k: int = 100
     default_k: int = 10
-    max_batch_rows: int = 1024  # unused: requests are no longer batched (pipeline/cli.py still sets it)
 
     def __post_init__(self):
-        for name in ("max_k", "default_k", "max_batch_rows"):
+        for name in ("max_k", "default_k"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"RelatedSettings.{name} must be an integer >= 1; got {value!r}")
