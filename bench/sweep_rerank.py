@@ -1,16 +1,21 @@
-"""Learned reranker vs the RRF blend on a finished run's artifacts (no pipeline rerun).
+"""Learned reranker vs the RRF blend on a finished run's artifacts (no pipeline rerun), honestly split.
 
-Reads what RelatedEvaluator reads: the run's latest Examples (train pairs, validation and test queries), the
-pushed ScaNN index (Pin2Vec lists and vectors) and co-occurrence table. Every choice (RRF weight and constant,
-the reranker's L2, which blend) is made on validation; validation figures of the rerankers are out-of-fold
-(5-fold inside validation), test figures come from the model refitted on all validation queries.
+Reads what RelatedEvaluator reads: the run's latest Examples (train pairs; the rerank split the blend is
+fitted on; validation and test queries), the pushed ScaNN index (Pin2Vec lists and vectors) and the
+co-occurrence table. RRF's weight and constant and the reranker's weights are fitted on the rerank split
+(transitions held out before each user's validation transition, never seen by the features); validation,
+never fitted on, chooses the reranker's L2, how many rerank transitions per user to train on, and RRF vs
+reranker; test is reported only. With --events (the run's log), the rerank queries are split by depth (1 = the
+transition just before validation) by recomputing SessionExampleGen's hold-out, and checked against the split.
 
-    python -m bench.sweep_rerank [--run-dir work/runs/ml-100k] [--cache FILE.json] [--write]
+    python -m bench.sweep_rerank [--run-dir work/runs/ml-100k] [--events work/data/ml-100k/ratings.tsv]
+        [--cache FILE.json] [--write]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import glob
 import json
@@ -26,6 +31,7 @@ from components import candidate_table
 from components.related_evaluator import blend_lib, evaluation_lib, metrics_lib, rerank_lib
 from components.related_evaluator.metrics_lib import Query
 from components.scann_indexer import index_lib
+from components.session_example_gen import sessions_lib
 
 START, END = "<!-- sweep-rerank:start -->", "<!-- sweep-rerank:end -->"
 # Feature groups switched off (zeroed) one at a time, to show what each contributes.
@@ -45,7 +51,35 @@ def latest(pattern: str) -> str:
     return found[-1]
 
 
-def load_run(run_dir: str, cache: str | None) -> dict:
+def rerank_depths(events_path: str, settings: sessions_lib.SessionSettings) -> list[list[list[str]]]:
+    """[depth-1 queries, depth-2 queries, ...] of the rerank split, recomputed from the log as
+    SessionExampleGen does (sessions_lib's reference functions; the default EventSource columns)."""
+    source = sessions_lib.EventSource(path=events_path)
+    events = []
+    for file in sessions_lib.list_input_files(events_path):
+        for raw in sessions_lib.read_rows(file, source):
+            parsed = sessions_lib.parse_row(raw.row, source)
+            if isinstance(parsed, sessions_lib.Event):
+                events.append(parsed)
+    kept, _ = sessions_lib.filter_rare_items(events, settings.min_count)
+    by_user: dict[str, list[sessions_lib.Event]] = {}
+    for event in kept:
+        by_user.setdefault(event.user, []).append(event)
+    depths: list[list[list[str]]] = [[] for _ in range(settings.rerank_transitions)]
+    for user_events in by_user.values():
+        history = sessions_lib.hold_out_last(
+            user_events,
+            settings.eval_user_share,
+            settings.rerank_transitions,
+            settings.rerank_min_engagements,
+        )
+        if history.test is not None:
+            for depth, pair in enumerate(history.rerank):
+                depths[depth].append([pair.item, pair.label])
+    return depths
+
+
+def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: str | None) -> dict:
     """Queries, train pairs and Pin2Vec lists (the slow, TensorFlow/ScaNN part), cached as JSON if asked."""
     if cache and os.path.exists(cache):
         with open(cache, encoding="utf-8") as f:
@@ -56,21 +90,32 @@ def load_run(run_dir: str, cache: str | None) -> dict:
     from serving.index_searcher import RelatedItemsSearcher
 
     examples = standard_artifacts.Examples()
-    with_test = glob.glob(os.path.join(run_dir, "pipeline/SessionExampleGen/examples/*/Split-test"))
-    if not with_test:
-        raise FileNotFoundError(f"no Examples with a test split under {run_dir}: run `make demo` first")
-    examples.uri = max((os.path.dirname(p) for p in with_test), key=lambda p: int(os.path.basename(p)))
-    examples.split_names = '["train", "eval", "test"]'
-    index_dir = latest(os.path.join(run_dir, "serving/related/*"))
+    with_rerank = glob.glob(os.path.join(run_dir, "pipeline/SessionExampleGen/examples/*/Split-rerank"))
+    if not with_rerank:
+        raise FileNotFoundError(f"no Examples with a rerank split under {run_dir}: run `make demo` first")
+    examples.uri = max((os.path.dirname(p) for p in with_rerank), key=lambda p: int(os.path.basename(p)))
+    examples.split_names = '["train", "eval", "test", "rerank"]'
+    # The run's own artifacts (what its RelatedEvaluator read), pushed or not.
+    index_dir = latest(os.path.join(run_dir, "pipeline/ScannIndexer/index/*"))
     data = {
         "examples": examples.uri,
         "index": index_dir,
-        "cooccurrence": latest(os.path.join(run_dir, "serving/cooccurrence/*")),
+        "cooccurrence": latest(os.path.join(run_dir, "pipeline/CooccurrenceCandidates/candidates/*")),
         "train": executor.read_pairs(examples, "train"),
+        "rerank": [[q.item, q.target] for q in executor.read_queries(examples, "rerank")],
         "validation": [[q.item, q.target] for q in executor.read_queries(examples, "eval")],
         "test": [[q.item, q.target] for q in executor.read_queries(examples, "test")],
         "pin2vec": executor.pin2vec_lists(RelatedItemsSearcher(index_dir, max_k=100), 100),
     }
+    if events:
+        settings = sessions_lib.SessionSettings(rerank_transitions=rerank_transitions)
+        depths = rerank_depths(events, settings)
+        recomputed = collections.Counter(tuple(q) for depth in depths for q in depth)
+        if recomputed != collections.Counter(tuple(q) for q in data["rerank"]):
+            raise ValueError(
+                f"{events} does not give the rerank split of {examples.uri}: another log/settings?"
+            )
+        data["rerank_by_depth"] = depths
     if cache:
         with open(cache, "w", encoding="utf-8") as f:
             json.dump(data, f)
@@ -96,29 +141,11 @@ def list_ranks(queries: Sequence[Query], lists: evaluation_lib.Lists) -> list[in
     ]
 
 
-def zeroed(groups, columns: Sequence[int]):
-    """The same groups with some features switched off (a constant column carries no information)."""
-    out = []
-    for query, pool, x in groups:
-        x = x.copy()
-        x[:, list(columns)] = 0.0
-        out.append((query, pool, x))
-    return out
-
-
-def rerank_figures(val_groups, test_groups, l2: float, settings: rerank_lib.RerankSettings):
-    """(out-of-fold validation ranks, test ranks of the model fitted on all validation)."""
-    oof = rerank_lib.out_of_fold_ranks(val_groups, l2, settings)
-    model = rerank_lib.fit_conditional_logit(
-        rerank_lib.training_groups(val_groups), l2, settings.newton_iterations
-    )
-    test = [
-        metrics_lib.target_rank([c for c, _ in rerank_lib.ranked(pool, model.score(x))][:10], q.target)
-        if pool
-        else None
-        for q, pool, x in test_groups
-    ]
-    return oof, test, model
+def zeroed(x: np.ndarray, columns: Sequence[int]) -> np.ndarray:
+    """The same features with some switched off (a constant column carries no information)."""
+    x = x.copy()
+    x[:, list(columns)] = 0.0
+    return x
 
 
 def paired_bootstrap(
@@ -132,13 +159,31 @@ def paired_bootstrap(
     return float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))
 
 
+def rrf_ranks(tuning, queries_by_split, embedding, cooccurrence, popularity, settings):
+    """The RRF blend chosen on `tuning`: (its name, ranks per split)."""
+    chosen, weight, _, _ = evaluation_lib.choose_blend(tuning, embedding, cooccurrence, popularity, settings)
+    items = sorted({q.item for queries in queries_by_split.values() for q in queries})
+    lists = evaluation_lib.blend_all(items, embedding, cooccurrence, popularity, weight, chosen)
+    name = f"rrf_k {chosen.rrf_k:g}, weight {weight:g}"
+    return name, {split: list_ranks(queries, lists) for split, queries in queries_by_split.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", default="work/runs/ml-100k")
+    parser.add_argument(
+        "--events", help="the run's log: splits the rerank queries by depth (default settings)"
+    )
+    parser.add_argument(
+        "--rerank-transitions",
+        type=int,
+        default=sessions_lib.SessionSettings().rerank_transitions,
+        help="SessionSettings.rerank_transitions of the run (with --events)",
+    )
     parser.add_argument("--cache", help="JSON cache of the loaded artifacts (skips TensorFlow on reruns)")
     parser.add_argument("--write", action="store_true", help="write the table into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
-    data = load_run(args.run_dir, args.cache)
+    data = load_run(args.run_dir, args.events, args.rerank_transitions, args.cache)
     table = candidate_table.load_table(data["cooccurrence"])
     blend_settings, settings = blend_lib.BlendSettings(), rerank_lib.RerankSettings()
     cooccurrence = {item: table.candidates(item, blend_settings.top_n) for item in table.items}
@@ -150,61 +195,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedding, cooccurrence, vector_ids, vectors, popularity,
         rerank_lib.interaction_stats(pairs, settings.recent_share), settings.pool_per_source,
     )  # fmt: skip
-    validation = [Query(*q) for q in data["validation"]]
-    test = [Query(*q) for q in data["test"]]
+    splits = {name: [Query(*q) for q in data[name]] for name in ("validation", "test")}
+    validation, test = splits["validation"], splits["test"]
+    depths = [[Query(*q) for q in depth] for depth in data.get("rerank_by_depth") or [data["rerank"]]]
+    training_all = [q for depth in depths for q in depth]
     buckets = metrics_lib.popularity_buckets(popularity)
     rows: list[tuple[str, dict, dict]] = []  # (name, validation summary, test summary)
 
-    for name, lists in (("pin2vec (ScaNN index)", embedding), ("cooccurrence", cooccurrence)):
-        rows.append((name, summary(validation, list_ranks(validation, lists), buckets),
-                     summary(test, list_ranks(test, lists), buckets)))  # fmt: skip
-    cooc_test_ranks = list_ranks(test, cooccurrence)
-    chosen, weight, _, _ = evaluation_lib.choose_blend(
-        validation, embedding, cooccurrence, popularity, blend_settings
-    )
-    items = sorted({q.item for q in validation + test})
-    rrf = evaluation_lib.blend_all(items, embedding, cooccurrence, popularity, weight, chosen)
-    rrf_test_ranks = list_ranks(test, rrf)
-    rrf_cv = evaluation_lib.cross_validated_blend_ranks(
-        validation, embedding, cooccurrence, popularity, blend_settings, settings.folds
-    )
-    rrf_test = summary(test, rrf_test_ranks, buckets)
-    rrf_name = f"RRF blend (rrf_k {chosen.rrf_k:g}, weight {weight:g})"
-    rrf_validation = summary(validation, list_ranks(validation, rrf), buckets)
-    rows.append((f"{rrf_name}, validation in-sample", rrf_validation, rrf_test))
-    rows.append(("RRF blend, validation 5-fold out-of-fold", summary(validation, rrf_cv, buckets), rrf_test))
-
-    val_groups = rerank_lib.query_groups(validation, inputs)
-    test_groups = rerank_lib.query_groups(test, inputs)
-    pool_recall = {
-        "validation": np.mean([q.target in pool for q, pool, _ in val_groups]),
-        "test": np.mean([q.target in pool for q, pool, _ in test_groups]),
-    }
-    best = None
-    for l2 in settings.l2_grid:
-        oof, test_ranks, model = rerank_figures(val_groups, test_groups, l2, settings)
-        val_summary = summary(validation, oof, buckets)
+    def add(name: str, ranks: dict) -> None:
         rows.append(
-            (f"reranker, L2 {l2:g} (validation out-of-fold)", val_summary, summary(test, test_ranks, buckets))
+            (name, summary(validation, ranks["validation"], buckets), summary(test, ranks["test"], buckets))
         )
-        key = (round(val_summary["hr"], 9), round(val_summary["mrr"], 9), l2)
-        if best is None or key > best[0]:
-            best = (key, l2, test_ranks, model)
-    _, best_l2, best_test_ranks, best_model = best
+
+    for name, lists in (("pin2vec (ScaNN index)", embedding), ("cooccurrence", cooccurrence)):
+        add(name, {split: list_ranks(queries, lists) for split, queries in splits.items()})
+    cooc_test_ranks = list_ranks(test, cooccurrence)
+    rrf_name, rrf = rrf_ranks(training_all, splits, embedding, cooccurrence, popularity, blend_settings)
+    add(f"RRF blend ({rrf_name}) fitted on rerank split: validation out of sample", rrf)
+    in_name, in_sample = rrf_ranks(validation, splits, embedding, cooccurrence, popularity, blend_settings)
+    add(f"RRF blend ({in_name}) fitted on validation (in-sample, reference only)", in_sample)
+    rrf_validation_hr = metrics_lib.hit_rate(rrf["validation"], 10)
+
+    groups = {split: rerank_lib.query_groups(queries, inputs) for split, queries in splits.items()}
+    depth_groups = [rerank_lib.training_groups(rerank_lib.query_groups(d, inputs)) for d in depths]
+    pool_recall = {split: np.mean([q.target in pool for q, pool, _ in g]) for split, g in groups.items()}
+    best = None  # chosen on validation: (HR@10, MRR@10, fewer transitions, stronger L2)
+    for n in range(1, len(depths) + 1):
+        train = [g for d in depth_groups[:n] for g in d]
+        for l2 in settings.l2_grid:
+            model = rerank_lib.fit_conditional_logit(train, l2, settings.newton_iterations)
+            ranks = {split: rerank_lib.pool_ranks(g, model) for split, g in groups.items()}
+            label = f"{n} per user" if "rerank_by_depth" in data else "all"
+            add(f"reranker, rerank transitions {label} ({len(train)} training), L2 {l2:g}", ranks)
+            key = (round(rows[-1][1]["hr"], 9), round(rows[-1][1]["mrr"], 9), -n, l2)
+            if best is None or key > best[0]:
+                best = (key, n, l2, ranks, model)
+    _, best_n, best_l2, best_ranks, best_model = best
+    train = [g for d in depth_groups[:best_n] for g in d]
     for name, features in ABLATIONS.items():
         columns = [rerank_lib.FEATURES.index(f) for f in features]
-        oof, test_ranks, _ = rerank_figures(
-            zeroed(val_groups, columns), zeroed(test_groups, columns), best_l2, settings
+        off = [(zeroed(x, columns), target) for x, target in train]
+        model = rerank_lib.fit_conditional_logit(off, best_l2, settings.newton_iterations)
+        add(
+            f"reranker ({best_n}, L2 {best_l2:g}), {name}",
+            {
+                split: rerank_lib.pool_ranks([(q, pool, zeroed(x, columns)) for q, pool, x in g], model)
+                for split, g in groups.items()
+            },
         )
-        rows.append(
-            (
-                f"reranker L2 {best_l2:g}, {name}",
-                summary(validation, oof, buckets),
-                summary(test, test_ranks, buckets),
-            )
-        )
-    ci_cooc = paired_bootstrap(best_test_ranks, cooc_test_ranks)
-    ci_rrf = paired_bootstrap(best_test_ranks, rrf_test_ranks)
+    best_validation_hr = metrics_lib.hit_rate(best_ranks["validation"], 10)
+    method = "reranker" if round(best_validation_hr, 9) > round(rrf_validation_hr, 9) else "RRF"
+    ci_cooc = paired_bootstrap(best_ranks["test"], cooc_test_ranks)
+    ci_rrf = paired_bootstrap(best_ranks["test"], rrf["test"])
 
     header = [
         "| source | val HR@10 | val MRR@10 | val head / torso / tail "
@@ -217,26 +259,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, v, t in rows
     ]
     weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(best_model.features, best_model.weights, strict=True))
+    per_depth = ", ".join(str(len(d)) for d in depths)
     notes = [
+        f"Rerank queries per depth (1 = just before validation): {per_depth}; with the target in the pool: "
+        f"{', '.join(str(len(d)) for d in depth_groups)}.",
         f"Candidate pool (union of each source's top {settings.pool_per_source}) holds the target for "
         f"{pool_recall['validation']:.3f} of validation and {pool_recall['test']:.3f} of test queries.",
-        f"Chosen on validation: L2 {best_l2:g}. Test HR@10 difference, reranker minus co-occurrence: 95% "
-        f"paired bootstrap interval [{ci_cooc[0]:+.3f}, {ci_cooc[1]:+.3f}]; minus RRF blend: "
-        f"[{ci_rrf[0]:+.3f}, {ci_rrf[1]:+.3f}].",
+        f"Chosen on validation: {best_n} rerank transition(s) per user, L2 {best_l2:g}; {method} over RRF "
+        f"(validation HR@10 {best_validation_hr:.4f} vs {rrf_validation_hr:.4f}). Test HR@10 difference, "
+        f"reranker minus co-occurrence: 95% paired bootstrap interval "
+        f"[{ci_cooc[0]:+.3f}, {ci_cooc[1]:+.3f}]; minus RRF blend: [{ci_rrf[0]:+.3f}, {ci_rrf[1]:+.3f}].",
         f"Standardised weights of the chosen model: {weights}.",
     ]  # fmt: skip
     print("\n".join([*lines, "", *notes]))
     if args.write:
         now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        events = (
+            f" --events {args.events} --rerank-transitions {args.rerank_transitions}" if args.events else ""
+        )
         body = [
             "## sweep-rerank: learned reranker over Pin2Vec + co-occurrence candidates",
             "",
-            f"`python -m bench.sweep_rerank --run-dir {args.run_dir}` on {machine_description()}, {now}; the "
-            f"artifacts of the run in `{args.run_dir}` ({len(validation)} validation and {len(test)} test "
-            "queries). Reranker: conditional logit (softmax over the pool) on the features of "
-            "`components/related_evaluator/rerank_lib.py`, fitted on the validation transitions; validation "
-            "figures of rerankers and of the cross-validated RRF row are 5-fold out-of-fold inside "
-            "validation, test figures use the model refitted on all validation queries. Nothing is chosen "
+            f"`python -m bench.sweep_rerank --run-dir {args.run_dir}{events}` on {machine_description()}, "
+            f"{now}; the artifacts of the run in `{args.run_dir}` ({len(training_all)} rerank, "
+            f"{len(validation)} validation and {len(test)} test queries). Reranker: conditional logit "
+            "(softmax over the pool) on the features of `components/related_evaluator/rerank_lib.py`. The "
+            "reranker and the RRF weight are fitted on the `rerank` split (SessionExampleGen's transitions "
+            "before each user's validation one, removed from training like validation and test), so every "
+            "validation figure is out of sample except the reference row marked in-sample; validation "
+            "chooses L2, the number of rerank transitions per user and RRF vs reranker. Nothing is chosen "
             "on test.",
             "",
             *lines,

@@ -1,11 +1,11 @@
 """RelatedEvaluator: one offline protocol for every candidate source, the blend, and the run report.
 
-Inputs: `examples` (held-out eval/test queries from SessionExampleGen, and the train pairs the reranker
-counts from), `index` (the ScaNN index, i.e. what
+Inputs: `examples` (held-out eval/test queries from SessionExampleGen, the rerank queries the blend is fitted
+on, and the train pairs the reranker counts from), `index` (the ScaNN index, i.e. what
 users get from Pin2Vec), `candidates` (co-occurrence table) and optionally `model_run` (the Trainer's history,
 for the loss curve). Outputs: `evaluation` (evaluation.json, report.html, report.md; custom properties carry
 the headline figures and the best source) and `blend` (the blended candidate table: RRF or the learned
-reranker, whichever cross-validates better on validation).
+reranker, both fitted on the rerank split, whichever is better on validation).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Evaluating every candidate source the same way and choosing the blend on validation, as pure functions.
 
 A source is a mapping item -> ranked [(candidate, score)]; the Pin2Vec source is what the pushed ScaNN index
-answers, so the figures are what users get. The blend weight is chosen on the validation queries only; the
-test queries are reported, never tuned on. The blend is either weighted RRF or the learned reranker
-(rerank_lib), whichever has the better k-fold cross-validated HR@10 on validation: both are fitted to
-validation, so only out-of-fold figures compare them fairly.
+answers, so the figures are what users get. The blend is either weighted RRF or the learned reranker
+(rerank_lib). Both are fitted on the `rerank` queries (transitions held out before each user's validation
+one), so their validation figures are out of sample and compare them fairly; validation then chooses the
+reranker's L2, RRF or reranker, and the best source. The test queries are reported, never tuned on.
 """
 
 from __future__ import annotations
@@ -96,72 +96,34 @@ def choose_blend(
     return chosen[0], chosen[1], chosen[2], [c[3] for c in per_k]
 
 
-def cross_validated_blend_ranks(
-    validation: Sequence[Query],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
-    settings: blend_lib.BlendSettings,
-    folds: int,
-) -> list[int | None]:
-    """The target's rank for each validation query under the RRF blend chosen on the other folds (the folds
-    of rerank_lib.fold_of, so both blends are compared on the same held-out queries)."""
-    fold = [rerank_lib.fold_of(q, folds) for q in validation]
-    ranks: list[int | None] = [None] * len(validation)
-    for k in range(folds):
-        train = [q for q, f in zip(validation, fold, strict=True) if f != k]
-        held = [i for i, f in enumerate(fold) if f == k]
-        if not train or not held:
-            continue
-        chosen, weight, _, _ = choose_blend(train, embedding, cooccurrence, popularity, settings)
-        items = sorted({validation[i].item for i in held})
-        lists = blend_all(items, embedding, cooccurrence, popularity, weight, chosen)
-        for i in held:
-            query = validation[i]
-            ranks[i] = metrics_lib.target_rank(
-                [c for c, _ in lists[query.item] if c != query.item], query.target
-            )
-    return ranks
-
-
 def choose_reranker(
+    training: Sequence[Query],
     validation: Sequence[Query],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
-    settings: blend_lib.BlendSettings,
+    rrf_validation_hit_rate: float,
     rerank_inputs: rerank_lib.RerankInputs,
     rerank_settings: rerank_lib.RerankSettings,
 ) -> tuple[rerank_lib.RerankModel | None, dict]:
-    """The reranker when its out-of-fold validation HR@10 beats the RRF blend's (ties keep RRF, the simpler);
-    returns (the model or None, the record of the comparison for evaluation.json)."""
-    choice = rerank_lib.choose_reranker(validation, rerank_inputs, rerank_settings)
-    record: dict = {
-        "training_queries": choice.training_queries,
-        "folds": rerank_settings.folds,
-        "sweep": choice.sweep,
-    }
+    """The reranker when its validation HR@10 beats the RRF blend's (ties keep RRF, the simpler); returns
+    (the model or None, the record of the comparison for evaluation.json)."""
+    choice = rerank_lib.choose_reranker(training, validation, rerank_inputs, rerank_settings)
+    record: dict = {"training_queries": choice.training_queries, "sweep": choice.sweep}
     if choice.model is None:
         record["skipped"] = (
-            f"{choice.training_queries} validation queries have their target in the candidate pool; "
+            f"{choice.training_queries} rerank-split queries have their target in the candidate pool; "
             f"the reranker needs {rerank_settings.min_training_queries}"
         )
         return None, record
-    rrf_ranks = cross_validated_blend_ranks(
-        validation, embedding, cooccurrence, popularity, settings, rerank_settings.folds
-    )
     record.update(
         {
             "l2": choice.model.l2,
-            "cross_validated_hit_rate_at_10": choice.hit_rate_at_10,
-            "cross_validated_mrr_at_10": choice.mrr_at_10,
-            "rrf_cross_validated_hit_rate_at_10": metrics_lib.hit_rate(rrf_ranks, 10),
-            "rrf_cross_validated_mrr_at_10": metrics_lib.mean_reciprocal_rank(rrf_ranks, 10),
+            "validation_hit_rate_at_10": choice.hit_rate_at_10,
+            "validation_mrr_at_10": choice.mrr_at_10,
+            "rrf_validation_hit_rate_at_10": rrf_validation_hit_rate,
             "weights": dict(zip(choice.model.features, choice.model.weights.tolist(), strict=True)),
             "model": json.loads(choice.model.to_json()),
         }
     )
-    better = round(choice.hit_rate_at_10, 9) > round(record["rrf_cross_validated_hit_rate_at_10"], 9)
+    better = round(choice.hit_rate_at_10, 9) > round(rrf_validation_hit_rate, 9)
     return (choice.model if better else None), record
 
 
@@ -214,28 +176,32 @@ def evaluate_sources(
     settings: blend_lib.BlendSettings,
     rerank_inputs: rerank_lib.RerankInputs | None = None,
     rerank_settings: rerank_lib.RerankSettings | None = None,
+    training: Sequence[Query] = (),
 ) -> tuple[dict, dict[str, list[tuple[str, float]]], blend_lib.BlendSettings]:
-    """The whole evaluation: blend chosen on splits["validation"], every source measured on every split.
+    """The whole evaluation: the blend fitted on `training` (the rerank split) and chosen on
+    splits["validation"]; every source measured on every split.
 
-    Without `rerank_inputs` (or with the reranker disabled) the blend is the RRF one. The blend's validation
-    figures are in-sample (it was chosen, or fitted, there); `blend.rerank` holds the out-of-fold ones.
-    Returns (the evaluation.json dict, the blend's lists for every catalogue item, the chosen blend settings).
+    Without training queries the RRF weight is chosen on validation (its validation figures are then
+    in-sample) and there is no reranker; without `rerank_inputs` (or with the reranker disabled) the blend is
+    the RRF one. Returns (the evaluation.json dict, the blend's lists for every catalogue item, the chosen
+    blend settings).
     """
+    tuned_on = "rerank" if training else "validation"
     settings, weight, sweep, rrf_k_sweep = choose_blend(
-        splits["validation"], embedding, cooccurrence, popularity, settings
+        training or splits["validation"], embedding, cooccurrence, popularity, settings
     )
     catalogue = sorted(set(embedding) | set(cooccurrence))
     model, rerank_record = None, None
-    if rerank_inputs is not None and rerank_settings is not None and rerank_settings.enabled:
+    if training and rerank_inputs is not None and rerank_settings is not None and rerank_settings.enabled:
+        validation = splits["validation"]
+        items = sorted({q.item for q in validation})
+        rrf = {"rrf": blend_all(items, embedding, cooccurrence, popularity, weight, settings)}
+        rrf_hit_rate = evaluate_all({"validation": validation}, rrf, popularity, 1)["validation"]["rrf"]
         model, rerank_record = choose_reranker(
-            splits["validation"],
-            embedding,
-            cooccurrence,
-            popularity,
-            settings,
-            rerank_inputs,
-            rerank_settings,
+            training, validation, rrf_hit_rate["hit_rate"]["10"], rerank_inputs, rerank_settings
         )
+    elif rerank_settings is not None and rerank_settings.enabled:
+        rerank_record = {"training_queries": 0, "sweep": [], "skipped": "the Examples have no rerank queries"}
     if model is not None:
         blend = rerank_lib.rerank_all(catalogue, rerank_inputs, model, settings.top_n)
     else:
@@ -257,10 +223,13 @@ def evaluate_sources(
         "ks": list(metrics_lib.DEFAULT_KS),
         "sources": list(sources),
         "best_source": best_source(metrics["validation"]),
+        "validation_out_of_sample": bool(training),
         "catalogue_size": len(catalogue),
         "splits": metrics,
         "blend": {
             "method": "rerank" if model is not None else "rrf",
+            "tuned_on": tuned_on,
+            "training_queries": len(training),
             "weight": weight,
             "rrf_k": settings.rrf_k,
             "sweep": sweep,

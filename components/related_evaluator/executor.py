@@ -33,6 +33,7 @@ REPORT_MARKDOWN = "report.md"
 HISTORY_FILE = "history.json"
 RERANK_MODEL_FILE = "rerank_model.json"  # the chosen reranker (JSON, never pickled), when it was chosen
 SPLITS = {"validation": "eval", "test": "test"}  # report name -> Examples split
+RERANK_SPLIT = "rerank"  # the blend's training queries (transitions before each user's validation one)
 SEARCH_CHUNK = 4096
 PARSE_BATCH = 8192
 
@@ -53,6 +54,15 @@ def read_queries(examples: types.Artifact, split: str) -> list[Query]:
             )
         )
     return sorted(queries, key=lambda q: (q.item, q.target))
+
+
+def read_training_queries(examples: types.Artifact) -> list[Query]:
+    """The rerank split's queries; none when the Examples predate it or it is empty (the blend is then tuned
+    on validation)."""
+    if RERANK_SPLIT not in artifact_utils.decode_split_names(examples.split_names):
+        return []
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], RERANK_SPLIT), "*")
+    return read_queries(examples, RERANK_SPLIT) if tf.io.gfile.glob(pattern) else []
 
 
 def read_pairs(examples: types.Artifact, split: str) -> list[tuple[str, str, int]]:
@@ -129,8 +139,11 @@ class Executor(base_executor.BaseExecutor):
         popularity = dict(zip(cooccurrence.items, cooccurrence.popularity.tolist(), strict=True))
         embedding_lists = pin2vec_lists(RelatedItemsSearcher(index.uri, max_k=settings.top_n), settings.top_n)
         splits = {name: read_queries(examples, split) for name, split in SPLITS.items()}
+        training = read_training_queries(examples)
         logging.info(
-            "RelatedEvaluator: %d validation and %d test queries; %d indexed items, %d with co-occurrences",
+            "RelatedEvaluator: %d rerank (training), %d validation and %d test queries; %d indexed items, "
+            "%d with co-occurrences",
+            len(training),
             len(splits["validation"]),
             len(splits["test"]),
             len(embedding_lists),
@@ -150,7 +163,14 @@ class Executor(base_executor.BaseExecutor):
                 rerank_settings.pool_per_source,
             )
         result, blend_lists, settings = evaluation_lib.evaluate_sources(
-            splits, embedding_lists, cooccurrence_lists, popularity, settings, rerank_inputs, rerank_settings
+            splits,
+            embedding_lists,
+            cooccurrence_lists,
+            popularity,
+            settings,
+            rerank_inputs,
+            rerank_settings,
+            training,
         )
         best, weight, metrics = result["best_source"], result["blend"]["weight"], result["splits"]
         method = result["blend"]["method"]

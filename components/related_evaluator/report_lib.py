@@ -246,7 +246,9 @@ def _sweep_chart(evaluation: Mapping) -> str:
         Series("MRR@10", "#64748b", [(s["weight"], s["mrr_at_10"]) for s in sweep], dashed=True),
     ]
     return line_chart(
-        Chart("Blend weight sweep (validation)", "weight of Pin2Vec (0 = co-occurrence only)", "metric"),
+        Chart(
+            f"Blend weight sweep ({_tuned_on(blend)})", "weight of Pin2Vec (0 = co-occurrence only)", "metric"
+        ),
         lines,
         x_ticks=[s["weight"] for s in sweep] if len(sweep) <= 11 else None,
         marker=(float(blend["weight"]), f"chosen {blend['weight']:g}"),
@@ -326,8 +328,9 @@ def _sweep_table_html(evaluation: Mapping) -> str:
             f"{' ← chosen' if chosen else ''}</td><td>{_fmt(s['hit_rate_at_10'])}</td>"
             f"<td>{_fmt(s['mrr_at_10'])}</td></tr>"
         )
+    on = html.escape(_tuned_on(blend))
     return (
-        "<table><tr><th>Pin2Vec weight</th><th>validation HR@10</th><th>validation MRR@10</th></tr>"
+        f"<table><tr><th>Pin2Vec weight</th><th>{on} HR@10</th><th>{on} MRR@10</th></tr>"
         f"{''.join(rows)}</table>"
     )
 
@@ -381,7 +384,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         _bucket_table_html(evaluation, REPORTED_SPLIT),
         "<h2>Blend</h2>",
         f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
-        f"weight is chosen on the validation split: <b>{float(blend['weight']):g}</b>. "
+        f"weight is chosen on the {html.escape(_tuned_on(blend))} split: <b>{float(blend['weight']):g}</b>. "
         f"{html.escape(_rrf_k_summary(blend))} {html.escape(_rerank_summary(blend))}</p>",
         f'<div class="charts">{_sweep_chart(evaluation)}</div>',
         _sweep_table_html(evaluation),
@@ -401,7 +404,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
 
 
 def _rerank_summary(blend: Mapping) -> str:
-    """One sentence on the learned reranker: skipped, or its cross-validated HR@10 against RRF's."""
+    """One sentence on the learned reranker: skipped, or its validation HR@10 against RRF's."""
     rerank = blend.get("rerank")
     if not rerank:
         return ""
@@ -409,22 +412,27 @@ def _rerank_summary(blend: Mapping) -> str:
         return f"Learned reranker not trained: {rerank['skipped']}."
     used = "the pushed blend is the reranker's" if blend.get("method") == "rerank" else "RRF is kept"
     return (
-        f"Learned reranker (L2 {rerank['l2']:g}, {rerank['training_queries']} training queries): "
-        f"{rerank['folds']}-fold "
-        f"cross-validated validation HR@10 {_fmt(rerank['cross_validated_hit_rate_at_10'])} against RRF's "
-        f"{_fmt(rerank['rrf_cross_validated_hit_rate_at_10'])}; {used}. The table above is the RRF sweep."
+        f"Learned reranker (L2 {rerank['l2']:g}, fitted on {rerank['training_queries']} held-out rerank "
+        f"transitions): validation HR@10 {_fmt(rerank['validation_hit_rate_at_10'])} against RRF's "
+        f"{_fmt(rerank['rrf_validation_hit_rate_at_10'])}; {used}. The table above is the RRF sweep."
     )
 
 
+def _tuned_on(blend: Mapping) -> str:
+    """Which queries the RRF weight was chosen on: the rerank split (validation stays out of sample) or, when
+    the Examples have none, validation."""
+    return "rerank" if blend.get("tuned_on") == "rerank" else "validation"
+
+
 def _rrf_k_summary(blend: Mapping) -> str:
-    """One sentence on the fusion constants tried on validation, when there were several."""
+    """One sentence on the fusion constants tried, when there were several."""
     tried = blend.get("rrf_k_sweep") or []
     if len(tried) < 2:
         return ""
     parts = [
         f"rrf_k {t['rrf_k']:g}: HR@10 {_fmt(t['hit_rate_at_10'])} at weight {t['weight']:g}" for t in tried
     ]
-    return "Fusion constants tried on validation (best weight each): " + "; ".join(parts) + "."
+    return f"Fusion constants tried on {_tuned_on(blend)} (best weight each): " + "; ".join(parts) + "."
 
 
 def _md(text: str) -> str:
@@ -515,7 +523,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
     blend = evaluation["blend"]
     out += [
         "",
-        "## Blend weight sweep (validation)",
+        f"## Blend weight sweep ({_tuned_on(blend)})",
         "",
         f"Chosen weight: **{float(blend['weight']):g}** (rrf_k {float(blend.get('rrf_k', 0)):g}). "
         f"{_rrf_k_summary(blend)} {_rerank_summary(blend)}",
@@ -526,7 +534,8 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         chosen = math.isclose(float(s["weight"]), float(blend["weight"]))
         weight = f"**{float(s['weight']):g}** (chosen)" if chosen else f"{float(s['weight']):g}"
         sweep_rows.append([weight, _fmt(s["hit_rate_at_10"]), _fmt(s["mrr_at_10"])])
-    out += _md_table(["Pin2Vec weight", "validation HR@10", "validation MRR@10"], sweep_rows)
+    on = _tuned_on(blend)
+    out += _md_table(["Pin2Vec weight", f"{on} HR@10", f"{on} MRR@10"], sweep_rows)
 
     out += ["", "## Example related items", ""]
     for example in evaluation["examples"]:

@@ -5,9 +5,10 @@ item the pool is the union of each source's top `pool_per_source`; each candidat
 rank in both lists and the query's rank in the candidate's own lists, co-occurrence counts in both directions,
 embedding cosine, candidate popularity and its recent "trending" share of the training span, and query
 popularity interactions). A conditional-logit model (a softmax over the pool, L2-regularised, fitted by
-Newton's method) learns which candidate the user engages with next from the validation transitions, whose
-targets training never saw. The L2 strength is chosen by k-fold cross-validation inside validation, and the
-out-of-fold hit rate is what the evaluator compares with the RRF blend: no figure is read off the test split.
+Newton's method) learns which candidate the user engages with next from the `rerank` transitions that
+SessionExampleGen held out before each user's validation transition: neither their targets nor the validation
+ones were seen by the features. The L2 strength is chosen on validation, whose figures are then out of sample,
+and are what the evaluator compares with the RRF blend: no figure is read off the test split.
 Nothing here knows the data set: every feature is a count, a rank or a cosine.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,24 +50,21 @@ FEATURES = (
 
 @dataclass(frozen=True)
 class RerankSettings:
-    """Pool size, the L2 grid searched by cross-validation, and when there is too little to learn from."""
+    """Pool size, the L2 grid searched on validation, and when there is too little to learn from."""
 
     enabled: bool = True
     pool_per_source: int = 100
     l2_grid: tuple[float, ...] = (1.0, 10.0, 100.0)
-    folds: int = 5
     recent_share: float = 0.1  # the last 10% of the training time span counts as "recent"
-    min_training_queries: int = 50  # validation queries whose target is in the pool; fewer: no reranker
+    min_training_queries: int = 50  # rerank-split queries whose target is in the pool; fewer: no reranker
     newton_iterations: int = 50
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "l2_grid", tuple(float(x) for x in self.l2_grid))
         if not self.l2_grid or any(not math.isfinite(x) or x <= 0 for x in self.l2_grid):
             raise ValueError(f"l2_grid={self.l2_grid!r} is invalid: expected a non-empty list of numbers > 0")
-        if self.pool_per_source < 1 or self.folds < 2 or self.min_training_queries < 1:
-            raise ValueError(
-                f"pool_per_source >= 1, folds >= 2 and min_training_queries >= 1 expected; got {self}"
-            )
+        if self.pool_per_source < 1 or self.min_training_queries < 1:
+            raise ValueError(f"pool_per_source >= 1 and min_training_queries >= 1 expected; got {self}")
         if not 0.0 < self.recent_share <= 1.0:
             raise ValueError(f"recent_share={self.recent_share!r} is invalid: expected (0, 1]")
         if self.newton_iterations < 1:
@@ -282,47 +279,38 @@ def ranked(pool: Sequence[str], scores: np.ndarray) -> list[tuple[str, float]]:
     return [(pool[i], float(p[i])) for i in order]
 
 
-def fold_of(query: Query, folds: int) -> int:
-    """Seed- and order-free; repeated (item, target) queries share a fold, so none is seen on both sides."""
-    return zlib.crc32(f"{query.item}\t{query.target}".encode()) % folds
-
-
-def out_of_fold_ranks(
-    groups: Sequence[tuple[Query, list[str], np.ndarray]], l2: float, settings: RerankSettings
-) -> list[int | None]:
-    """The target's rank for each query by a model fitted on the other folds."""
-    fold = [fold_of(q, settings.folds) for q, _, _ in groups]
-    ranks: list[int | None] = [None] * len(groups)
-    for k in range(settings.folds):
-        train = training_groups([g for g, f in zip(groups, fold, strict=True) if f != k])
-        if not train:
-            continue
-        model = fit_conditional_logit(train, l2, settings.newton_iterations)
-        for i, (query, pool, x) in enumerate(groups):
-            if fold[i] == k and pool:
-                order = [c for c, _ in ranked(pool, model.score(x))]
-                ranks[i] = metrics_lib.target_rank(order, query.target)
-    return ranks
+def pool_ranks(groups: Sequence[tuple[Query, list[str], np.ndarray]], model: RerankModel) -> list[int | None]:
+    """The target's rank in each query's reranked pool (None: not in the pool, or no pool)."""
+    return [
+        metrics_lib.target_rank([c for c, _ in ranked(pool, model.score(x))], query.target) if pool else None
+        for query, pool, x in groups
+    ]
 
 
 @dataclass(frozen=True)
 class RerankChoice:
     model: RerankModel | None  # None: too few training queries
-    hit_rate_at_10: float  # out-of-fold, over all validation queries
+    hit_rate_at_10: float  # on validation (out of sample: the model never saw those transitions)
     mrr_at_10: float
     sweep: list[dict]
     training_queries: int
+    validation_ranks: list[int | None] = field(default_factory=list)  # the chosen model's, per query
 
 
-def choose_reranker(queries: Sequence[Query], inputs: RerankInputs, settings: RerankSettings) -> RerankChoice:
-    """The L2 with the best out-of-fold HR@10 (then MRR@10, then the stronger L2), refitted on all queries."""
-    groups = query_groups(queries, inputs)
-    train = training_groups(groups)
+def choose_reranker(
+    training: Sequence[Query], validation: Sequence[Query], inputs: RerankInputs, settings: RerankSettings
+) -> RerankChoice:
+    """Fits one model per L2 on the training queries and keeps the one with the best validation HR@10 (then
+    MRR@10, then the stronger L2)."""
+    train = training_groups(query_groups(training, inputs))
     if len(train) < settings.min_training_queries:
         return RerankChoice(None, 0.0, 0.0, [], len(train))
-    sweep = []
+    validation_groups = query_groups(validation, inputs)
+    sweep, fitted = [], {}
     for l2 in settings.l2_grid:
-        ranks = out_of_fold_ranks(groups, l2, settings)
+        model = fit_conditional_logit(train, l2, settings.newton_iterations)
+        ranks = pool_ranks(validation_groups, model)
+        fitted[l2] = (model, ranks)
         sweep.append(
             {
                 "l2": l2,
@@ -331,8 +319,8 @@ def choose_reranker(queries: Sequence[Query], inputs: RerankInputs, settings: Re
             }
         )
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), s["l2"]))
-    model = fit_conditional_logit(train, best["l2"], settings.newton_iterations)
-    return RerankChoice(model, best["hit_rate_at_10"], best["mrr_at_10"], sweep, len(train))
+    model, ranks = fitted[best["l2"]]
+    return RerankChoice(model, best["hit_rate_at_10"], best["mrr_at_10"], sweep, len(train), ranks)
 
 
 def rerank_all(

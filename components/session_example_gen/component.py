@@ -42,7 +42,8 @@ class SessionExampleGenSpec(types.ComponentSpec):
 
 class SessionExampleGen(base_beam_component.BaseBeamComponent):
     """Reads an engagement log and emits (item, label, timestamp) tf.Examples: train pairs, and
-    each user's held-out last engagements as eval (validation) and test queries."""
+    each user's held-out last engagements as eval (validation), test and rerank (the blend's training)
+    queries."""
 
     SPEC_CLASS = SessionExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -33,7 +33,10 @@ INPUT_FINGERPRINT_KEY = "input_fingerprint"
 EXAMPLES_KEY = "examples"
 QUARANTINE_KEY = "quarantine"
 
-SPLITS = ("train", "eval", "test")
+# eval and test: each user's last two transitions (validation, the reported figure); rerank: the transitions
+# before those (the reranker's training queries). Training sees none of their targets.
+SPLITS = ("train", "eval", "test", "rerank")
+HELD_OUT = SPLITS[1:]
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
 TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
@@ -101,7 +104,8 @@ def _by_user(events: list[lib.EventTuple]) -> Iterator[tuple[str, list[tuple[str
 
 
 class _UserExamples(_Counting):
-    """One user's events -> serialized train pairs (one list, main) and held-out eval/test pairs (tagged)."""
+    """One user's events -> serialized train pairs (one list, main) and held-out eval/test/rerank pairs
+    (tagged, one list each)."""
 
     def __init__(self, settings: lib.SessionSettings, gap_seconds: int | None):
         self._settings = settings
@@ -118,12 +122,18 @@ class _UserExamples(_Counting):
             kept = [e for e in events if e.item in frequent]
             self._inc("dropped_rare_item_events", len(events) - len(kept))
             events = kept
-        history = lib.hold_out_last(events, self._settings.eval_user_share)
+        settings = self._settings
+        history = lib.hold_out_last(
+            events, settings.eval_user_share, settings.rerank_transitions, settings.rerank_min_engagements
+        )
         if history.test is not None:
             self._inc("pairs_eval")
             self._inc("pairs_test")
             yield beam.pvalue.TaggedOutput("eval", [self._encoder.encode(*history.eval)])
             yield beam.pvalue.TaggedOutput("test", [self._encoder.encode(*history.test)])
+            if history.rerank:
+                self._inc("pairs_rerank", len(history.rerank))
+                yield beam.pvalue.TaggedOutput("rerank", [self._encoder.encode(*p) for p in history.rerank])
         result = lib.sessionize(history.train, self._gap_seconds)
         self._inc("sessions", len(result.sessions))
         self._inc("dropped_short_sessions", result.dropped_short)
@@ -174,7 +184,7 @@ def build_pipeline(
         | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
         | "UserExamples"
-        >> beam.ParDo(_UserExamples(settings, gap), frequent).with_outputs("eval", "test", main="train")
+        >> beam.ParDo(_UserExamples(settings, gap), frequent).with_outputs(*HELD_OUT, main="train")
     )
     # One element per user and split: a user's pairs stay together in the files (the trainer keeps a batch's
     # pairs of one item together); GroupByUser already spreads users across the output.
@@ -195,7 +205,7 @@ def read_metrics(result: PipelineResult) -> dict[str, int]:
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Engagement log (`input_path`) -> Examples (train pairs, held-out eval/test) + Quarantine."""
+    """Engagement log (`input_path`) -> Examples (train pairs, held-out eval/test/rerank) + Quarantine."""
 
     def Do(
         self,
@@ -221,6 +231,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         fileio.rmtree(temp_dir)
         counts = read_metrics(p.result)
 
+        if counts["pairs_rerank"] == 0:
+            # An empty split has no files, which StatisticsGen cannot read; without it, RelatedEvaluator keeps
+            # the RRF blend, tuned on validation.
+            examples.split_names = artifact_utils.encode_split_names([s for s in SPLITS if s != "rerank"])
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
         for name in lib.REPORTED_COUNTERS:
@@ -242,5 +256,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 "SessionExampleGen %s: no user has 3 or more engagements, so nothing is held out for "
                 "evaluation (eval and test splits are empty)",
                 input_path,
+            )
+        elif counts["pairs_rerank"] == 0 and settings.rerank_transitions > 0:
+            logging.warning(
+                "SessionExampleGen %s: no held-out user has %d or more engagements, so the rerank split is "
+                "empty (RelatedEvaluator then keeps the RRF blend)",
+                input_path,
+                settings.rerank_min_engagements,
             )
         lib.check_counts(input_path, counts, settings, quarantine_file)

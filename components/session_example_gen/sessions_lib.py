@@ -49,9 +49,21 @@ class SessionSettings:
     min_count: int = 5  # drop items with fewer engagements (over the whole log) before sessionizing
     eval_user_share: float = 1.0  # share of users (by id hash) whose last two engagements are held out
     max_bad_share: float = 0.01  # fail the run when more than this share of input rows is malformed
+    # Transitions before the validation one held out for training the reranker (0: none), from users with at
+    # least `rerank_min_engagements` distinct engagements; training always keeps the first
+    # rerank_min_engagements - 3 of them, so short histories still train. 2: chosen on validation among 1-3
+    # by bench/sweep_rerank.py (docs/BENCHMARKS.md, sweep-rerank).
+    rerank_transitions: int = 2
+    rerank_min_engagements: int = 5
 
     def __post_init__(self) -> None:
-        for name in ("session_gap_seconds", "window", "min_count"):
+        for name in (
+            "session_gap_seconds",
+            "window",
+            "min_count",
+            "rerank_transitions",
+            "rerank_min_engagements",
+        ):
             value = getattr(self, name)
             _check(isinstance(value, int) and not isinstance(value, bool), name, value, "an integer")
         for name in ("eval_user_share", "max_bad_share"):
@@ -62,6 +74,13 @@ class SessionSettings:
         _check(self.min_count >= 1, "min_count", self.min_count, ">= 1")
         _check(0.0 <= self.eval_user_share <= 1.0, "eval_user_share", self.eval_user_share, "in [0, 1]")
         _check(0.0 <= self.max_bad_share <= 1.0, "max_bad_share", self.max_bad_share, "in [0, 1]")
+        _check(self.rerank_transitions >= 0, "rerank_transitions", self.rerank_transitions, ">= 0")
+        _check(
+            self.rerank_min_engagements >= 5,
+            "rerank_min_engagements",
+            self.rerank_min_engagements,
+            ">= 5 (training keeps at least two distinct engagements of the user)",
+        )
 
 
 @dataclass(frozen=True)
@@ -369,6 +388,7 @@ class UserHistory(NamedTuple):
     train: list[Event]  # what training (pairs, vocabulary, co-occurrence) may see
     eval: Pair | None  # (third-to-last item -> second-to-last): validation, for choosing settings
     test: Pair | None  # (second-to-last item -> last): the reported figure
+    rerank: tuple[Pair, ...] = ()  # (fourth-to-last -> third-to-last, ...), nearest first: reranker training
 
 
 def _order(events: Iterable[Event]) -> list[Event]:
@@ -381,23 +401,40 @@ def is_eval_user(user: str, share: float) -> bool:
     return share >= 1.0 or (share > 0.0 and zlib.crc32(user.encode("utf-8")) % 10_000 < share * 10_000)
 
 
-def hold_out_last(events: Iterable[Event], share: float) -> UserHistory:
+def rerank_held_out(distinct: int, transitions: int, min_engagements: int) -> int:
+    """How many reranker transitions a user with `distinct` engagements gives up: up to `transitions`, and
+    only while training keeps min_engagements - 3 of them (the validation and test targets are held too)."""
+    return max(0, min(transitions, distinct - min_engagements + 1))
+
+
+def hold_out_last(
+    events: Iterable[Event], share: float, rerank_transitions: int = 0, rerank_min_engagements: int = 5
+) -> UserHistory:
     """Leave-last-out split of one user's history (consecutive repeats of an item count once).
 
     The last engagement is the test target and the one before it the test query; the second-to-last is the
-    validation target and the third-to-last its query. Neither target is seen by training, so validation
-    choices never peek at the test, and the test measures what users do next. Users with fewer than three
-    distinct consecutive items, or outside `share`, keep their whole history for training.
+    validation target and the third-to-last its query. With `rerank_transitions`, the transitions before
+    that (fourth-to-last -> third-to-last, ...) are held out too, as the reranker's training queries (see
+    `rerank_held_out` for who gives them up). No held-out target is seen by training, so the reranker is
+    fitted on transitions the features never saw, validation choices never peek at the test, and the test
+    measures what users do next. Users with fewer than three distinct consecutive items, or outside
+    `share`, keep their whole history for training.
     """
     ordered = _order(events)
     starts = [i for i, e in enumerate(ordered) if i == 0 or ordered[i - 1].item != e.item]
     if len(starts) < 3 or not is_eval_user(ordered[0].user, share):
         return UserHistory(ordered, None, None)
+    held = rerank_held_out(len(starts), rerank_transitions, rerank_min_engagements)
     third, second, last = (ordered[i] for i in starts[-3:])
+    rerank = tuple(
+        Pair(ordered[starts[-3 - j]].item, ordered[starts[-2 - j]].item, ordered[starts[-2 - j]].ts)
+        for j in range(1, held + 1)
+    )
     return UserHistory(
-        ordered[: starts[-2]],
+        ordered[: starts[-2 - held]],
         Pair(third.item, second.item, second.ts),
         Pair(second.item, last.item, last.ts),
+        rerank,
     )
 
 
@@ -456,6 +493,7 @@ class PairsResult(NamedTuple):
     eval: list[Pair]
     test: list[Pair]
     counts: Counter
+    rerank: list[Pair]  # every held-out reranker transition
 
 
 def events_to_pairs(
@@ -469,24 +507,28 @@ def events_to_pairs(
         by_user.setdefault(event.user, []).append(event)
     gap = None if presessionized else settings.session_gap_seconds
     train: list[Pair] = []
-    held: dict[str, list[Pair]] = {"eval": [], "test": []}
+    held: dict[str, list[Pair]] = {"eval": [], "test": [], "rerank": []}
     for user_events in by_user.values():
-        history = hold_out_last(user_events, settings.eval_user_share)
+        history = hold_out_last(
+            user_events,
+            settings.eval_user_share,
+            settings.rerank_transitions,
+            settings.rerank_min_engagements,
+        )
         if history.test is not None:
             held["eval"].append(history.eval)
             held["test"].append(history.test)
+            held["rerank"].extend(history.rerank)
         result = sessionize(history.train, gap)
         counts["sessions"] += len(result.sessions)
         counts["dropped_short_sessions"] += result.dropped_short
         counts["dropped_repeated_events"] += result.dropped_repeats
         for session in result.sessions:
             train.extend(session_pairs(session, settings.window))
-    counts["pairs_train"], counts["pairs_eval"], counts["pairs_test"] = (
-        len(train),
-        len(held["eval"]),
-        len(held["test"]),
-    )
-    return PairsResult(train, held["eval"], held["test"], counts)
+    counts["pairs_train"] = len(train)
+    for split, pairs in held.items():
+        counts[f"pairs_{split}"] = len(pairs)
+    return PairsResult(train, held["eval"], held["test"], counts, held["rerank"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -738,6 +780,7 @@ REPORTED_COUNTERS = (
     "pairs_train",
     "pairs_eval",
     "pairs_test",
+    "pairs_rerank",
 )
 
 

@@ -81,3 +81,21 @@ def test_choose_blend_searches_the_fusion_constant_too():
     assert per_k[0]["mrr_at_10"] < per_k[1]["mrr_at_10"] == 1.0
     assert chosen.rrf_k == 60.0 and weight == 0.5
     assert sweep[0]["hit_rate_at_10"] == 1.0
+
+
+def test_rrf_weight_is_fitted_on_the_rerank_queries_so_validation_stays_out_of_sample():
+    # The rerank (training) queries want Pin2Vec first, validation wants co-occurrence first: the weight
+    # follows the training queries, and validation only measures it.
+    embedding = {"q1": [("t1", 1.0)], "q2": [("x", 1.0)]}
+    cooccurrence = {"q1": [(f"n{i}", 1.0) for i in range(12)], "q2": [("t2", 5.0)]}
+    training = [Query("q1", "t1")]
+    splits = {"validation": [Query("q2", "t2"), Query("q1", "n0")], "test": [Query("q2", "t2")]}
+    settings = BlendSettings(weights=(0.0, 1.0), rrf_ks=(60.0,))
+    args = (splits, embedding, cooccurrence, {}, settings)
+    honest, _, _ = evaluation_lib.evaluate_sources(*args, training=training)
+    assert honest["blend"]["weight"] == 1.0 and honest["blend"]["tuned_on"] == "rerank"
+    assert honest["validation_out_of_sample"] and honest["blend"]["training_queries"] == 1
+    assert honest["splits"]["validation"]["blend"]["mrr"]["10"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    in_sample, _, _ = evaluation_lib.evaluate_sources(*args)
+    assert in_sample["blend"]["weight"] == 0.0 and in_sample["blend"]["tuned_on"] == "validation"
+    assert in_sample["splits"]["validation"]["blend"]["mrr"]["10"] == 1.0

@@ -45,7 +45,7 @@ def evaluated(tmp_path_factory):
 
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test", "rerank"])
     # Validation: 6 queries only Pin2Vec answers, 2 only co-occurrence answers. Test: the same kinds.
     validation = [
         ("i20", "i21"),
@@ -57,25 +57,29 @@ def evaluated(tmp_path_factory):
     ]
     validation += [("i1", "i11"), ("i3", "i13")]
     test = [("i21", "i20"), ("i23", "i22"), ("i5", "i15"), ("i7", "i17")]
-    # Training pairs: what the reranker counts from (too few validation queries here to train it).
+    # Training pairs: what the reranker counts from; rerank queries: what the blend is fitted on (too few
+    # here to train the reranker, enough to choose the RRF weight).
     write_split(examples, "train", [("i1", "i11"), ("i3", "i13"), ("i20", "i21")])
     write_split(examples, "eval", validation)
     write_split(examples, "test", test)
+    write_split(examples, "rerank", [("i18", "i19"), ("i9", "i19")])
+    inputs = {"examples": [examples], "index": [index], "candidates": [candidates]}
+    return (*run_evaluator(root / "with_rerank", inputs), inputs)
 
+
+def run_evaluator(root, inputs):
     evaluation, blend = RelatedEvaluation(), RelatedCandidates()
     evaluation.uri, blend.uri = str(root / "evaluation"), str(root / "blend")
     config = {"blend": {"weights": [0.0, 0.5, 1.0], "top_n": 5}}
     Executor().Do(
-        {"examples": [examples], "index": [index], "candidates": [candidates]},
-        {"evaluation": [evaluation], "blend": [blend]},
-        {"evaluation_config": json.dumps(config)},
+        inputs, {"evaluation": [evaluation], "blend": [blend]}, {"evaluation_config": json.dumps(config)}
     )
     with open(os.path.join(evaluation.uri, "evaluation.json")) as f:
         return json.load(f), evaluation, blend
 
 
 def test_every_source_is_measured_on_both_splits(evaluated):
-    result, _, _ = evaluated
+    result, _, _, _ = evaluated
     test = result["splits"]["test"]
     assert test["pin2vec"]["hit_rate"]["10"] == 0.5  # i21 -> i20 and i23 -> i22
     assert test["cooccurrence"]["hit_rate"]["10"] == 0.5  # i5 -> i15 and i7 -> i17
@@ -84,9 +88,11 @@ def test_every_source_is_measured_on_both_splits(evaluated):
     assert result["catalogue_size"] == 30
 
 
-def test_blend_weight_is_chosen_on_validation_and_saved(evaluated):
-    result, evaluation, blend = evaluated
-    # Weight 0.5: co-occurrence's single candidate first, then Pin2Vec's: every validation query hits.
+def test_blend_weight_is_chosen_on_the_rerank_split_and_saved(evaluated):
+    result, evaluation, blend, _ = evaluated
+    assert result["blend"]["tuned_on"] == "rerank" and result["blend"]["training_queries"] == 2
+    assert result["validation_out_of_sample"] is True
+    # Weight 0.5: co-occurrence's single candidate first, then Pin2Vec's: every rerank query hits.
     assert [s["weight"] for s in result["blend"]["sweep"]] == [0.0, 0.5, 1.0]
     assert result["blend"]["weight"] in (0.0, 0.5)  # both reach HR@10 = 1; the tie goes to the lower weight
     assert result["best_source"] == "blend"
@@ -96,21 +102,34 @@ def test_blend_weight_is_chosen_on_validation_and_saved(evaluated):
     assert evaluation.get_float_custom_property("test_blend_hit_rate_at_10") == 1.0
 
 
-def test_reranker_needs_enough_validation_queries_and_rrf_is_kept(evaluated):
-    result, evaluation, blend = evaluated
+def test_reranker_needs_enough_rerank_queries_and_rrf_is_kept(evaluated):
+    result, evaluation, blend, _ = evaluated
     assert result["blend"]["method"] == "rrf"
+    assert "2 rerank-split queries" in result["blend"]["rerank"]["skipped"]
     assert "the reranker needs 50" in result["blend"]["rerank"]["skipped"]
     assert evaluation.get_string_custom_property("blend_method") == "rrf"
     assert candidate_table.load_table(blend.uri).meta["method"] == "rrf"
     assert not os.path.exists(os.path.join(evaluation.uri, "rerank_model.json"))
 
 
+def test_examples_without_a_rerank_split_tune_the_blend_on_validation(evaluated, tmp_path):
+    *_, inputs = evaluated
+    examples = standard_artifacts.Examples()
+    examples.uri = inputs["examples"][0].uri
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test"])  # older artifacts
+    result, _, _ = run_evaluator(tmp_path, {**inputs, "examples": [examples]})
+    assert result["blend"]["tuned_on"] == "validation" and result["validation_out_of_sample"] is False
+    assert result["blend"]["method"] == "rrf" and "no rerank queries" in result["blend"]["rerank"]["skipped"]
+    assert result["splits"]["test"]["blend"]["hit_rate"]["10"] == 1.0
+
+
 def test_report_files_are_written(evaluated):
-    _, evaluation, _ = evaluated
+    _, evaluation, _, _ = evaluated
     for name in ("report.html", "report.md"):
         with open(os.path.join(evaluation.uri, name), encoding="utf-8") as f:
             text = f.read()
         assert "blend" in text and "cooccurrence" in text
+        assert "weight sweep (rerank)" in text.lower() and "not trained" in text
 
 
 def test_component_spec():

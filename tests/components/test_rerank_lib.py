@@ -112,19 +112,13 @@ def test_ranked_gives_descending_probabilities_with_ties_by_id():
     assert rerank_lib.ranked([], np.array([])) == []
 
 
-def test_folds_are_stable_and_keep_repeated_queries_together():
-    q = Query("x", "y")
-    assert rerank_lib.fold_of(q, 5) == rerank_lib.fold_of(Query("x", "y"), 5)
-    assert {rerank_lib.fold_of(Query(str(i), "t"), 5) for i in range(100)} == set(range(5))
-
-
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="l2_grid"):
         RerankSettings(l2_grid=(0.0,))
     with pytest.raises(ValueError, match="recent_share"):
         RerankSettings(recent_share=0.0)
-    with pytest.raises(ValueError, match="folds"):
-        RerankSettings(folds=1)
+    with pytest.raises(ValueError, match="min_training_queries"):
+        RerankSettings(min_training_queries=0)
 
 
 def direction_world(items=80, per_item=6, seed=0):
@@ -151,44 +145,75 @@ def direction_world(items=80, per_item=6, seed=0):
     return inputs, queries
 
 
-def test_choose_reranker_learns_direction_out_of_fold():
+def halves(queries):
+    """(training, validation): disjoint query items, as the rerank and eval splits of different users."""
+    return queries[::2], queries[1::2]
+
+
+def test_choose_reranker_fits_on_training_and_measures_on_validation():
     inputs, queries = direction_world()
-    choice = rerank_lib.choose_reranker(queries, inputs, RerankSettings(min_training_queries=20))
-    assert choice.training_queries == 80
-    assert choice.hit_rate_at_10 == 1.0  # every held-out fold: the forward candidate first of 6...
+    training, validation = halves(queries)
+    choice = rerank_lib.choose_reranker(training, validation, inputs, RerankSettings(min_training_queries=20))
+    assert choice.training_queries == 40
+    assert choice.hit_rate_at_10 == 1.0  # unseen query items: the forward candidate first of 6...
     assert choice.mrr_at_10 > 0.9  # ...and almost always at rank 1 (chance: 0.41)
+    assert len(choice.validation_ranks) == len(validation) and set(choice.validation_ranks) == {1}
     assert [s["l2"] for s in choice.sweep] == [1.0, 10.0, 100.0]
     assert choice.model.weights[FEATURE["log_forward_count"]] > 0
     lists = rerank_lib.rerank_all(["q0", "unknown"], inputs, choice.model, top_n=3)
     assert lists["q0"][0][0] == queries[0].target and len(lists["q0"]) == 3 and lists["unknown"] == []
 
 
+def test_validation_chooses_but_never_fits():
+    inputs, queries = direction_world()
+    training, validation = halves(queries)
+    settings = RerankSettings(min_training_queries=20, l2_grid=(10.0,))
+    one = rerank_lib.choose_reranker(training, validation, inputs, settings)
+    other = rerank_lib.choose_reranker(training, validation[:5], inputs, settings)
+    np.testing.assert_array_equal(one.model.weights, other.model.weights)
+    # Trained on the opposite direction (targets seen *before* the query), the model fails on validation.
+    backward = [Query(q.item, c) for q in training for c, _ in inputs.cooccurrence[q.item] if c != q.target]
+    wrong = rerank_lib.choose_reranker(backward[::5], validation, inputs, settings)
+    assert wrong.model.weights[FEATURE["log_forward_count"]] < 0
+    assert wrong.hit_rate_at_10 == 1.0 and wrong.mrr_at_10 < 0.3  # 6 candidates fit in 10, but last-ish
+
+
 def test_too_few_training_queries_means_no_reranker():
     inputs, queries = direction_world(items=10)
-    choice = rerank_lib.choose_reranker(queries, inputs, RerankSettings())
+    choice = rerank_lib.choose_reranker(queries, queries, inputs, RerankSettings())
     assert choice.model is None and choice.training_queries == 10
 
 
-def test_evaluator_pushes_the_reranker_only_when_it_cross_validates_better():
-    inputs, queries = direction_world(items=60, per_item=30)
-    splits = {"validation": queries, "test": queries}
+def test_evaluator_pushes_the_reranker_only_when_it_beats_rrf_on_validation():
+    inputs, queries = direction_world(items=120, per_item=30)
+    training, validation = halves(queries)
+    splits = {"validation": validation, "test": validation}
     args = (splits, inputs.embedding, inputs.cooccurrence, inputs.popularity, blend_lib.BlendSettings())
-    result, blend, _ = evaluation_lib.evaluate_sources(*args, inputs, RerankSettings(min_training_queries=20))
+    settings = RerankSettings(min_training_queries=20)
+    result, blend, _ = evaluation_lib.evaluate_sources(*args, inputs, settings, training)
     record = result["blend"]["rerank"]
     # Ranks alone put the target (1 of 30, in random order) in the top 10 about a third of the time.
-    assert record["rrf_cross_validated_hit_rate_at_10"] < 0.6
-    assert record["cross_validated_hit_rate_at_10"] > 0.95
-    assert result["blend"]["method"] == "rerank" and record["folds"] == 5
-    assert result["splits"]["test"]["blend"]["hit_rate"]["10"] > 0.95
-    assert blend["q0"][0][0] == queries[0].target
+    assert record["rrf_validation_hit_rate_at_10"] < 0.6
+    assert record["validation_hit_rate_at_10"] > 0.95 and record["training_queries"] == 60
+    assert result["blend"]["method"] == "rerank" and result["blend"]["tuned_on"] == "rerank"
+    assert result["validation_out_of_sample"] is True
+    # The pushed blend's validation figure is the one the choice was made on: out of sample, not refitted.
+    assert result["splits"]["validation"]["blend"]["hit_rate"]["10"] == record["validation_hit_rate_at_10"]
+    assert result["best_source"] == "blend"
+    assert blend["q1"][0][0] == queries[1].target
     assert rerank_lib.RerankModel.from_json(json.dumps(record["model"])).l2 == record["l2"]
 
     # Six candidates always fit in the top 10: HR@10 ties at 1.0 and RRF, the simpler, is kept.
-    inputs, queries = direction_world(items=60, per_item=6)
-    splits = {"validation": queries, "test": queries}
+    inputs, queries = direction_world(items=120, per_item=6)
+    training, validation = halves(queries)
+    splits = {"validation": validation, "test": validation}
     args = (splits, inputs.embedding, inputs.cooccurrence, inputs.popularity, blend_lib.BlendSettings())
-    result, _, _ = evaluation_lib.evaluate_sources(*args, inputs, RerankSettings(min_training_queries=20))
+    result, _, _ = evaluation_lib.evaluate_sources(*args, inputs, settings, training)
     assert result["blend"]["method"] == "rrf"
-    assert result["blend"]["rerank"]["rrf_cross_validated_hit_rate_at_10"] == 1.0
-    disabled, _, _ = evaluation_lib.evaluate_sources(*args, inputs, RerankSettings(enabled=False))
+    assert result["blend"]["rerank"]["rrf_validation_hit_rate_at_10"] == 1.0
+    disabled, _, _ = evaluation_lib.evaluate_sources(*args, inputs, RerankSettings(enabled=False), training)
     assert disabled["blend"]["method"] == "rrf" and disabled["blend"]["rerank"] is None
+    # Without rerank queries (Examples from before the split existed) RRF is tuned on validation, in-sample.
+    no_training, _, _ = evaluation_lib.evaluate_sources(*args, inputs, settings)
+    assert no_training["blend"]["tuned_on"] == "validation" and not no_training["validation_out_of_sample"]
+    assert "no rerank queries" in no_training["blend"]["rerank"]["skipped"]

@@ -91,9 +91,12 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     assert train == collections.Counter(expected.train)
     assert evaluation == collections.Counter(expected.eval)
     assert _read_split(examples, "test") == collections.Counter(expected.test)
-    assert train and evaluation
-    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
-    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-test", "Split-train"]  # no temp files
+    assert _read_split(examples, "rerank") == collections.Counter(expected.rerank)
+    # Every user has enough distinct engagements to give up the default number of rerank transitions.
+    assert train and evaluation and len(expected.rerank) == 6 * SessionSettings().rerank_transitions
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test", "rerank"]
+    splits = ["Split-eval", "Split-rerank", "Split-test", "Split-train"]
+    assert sorted(os.listdir(examples.uri)) == splits  # no temp files
 
     props = {name: examples.get_int_custom_property(name) for name in lib.REPORTED_COUNTERS}
     assert props["rows_read"] == len(rows) + 1
@@ -102,6 +105,7 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     assert props["dropped_rare_item_events"] == 2
     assert props["pairs_train"] == len(expected.train)
     assert props["pairs_eval"] == props["pairs_test"] == len(expected.eval) > 0
+    assert props["pairs_rerank"] == len(expected.rerank)
     assert props["sessions"] == expected.counts["sessions"]
     assert props["dropped_short_sessions"] == expected.counts["dropped_short_sessions"] > 0
 
@@ -157,6 +161,11 @@ def test_presessionized_input(tmp_path):
     assert _read_split(examples, "eval") == collections.Counter(evaluation)
     assert _read_split(examples, "test") == collections.Counter(test)
     assert _read_split(examples, "train") == collections.Counter(train)
+    # No line has the 5 distinct items a rerank transition needs: the split is empty (no files, which
+    # StatisticsGen could not read), so the artifact does not list it; training is as without it.
+    assert examples.get_int_custom_property("pairs_rerank") == 0
+    assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval", "test"]
+    assert not glob.glob(os.path.join(examples.uri, "Split-rerank", "*.gz"))
     assert examples.get_int_custom_property("dropped_rare_item_events") == 3
     assert examples.get_int_custom_property("dropped_short_sessions") == 9  # held-out remainders and "b"s
     assert _read_text(os.path.join(quarantine.uri, "quarantine.jsonl")) == ""
@@ -184,6 +193,7 @@ def test_parquet_directory_input_with_iso_timestamps(tmp_path):
     expected = lib.events_to_pairs(shifted, SessionSettings())
     assert _read_split(examples, "train") == collections.Counter(expected.train)
     assert _read_split(examples, "eval") == collections.Counter(expected.eval)
+    assert _read_split(examples, "rerank") == collections.Counter(expected.rerank)
     assert examples.get_int_custom_property("bad_rows") == 0
 
 

@@ -169,9 +169,32 @@ def test_hold_out_last_takes_the_last_two_distinct_engagements():
 
 def test_short_or_unselected_histories_are_not_held_out():
     short = [Event("u", "a", 1), Event("u", "b", 2), Event("u", "b", 3)]
-    assert lib.hold_out_last(short, share=1.0) == (short, None, None)
+    assert lib.hold_out_last(short, share=1.0, rerank_transitions=1) == (short, None, None, ())
     four = [Event("u", x, t) for t, x in enumerate("abcd")]
-    assert lib.hold_out_last(four, share=0.0) == (four, None, None)
+    assert lib.hold_out_last(four, share=0.0, rerank_transitions=1) == (four, None, None, ())
+
+
+def test_rerank_transitions_are_held_out_before_the_validation_one():
+    events = [Event("u", x, t) for t, x in enumerate("abcdeefg")]  # "e" repeated: counts once, at t=4
+    history = lib.hold_out_last(events, share=1.0, rerank_transitions=3, rerank_min_engagements=5)
+    assert (history.eval, history.test) == (Pair("e", "f", 6), Pair("f", "g", 7))
+    assert history.rerank == (Pair("d", "e", 4), Pair("c", "d", 3), Pair("b", "c", 2))  # nearest first
+    assert history.train == events[:2]  # none of the held-out targets is seen by training
+    one = lib.hold_out_last(events, share=1.0, rerank_transitions=1, rerank_min_engagements=5)
+    assert one.rerank == (Pair("d", "e", 4),) and one.train == events[:4]
+
+
+def test_short_histories_give_up_fewer_rerank_transitions_and_keep_training():
+    five = [Event("u", x, t) for t, x in enumerate("abcde")]
+    history = lib.hold_out_last(five, share=1.0, rerank_transitions=3, rerank_min_engagements=5)
+    assert history.rerank == (Pair("b", "c", 2),) and history.train == five[:2]
+    four = five[:4]
+    held = lib.hold_out_last(four, share=1.0, rerank_transitions=3)  # as without the rerank split
+    assert held == (four[:2], Pair("b", "c", 2), Pair("c", "d", 3), ())
+    six = [Event("u", x, t) for t, x in enumerate("abcdef")]
+    stricter = lib.hold_out_last(six, share=1.0, rerank_transitions=3, rerank_min_engagements=6)
+    assert stricter.rerank == (Pair("c", "d", 3),) and stricter.train == six[:3]
+    assert [lib.rerank_held_out(n, 3, 5) for n in range(3, 10)] == [0, 0, 1, 2, 3, 3, 3]
 
 
 def test_eval_user_share_is_stable_and_close_to_the_share():
@@ -193,6 +216,15 @@ def test_events_to_pairs_never_trains_on_held_out_targets():
     assert all(p.item != p.label for p in result.train + result.eval + result.test)
     assert result.counts["pairs_train"] == len(result.train)
     assert result.counts["pairs_eval"] == result.counts["pairs_test"] == 4
+    per_user = SessionSettings().rerank_transitions  # every user here has enough distinct engagements
+    assert len(result.rerank) == result.counts["pairs_rerank"] == 4 * per_user
+    for held in result.rerank:
+        assert not any(p.timestamp >= held.timestamp for p in result.train if p.label == held.label)
+    deeper = lib.events_to_pairs(events, SessionSettings(min_count=1, rerank_transitions=per_user + 1))
+    assert len(deeper.rerank) == 4 * (per_user + 1) and set(result.rerank) <= set(deeper.rerank)
+    assert len(deeper.train) < len(result.train) and (deeper.eval, deeper.test) == (result.eval, result.test)
+    none = lib.events_to_pairs(events, SessionSettings(min_count=1, rerank_transitions=0))
+    assert none.rerank == [] and len(none.train) > len(result.train)
 
 
 # --- settings and config --------------------------------------------------------------------------
@@ -207,6 +239,10 @@ def test_settings_validation_names_the_field():
         SessionSettings(min_count="5")
     with pytest.raises(ValueError, match="file_format='xls'"):
         EventSource(path="a", file_format="xls")
+    with pytest.raises(ValueError, match="rerank_transitions=-1 is invalid"):
+        SessionSettings(rerank_transitions=-1)
+    with pytest.raises(ValueError, match="rerank_min_engagements=4 is invalid: expected >= 5"):
+        SessionSettings(rerank_min_engagements=4)
 
 
 def test_config_round_trips_through_json_and_rejects_unknown_keys():
