@@ -217,3 +217,23 @@ def test_evaluator_pushes_the_reranker_only_when_it_beats_rrf_on_validation():
     no_training, _, _ = evaluation_lib.evaluate_sources(*args, inputs, settings)
     assert no_training["blend"]["tuned_on"] == "validation" and not no_training["validation_out_of_sample"]
     assert "no rerank queries" in no_training["blend"]["rerank"]["skipped"]
+
+
+def test_fit_matches_a_per_pool_newton_reference():
+    """The stacked fit gives the weights of the textbook per-pool loop (pools of different sizes)."""
+    rng = np.random.default_rng(5)
+    d = len(rerank_lib.FEATURES)
+    groups = [(rng.normal(size=(n, d)), int(rng.integers(n))) for n in rng.integers(1, 40, size=60)]
+    model = rerank_lib.fit_conditional_logit(groups, l2=3.0)
+
+    z_groups = [((x - model.mean) / model.scale, t) for x, t in groups]
+    w = np.zeros(d)
+    for _ in range(50):
+        gradient, hessian = 3.0 * w, 3.0 * np.eye(d)
+        for z, target in z_groups:
+            p = np.exp(z @ w - (z @ w).max())
+            p /= p.sum()
+            gradient += p @ z - z[target]
+            hessian += (z * p[:, None]).T @ z - np.outer(p @ z, p @ z)
+        w -= np.linalg.solve(hessian, gradient)
+    np.testing.assert_allclose(model.weights, w, atol=1e-9)
