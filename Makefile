@@ -58,3 +58,15 @@ bench-serving: setup
 .PHONY: bench-quick
 bench-quick: setup  # this project's trainer vs gensim Word2Vec on one synthetic log (~6 min on 2 cores)
 	$(PY) -m bench.bench_quick --work-dir $(WORK)/bench/quick --json-out $(WORK)/bench/quick/result.json
+
+# The ScaNN index (index_lib, pipeline settings) at 1M and 10M x 128-d vs faiss IVF-Flat and numpy brute force,
+# each in its own process over a memory-mapped vector file; writes docs/BENCHMARKS.md (~1 h on 2 cores).
+.PHONY: bench-index-scale
+bench-index-scale: setup
+	$(PY) -m bench.bench_index_scale --items 1000000 10000000 --work $(WORK)/bench/index_scale --write-docs
+
+# Cost curves: the whole pipeline on synthetic logs of growing size, time and peak memory (process tree) per
+# stage; writes docs/BENCHMARKS.md. About 40 min on 2 cores.
+.PHONY: bench-scale
+bench-scale: setup
+	$(PY) -m bench.bench_scale --case 1M:100K --case 2M:100K --case 2M:1M --work $(WORK)/bench/scale --write-docs

@@ -121,6 +121,7 @@ def run_pipeline(events_dir: str, output_dir: str, log_path: str) -> dict:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         watched = psutil.Process(process.pid)
         done = threading.Event()
@@ -138,6 +139,7 @@ def run_pipeline(events_dir: str, output_dir: str, log_path: str) -> dict:
         sampler.start()
         for line in process.stdout:
             log.write(line)
+            log.flush()
             if match := _STARTED.search(line):
                 current["stage"] = match.group(1)
             elif match := _DONE.search(line):
