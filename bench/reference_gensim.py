@@ -89,7 +89,12 @@ def build_split(events: Iterable[Event], settings: SessionSettings) -> Reference
     test: list[Query] = []
     popularity: Counter = Counter()
     for user in sorted(by_user):
-        history = sessions_lib.hold_out_last(by_user[user], settings.eval_user_share)
+        history = sessions_lib.hold_out_last(
+            by_user[user],
+            settings.eval_user_share,
+            settings.rerank_transitions,
+            settings.rerank_min_engagements,
+        )
         if history.test is not None:
             validation.append(Query(history.eval.item, history.eval.label))
             test.append(Query(history.test.item, history.test.label))
