@@ -239,11 +239,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", default=os.path.join(REPO, "work", "bench", "scale"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the cases already in <work>/results.json and run only new ones",
+    )
     args = parser.parse_args(argv)
     cases = [parse_case(c) for c in args.case]
     os.makedirs(args.work, exist_ok=True)
     results = []
+    results_path = os.path.join(args.work, "results.json")
+    if args.keep and os.path.exists(results_path):
+        with open(results_path) as f:
+            results = [r for r in json.load(f) if (r["events"], r["items"]) in cases]
     for events, items in cases:
+        if any((r["events"], r["items"]) == (events, items) for r in results):
+            continue
         data = generate(events, items, args.work, args.seed)
         events_dir = os.path.join(data, "events")
         floor = read_floor(events_dir)
@@ -262,7 +273,8 @@ def main(argv: list[str] | None = None) -> None:
             }
         )
         print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)
-        with open(os.path.join(args.work, "results.json"), "w") as f:
+        results.sort(key=lambda r: (r["items"], r["events"]))
+        with open(results_path, "w") as f:
             json.dump(results, f, indent=2)
     text = report(args, results)
     print(text)
