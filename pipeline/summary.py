@@ -69,6 +69,7 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
                 "pairs_train",
                 "pairs_eval",
                 "pairs_test",
+                "pairs_rerank",
                 "dropped_rare_item_events",
                 "dropped_short_sessions",
                 "bad_rows",
