@@ -193,6 +193,9 @@ def report(args, results: list[dict]) -> str:
             lines.append(
                 f"\nTime against events at {items:,} items: slope {slope:.2f} on log-log (1.00 = linear)."
             )
+        slope = log_slope([(r["pairs_train"], r["run"]["seconds"]) for r in results if r["items"] == items])
+        if slope is not None:
+            lines.append(f"Time against training pairs at {items:,} items: slope {slope:.2f}.")
     for events in sorted({r["events"] for r in results}):
         same = [(r["items"], r["run"]["seconds"]) for r in results if r["events"] == events]
         slope = log_slope(same)
