@@ -28,6 +28,8 @@ import time
 
 import psutil
 
+from bench.docs_section import write_section
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION_START = "<!-- bench-scale:start -->"
 SECTION_END = "<!-- bench-scale:end -->"
@@ -204,24 +206,6 @@ def report(args, results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: str = os.path.join(REPO, "docs", "BENCHMARKS.md")) -> None:
-    with open(path, encoding="utf-8") as f:
-        document = f.read()
-    section = f"{SECTION_START}\n{text}{SECTION_END}"
-    if SECTION_START in document:
-        before, rest = document.split(SECTION_START, 1)
-        document = before + section + rest.split(SECTION_END, 1)[1]
-    else:
-        document = (
-            document.rstrip("\n")
-            + "\n\n## Cost curves: the pipeline at scale (`bench/bench_scale.py`)\n\n"
-            + section
-            + "\n"
-        )
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(document)
-
-
 def _pairs_train(output_dir: str) -> int:
     import sqlite3
 
@@ -282,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report(args, results)
     print(text)
     if args.write_docs:
-        write_section(text)
+        write_section(text, SECTION_START, SECTION_END)
 
 
 if __name__ == "__main__":

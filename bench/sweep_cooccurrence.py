@@ -14,8 +14,8 @@ import datetime
 import sys
 from collections.abc import Sequence
 
+from bench.docs_section import write_section
 from bench.reference_gensim import build_split, ensure_ratings, machine_description, read_events
-from bench.sweep_trainer import write_section
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator import evaluation_lib
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(text)
     if args.write:
-        write_section(text, start=START, end=END)
+        write_section(text, START, END)
     return 0
 
 

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.docs_section import write_section
 from bench.reference_gensim import machine_description
-from bench.sweep_trainer import write_section
 from components import candidate_table
 from components.related_evaluator import blend_lib, evaluation_lib, metrics_lib, rerank_lib
 from components.related_evaluator.metrics_lib import Query
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             *[f"- {n}" for n in notes],
         ]
-        write_section("\n".join(body), start=START, end=END)
+        write_section("\n".join(body), START, END)
         print("written to docs/BENCHMARKS.md")
     return 0
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from bench.docs_section import write_section
 from bench.reference_gensim import (
     ReferenceSplit,
     build_split,
@@ -35,7 +36,6 @@ from components.session_example_gen import sessions_lib
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 
 START, END = "<!-- sweep-trainer:start -->", "<!-- sweep-trainer:end -->"
-BENCHMARKS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 
 # Each entry overrides TrainerSettings defaults (and "window", the session window); epochs are all tried.
 DEFAULT_GRID: list[dict] = [
@@ -145,19 +145,6 @@ def table(results: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: str = BENCHMARKS, start: str = START, end: str = END) -> None:
-    """Replaces the marked section of docs/BENCHMARKS.md (appends it the first time)."""
-    with open(path, encoding="utf-8") as f:
-        document = f.read()
-    section = f"{start}\n{text}\n{end}"
-    if start in document and end in document:
-        document = document[: document.index(start)] + section + document[document.index(end) + len(end) :]
-    else:
-        document = document.rstrip("\n") + "\n\n" + section + "\n"
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(document)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratings", default="work/data/ml-100k/ratings.tsv")
@@ -204,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, START, END)
     return 0
 
 
