@@ -33,7 +33,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
-
+from bench import docs_section  # noqa: E402
 from bench.bench_index_scale_data import VectorSpec, write_vectors  # noqa: E402
 from bench.bench_index_scale_methods import MethodConfig, memory_status  # noqa: E402
 from bench.bench_index_scale_shards import ShardConfig, shards_needed  # noqa: E402
@@ -490,18 +490,10 @@ def report(args, sizes: list[dict], machine: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: str = os.path.join(REPO, "docs", "BENCHMARKS.md")) -> None:
-    """Replaces this benchmark's section of docs/BENCHMARKS.md, or appends it; other sections untouched."""
-    with open(path, encoding="utf-8") as f:
-        current = f.read()
-    if SECTION_START in current and SECTION_END in current:
-        head, rest = current.split(SECTION_START, 1)
-        _, tail = rest.split(SECTION_END, 1)
-        updated = head + text.rstrip("\n") + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(updated)
+def write_section(text: str, path: str = docs_section.BENCHMARKS) -> None:
+    """Replaces this benchmark's section of docs/BENCHMARKS.md (`text` is the report, markers included)."""
+    body = text.split(SECTION_START, 1)[-1].split(SECTION_END, 1)[0]
+    docs_section.write_section(body, SECTION_START, SECTION_END, path)
 
 
 def main(argv=None) -> int:

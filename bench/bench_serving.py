@@ -656,21 +656,12 @@ def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, c
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replaces this benchmark's section of docs/BENCHMARKS.md, or appends it; other sections untouched."""
-    path = os.path.join(REPO, "docs", "BENCHMARKS.md")
-    with open(path, encoding="utf-8") as f:
-        current = f.read()
-    if SECTION_START in current and SECTION_END in current:
-        head, rest = current.split(SECTION_START, 1)
-        _, tail = (
-            rest.split(SECTION_END + "\n", 1) if SECTION_END + "\n" in rest else rest.split(SECTION_END, 1)
-        )
-        updated = head + text + tail
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(updated)
+def write_section(text: str, path: str = os.path.join(REPO, "docs", "BENCHMARKS.md")) -> None:
+    """Replaces this benchmark's section of docs/BENCHMARKS.md (`text` is the report, markers included)."""
+    from bench import docs_section  # run as a script, the repository is on sys.path only from main()
+
+    body = text.split(SECTION_START, 1)[-1].split(SECTION_END, 1)[0]
+    docs_section.write_section(body, SECTION_START, SECTION_END, path)
 
 
 def cpu_description() -> str:

@@ -19,7 +19,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from absl import logging
@@ -298,28 +298,41 @@ def recall_at_k(approx_ids: Sequence[Sequence[int]], exact_ids: Sequence[Sequenc
     return found / expected
 
 
-def measure_recall(
-    searcher, embeddings: np.ndarray, settings: IndexSettings, leaves_to_search: int | None = None
-) -> float:
-    """recall@num_neighbors of `searcher` against exact search, on a seeded sample of the items as queries.
+class RecallSample(NamedTuple):
+    """Seeded sample of indexed items as queries, with their exact neighbours: computed once per index."""
 
-    Each query is an indexed item, so it is its own best match; it stays in both result lists, which keeps
-    the comparison fair (removing it from one side only would count a miss that is not one).
-    """
+    queries: np.ndarray
+    exact: np.ndarray
+    k: int
+
+
+def recall_sample(embeddings: np.ndarray, settings: IndexSettings) -> RecallSample:
+    """Each query is an indexed item, so it is its own best match; it stays in both result lists, which keeps
+    the comparison fair (removing it from one side only would count a miss that is not one)."""
     vectors = prepare_embeddings(embeddings, settings)
     num_items = vectors.shape[0]
     k = min(settings.num_neighbors, num_items)
     rng = np.random.default_rng(settings.seed)
     rows = np.sort(rng.choice(num_items, size=min(settings.recall_sample_size, num_items), replace=False))
     queries = vectors[rows]
-    if leaves_to_search is None:
-        approx, _ = searcher.search_batched(queries, final_num_neighbors=k)
-    else:
-        approx, _ = searcher.search_batched(queries, final_num_neighbors=k, leaves_to_search=leaves_to_search)
-    recall = recall_at_k(approx, exact_neighbors(vectors, queries, k))
-    breadth = "" if leaves_to_search is None else f" searching {leaves_to_search} leaves"
-    logging.info("ScaNN recall@%d on %d sampled items%s: %.4f", k, len(rows), breadth, recall)
+    return RecallSample(queries, exact_neighbors(vectors, queries, k), k)
+
+
+def sample_recall(searcher, sample: RecallSample, leaves_to_search: int | None = None) -> float:
+    """recall@k of `searcher` on `sample`, searching its built breadth or `leaves_to_search` leaves."""
+    breadth = {} if leaves_to_search is None else {"leaves_to_search": leaves_to_search}
+    approx, _ = searcher.search_batched(sample.queries, final_num_neighbors=sample.k, **breadth)
+    recall = recall_at_k(approx, sample.exact)
+    where = "" if leaves_to_search is None else f" searching {leaves_to_search} leaves"
+    logging.info("ScaNN recall@%d on %d sampled items%s: %.4f", sample.k, len(sample.queries), where, recall)
     return recall
+
+
+def measure_recall(
+    searcher, embeddings: np.ndarray, settings: IndexSettings, leaves_to_search: int | None = None
+) -> float:
+    """recall@num_neighbors of `searcher` against exact search, on a seeded sample of the items as queries."""
+    return sample_recall(searcher, recall_sample(embeddings, settings), leaves_to_search)
 
 
 def tune_leaves_to_search(
@@ -330,8 +343,10 @@ def tune_leaves_to_search(
     A tenth of the leaves suffices for well-clustered vectors, not always for learned embeddings (44k items of
     a synthetic log gave recall 0.84). Unless the user fixed num_leaves_to_search, the breadth doubles until
     the recall check passes or every leaf is searched; serving reads the chosen breadth from index.json.
+    The exact neighbours are computed once, whatever the number of breadths tried.
     """
-    recall = measure_recall(searcher, embeddings, settings)
+    sample = recall_sample(embeddings, settings)
+    recall = sample_recall(searcher, sample)
     partitioning = resolve_partitioning(int(np.shape(embeddings)[0]), settings)
     if partitioning is None or settings.num_leaves_to_search is not None:
         return settings, recall
@@ -339,7 +354,7 @@ def tune_leaves_to_search(
     while recall < settings.min_recall and leaves < partitioning.num_leaves:
         leaves = min(partitioning.num_leaves, leaves * 2)
         settings = dataclasses.replace(settings, num_leaves_to_search=leaves)
-        recall = measure_recall(searcher, embeddings, settings, leaves_to_search=leaves)
+        recall = sample_recall(searcher, sample, leaves)
     return settings, recall
 
 
