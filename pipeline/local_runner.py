@@ -13,7 +13,7 @@ from pipeline.config import (
     PipelineSettings,
     RunSettings,
     default_beam_args,
-    default_statistics_sample_rate,
+    default_statistics_skip_train,
 )
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
@@ -34,9 +34,9 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
     progress = configure_run_logging(log_file, verbose)
     input_bytes = input_size_bytes(settings.source.path)
     beam_args = run.beam_args or default_beam_args(input_bytes)
-    if settings.statistics_sample_rate is None:
-        rate = default_statistics_sample_rate(input_bytes)
-        settings = dataclasses.replace(settings, statistics_sample_rate=rate)
+    if settings.statistics_skip_train is None:
+        skip = default_statistics_skip_train(input_bytes)
+        settings = dataclasses.replace(settings, statistics_skip_train=skip)
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,

@@ -95,6 +95,7 @@ def create_pipeline(
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
         stats_options=tfdv.StatsOptions(sample_rate=sample_rate) if sample_rate and sample_rate < 1 else None,
+        exclude_splits=["train"] if settings.statistics_skip_train else None,
     )
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path())
     example_validator = tfx.components.ExampleValidator(

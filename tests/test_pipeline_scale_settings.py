@@ -1,22 +1,23 @@
-"""Settings that keep a large log affordable: sampled statistics, no duplicate statistics in Transform."""
+"""Settings that keep a large log affordable: statistics of the held-out splits, no duplicate statistics in
+Transform, a proportional evaluation share."""
 
 import json
 
 import pytest
 
 from components.session_example_gen.sessions_lib import EventSource
-from pipeline.config import PipelineSettings, default_eval_user_share, default_statistics_sample_rate
+from pipeline.config import PipelineSettings, default_eval_user_share, default_statistics_skip_train
 from pipeline.pipeline import create_pipeline
 
 MB = 1024 * 1024
 
 
 @pytest.mark.parametrize(
-    ("size", "rate", "share"),
-    [(0, 1.0, 1.0), (2 * MB, 1.0, 1.0), (32 * MB, 0.25, 1.0), (320 * MB, 0.025, 0.1)],
+    ("size", "skip_train", "share"),
+    [(0, False, 1.0), (2 * MB, False, 1.0), (32 * MB, True, 1.0), (320 * MB, True, 0.1)],
 )
-def test_statistics_sample_rate_and_eval_user_share_by_input_size(size, rate, share):
-    assert default_statistics_sample_rate(size) == pytest.approx(rate)
+def test_statistics_splits_and_eval_user_share_by_input_size(size, skip_train, share):
+    assert default_statistics_skip_train(size) is skip_train
     assert default_eval_user_share(size) == pytest.approx(share)
 
 
@@ -38,6 +39,12 @@ def test_statistics_are_sampled_when_asked_and_transform_skips_its_own(tmp_path)
     assert components["Transform"].exec_properties["disable_statistics"] in (True, 1)
 
 
+def test_statistics_can_skip_the_training_pairs(tmp_path):
+    components = _components(tmp_path, statistics_skip_train=True)
+    assert json.loads(components["StatisticsGen"].exec_properties["exclude_splits"]) == ["train"]
+
+
 def test_full_statistics_by_default(tmp_path):
     components = _components(tmp_path)
     assert components["StatisticsGen"].exec_properties["stats_options_json"] is None
+    assert json.loads(components["StatisticsGen"].exec_properties["exclude_splits"]) == []
