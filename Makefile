@@ -70,3 +70,9 @@ bench-index-scale: setup
 .PHONY: bench-scale
 bench-scale: setup
 	$(PY) -m bench.bench_scale --case 1M:100K --case 2M:100K --case 2M:1M --work $(WORK)/bench/scale --write-docs
+
+.PHONY: bench-related-evaluator
+bench-related-evaluator: setup  # RelatedEvaluator's lib work at 100k and 1M synthetic items (~15 min on 2 cores)
+	rm -f $(WORK)/bench/related_evaluator.md && mkdir -p $(WORK)/bench
+	$(PY) -m bench.bench_related_evaluator --items 100000 --pairs 2000000 --append-to $(WORK)/bench/related_evaluator.md
+	$(PY) -m bench.bench_related_evaluator --items 1000000 --pairs 20000000 --append-to $(WORK)/bench/related_evaluator.md --write

@@ -18,7 +18,7 @@ from bench.docs_section import write_section
 from bench.reference_gensim import build_split, ensure_ratings, machine_description, read_events
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
-from components.related_evaluator import evaluation_lib
+from components.related_evaluator import metrics_lib
 from components.session_example_gen import sessions_lib
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 
@@ -53,13 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             lists, degrees = cooccurrence_lib.cooccurrence_lists(
                 pairs, CooccurrenceSettings(popularity_exponent=exponent)
             )
-            metrics = evaluation_lib.evaluate_all(
-                {"validation": split.validation, "test": split.test},
-                {"cooccurrence": lists},
-                degrees,
-                len(degrees),
+            answer = lambda items, k, lists=lists: [[c for c, _ in (lists.get(i) or [])[:k]] for i in items]  # noqa: E731
+            buckets = metrics_lib.popularity_buckets(degrees)
+            validation, test = (
+                metrics_lib.evaluate_source(queries, answer, buckets, len(degrees))
+                for queries in (split.validation, split.test)
             )
-            validation, test = metrics["validation"]["cooccurrence"], metrics["test"]["cooccurrence"]
             key = (validation["hit_rate"]["10"], validation["mrr"]["10"])
             if best is None or key > best[0]:
                 best = (key, window, exponent, test["hit_rate"]["10"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import datetime
 import glob
 import json
@@ -28,8 +29,8 @@ import numpy as np
 from bench.docs_section import write_section
 from bench.reference_gensim import machine_description
 from components import candidate_table
-from components.related_evaluator import blend_lib, evaluation_lib, metrics_lib, rerank_lib
-from components.related_evaluator.metrics_lib import Query
+from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, metrics_lib, rerank_lib
+from components.related_evaluator.catalogue_lib import Queries, Source
 from components.scann_indexer import index_lib
 from components.session_example_gen import sessions_lib
 
@@ -122,23 +123,28 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
     return json.loads(json.dumps(data))  # the same types as from the cache
 
 
-def summary(queries: Sequence[Query], ranks: Sequence[int | None], buckets: dict[str, str]) -> dict:
-    by_bucket = {}
-    for bucket in metrics_lib.BUCKETS:
-        chosen = [r for q, r in zip(queries, ranks, strict=True) if buckets.get(q.item, "tail") == bucket]
-        by_bucket[bucket] = metrics_lib.hit_rate(chosen, 10)
-    return {
-        "hr": metrics_lib.hit_rate(ranks, 10),
-        "mrr": metrics_lib.mean_reciprocal_rank(ranks, 10),
-        **by_bucket,
-    }
+def hit_rate(ranks: np.ndarray, k: int = 10) -> float:
+    return float(((ranks > 0) & (ranks <= k)).mean()) if len(ranks) else 0.0
 
 
-def list_ranks(queries: Sequence[Query], lists: evaluation_lib.Lists) -> list[int | None]:
-    return [
-        metrics_lib.target_rank([c for c, _ in (lists.get(q.item) or []) if c != q.item][:10], q.target)
-        for q in queries
-    ]
+def mrr(ranks: np.ndarray, k: int = 10) -> float:
+    hit = (ranks > 0) & (ranks <= k)
+    return float(np.where(hit, 1.0 / np.maximum(ranks, 1), 0.0).mean()) if len(ranks) else 0.0
+
+
+def summary(queries: Queries, ranks: np.ndarray, buckets: np.ndarray) -> dict:
+    """HR@10 / MRR@10 overall and HR@10 per popularity bucket (`buckets`: metrics_lib.item_buckets)."""
+    of_query = np.where(
+        queries.items >= 0, buckets[np.maximum(queries.items, 0)], len(metrics_lib.BUCKETS) - 1
+    )
+    by_bucket = {bucket: hit_rate(ranks[of_query == b]) for b, bucket in enumerate(metrics_lib.BUCKETS)}
+    return {"hr": hit_rate(ranks), "mrr": mrr(ranks), **by_bucket}
+
+
+def list_ranks(queries: Queries, source: Source) -> np.ndarray:
+    """Target ranks within the first 10 of a source's lists (the query removed); 0 otherwise."""
+    ranks = evaluation_lib.query_ranks(queries, lambda items: (source.rows(items), None))
+    return np.where(ranks <= 10, ranks, 0)
 
 
 def zeroed(x: np.ndarray, columns: Sequence[int]) -> np.ndarray:
@@ -148,24 +154,27 @@ def zeroed(x: np.ndarray, columns: Sequence[int]) -> np.ndarray:
     return x
 
 
-def paired_bootstrap(
-    a: Sequence[int | None], b: Sequence[int | None], samples: int = 2000
-) -> tuple[float, float]:
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, samples: int = 2000) -> tuple[float, float]:
     """95% interval of HR@10(a) - HR@10(b) over resampled test queries."""
-    hits = np.array([[r is not None and r <= 10 for r in x] for x in (a, b)], dtype=float)
+    hits = np.array([(x > 0) & (x <= 10) for x in (a, b)], dtype=float)
     rng = np.random.default_rng(0)
     idx = rng.integers(0, hits.shape[1], size=(samples, hits.shape[1]))
     diff = hits[0][idx].mean(axis=1) - hits[1][idx].mean(axis=1)
     return float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5))
 
 
-def rrf_ranks(tuning, queries_by_split, embedding, cooccurrence, popularity, settings):
+def rrf_ranks(tuning: Queries, queries_by_split: dict, candidates: evaluation_lib.Candidates, settings):
     """The RRF blend chosen on `tuning`: (its name, ranks per split)."""
-    chosen, weight, _, _ = evaluation_lib.choose_blend(tuning, embedding, cooccurrence, popularity, settings)
-    items = sorted({q.item for queries in queries_by_split.values() for q in queries})
-    lists = evaluation_lib.blend_all(items, embedding, cooccurrence, popularity, weight, chosen)
+    chosen, weight, _, _ = evaluation_lib.choose_blend(tuning, candidates, settings)
     name = f"rrf_k {chosen.rrf_k:g}, weight {weight:g}"
-    return name, {split: list_ranks(queries, lists) for split, queries in queries_by_split.items()}
+    blend = lambda items: evaluation_lib.blend_rows(items, candidates, weight, chosen)  # noqa: E731
+    ranks = {split: evaluation_lib.query_ranks(queries, blend) for split, queries in queries_by_split.items()}
+    return name, {split: np.where(r <= 10, r, 0) for split, r in ranks.items()}
+
+
+def without(query_pools: rerank_lib.QueryPools, columns: Sequence[int]) -> rerank_lib.QueryPools:
+    pools = dataclasses.replace(query_pools.pools, x=zeroed(query_pools.pools.x, columns))
+    return dataclasses.replace(query_pools, pools=pools)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,17 +198,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     cooccurrence = {item: table.candidates(item, blend_settings.top_n) for item in table.items}
     popularity = dict(zip(table.items, table.popularity.tolist(), strict=True))
     embedding = {item: [tuple(c) for c in ranked] for item, ranked in data["pin2vec"].items()}
+    candidates = evaluation_lib.candidates_from_lists(
+        embedding, cooccurrence, popularity, blend_settings.top_n
+    )
+    catalogue = candidates.catalogue
     vector_ids, vectors, _ = index_lib.load_vectors(data["index"])
-    pairs = [tuple(p) for p in data["train"]]
+    train = list(zip(*data["train"], strict=True)) or [[], [], []]
+    pairs = rerank_lib.pairs_from_batches([train], catalogue)
     inputs = rerank_lib.RerankInputs(
-        embedding, cooccurrence, vector_ids, vectors, popularity,
-        rerank_lib.interaction_stats(pairs, settings.recent_share), settings.pool_per_source,
+        candidates.pin2vec.ids, candidates.cooccurrence.ids, vectors,
+        rerank_lib.vector_rows(catalogue, vector_ids), candidates.popularity,
+        rerank_lib.interaction_stats(pairs, len(catalogue), settings.recent_share), settings.pool_per_source,
     )  # fmt: skip
-    splits = {name: [Query(*q) for q in data[name]] for name in ("validation", "test")}
+    splits = {name: catalogue_lib.queries_from(data[name], catalogue) for name in ("validation", "test")}
     validation, test = splits["validation"], splits["test"]
-    depths = [[Query(*q) for q in depth] for depth in data.get("rerank_by_depth") or [data["rerank"]]]
-    training_all = [q for depth in depths for q in depth]
-    buckets = metrics_lib.popularity_buckets(popularity)
+    depth_pairs = data.get("rerank_by_depth") or [data["rerank"]]
+    depths = [catalogue_lib.queries_from(depth, catalogue) for depth in depth_pairs]
+    training_all = catalogue_lib.queries_from([q for depth in depth_pairs for q in depth], catalogue)
+    buckets = metrics_lib.item_buckets(candidates.popularity)
     rows: list[tuple[str, dict, dict]] = []  # (name, validation summary, test summary)
 
     def add(name: str, ranks: dict) -> None:
@@ -207,18 +223,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             (name, summary(validation, ranks["validation"], buckets), summary(test, ranks["test"], buckets))
         )
 
-    for name, lists in (("pin2vec (ScaNN index)", embedding), ("cooccurrence", cooccurrence)):
-        add(name, {split: list_ranks(queries, lists) for split, queries in splits.items()})
-    cooc_test_ranks = list_ranks(test, cooccurrence)
-    rrf_name, rrf = rrf_ranks(training_all, splits, embedding, cooccurrence, popularity, blend_settings)
+    for name, source in (
+        ("pin2vec (ScaNN index)", candidates.pin2vec),
+        ("cooccurrence", candidates.cooccurrence),
+    ):
+        add(name, {split: list_ranks(queries, source) for split, queries in splits.items()})
+    cooc_test_ranks = list_ranks(test, candidates.cooccurrence)
+    rrf_name, rrf = rrf_ranks(training_all, splits, candidates, blend_settings)
     add(f"RRF blend ({rrf_name}) fitted on rerank split: validation out of sample", rrf)
-    in_name, in_sample = rrf_ranks(validation, splits, embedding, cooccurrence, popularity, blend_settings)
+    in_name, in_sample = rrf_ranks(validation, splits, candidates, blend_settings)
     add(f"RRF blend ({in_name}) fitted on validation (in-sample, reference only)", in_sample)
-    rrf_validation_hr = metrics_lib.hit_rate(rrf["validation"], 10)
+    rrf_validation_hr = hit_rate(rrf["validation"])
 
-    groups = {split: rerank_lib.query_groups(queries, inputs) for split, queries in splits.items()}
-    depth_groups = [rerank_lib.training_groups(rerank_lib.query_groups(d, inputs)) for d in depths]
-    pool_recall = {split: np.mean([q.target in pool for q, pool, _ in g]) for split, g in groups.items()}
+    groups = {split: rerank_lib.query_pools(queries, inputs) for split, queries in splits.items()}
+    depth_groups = [rerank_lib.training_groups(rerank_lib.query_pools(d, inputs)) for d in depths]
+    pool_recall = {split: float((g.target_entry >= 0).mean()) for split, g in groups.items()}
     best = None  # chosen on validation: (HR@10, MRR@10, fewer transitions, stronger L2)
     for n in range(1, len(depths) + 1):
         train = [g for d in depth_groups[:n] for g in d]
@@ -238,12 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = rerank_lib.fit_conditional_logit(off, best_l2, settings.newton_iterations)
         add(
             f"reranker ({best_n}, L2 {best_l2:g}), {name}",
-            {
-                split: rerank_lib.pool_ranks([(q, pool, zeroed(x, columns)) for q, pool, x in g], model)
-                for split, g in groups.items()
-            },
+            {split: rerank_lib.pool_ranks(without(g, columns), model) for split, g in groups.items()},
         )
-    best_validation_hr = metrics_lib.hit_rate(best_ranks["validation"], 10)
+    best_validation_hr = hit_rate(best_ranks["validation"])
     method = "reranker" if round(best_validation_hr, 9) > round(rrf_validation_hr, 9) else "RRF"
     ci_cooc = paired_bootstrap(best_ranks["test"], cooc_test_ranks)
     ci_rrf = paired_bootstrap(best_ranks["test"], rrf["test"])

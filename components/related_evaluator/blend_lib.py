@@ -9,10 +9,9 @@ the embedding neighbours fill the list (fusion does that by itself: they are the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-Ranked = Sequence[tuple[str, float]]
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -36,34 +35,67 @@ class BlendSettings:
             raise ValueError(f"top_n must be >= 1 and min_embedding_count >= 0; got {self}")
 
 
-def fuse(
-    embedding: Ranked, cooccurrence: Ranked, weight: float, rrf_k: float, top_n: int
-) -> list[tuple[str, float]]:
-    """Weighted reciprocal-rank fusion of two ranked lists; ties broken by id for determinism."""
-    scores: dict[str, float] = {}
-    for share, ranked in ((weight, embedding), (1.0 - weight, cooccurrence)):
-        if share <= 0.0:
-            continue
-        for rank, (candidate, _) in enumerate(ranked, 1):
-            scores[candidate] = scores.get(candidate, 0.0) + share / (rrf_k + rank)
-    if weight <= 0.0:  # co-occurrence first, then embedding neighbours fill what it does not know
-        for rank, (candidate, _) in enumerate(embedding, 1):
-            scores.setdefault(candidate, -rank / (len(embedding) + 1))
-    if weight >= 1.0:
-        for rank, (candidate, _) in enumerate(cooccurrence, 1):
-            scores.setdefault(candidate, -rank / (len(cooccurrence) + 1))
-    fused = sorted(scores.items(), key=lambda cs: (-cs[1], cs[0]))
-    return fused[:top_n]
+def _valid_ranks(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot holds a candidate, its 1-based rank among the row's candidates)."""
+    valid = rows >= 0
+    return valid, np.cumsum(valid, axis=1)
 
 
-def blend_item(
-    embedding: Ranked | None,
-    cooccurrence: Ranked | None,
-    popularity: int,
+def fuse_rows(
+    embedding: np.ndarray,
+    cooccurrence: np.ndarray,
+    popularity: np.ndarray,
     weight: float,
     settings: BlendSettings,
-) -> list[tuple[str, float]]:
-    """One item's blended list, with the sparse-item fallback to co-occurrence."""
-    if embedding and popularity < settings.min_embedding_count and cooccurrence:
-        embedding = None
-    return fuse(embedding or [], cooccurrence or [], weight, settings.rrf_k, settings.top_n)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted reciprocal-rank fusion of R items at once, with the sparse-item fallback to co-occurrence.
+
+    `embedding` [R, a] and `cooccurrence` [R, b] are candidate rows (-1 padded), `popularity` [R] the items'
+    engagement counts. Returns (candidates int32 [R, top_n], -1 padded; float64 scores), ranked by descending
+    score, ties by candidate row (= id: the catalogue is sorted). Duplicate candidates of a row sum their
+    shares with one sort of row * C + candidate keys. Where a source's share is 0 (weight 0 or 1) its
+    candidates only fill the list after the other's, in their own order.
+    """
+    r, top_n = len(embedding), settings.top_n
+    e_valid, e_rank = _valid_ranks(embedding)
+    c_valid, c_rank = _valid_ranks(cooccurrence)
+    if settings.min_embedding_count > 0:  # too sparse for a trustworthy embedding: co-occurrence only
+        sparse = (np.asarray(popularity) < settings.min_embedding_count) & c_valid.any(axis=1)
+        e_valid = e_valid & ~sparse[:, None]
+    e_count = e_valid.sum(axis=1, keepdims=True)
+    c_count = c_valid.sum(axis=1, keepdims=True)
+
+    def shares(share: float, rank: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score, counts toward the sum) of each slot: fused share, or a fill-in score below all fused."""
+        if share > 0.0:
+            return share / (settings.rrf_k + rank), np.ones(rank.shape, dtype=bool)
+        return -rank / (count + 1.0), np.zeros(rank.shape, dtype=bool)
+
+    e_score, e_fused = shares(weight, e_rank, e_count)
+    c_score, c_fused = shares(1.0 - weight, c_rank, c_count)
+    row = np.repeat(np.arange(r, dtype=np.int64)[:, None], embedding.shape[1] + cooccurrence.shape[1], axis=1)
+    candidates = np.concatenate([embedding, cooccurrence], axis=1).astype(np.int64)
+    valid = np.concatenate([e_valid, c_valid], axis=1)
+    score = np.concatenate([e_score, c_score], axis=1)[valid]
+    fused = np.concatenate([e_fused, c_fused], axis=1)[valid]
+    row, candidates = row[valid], candidates[valid]
+    width = int(candidates.max()) + 1 if len(candidates) else 1
+    key = row * width + candidates
+    order = np.argsort(key, kind="stable")  # embedding slots before co-occurrence ones of the same key
+    key, score, fused = key[order], score[order], fused[order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else np.empty(0, int)
+    any_fused = np.logical_or.reduceat(fused, starts) if len(key) else np.empty(0, bool)
+    fused_sum = np.add.reduceat(np.where(fused, score, 0.0), starts) if len(key) else np.empty(0)
+    fill = np.maximum.reduceat(np.where(fused, -np.inf, score), starts) if len(key) else np.empty(0)
+    total = np.where(any_fused, fused_sum, fill)
+    group_row, group_candidate = key[starts] // width, key[starts] % width
+    ranked = np.lexsort((group_candidate, -total, group_row))
+    group_row, group_candidate, total = group_row[ranked], group_candidate[ranked], total[ranked]
+    first = np.searchsorted(group_row, np.arange(r))
+    slot = np.arange(len(group_row)) - first[group_row]
+    keep = slot < top_n
+    out_ids = np.full((r, top_n), -1, dtype=np.int32)
+    out_scores = np.zeros((r, top_n), dtype=np.float64)
+    out_ids[group_row[keep], slot[keep]] = group_candidate[keep]
+    out_scores[group_row[keep], slot[keep]] = total[keep]
+    return out_ids, out_scores

@@ -1,10 +1,11 @@
 """Evaluating every candidate source the same way and choosing the blend on validation, as pure functions.
 
-A source is a mapping item -> ranked [(candidate, score)]; the Pin2Vec source is what the pushed ScaNN index
-answers, so the figures are what users get. The blend is either weighted RRF or the learned reranker
-(rerank_lib). Both are fitted on the `rerank` queries (transitions held out before each user's validation
-one), so their validation figures are out of sample and compare them fairly; validation then chooses the
-reranker's L2, RRF or reranker, and the best source. The test queries are reported, never tuned on.
+A source is a padded array of candidate rows over one sorted catalogue (catalogue_lib); the Pin2Vec source
+is what the pushed ScaNN index answers, so the figures are what users get. The blend is either weighted RRF
+or the learned reranker (rerank_lib). Both are fitted on the `rerank` queries (transitions held out before
+each user's validation one), so their validation figures are out of sample and compare them fairly;
+validation then chooses the reranker's L2, RRF or reranker, and the best source. The test queries are
+reported, never tuned on. The chosen blend is computed for the whole catalogue in chunks of rows.
 """
 
 from __future__ import annotations
@@ -13,71 +14,137 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 
-from components.related_evaluator import blend_lib, metrics_lib, rerank_lib
-from components.related_evaluator.metrics_lib import Query
+import numpy as np
 
-Lists = Mapping[str, Sequence[tuple[str, float]]]
+from components.related_evaluator import blend_lib, catalogue_lib, metrics_lib, rerank_lib
+from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
+
 SOURCES = ("pin2vec", "cooccurrence", "blend")
+CHUNK = 8192  # catalogue rows blended or reranked at once: bounds the temporary arrays (~100 MB)
 
 
-def answer_from(lists: Lists):
-    """Adapts item -> ranked list into the `answer(items, k)` callable the metrics take."""
+@dataclasses.dataclass(frozen=True)
+class Candidates:
+    """The two candidate sources over one catalogue, and the engagement counts they are bucketed by."""
 
-    def answer(items: Sequence[str], k: int) -> list[list[str]]:
-        return [[c for c, _ in (lists.get(item) or [])[:k]] for item in items]
+    catalogue: Catalogue
+    pin2vec: Source
+    cooccurrence: Source
+    popularity: np.ndarray  # int64 [N]: engagement count (0 where the co-occurrence table has no row)
+    counted: np.ndarray  # bool [N]: the item has a popularity (the table's items): examples come from these
 
-    return answer
+    def __post_init__(self) -> None:
+        n = len(self.catalogue)
+        if len(self.pin2vec.ids) != n or len(self.cooccurrence.ids) != n or self.popularity.shape != (n,):
+            raise ValueError(f"sources and popularity must have one row per catalogue item ({n})")
+
+
+def candidates_from_lists(
+    embedding: Mapping[str, Sequence[tuple[str, float]] | None],
+    cooccurrence: Mapping[str, Sequence[tuple[str, float]] | None],
+    popularity: Mapping[str, int],
+    top_n: int,
+) -> Candidates:
+    """Candidates from item -> ranked lists (small inputs: tests, tools); the catalogue: every id named."""
+    catalogue = catalogue_lib.catalogue_of(
+        embedding,
+        cooccurrence,
+        popularity,
+        *([c for c, _ in ranked or []] for lists in (embedding, cooccurrence) for ranked in lists.values()),
+    )
+    counts = np.zeros(len(catalogue), dtype=np.int64)
+    counted = np.zeros(len(catalogue), dtype=bool)
+    if popularity:
+        rows = catalogue.rows(list(popularity))
+        counts[rows] = list(popularity.values())
+        counted[rows] = True
+    return Candidates(
+        catalogue,
+        catalogue_lib.source_from_lists(embedding, catalogue, top_n),
+        catalogue_lib.source_from_lists(cooccurrence, catalogue, top_n),
+        counts,
+        counted,
+    )
+
+
+def blend_rows(
+    items: np.ndarray, candidates: Candidates, weight: float, settings: blend_lib.BlendSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The RRF blend of some items (rows; -1: unknown, an empty list): (candidates, float64 scores)."""
+    items = np.asarray(items, dtype=np.int64)
+    popularity = np.where(items >= 0, candidates.popularity[np.maximum(items, 0)], 0)
+    return blend_lib.fuse_rows(
+        candidates.pin2vec.rows(items), candidates.cooccurrence.rows(items), popularity, weight, settings
+    )
+
+
+def all_rows(num_items: int, top_n: int, rows_of, chunk: int = CHUNK) -> Source:
+    """A Source over the whole catalogue from `rows_of(item rows) -> (candidates, scores)`, chunk by chunk."""
+    result = catalogue_lib.empty_source(num_items, top_n)
+    for start in range(0, num_items, chunk):
+        items = np.arange(start, min(start + chunk, num_items))
+        ids, scores = rows_of(items)
+        result.ids[items] = ids
+        result.scores[items] = scores
+    return result
 
 
 def blend_all(
-    items: Sequence[str],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
-    weight: float,
-    settings: blend_lib.BlendSettings,
-) -> dict[str, list[tuple[str, float]]]:
-    return {
-        item: blend_lib.blend_item(
-            embedding.get(item), cooccurrence.get(item), popularity.get(item, 0), weight, settings
-        )
-        for item in items
-    }
+    candidates: Candidates, weight: float, settings: blend_lib.BlendSettings, chunk: int = CHUNK
+) -> Source:
+    """Every catalogue item's RRF blend."""
+    return all_rows(
+        len(candidates.catalogue),
+        settings.top_n,
+        lambda items: blend_rows(items, candidates, weight, settings),
+        chunk,
+    )
+
+
+def rerank_all(
+    candidates: Candidates, inputs: rerank_lib.RerankInputs, model: rerank_lib.RerankModel, top_n: int,
+    chunk: int = CHUNK // 8,
+) -> Source:  # fmt: skip
+    """Every catalogue item's reranked pool (pools are ~2 x pool_per_source wide: smaller chunks)."""
+    return all_rows(
+        len(candidates.catalogue),
+        top_n,
+        lambda items: rerank_lib.rerank_rows(items, inputs, model, top_n),
+        chunk,
+    )
+
+
+def query_ranks(queries: Queries, rows_of) -> np.ndarray:
+    """Each query's target rank (0: a miss) in the answer `rows_of(distinct query items)` gives, the query
+    item removed; answers are computed once per distinct item."""
+    distinct, which = np.unique(queries.items, return_inverse=True)
+    answers, _ = rows_of(distinct)
+    ranks, _ = metrics_lib.answer_ranks(answers[which], queries.items, queries.targets, answers.shape[1])
+    return ranks
+
+
+def _rate(ranks: np.ndarray, k: int) -> float:
+    return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
+
+
+def _mrr(ranks: np.ndarray, k: int) -> float:
+    return float((1.0 / ranks[(ranks > 0) & (ranks <= k)]).sum()) / len(ranks) if len(ranks) else 0.0
 
 
 def choose_blend_weight(
-    validation: Sequence[Query],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
-    settings: blend_lib.BlendSettings,
+    validation: Queries, candidates: Candidates, settings: blend_lib.BlendSettings
 ) -> tuple[float, list[dict]]:
     """The grid weight with the best validation HR@10 (then MRR@10; then the lower weight, for stability)."""
-    items = sorted({q.item for q in validation})
     sweep = []
     for weight in settings.weights:
-        lists = blend_all(items, embedding, cooccurrence, popularity, weight, settings)
-        ranks = [
-            metrics_lib.target_rank([c for c, _ in lists[q.item] if c != q.item], q.target)
-            for q in validation
-        ]
-        sweep.append(
-            {
-                "weight": weight,
-                "hit_rate_at_10": metrics_lib.hit_rate(ranks, 10),
-                "mrr_at_10": metrics_lib.mean_reciprocal_rank(ranks, 10),
-            }
-        )
+        ranks = query_ranks(validation, lambda items, w=weight: blend_rows(items, candidates, w, settings))
+        sweep.append({"weight": weight, "hit_rate_at_10": _rate(ranks, 10), "mrr_at_10": _mrr(ranks, 10)})
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), -s["weight"]))
     return best["weight"], sweep
 
 
 def choose_blend(
-    validation: Sequence[Query],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
-    settings: blend_lib.BlendSettings,
+    validation: Queries, candidates: Candidates, settings: blend_lib.BlendSettings
 ) -> tuple[blend_lib.BlendSettings, float, list[dict], list[dict]]:
     """The fusion constant and weight with the best validation HR@10 (then MRR@10; then the smaller constant).
 
@@ -86,7 +153,7 @@ def choose_blend(
     per_k = []
     for rrf_k in settings.rrf_ks or (settings.rrf_k,):
         candidate = dataclasses.replace(settings, rrf_k=rrf_k)
-        weight, sweep = choose_blend_weight(validation, embedding, cooccurrence, popularity, candidate)
+        weight, sweep = choose_blend_weight(validation, candidates, candidate)
         best = next(s for s in sweep if s["weight"] == weight)
         per_k.append((candidate, weight, sweep, {"rrf_k": rrf_k, **best}))
     chosen = max(
@@ -97,8 +164,8 @@ def choose_blend(
 
 
 def choose_reranker(
-    training: Sequence[Query],
-    validation: Sequence[Query],
+    training: Queries,
+    validation: Queries,
     rrf_validation_hit_rate: float,
     rerank_inputs: rerank_lib.RerankInputs,
     rerank_settings: rerank_lib.RerankSettings,
@@ -128,18 +195,20 @@ def choose_reranker(
 
 
 def evaluate_all(
-    splits: Mapping[str, Sequence[Query]],
-    sources: Mapping[str, Lists],
-    popularity: Mapping[str, int],
+    splits: Mapping[str, Queries],
+    sources: Mapping[str, Source],
+    popularity: np.ndarray,
     catalogue_size: int,
     ks: Sequence[int] = metrics_lib.DEFAULT_KS,
 ) -> dict[str, dict[str, dict]]:
-    """split -> source -> metrics (see metrics_lib.evaluate_source)."""
-    buckets = metrics_lib.popularity_buckets(popularity)
+    """split -> source -> metrics (see metrics_lib.evaluate_rows)."""
+    buckets = metrics_lib.item_buckets(popularity)
     return {
         split: {
-            name: metrics_lib.evaluate_source(queries, answer_from(lists), buckets, catalogue_size, ks)
-            for name, lists in sources.items()
+            name: metrics_lib.evaluate_rows(
+                queries.items, queries.targets, source.rows(queries.items), buckets, catalogue_size, ks
+            )
+            for name, source in sources.items()
         }
         for split, queries in splits.items()
     }
@@ -158,78 +227,87 @@ def best_source(validation_metrics: Mapping[str, dict]) -> str:
     )
 
 
-def example_items(popularity: Mapping[str, int], per_bucket: int = 2) -> list[tuple[str, str]]:
-    """(item, bucket) for the most engaged items of each popularity bucket: the report's examples."""
-    buckets = metrics_lib.popularity_buckets(popularity)
+def example_items(popularity: np.ndarray, counted: np.ndarray, per_bucket: int = 2) -> list[tuple[int, str]]:
+    """(item row, bucket) for the most engaged items of each popularity bucket: the report's examples."""
+    buckets = metrics_lib.item_buckets(popularity)
     chosen = []
-    for bucket in metrics_lib.BUCKETS:
-        members = sorted((i for i, b in buckets.items() if b == bucket), key=lambda i: (-popularity[i], i))
-        chosen += [(item, bucket) for item in members[:per_bucket]]
+    for b, bucket in enumerate(metrics_lib.BUCKETS):
+        members = np.flatnonzero((buckets == b) & counted)
+        members = members[np.lexsort((members, -popularity[members]))]
+        chosen += [(int(item), bucket) for item in members[:per_bucket]]
     return chosen
 
 
+def _ranked(catalogue: Catalogue, ids: np.ndarray, scores: np.ndarray) -> list[list]:
+    return [[str(catalogue.ids[c]), float(s)] for c, s in zip(ids, scores, strict=True) if c >= 0]
+
+
 def evaluate_sources(
-    splits: Mapping[str, Sequence[Query]],
-    embedding: Lists,
-    cooccurrence: Lists,
-    popularity: Mapping[str, int],
+    splits: Mapping[str, Queries],
+    candidates: Candidates,
     settings: blend_lib.BlendSettings,
     rerank_inputs: rerank_lib.RerankInputs | None = None,
     rerank_settings: rerank_lib.RerankSettings | None = None,
-    training: Sequence[Query] = (),
-) -> tuple[dict, dict[str, list[tuple[str, float]]], blend_lib.BlendSettings]:
+    training: Queries | None = None,
+) -> tuple[dict, Source, blend_lib.BlendSettings]:
     """The whole evaluation: the blend fitted on `training` (the rerank split) and chosen on
     splits["validation"]; every source measured on every split.
 
     Without training queries the RRF weight is chosen on validation (its validation figures are then
     in-sample) and there is no reranker; without `rerank_inputs` (or with the reranker disabled) the blend is
-    the RRF one. Returns (the evaluation.json dict, the blend's lists for every catalogue item, the chosen
-    blend settings).
+    the RRF one. Returns (the evaluation.json dict, the blend over every catalogue item, the chosen blend
+    settings).
     """
-    tuned_on = "rerank" if training else "validation"
+    has_training = training is not None and len(training) > 0
+    tuned_on = "rerank" if has_training else "validation"
     settings, weight, sweep, rrf_k_sweep = choose_blend(
-        training or splits["validation"], embedding, cooccurrence, popularity, settings
+        training if has_training else splits["validation"], candidates, settings
     )
-    catalogue = sorted(set(embedding) | set(cooccurrence))
+    catalogue = candidates.catalogue
     model, rerank_record = None, None
-    if training and rerank_inputs is not None and rerank_settings is not None and rerank_settings.enabled:
+    rerank_enabled = rerank_settings is not None and rerank_settings.enabled
+    if has_training and rerank_inputs is not None and rerank_enabled:
         validation = splits["validation"]
-        items = sorted({q.item for q in validation})
-        rrf = {"rrf": blend_all(items, embedding, cooccurrence, popularity, weight, settings)}
-        rrf_hit_rate = evaluate_all({"validation": validation}, rrf, popularity, 1)["validation"]["rrf"]
+        ranks = query_ranks(validation, lambda items: blend_rows(items, candidates, weight, settings))
         model, rerank_record = choose_reranker(
-            training, validation, rrf_hit_rate["hit_rate"]["10"], rerank_inputs, rerank_settings
+            training, validation, _rate(ranks, 10), rerank_inputs, rerank_settings
         )
-    elif rerank_settings is not None and rerank_settings.enabled:
+    elif rerank_enabled:
         rerank_record = {"training_queries": 0, "sweep": [], "skipped": "the Examples have no rerank queries"}
     if model is not None:
-        blend = rerank_lib.rerank_all(catalogue, rerank_inputs, model, settings.top_n)
+        blend = rerank_all(candidates, rerank_inputs, model, settings.top_n)
+        blend_rows_of = lambda items: rerank_lib.rerank_rows(items, rerank_inputs, model, settings.top_n)  # noqa: E731
     else:
-        blend = blend_all(catalogue, embedding, cooccurrence, popularity, weight, settings)
-    sources = {"pin2vec": embedding, "cooccurrence": cooccurrence, "blend": blend}
-    metrics = evaluate_all(splits, sources, popularity, len(catalogue))
+        blend = blend_all(candidates, weight, settings)
+        blend_rows_of = lambda items: blend_rows(items, candidates, weight, settings)  # noqa: E731
+    sources = {"pin2vec": candidates.pin2vec, "cooccurrence": candidates.cooccurrence, "blend": blend}
+    metrics = evaluate_all(splits, sources, candidates.popularity, len(catalogue))
+    chosen = example_items(candidates.popularity, candidates.counted)
+    example_blend = blend_rows_of(np.array([item for item, _ in chosen], dtype=np.int64))  # float64 scores
     examples = [
         {
-            "item": item,
+            "item": str(catalogue.ids[item]),
             "bucket": bucket,
-            "popularity": popularity[item],
+            "popularity": int(candidates.popularity[item]),
             "lists": {
-                name: [list(c) for c in (lists.get(item) or [])[:10]] for name, lists in sources.items()
+                "pin2vec": candidates.pin2vec.ranked(catalogue, item, 10),
+                "cooccurrence": candidates.cooccurrence.ranked(catalogue, item, 10),
+                "blend": _ranked(catalogue, example_blend[0][row, :10], example_blend[1][row, :10]),
             },
         }
-        for item, bucket in example_items(popularity)
+        for row, (item, bucket) in enumerate(chosen)
     ]
     result = {
         "ks": list(metrics_lib.DEFAULT_KS),
         "sources": list(sources),
         "best_source": best_source(metrics["validation"]),
-        "validation_out_of_sample": bool(training),
+        "validation_out_of_sample": has_training,
         "catalogue_size": len(catalogue),
         "splits": metrics,
         "blend": {
             "method": "rerank" if model is not None else "rrf",
             "tuned_on": tuned_on,
-            "training_queries": len(training),
+            "training_queries": len(training) if has_training else 0,
             "weight": weight,
             "rrf_k": settings.rrf_k,
             "sweep": sweep,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -13,10 +15,10 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from components import candidate_table
-from components.related_evaluator import blend_lib, evaluation_lib, report_lib, rerank_lib
-from components.related_evaluator.metrics_lib import Query
+from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, report_lib, rerank_lib
+from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
 from components.scann_indexer import index_lib
-from serving.index_searcher import RelatedItemsSearcher
+from serving.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
 
 EXAMPLES_KEY = "examples"
@@ -38,61 +40,101 @@ SEARCH_CHUNK = 4096
 PARSE_BATCH = 8192
 
 
-def read_queries(examples: types.Artifact, split: str) -> list[Query]:
-    """(item -> label) held-out pairs of one Examples split."""
+def _split_files(examples: types.Artifact, split: str) -> list[str]:
     pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
     files = tf.io.gfile.glob(pattern)
     if not files:
         raise FileNotFoundError(f"no '{split}' split under {examples.uri}: expected files matching {pattern}")
-    queries = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        feature = tf.train.Example.FromString(record.numpy()).features.feature
-        queries.append(
-            Query(
-                feature[features.ITEM].bytes_list.value[0].decode("utf-8"),
-                feature[features.LABEL].bytes_list.value[0].decode("utf-8"),
-            )
-        )
-    return sorted(queries, key=lambda q: (q.item, q.target))
+    return files
 
 
-def read_training_queries(examples: types.Artifact) -> list[Query]:
-    """The rerank split's queries; none when the Examples predate it or it is empty (the blend is then tuned
-    on validation)."""
-    if RERANK_SPLIT not in artifact_utils.decode_split_names(examples.split_names):
-        return []
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], RERANK_SPLIT), "*")
-    return read_queries(examples, RERANK_SPLIT) if tf.io.gfile.glob(pattern) else []
-
-
-def read_pairs(examples: types.Artifact, split: str) -> list[tuple[str, str, int]]:
-    """(item, label, label timestamp) of one Examples split, parsed in batches (fast enough for millions)."""
-    pattern = os.path.join(artifact_utils.get_split_uri([examples], split), "*")
-    files = tf.io.gfile.glob(pattern)
-    if not files:
-        raise FileNotFoundError(f"no '{split}' split under {examples.uri}: expected files matching {pattern}")
+def _batches(examples: types.Artifact, split: str, with_timestamp: bool) -> Iterator[tuple]:
+    """(item ids, label ids[, timestamps]) of one Examples split, PARSE_BATCH records at a time."""
     spec = {
         features.ITEM: tf.io.FixedLenFeature([], tf.string),
         features.LABEL: tf.io.FixedLenFeature([], tf.string),
-        features.TIMESTAMP: tf.io.FixedLenFeature([], tf.int64),
     }
-    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(PARSE_BATCH)
-    pairs: list[tuple[str, str, int]] = []
-    for batch in dataset.map(lambda records: tf.io.parse_example(records, spec)):
-        items = [i.decode("utf-8") for i in batch[features.ITEM].numpy().tolist()]
-        labels = [i.decode("utf-8") for i in batch[features.LABEL].numpy().tolist()]
-        pairs.extend(zip(items, labels, batch[features.TIMESTAMP].numpy().tolist(), strict=True))
-    return pairs
+    if with_timestamp:
+        spec[features.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64)
+    dataset = tf.data.TFRecordDataset(_split_files(examples, split), compression_type="GZIP")
+    for batch in dataset.batch(PARSE_BATCH).map(lambda records: tf.io.parse_example(records, spec)):
+        columns = [
+            [i.decode("utf-8") for i in batch[k].numpy().tolist()] for k in (features.ITEM, features.LABEL)
+        ]
+        if with_timestamp:
+            columns.append(batch[features.TIMESTAMP].numpy())
+        yield tuple(columns)
 
 
-def pin2vec_lists(searcher: RelatedItemsSearcher, k: int) -> dict[str, list[tuple[str, float]]]:
-    """Every indexed item's neighbours, exactly as the pushed index answers them."""
-    items = list(searcher.item_ids)
-    k = min(k, searcher.max_k)
-    lists: dict[str, list[tuple[str, float]]] = {}
-    for start in range(0, len(items), SEARCH_CHUNK):
-        lists.update(searcher.related(items[start : start + SEARCH_CHUNK], k))
-    return lists
+def read_queries(examples: types.Artifact, split: str, catalogue: Catalogue) -> Queries:
+    """(item -> label) held-out pairs of one Examples split, as catalogue rows (-1: outside it)."""
+    items, targets = [], []
+    for item_ids, label_ids in _batches(examples, split, with_timestamp=False):
+        items.append(catalogue.rows(item_ids))
+        targets.append(catalogue.rows(label_ids))
+    if not items:
+        return catalogue_lib.no_queries()
+    items_, targets_ = np.concatenate(items), np.concatenate(targets)
+    order = np.lexsort((targets_, items_))
+    return Queries(items_[order], targets_[order])
+
+
+def read_training_queries(examples: types.Artifact, catalogue: Catalogue) -> Queries:
+    """The rerank split's queries; none when the Examples predate it or it is empty (the blend is then tuned
+    on validation)."""
+    if RERANK_SPLIT not in artifact_utils.decode_split_names(examples.split_names):
+        return catalogue_lib.no_queries()
+    pattern = os.path.join(artifact_utils.get_split_uri([examples], RERANK_SPLIT), "*")
+    return (
+        read_queries(examples, RERANK_SPLIT, catalogue)
+        if tf.io.gfile.glob(pattern)
+        else catalogue_lib.no_queries()
+    )
+
+
+def read_pairs(examples: types.Artifact, split: str, catalogue: Catalogue) -> rerank_lib.TrainingPairs:
+    """(item, label, label timestamp) of one Examples split as catalogue rows, parsed batch by batch."""
+    return rerank_lib.pairs_from_batches(_batches(examples, split, with_timestamp=True), catalogue)
+
+
+def pin2vec_source(searcher: RelatedItemsSearcher, catalogue: Catalogue, top_n: int) -> Source:
+    """Every indexed item's neighbours, exactly as the pushed index answers them, as catalogue rows; the
+    searcher's id bytes are mapped to rows by a binary search over the sorted vocabulary bytes."""
+    names = list(searcher.item_ids)
+    k = min(top_n, searcher.max_k)
+    encoded = np.array([index_lib.encode_item_id(name) for name in names], dtype=bytes)
+    order = np.argsort(encoded, kind="stable")
+    vocabulary, row_of = encoded[order], catalogue.rows(names)[order]
+    rows = catalogue.rows(names)
+    source = catalogue_lib.empty_source(len(catalogue), top_n)
+    for start in range(0, len(names), SEARCH_CHUNK):
+        answer = searcher.related_arrays(names[start : start + SEARCH_CHUNK], k)
+        raw = answer.ids.astype(bytes)
+        position = np.minimum(np.searchsorted(vocabulary, raw), len(vocabulary) - 1)
+        found = (vocabulary[position] == raw) & (raw != PAD_ID)
+        chunk = rows[start : start + SEARCH_CHUNK]
+        source.ids[chunk, :k] = np.where(found, row_of[position], catalogue_lib.NONE)
+        source.scores[chunk, :k] = np.where(found, answer.scores, 0.0)
+    return source
+
+
+def cooccurrence_candidates(
+    table: candidate_table.CandidateTable, searcher: RelatedItemsSearcher, top_n: int
+) -> evaluation_lib.Candidates:
+    """Both sources over the sorted union of the index's and the table's items."""
+    catalogue = catalogue_lib.catalogue_of(searcher.item_ids, table.items)
+    table_rows = catalogue.rows(table.items)
+    popularity = np.zeros(len(catalogue), dtype=np.int64)
+    popularity[table_rows] = table.popularity
+    counted = np.zeros(len(catalogue), dtype=bool)
+    counted[table_rows] = True
+    return evaluation_lib.Candidates(
+        catalogue,
+        pin2vec_source(searcher, catalogue, top_n),
+        catalogue_lib.source_from_table(table, catalogue, top_n),
+        popularity,
+        counted,
+    )
 
 
 def read_history(model_run: types.Artifact | None) -> dict | None:
@@ -132,52 +174,48 @@ class Executor(base_executor.BaseExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION_KEY])
         blend = artifact_utils.get_single_instance(output_dict[BLEND_KEY])
 
-        cooccurrence = candidate_table.load_table(candidates.uri)
-        cooccurrence_lists = {
-            item: cooccurrence.candidates(item, settings.top_n) for item in cooccurrence.items
-        }
-        popularity = dict(zip(cooccurrence.items, cooccurrence.popularity.tolist(), strict=True))
-        embedding_lists = pin2vec_lists(RelatedItemsSearcher(index.uri, max_k=settings.top_n), settings.top_n)
-        splits = {name: read_queries(examples, split) for name, split in SPLITS.items()}
-        training = read_training_queries(examples)
+        candidates_ = cooccurrence_candidates(
+            candidate_table.load_table(candidates.uri),
+            RelatedItemsSearcher(index.uri, max_k=settings.top_n),
+            settings.top_n,
+        )
+        catalogue = candidates_.catalogue
+        splits = {name: read_queries(examples, split, catalogue) for name, split in SPLITS.items()}
+        training = read_training_queries(examples, catalogue)
         logging.info(
-            "RelatedEvaluator: %d rerank (training), %d validation and %d test queries; %d indexed items, "
+            "RelatedEvaluator: %d rerank (training), %d validation and %d test queries; %d catalogue items, "
             "%d with co-occurrences",
             len(training),
             len(splits["validation"]),
             len(splits["test"]),
-            len(embedding_lists),
-            len(cooccurrence_lists),
+            len(catalogue),
+            int(candidates_.counted.sum()),
         )
 
         rerank_inputs = None
-        if rerank_settings.enabled:
+        if rerank_settings.enabled and len(training):
             vector_ids, vectors, _ = index_lib.load_vectors(index.uri)
+            pairs = read_pairs(examples, "train", catalogue)
             rerank_inputs = rerank_lib.RerankInputs(
-                embedding_lists,
-                cooccurrence_lists,
-                vector_ids,
+                candidates_.pin2vec.ids,
+                candidates_.cooccurrence.ids,
                 vectors,
-                popularity,
-                rerank_lib.interaction_stats(read_pairs(examples, "train"), rerank_settings.recent_share),
+                rerank_lib.vector_rows(catalogue, vector_ids),
+                candidates_.popularity,
+                rerank_lib.interaction_stats(pairs, len(catalogue), rerank_settings.recent_share),
                 rerank_settings.pool_per_source,
             )
-        result, blend_lists, settings = evaluation_lib.evaluate_sources(
-            splits,
-            embedding_lists,
-            cooccurrence_lists,
-            popularity,
-            settings,
-            rerank_inputs,
-            rerank_settings,
-            training,
+            del pairs
+        result, blend_source, settings = evaluation_lib.evaluate_sources(
+            splits, candidates_, settings, rerank_inputs, rerank_settings, training
         )
         best, weight, metrics = result["best_source"], result["blend"]["weight"], result["splits"]
         method = result["blend"]["method"]
-        table = candidate_table.from_lists(
-            blend_lists,
-            popularity,
-            settings.top_n,
+        table = candidate_table.from_arrays(
+            catalogue.ids.tolist(),
+            blend_source.ids,
+            blend_source.scores,
+            candidates_.popularity,
             meta={"source": "blend", "method": method, "weight": weight, "rrf_k": settings.rrf_k},
         )
         candidate_table.save_table(table, blend.uri)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 DEFAULT_KS = (10, 20, 50)
 BUCKETS = ("head", "torso", "tail")
 
@@ -65,12 +67,72 @@ def popularity_buckets(counts: Mapping[str, int]) -> dict[str, str]:
     return buckets
 
 
-def _summary(ranks: Sequence[int | None], ks: Sequence[int]) -> dict:
+def item_buckets(counts: np.ndarray) -> np.ndarray:
+    """`popularity_buckets` over catalogue rows: int8 index into BUCKETS per row (rows sorted by id, so the
+    tie-break by id is the tie-break by row). Rows with count 0 (no engagements) come last: tail."""
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    before = np.cumsum(counts[order]) - counts[order]
+    share = before / total if total else np.ones(len(counts))
+    buckets = np.empty(len(counts), dtype=np.int8)
+    buckets[order] = np.where(share < 1 / 3, 0, np.where(share < 2 / 3, 1, 2))
+    return buckets
+
+
+def answer_ranks(rows: np.ndarray, items: np.ndarray, targets: np.ndarray, depth: int) -> tuple:
+    """The protocol on [Q, width] candidate rows (-1 padded) at once: the query item removed, the rest cut to
+    `depth`. Returns (rank of the target, 0 when absent; position of each slot in the cleaned list, 0 where
+    the slot is dropped)."""
+    rows = np.asarray(rows)[:, : depth + 1]
+    items = np.asarray(items)[:, None]
+    valid = (rows >= 0) & (rows != items)
+    position = np.cumsum(valid, axis=1, dtype=np.int32)
+    position[~valid | (position > depth)] = 0
+    hit = (position > 0) & (rows == np.asarray(targets)[:, None])
+    first = hit.argmax(axis=1) if rows.shape[1] else np.zeros(len(rows), dtype=np.int64)
+    ranks = np.where(hit.any(axis=1), position[np.arange(len(rows)), first], 0) if rows.shape[1] else first
+    return ranks.astype(np.int64), position
+
+
+def _summary_of(ranks: np.ndarray, ks: Sequence[int]) -> dict:
+    n = len(ranks)
+    hit = {k: (ranks > 0) & (ranks <= k) for k in ks}
     return {
-        "queries": len(ranks),
-        "hit_rate": {str(k): hit_rate(ranks, k) for k in ks},
-        "mrr": {str(k): mean_reciprocal_rank(ranks, k) for k in ks},
+        "queries": n,
+        "hit_rate": {str(k): int(hit[k].sum()) / n if n else 0.0 for k in ks},
+        "mrr": {str(k): float((1.0 / ranks[hit[k]]).sum()) / n if n else 0.0 for k in ks},
     }
+
+
+def evaluate_rows(
+    items: np.ndarray,
+    targets: np.ndarray,
+    rows: np.ndarray,
+    buckets: np.ndarray,
+    catalogue_size: int,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict:
+    """Metrics of one source's answers: `rows` [Q, width] are the candidate rows (-1 padded) answered for
+    query items `items` (-1: unknown, an all -1 row), `targets` the engaged rows (-1 never hits), `buckets`
+    the bucket index (item_buckets) of every catalogue row; unknown query items count as tail."""
+    if catalogue_size <= 0:
+        raise ValueError(f"catalogue_size must be > 0, got {catalogue_size}")
+    if len(rows) != len(items):
+        raise ValueError(f"a source answered {len(rows)} lists for {len(items)} queries")
+    items = np.asarray(items, dtype=np.int64)
+    ranks, position = answer_ranks(rows, items, targets, max(ks))
+    result = _summary_of(ranks, ks)
+    rows = np.asarray(rows)[:, : max(ks) + 1]
+    result["coverage"] = {
+        str(k): len(np.unique(rows[(position > 0) & (position <= k)])) / catalogue_size for k in ks
+    }
+    result["answered"] = float((position > 0).any(axis=1).mean()) if len(items) else 0.0
+    query_bucket = np.where(items >= 0, np.asarray(buckets)[np.maximum(items, 0)], len(BUCKETS) - 1)
+    result["buckets"] = {
+        bucket: _summary_of(ranks[query_bucket == b], ks) for b, bucket in enumerate(BUCKETS)
+    }
+    return result
 
 
 def evaluate_source(
@@ -80,25 +142,27 @@ def evaluate_source(
     catalogue_size: int,
     ks: Sequence[int] = DEFAULT_KS,
 ) -> dict:
-    """Metrics of one source over `queries`.
+    """Metrics of one source over `queries`, for sources that answer id lists (gensim, trainer sweeps).
 
     `answer(query_items, k)` returns one ranked list per query item (empty when the source knows nothing about
     it); lists are truncated to max(ks) and the query item is removed if a source returned it. Queries whose
-    item has no bucket (unknown to the training data) count as tail.
+    item has no bucket (unknown to the training data) count as tail. The same figures as `evaluate_rows`,
+    which this maps the ids onto.
     """
     depth = max(ks)
     lists = answer([q.item for q in queries], depth + 1)
     if len(lists) != len(queries):
         raise ValueError(f"a source answered {len(lists)} lists for {len(queries)} queries")
-    cleaned = [[c for c in ranked if c != q.item][:depth] for q, ranked in zip(queries, lists, strict=True)]
-    ranks = [target_rank(ranked, q.target) for q, ranked in zip(queries, cleaned, strict=True)]
-    result = _summary(ranks, ks)
-    result["coverage"] = {str(k): catalogue_coverage(cleaned, k, catalogue_size) for k in ks}
-    result["answered"] = sum(1 for ranked in cleaned if ranked) / len(cleaned) if cleaned else 0.0
-    result["buckets"] = {}
-    for bucket in BUCKETS:
-        chosen = [
-            r for q, r in zip(queries, ranks, strict=True) if buckets.get(q.item, BUCKETS[-1]) == bucket
-        ]
-        result["buckets"][bucket] = _summary(chosen, ks)
-    return result
+    rows_of: dict[str, int] = {}
+    index = lambda item: rows_of.setdefault(item, len(rows_of))  # noqa: E731
+    items = np.array([index(q.item) for q in queries], dtype=np.int64)
+    targets = np.array([index(q.target) for q in queries], dtype=np.int64)
+    rows = np.full((len(queries), depth + 1), -1, dtype=np.int64)
+    for row, ranked in enumerate(lists):
+        ranked = list(ranked)[: depth + 1]
+        rows[row, : len(ranked)] = [index(c) for c in ranked]
+    bucket_index = {bucket: b for b, bucket in enumerate(BUCKETS)}
+    by_row = np.full(len(rows_of), len(BUCKETS) - 1, dtype=np.int8)
+    for item, row in rows_of.items():
+        by_row[row] = bucket_index[buckets.get(item, BUCKETS[-1])]
+    return evaluate_rows(items, targets, rows, by_row, catalogue_size, ks)

@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from components.related_evaluator import metrics_lib
-from components.related_evaluator.metrics_lib import Query
-
-Lists = Mapping[str, Sequence[tuple[str, float]]]
 FORMAT_VERSION = 1
 
 FEATURES = (
@@ -72,114 +67,212 @@ class RerankSettings:
 
 
 @dataclass(frozen=True)
-class InteractionStats:
-    """What the reranker knows from the training pairs beyond the candidate lists."""
+class TrainingPairs:
+    """The train split's (item, label, label timestamp) as catalogue rows. Pairs whose label lies outside the
+    catalogue are dropped (it can be no candidate); `first` / `last` span every pair read."""
 
-    forward: Mapping[tuple[str, str], int]  # (item, later item) -> training pairs
-    label_counts: Mapping[str, int]  # item -> pairs where it is the later item
-    recent_label_counts: Mapping[str, int]  # the same, within the last recent_share of the time span
+    items: np.ndarray  # int64 [P], -1 where the item is outside the catalogue
+    labels: np.ndarray  # int64 [P], all >= 0
+    timestamps: np.ndarray  # int64 [P]
+    first: int | None = None  # the earliest / latest timestamp of all pairs (None: no pairs)
+    last: int | None = None
 
 
-def interaction_stats(pairs: Sequence[tuple[str, str, int]], recent_share: float) -> InteractionStats:
-    """(item, label, label timestamp) training pairs -> directed counts and recent popularity."""
-    if not pairs:
-        return InteractionStats({}, {}, {})
-    first = min(ts for _, _, ts in pairs)
-    last = max(ts for _, _, ts in pairs)
-    cutoff = last - recent_share * (last - first)
-    forward: Counter = Counter()
-    labels: Counter = Counter()
-    recent: Counter = Counter()
-    for item, label, ts in pairs:
-        if item == label:
+def pairs_from_batches(batches: Iterable[tuple[Sequence[str], Sequence[str], Sequence[int]]], catalogue):
+    """(item ids, label ids, timestamps) batches -> TrainingPairs; one batch at a time is held as strings."""
+    items, labels, timestamps, first, last = [], [], [], None, None
+    for item_ids, label_ids, times in batches:
+        times = np.asarray(times, dtype=np.int64)
+        if not len(times):
             continue
-        forward[(item, label)] += 1
-        labels[label] += 1
-        if ts >= cutoff:
-            recent[label] += 1
-    return InteractionStats(dict(forward), dict(labels), dict(recent))
+        first = int(times.min()) if first is None else min(first, int(times.min()))
+        last = int(times.max()) if last is None else max(last, int(times.max()))
+        label_rows = catalogue.rows(label_ids)
+        keep = label_rows >= 0
+        items.append(catalogue.rows(item_ids)[keep])
+        labels.append(label_rows[keep])
+        timestamps.append(times[keep])
+    join = lambda parts: np.concatenate(parts) if parts else np.empty(0, np.int64)  # noqa: E731
+    return TrainingPairs(join(items), join(labels), join(timestamps), first, last)
+
+
+@dataclass(frozen=True)
+class InteractionStats:
+    """What the reranker knows from the training pairs beyond the candidate lists, as arrays."""
+
+    keys: np.ndarray  # int64, sorted unique item * num_items + later item
+    counts: np.ndarray  # int64 training pairs per key
+    label_counts: np.ndarray  # int64 [num_items]: pairs where the row is the later item
+    recent_label_counts: np.ndarray  # the same, within the last recent_share of the time span
+    num_items: int
+
+    def pair_counts(self, items: np.ndarray, later: np.ndarray) -> np.ndarray:
+        """Training pairs (item, later item) for each given pair of rows (vectorised binary search)."""
+        wanted = np.asarray(items, dtype=np.int64) * self.num_items + np.asarray(later, dtype=np.int64)
+        if not len(self.keys):
+            return np.zeros(len(wanted), dtype=np.int64)
+        position = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        return np.where(self.keys[position] == wanted, self.counts[position], 0)
+
+
+def interaction_stats(pairs: TrainingPairs, num_items: int, recent_share: float) -> InteractionStats:
+    """Training pairs -> directed pair counts and (recent) popularity as later item; self-pairs ignored."""
+    if pairs.first is None:
+        empty = np.empty(0, np.int64)
+        return InteractionStats(
+            empty, empty, np.zeros(num_items, np.int64), np.zeros(num_items, np.int64), num_items
+        )
+    cutoff = pairs.last - recent_share * (pairs.last - pairs.first)
+    other = pairs.items != pairs.labels
+    labels = pairs.labels[other]
+    label_counts = np.bincount(labels, minlength=num_items).astype(np.int64)
+    recent = np.bincount(labels[pairs.timestamps[other] >= cutoff], minlength=num_items).astype(np.int64)
+    known = other & (pairs.items >= 0)
+    keys, counts = np.unique(pairs.items[known] * num_items + pairs.labels[known], return_counts=True)
+    return InteractionStats(keys, counts.astype(np.int64), label_counts, recent, num_items)
+
+
+def left_aligned(ids: np.ndarray) -> np.ndarray:
+    """Candidate rows with the padding moved to the end (a no-op, without a copy, for the usual rows)."""
+    valid = ids >= 0
+    if not (valid[:, 1:] & ~valid[:, :-1]).any():
+        return ids
+    order = np.argsort(~valid, axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1)
 
 
 @dataclass
 class RerankInputs:
-    """Everything features are computed from; ranks are indexed once, lazily."""
+    """Everything features are computed from, over catalogue rows."""
 
-    embedding: Lists
-    cooccurrence: Lists
-    vector_ids: Sequence[str]
-    vectors: np.ndarray  # [len(vector_ids), dim], unit rows (the index's own vectors)
-    popularity: Mapping[str, int]
+    pin2vec: np.ndarray  # int32 [N, a]: candidate rows, -1 padded
+    cooccurrence: np.ndarray  # int32 [N, b]
+    vectors: np.ndarray  # [V, dim], unit rows (the index's own vectors)
+    vector_row: np.ndarray  # int64 [N]: each catalogue row's row in `vectors`, -1 where it has none
+    popularity: np.ndarray  # int64 [N]
     stats: InteractionStats
     pool_per_source: int = 100
-    _ranks: dict = field(default_factory=dict, repr=False)
-    _vector_row: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.vector_ids):
+        n = len(self.popularity)
+        if self.vectors.ndim != 2 or self.vector_row.shape != (n,):
             raise ValueError(
-                f"vectors has shape {self.vectors.shape} for {len(self.vector_ids)} ids: expected a row each"
+                f"vectors has shape {self.vectors.shape} and vector_row {self.vector_row.shape}: "
+                f"expected 2-D vectors and one row number per catalogue item ({n})"
             )
-        self._vector_row = {item: row for row, item in enumerate(self.vector_ids)}
-
-    def ranks(self, source: str, item: str) -> dict[str, int]:
-        """candidate -> 1-based rank in `item`'s list of `source`, within the pool depth."""
-        key = (source, item)
-        if key not in self._ranks:
-            lists = self.embedding if source == "pin2vec" else self.cooccurrence
-            ranked = (lists.get(item) or [])[: self.pool_per_source]
-            self._ranks[key] = {c: r for r, (c, _) in enumerate(ranked, 1) if c != item}
-        return self._ranks[key]
-
-    def vector(self, item: str) -> np.ndarray | None:
-        row = self._vector_row.get(item)
-        return None if row is None else self.vectors[row]
+        if len(self.pin2vec) != n or len(self.cooccurrence) != n or self.stats.num_items != n:
+            raise ValueError(f"sources, popularity and stats must all cover the same {n} catalogue items")
+        depth = self.pool_per_source
+        self.pin2vec = left_aligned(self.pin2vec)[:, :depth]
+        self.cooccurrence = left_aligned(self.cooccurrence)[:, :depth]
 
 
-def candidate_pool(query: str, inputs: RerankInputs) -> list[str]:
-    """Co-occurrence candidates, then Pin2Vec's, each once, the query excluded."""
-    pool = dict.fromkeys(inputs.ranks("cooccurrence", query))
-    pool.update(dict.fromkeys(inputs.ranks("pin2vec", query)))
-    return list(pool)
+def vector_rows(catalogue, vector_ids: Sequence[str]) -> np.ndarray:
+    """catalogue row -> row in the index's vectors (-1: no vector)."""
+    result = np.full(len(catalogue), -1, dtype=np.int64)
+    rows = catalogue.rows(list(vector_ids))
+    result[rows[rows >= 0]] = np.flatnonzero(rows >= 0)
+    return result
 
 
-def pool_features(query: str, pool: Sequence[str], inputs: RerankInputs) -> np.ndarray:
-    """[len(pool), len(FEATURES)] float64 features of each candidate for this query."""
+@dataclass(frozen=True)
+class Pools:
+    """The candidate pools of a batch of query items, flattened: pool i is entries starts[i]:starts[i+1]."""
+
+    items: np.ndarray  # int64 [R]: the query item rows (-1: unknown, an empty pool)
+    starts: np.ndarray  # int64 [R + 1]
+    candidates: np.ndarray  # int64 [M]
+    x: np.ndarray  # float64 [M, len(FEATURES)]
+
+    @property
+    def owner(self) -> np.ndarray:
+        """The pool (0..R-1) of each entry."""
+        return np.repeat(np.arange(len(self.items)), np.diff(self.starts))
+
+
+def candidate_pools(
+    items: np.ndarray, inputs: RerankInputs
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Co-occurrence candidates, then Pin2Vec's, each once, the query excluded, for every item at once.
+
+    Returns (starts, candidates, co-occurrence rank, Pin2Vec rank) of the flattened pools; a rank is
+    pool_per_source + 1 where the candidate is not in that source's list."""
+    items = np.asarray(items, dtype=np.int64)
     absent = inputs.pool_per_source + 1
-    crank, prank = inputs.ranks("cooccurrence", query), inputs.ranks("pin2vec", query)
-    forward = inputs.stats.forward
-    q_vector = inputs.vector(query)
-    log_query_popularity = math.log1p(inputs.popularity.get(query, 0))
-    rows = []
-    for c in pool:
-        c_rank, p_rank = crank.get(c, absent), prank.get(c, absent)
-        fwd, bwd = forward.get((query, c), 0), forward.get((c, query), 0)
-        c_vector = inputs.vector(c)
-        cosine = float(q_vector @ c_vector) if q_vector is not None and c_vector is not None else 0.0
-        labels = inputs.stats.label_counts.get(c, 0)
-        recent = inputs.stats.recent_label_counts.get(c, 0)
-        log_count = math.log1p(fwd + bwd)
-        in_pin2vec = float(p_rank < absent)
-        rows.append(
-            (
-                math.log(c_rank),
-                float(c_rank < absent),
-                math.log(p_rank),
-                in_pin2vec,
-                math.log(inputs.ranks("cooccurrence", c).get(query, absent)),
-                math.log(inputs.ranks("pin2vec", c).get(query, absent)),
-                log_count,
-                math.log1p(fwd),
-                math.log1p(bwd),
-                cosine,
-                math.log1p(inputs.popularity.get(c, 0)),
-                math.log1p(recent),
-                recent / labels if labels else 0.0,
-                cosine * log_query_popularity,
-                in_pin2vec * log_query_popularity,
-                log_count * log_query_popularity,
-            )
-        )
-    return np.asarray(rows, dtype=np.float64).reshape(len(pool), len(FEATURES))
+    rows = [source[np.maximum(items, 0)] for source in (inputs.cooccurrence, inputs.pin2vec)]
+    both = np.concatenate(rows, axis=1).astype(np.int64)
+    width_c = rows[0].shape[1]
+    rank = np.concatenate([np.arange(1, s.shape[1] + 1) for s in rows])[None, :].repeat(len(items), axis=0)
+    from_cooccurrence = np.zeros(both.shape, dtype=bool)
+    from_cooccurrence[:, :width_c] = True
+    valid = (both >= 0) & (both != items[:, None]) & (items[:, None] >= 0)
+    owner = np.repeat(np.arange(len(items), dtype=np.int64)[:, None], both.shape[1], axis=1)[valid]
+    candidate, rank, from_cooccurrence = both[valid], rank[valid], from_cooccurrence[valid]
+    n = max(len(inputs.popularity), 1)
+    key = owner * n + candidate
+    order = np.argsort(key, kind="stable")  # within a key: co-occurrence first, then by position
+    if not len(key):
+        empty = np.empty(0, np.int64)
+        return np.zeros(len(items) + 1, np.int64), empty, empty, empty
+    sorted_key = key[order]
+    starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
+    c_rank = np.minimum.reduceat(np.where(from_cooccurrence, rank, absent)[order], starts)
+    p_rank = np.minimum.reduceat(np.where(from_cooccurrence, absent, rank)[order], starts)
+    first = order[starts]  # each candidate's first slot: pool order is slot order
+    by_slot = np.argsort(first, kind="stable")
+    first, c_rank, p_rank = first[by_slot], c_rank[by_slot], p_rank[by_slot]
+    pool_starts = np.searchsorted(owner[first], np.arange(len(items) + 1))
+    return pool_starts.astype(np.int64), candidate[first], c_rank, p_rank
+
+
+def _reverse_rank(source: np.ndarray, candidates: np.ndarray, query: np.ndarray, absent: int) -> np.ndarray:
+    """The query's 1-based rank in each candidate's own (left-aligned, pool-deep) list; `absent` if not."""
+    found = source[candidates] == query[:, None]
+    return np.where(found.any(axis=1), found.argmax(axis=1) + 1, absent)
+
+
+def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
+    """The pools of `items` and the [M, len(FEATURES)] float64 features of each candidate for its query."""
+    items = np.asarray(items, dtype=np.int64)
+    starts, candidates, c_rank, p_rank = candidate_pools(items, inputs)
+    absent = inputs.pool_per_source + 1
+    query = np.repeat(items, np.diff(starts))
+    fwd = inputs.stats.pair_counts(query, candidates)
+    bwd = inputs.stats.pair_counts(candidates, query)
+    q_vector, c_vector = inputs.vector_row[query], inputs.vector_row[candidates]
+    has = (q_vector >= 0) & (c_vector >= 0)
+    cosine = np.zeros(len(query))
+    if has.any():
+        cosine[has] = np.einsum(
+            "ij,ij->i", inputs.vectors[q_vector[has]], inputs.vectors[c_vector[has]]
+        ).astype(np.float64)
+    labels = inputs.stats.label_counts[candidates]
+    recent = inputs.stats.recent_label_counts[candidates]
+    log_count = np.log1p(fwd + bwd)
+    in_pin2vec = (p_rank < absent).astype(np.float64)
+    log_query_popularity = np.log1p(inputs.popularity[query])
+    columns = (
+        np.log(c_rank),
+        (c_rank < absent).astype(np.float64),
+        np.log(p_rank),
+        in_pin2vec,
+        np.log(_reverse_rank(inputs.cooccurrence, candidates, query, absent)),
+        np.log(_reverse_rank(inputs.pin2vec, candidates, query, absent)),
+        log_count,
+        np.log1p(fwd),
+        np.log1p(bwd),
+        cosine,
+        np.log1p(inputs.popularity[candidates]),
+        np.log1p(recent),
+        np.divide(recent, labels, out=np.zeros(len(labels)), where=labels > 0),
+        cosine * log_query_popularity,
+        in_pin2vec * log_query_popularity,
+        log_count * log_query_popularity,
+    )
+    x = np.empty((len(candidates), len(FEATURES)), dtype=np.float64)
+    for column, values in enumerate(columns):
+        x[:, column] = values
+    return Pools(items, starts, candidates, x)
 
 
 @dataclass(frozen=True)
@@ -257,37 +350,79 @@ def fit_conditional_logit(groups: Sequence[Group], l2: float, iterations: int = 
     return RerankModel(FEATURES, mean, scale, weights, l2)
 
 
-def query_groups(queries: Sequence[Query], inputs: RerankInputs) -> list[tuple[Query, list[str], np.ndarray]]:
-    """(query, pool, features) for every query (an empty pool where the query item is unknown)."""
-    result = []
-    for query in queries:
-        pool = candidate_pool(query.item, inputs)
-        result.append((query, pool, pool_features(query.item, pool, inputs)))
-    return result
+def pool_ranks_of(pools: Pools, scores: np.ndarray) -> np.ndarray:
+    """Each entry's 1-based rank within its pool: descending score, ties by candidate row (= id)."""
+    owner = pools.owner
+    order = np.lexsort((pools.candidates, -scores, owner))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - pools.starts[owner[order]] + 1
+    return rank
 
 
-def training_groups(groups: Sequence[tuple[Query, list[str], np.ndarray]]) -> list[Group]:
-    """Only pools that contain their target teach anything about ranking."""
-    return [(x, pool.index(q.target)) for q, pool, x in groups if q.target in pool]
+def pool_probabilities(pools: Pools, scores: np.ndarray) -> np.ndarray:
+    """Softmax of the scores within each pool (positive, like other sources' scores)."""
+    filled = np.flatnonzero(np.diff(pools.starts) > 0)
+    if not len(filled):
+        return np.empty(0)
+    nonempty = pools.starts[filled]
+    dense = np.full(len(pools.items), -1, dtype=np.int64)
+    dense[filled] = np.arange(len(filled))
+    owner = dense[pools.owner]
+    p = np.exp(scores - np.maximum.reduceat(scores, nonempty)[owner])
+    return p / np.add.reduceat(p, nonempty)[owner]
 
 
-def ranked(pool: Sequence[str], scores: np.ndarray) -> list[tuple[str, float]]:
-    """Candidates by descending score, as probabilities within the pool (positive, like other sources'
-    scores); ties broken by id for determinism."""
-    if not len(pool):
-        return []
-    p = np.exp(scores - scores.max())
-    p /= p.sum()
-    order = sorted(range(len(pool)), key=lambda i: (-scores[i], pool[i]))
-    return [(pool[i], float(p[i])) for i in order]
+@dataclass(frozen=True)
+class QueryPools:
+    """Pools of a query set's distinct items, and where each query's target sits in its item's pool."""
+
+    pools: Pools
+    target_entry: np.ndarray  # int64 [Q]: the entry of the target in the query's pool, -1 when absent
 
 
-def pool_ranks(groups: Sequence[tuple[Query, list[str], np.ndarray]], model: RerankModel) -> list[int | None]:
-    """The target's rank in each query's reranked pool (None: not in the pool, or no pool)."""
+def query_pools(queries, inputs: RerankInputs) -> QueryPools:
+    """(pools of the distinct query items, each query's target entry); unknown items have empty pools."""
+    distinct, which = np.unique(queries.items, return_inverse=True)
+    pools = pool_features(distinct, inputs)
+    n = max(len(inputs.popularity), 1)
+    keys = pools.owner.astype(np.int64) * n + pools.candidates
+    order = np.argsort(keys, kind="stable")
+    wanted = which.astype(np.int64) * n + np.asarray(queries.targets, dtype=np.int64)
+    position = np.minimum(np.searchsorted(keys[order], wanted), max(len(keys) - 1, 0))
+    found = (
+        (keys[order][position] == wanted) & (np.asarray(queries.targets) >= 0)
+        if len(keys)
+        else np.zeros(len(wanted), dtype=bool)
+    )
+    return QueryPools(pools, np.where(found, order[position] if len(keys) else 0, -1))
+
+
+def training_groups(query_pools_: QueryPools) -> list[Group]:
+    """Only pools that contain their target teach anything about ranking: (pool features, target index)."""
+    pools, entries = query_pools_.pools, query_pools_.target_entry
+    owner = pools.owner
     return [
-        metrics_lib.target_rank([c for c, _ in ranked(pool, model.score(x))], query.target) if pool else None
-        for query, pool, x in groups
+        (pools.x[pools.starts[owner[e]] : pools.starts[owner[e] + 1]], int(e - pools.starts[owner[e]]))
+        for e in entries[entries >= 0]
     ]
+
+
+def pool_ranks(query_pools_: QueryPools, model: RerankModel) -> np.ndarray:
+    """The target's rank in each query's reranked pool (0: not in the pool, or no pool)."""
+    if not len(query_pools_.pools.candidates):
+        return np.zeros(len(query_pools_.target_entry), dtype=np.int64)
+    rank = pool_ranks_of(query_pools_.pools, model.score(query_pools_.pools.x))
+    entries = query_pools_.target_entry
+    return np.where(entries >= 0, rank[np.maximum(entries, 0)], 0)
+
+
+def _hit_rate(ranks: np.ndarray, k: int) -> float:
+    return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
+
+
+def _mrr(ranks: np.ndarray, k: int) -> float:
+    hit = (ranks > 0) & (ranks <= k)
+    return float((1.0 / ranks[hit]).sum()) / len(ranks) if len(ranks) else 0.0
 
 
 @dataclass(frozen=True)
@@ -297,41 +432,40 @@ class RerankChoice:
     mrr_at_10: float
     sweep: list[dict]
     training_queries: int
-    validation_ranks: list[int | None] = field(default_factory=list)  # the chosen model's, per query
+    validation_ranks: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # 0: a miss
 
 
-def choose_reranker(
-    training: Sequence[Query], validation: Sequence[Query], inputs: RerankInputs, settings: RerankSettings
-) -> RerankChoice:
-    """Fits one model per L2 on the training queries and keeps the one with the best validation HR@10 (then
-    MRR@10, then the stronger L2)."""
-    train = training_groups(query_groups(training, inputs))
+def choose_reranker(training, validation, inputs: RerankInputs, settings: RerankSettings) -> RerankChoice:
+    """Fits one model per L2 on the training queries (catalogue_lib.Queries) and keeps the one with the best
+    validation HR@10 (then MRR@10, then the stronger L2)."""
+    train = training_groups(query_pools(training, inputs))
     if len(train) < settings.min_training_queries:
         return RerankChoice(None, 0.0, 0.0, [], len(train))
-    validation_groups = query_groups(validation, inputs)
+    validation_pools = query_pools(validation, inputs)
     sweep, fitted = [], {}
     for l2 in settings.l2_grid:
         model = fit_conditional_logit(train, l2, settings.newton_iterations)
-        ranks = pool_ranks(validation_groups, model)
+        ranks = pool_ranks(validation_pools, model)
         fitted[l2] = (model, ranks)
-        sweep.append(
-            {
-                "l2": l2,
-                "hit_rate_at_10": metrics_lib.hit_rate(ranks, 10),
-                "mrr_at_10": metrics_lib.mean_reciprocal_rank(ranks, 10),
-            }
-        )
+        sweep.append({"l2": l2, "hit_rate_at_10": _hit_rate(ranks, 10), "mrr_at_10": _mrr(ranks, 10)})
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), s["l2"]))
     model, ranks = fitted[best["l2"]]
     return RerankChoice(model, best["hit_rate_at_10"], best["mrr_at_10"], sweep, len(train), ranks)
 
 
-def rerank_all(
-    items: Sequence[str], inputs: RerankInputs, model: RerankModel, top_n: int
-) -> dict[str, list[tuple[str, float]]]:
-    """Every item's reranked pool, best first, cut to top_n."""
-    result = {}
-    for item in items:
-        pool = candidate_pool(item, inputs)
-        result[item] = ranked(pool, model.score(pool_features(item, pool, inputs)))[:top_n] if pool else []
-    return result
+def rerank_rows(items: np.ndarray, inputs: RerankInputs, model: RerankModel, top_n: int) -> tuple:
+    """The reranked pools of some items, best first, cut to top_n: (candidates int32 [R, top_n], -1 padded;
+    float64 probabilities within the pool)."""
+    pools = pool_features(items, inputs)
+    ids = np.full((len(pools.items), top_n), -1, dtype=np.int32)
+    probabilities = np.zeros((len(pools.items), top_n), dtype=np.float64)
+    if not len(pools.candidates):
+        return ids, probabilities
+    scores = model.score(pools.x)
+    rank = pool_ranks_of(pools, scores)
+    p = pool_probabilities(pools, scores)
+    keep = rank <= top_n
+    owner = pools.owner
+    ids[owner[keep], rank[keep] - 1] = pools.candidates[keep]
+    probabilities[owner[keep], rank[keep] - 1] = p[keep]
+    return ids, probabilities

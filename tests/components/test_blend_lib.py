@@ -1,40 +1,129 @@
-"""Blending on constructed candidate lists, and choosing the weight on validation queries."""
+"""Blending on constructed candidate lists, and choosing the weight on validation queries; the vectorised
+fusion against a straightforward per-item reference."""
 
+import numpy as np
 import pytest
 
-from components.related_evaluator import blend_lib, evaluation_lib
+from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib
 from components.related_evaluator.blend_lib import BlendSettings
-from components.related_evaluator.metrics_lib import Query
 
 EMB = [("e1", 0.9), ("both", 0.8), ("e2", 0.7)]
 CO = [("c1", 30.0), ("c2", 20.0), ("both", 10.0)]
 
 
+def reference_fuse(embedding, cooccurrence, weight, rrf_k, top_n):
+    """The per-item fusion the arrays must reproduce (the evaluator's original code)."""
+    scores = {}
+    for share, ranked in ((weight, embedding), (1.0 - weight, cooccurrence)):
+        if share <= 0.0:
+            continue
+        for rank, (candidate, _) in enumerate(ranked, 1):
+            scores[candidate] = scores.get(candidate, 0.0) + share / (rrf_k + rank)
+    if weight <= 0.0:
+        for rank, (candidate, _) in enumerate(embedding, 1):
+            scores.setdefault(candidate, -rank / (len(embedding) + 1))
+    if weight >= 1.0:
+        for rank, (candidate, _) in enumerate(cooccurrence, 1):
+            scores.setdefault(candidate, -rank / (len(cooccurrence) + 1))
+    return sorted(scores.items(), key=lambda cs: (-cs[1], cs[0]))[:top_n]
+
+
+def reference_blend_item(embedding, cooccurrence, popularity, weight, settings):
+    if embedding and popularity < settings.min_embedding_count and cooccurrence:
+        embedding = None
+    return reference_fuse(embedding or [], cooccurrence or [], weight, settings.rrf_k, settings.top_n)
+
+
+def fuse(embedding, cooccurrence, weight, rrf_k, top_n, popularity=0, min_embedding_count=0):
+    """fuse_rows on one item, back as (id, score) pairs."""
+    catalogue = catalogue_lib.catalogue_of([c for c, _ in embedding], [c for c, _ in cooccurrence], ["q"])
+    width = max(len(embedding), len(cooccurrence), 1)
+    sources = [
+        catalogue_lib.source_from_lists({"q": ranked}, catalogue, width)
+        for ranked in (embedding, cooccurrence)
+    ]
+    row = catalogue.rows(["q"])
+    settings = BlendSettings(rrf_k=rrf_k, top_n=top_n, min_embedding_count=min_embedding_count)
+    ids, scores = blend_lib.fuse_rows(
+        sources[0].rows(row), sources[1].rows(row), np.array([popularity]), weight, settings
+    )
+    return [(str(catalogue.ids[c]), float(s)) for c, s in zip(ids[0], scores[0], strict=True) if c >= 0]
+
+
 def test_fusion_by_hand():
-    fused = dict(blend_lib.fuse(EMB, CO, weight=0.5, rrf_k=0.0, top_n=10))
+    fused = dict(fuse(EMB, CO, weight=0.5, rrf_k=0.0, top_n=10))
     assert fused["both"] == pytest.approx(0.5 / 2 + 0.5 / 3)
     assert fused["e1"] == fused["c1"] == pytest.approx(0.5)
-    order = [c for c, _ in blend_lib.fuse(EMB, CO, weight=0.5, rrf_k=0.0, top_n=10)]
+    order = [c for c, _ in fuse(EMB, CO, weight=0.5, rrf_k=0.0, top_n=10)]
     assert order[:3] == ["c1", "e1", "both"]  # equal scores break ties by id
 
 
 def test_weight_zero_is_cooccurrence_then_embedding_fill():
-    order = [c for c, _ in blend_lib.fuse(EMB, CO[:1], weight=0.0, rrf_k=10.0, top_n=3)]
+    order = [c for c, _ in fuse(EMB, CO[:1], weight=0.0, rrf_k=10.0, top_n=3)]
     assert order == ["c1", "e1", "both"]  # co-occurrence knows one candidate; embeddings fill the rest
 
 
 def test_weight_one_is_embedding_then_cooccurrence_fill():
-    order = [c for c, _ in blend_lib.fuse(EMB[:1], CO, weight=1.0, rrf_k=10.0, top_n=3)]
+    order = [c for c, _ in fuse(EMB[:1], CO, weight=1.0, rrf_k=10.0, top_n=3)]
     assert order == ["e1", "c1", "c2"]
 
 
 def test_sparse_items_fall_back_to_cooccurrence_only():
-    settings = BlendSettings(min_embedding_count=5)
-    rare = [c for c, _ in blend_lib.blend_item(EMB, CO, popularity=2, weight=0.9, settings=settings)]
+    rare = [c for c, _ in fuse(EMB, CO, 0.9, 10.0, 100, popularity=2, min_embedding_count=5)]
     assert rare == ["c1", "c2", "both"]
     # ... unless co-occurrence has nothing: then the embedding is all there is.
-    alone = [c for c, _ in blend_lib.blend_item(EMB, [], popularity=2, weight=0.9, settings=settings)]
+    alone = [c for c, _ in fuse(EMB, [], 0.9, 10.0, 100, popularity=2, min_embedding_count=5)]
     assert alone == ["e1", "both", "e2"]
+
+
+def random_lists(rng, items, names, width):
+    """item -> a random ranked list (short, empty or missing), candidates drawn from `names`."""
+    lists = {}
+    for item in items:
+        n = int(rng.integers(0, width + 1))
+        if rng.random() < 0.1:
+            continue
+        chosen = rng.choice(names, size=min(n, len(names)), replace=False)
+        lists[item] = [(str(c), float(rng.integers(0, 3))) for c in chosen]
+    return lists
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_fusion_equals_the_per_item_reference(seed):
+    rng = np.random.default_rng(seed)
+    names = [f"x{i:02d}" for i in range(30)]  # few names: many shared candidates, many score ties
+    items = names[:20]
+    embedding, cooccurrence = random_lists(rng, items, names, 8), random_lists(rng, items, names, 8)
+    popularity = {item: int(rng.integers(0, 6)) for item in names}
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=8)
+    rows = candidates.catalogue.rows([*items, "unknown"])
+    for weight in (0.0, 0.3, 0.5, 1.0):
+        for rrf_k, top_n, min_count in ((0.0, 5, 0), (10.0, 16, 3), (1.0, 3, 0)):
+            settings = BlendSettings(rrf_k=rrf_k, top_n=top_n, min_embedding_count=min_count)
+            ids, scores = evaluation_lib.blend_rows(rows, candidates, weight, settings)
+            for position, item in enumerate([*items, "unknown"]):
+                expected = reference_blend_item(
+                    embedding.get(item), cooccurrence.get(item), popularity.get(item, 0), weight, settings
+                )
+                got = [
+                    (str(candidates.catalogue.ids[c]), float(s))
+                    for c, s in zip(ids[position], scores[position], strict=True)
+                    if c >= 0
+                ]
+                assert [c for c, _ in got] == [c for c, _ in expected], (item, weight, rrf_k)
+                np.testing.assert_allclose([s for _, s in got], [s for _, s in expected], rtol=1e-12)
+
+
+def test_blend_all_chunks_give_the_same_rows():
+    rng = np.random.default_rng(9)
+    names = [f"x{i:02d}" for i in range(30)]
+    embedding, cooccurrence = random_lists(rng, names, names, 6), random_lists(rng, names, names, 6)
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=6)
+    settings = BlendSettings(top_n=7)
+    whole = evaluation_lib.blend_all(candidates, 0.4, settings)
+    chunked = evaluation_lib.blend_all(candidates, 0.4, settings, chunk=4)
+    np.testing.assert_array_equal(whole.ids, chunked.ids)
+    assert whole.ids.shape == (len(candidates.catalogue), 7) and whole.scores.dtype == np.float32
 
 
 def test_settings_are_checked():
@@ -44,13 +133,18 @@ def test_settings_are_checked():
         BlendSettings(rrf_k=-1)
 
 
+def queries(candidates, pairs):
+    return catalogue_lib.queries_from(pairs, candidates.catalogue)
+
+
 def test_choose_weight_picks_the_best_validation_hit_rate():
     # Embedding lists are right for q1 and q2, co-occurrence only for q3: a high weight wins.
     embedding = {"q1": [("t1", 1.0)], "q2": [("t2", 1.0)], "q3": [("x", 1.0)]}
     cooccurrence = {"q1": [(f"n{i}", 1.0) for i in range(12)], "q2": [], "q3": [("t3", 5.0)]}
-    validation = [Query("q1", "t1"), Query("q2", "t2"), Query("q3", "t3")]
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=100)
+    validation = queries(candidates, [("q1", "t1"), ("q2", "t2"), ("q3", "t3")])
     settings = BlendSettings(weights=(0.0, 1.0))
-    weight, sweep = evaluation_lib.choose_blend_weight(validation, embedding, cooccurrence, {}, settings)
+    weight, sweep = evaluation_lib.choose_blend_weight(validation, candidates, settings)
     assert [s["weight"] for s in sweep] == [0.0, 1.0]
     # weight 0: q1's target is pushed past 10 by 12 co-occurrence candidates; q2 and q3 hit.
     assert sweep[0]["hit_rate_at_10"] == pytest.approx(2 / 3)
@@ -72,11 +166,10 @@ def test_choose_blend_searches_the_fusion_constant_too():
     # co-occurrence leaders (1/1, 1/2 of one half) outrank it, so only a larger constant lifts it to the top.
     embedding = {"q1": [("x", 1.0), ("t1", 0.9)]}
     cooccurrence = {"q1": [("c1", 3.0), ("c2", 2.0), ("t1", 1.0)]}
-    validation = [Query("q1", "t1")]
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=100)
+    validation = queries(candidates, [("q1", "t1")])
     settings = BlendSettings(weights=(0.5,), rrf_ks=(0.0, 60.0))
-    chosen, weight, sweep, per_k = evaluation_lib.choose_blend(
-        validation, embedding, cooccurrence, {}, settings
-    )
+    chosen, weight, sweep, per_k = evaluation_lib.choose_blend(validation, candidates, settings)
     assert [p["rrf_k"] for p in per_k] == [0.0, 60.0]
     assert per_k[0]["mrr_at_10"] < per_k[1]["mrr_at_10"] == 1.0
     assert chosen.rrf_k == 60.0 and weight == 0.5
@@ -88,14 +181,17 @@ def test_rrf_weight_is_fitted_on_the_rerank_queries_so_validation_stays_out_of_s
     # follows the training queries, and validation only measures it.
     embedding = {"q1": [("t1", 1.0)], "q2": [("x", 1.0)]}
     cooccurrence = {"q1": [(f"n{i}", 1.0) for i in range(12)], "q2": [("t2", 5.0)]}
-    training = [Query("q1", "t1")]
-    splits = {"validation": [Query("q2", "t2"), Query("q1", "n0")], "test": [Query("q2", "t2")]}
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=100)
+    training = queries(candidates, [("q1", "t1")])
+    splits = {
+        "validation": queries(candidates, [("q2", "t2"), ("q1", "n0")]),
+        "test": queries(candidates, [("q2", "t2")]),
+    }
     settings = BlendSettings(weights=(0.0, 1.0), rrf_ks=(60.0,))
-    args = (splits, embedding, cooccurrence, {}, settings)
-    honest, _, _ = evaluation_lib.evaluate_sources(*args, training=training)
+    honest, _, _ = evaluation_lib.evaluate_sources(splits, candidates, settings, training=training)
     assert honest["blend"]["weight"] == 1.0 and honest["blend"]["tuned_on"] == "rerank"
     assert honest["validation_out_of_sample"] and honest["blend"]["training_queries"] == 1
     assert honest["splits"]["validation"]["blend"]["mrr"]["10"] == pytest.approx((1 / 2 + 1 / 2) / 2)
-    in_sample, _, _ = evaluation_lib.evaluate_sources(*args)
+    in_sample, _, _ = evaluation_lib.evaluate_sources(splits, candidates, settings)
     assert in_sample["blend"]["weight"] == 0.0 and in_sample["blend"]["tuned_on"] == "validation"
     assert in_sample["splits"]["validation"]["blend"]["mrr"]["10"] == 1.0

@@ -42,3 +42,20 @@ def test_ids_that_break_the_line_format_are_refused(tmp_path):
     table = candidate_table.from_lists({"a\nb": []}, {"a\nb": 1}, top_n=1)
     with pytest.raises(ValueError, match="one per line"):
         candidate_table.save_table(table, str(tmp_path / "t"))
+
+
+def test_from_arrays_writes_the_same_files_as_from_lists(tmp_path):
+    lists = {"a": [("b", 3.0), ("c", 1.0)], "b": [("a", 3.0)]}
+    by_lists = candidate_table.from_lists(lists, {"a": 4, "b": 3, "c": 1}, top_n=3, meta={"source": "test"})
+    neighbours = np.array([[1, 2, -1], [0, -1, -1], [-1, -1, -1]])
+    scores = np.array([[3.0, 1.0, 0.0], [3.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    by_arrays = candidate_table.from_arrays(
+        ["a", "b", "c"], neighbours, scores, np.array([4, 3, 1]), {"source": "test"}
+    )
+    first = candidate_table.save_table(by_lists, str(tmp_path / "lists"))
+    second = candidate_table.save_table(by_arrays, str(tmp_path / "arrays"))
+    for name in ("items.txt", "neighbours.npy", "scores.npy", "popularity.npy", "table.json"):
+        assert (tmp_path / "lists" / name).read_bytes() == (tmp_path / "arrays" / name).read_bytes(), name
+    assert candidate_table.load_table(second).related(["a"], 2) == candidate_table.load_table(first).related(
+        ["a"], 2
+    )

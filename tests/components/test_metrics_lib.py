@@ -1,7 +1,9 @@
 """metrics_lib against hand-computed cases."""
 
+import numpy as np
 import pytest
 
+from components.related_evaluator import catalogue_lib
 from components.related_evaluator import metrics_lib as m
 from components.related_evaluator.metrics_lib import Query
 
@@ -50,3 +52,79 @@ def test_evaluate_source_removes_the_query_and_breaks_down_by_bucket():
     assert result["buckets"]["head"]["hit_rate"]["1"] == 1.0
     assert result["buckets"]["torso"]["hit_rate"] == {"1": 0.0, "2": 1.0}
     assert result["buckets"]["tail"]["queries"] == 2  # c and the unknown x
+
+
+def reference_evaluate(queries, lists, buckets, catalogue_size, ks):
+    """The per-query protocol the arrays must reproduce (the evaluator's original code)."""
+    depth = max(ks)
+    cleaned = [[c for c in lists.get(q.item, [])[: depth + 1] if c != q.item][:depth] for q in queries]
+    ranks = [m.target_rank(ranked, q.target) for q, ranked in zip(queries, cleaned, strict=True)]
+
+    def summary(chosen):
+        return {
+            "queries": len(chosen),
+            "hit_rate": {str(k): m.hit_rate(chosen, k) for k in ks},
+            "mrr": {str(k): m.mean_reciprocal_rank(chosen, k) for k in ks},
+        }
+
+    result = summary(ranks)
+    result["coverage"] = {str(k): m.catalogue_coverage(cleaned, k, catalogue_size) for k in ks}
+    result["answered"] = sum(1 for ranked in cleaned if ranked) / len(cleaned) if cleaned else 0.0
+    result["buckets"] = {
+        bucket: summary(
+            [r for q, r in zip(queries, ranks, strict=True) if buckets.get(q.item, "tail") == bucket]
+        )
+        for bucket in m.BUCKETS
+    }
+    return result
+
+
+def assert_same_metrics(got, expected):
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, dict):
+            assert_same_metrics(got[key], value)
+        else:
+            assert got[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_vectorised_metrics_equal_the_per_query_reference(seed):
+    rng = np.random.default_rng(seed)
+    names = [f"i{n:02d}" for n in range(40)]
+    catalogue = catalogue_lib.catalogue_of(names)
+    lists = {}
+    for item in names[:30]:  # the rest: items the source does not know (empty rows)
+        size = int(rng.integers(0, 14))
+        lists[item] = [
+            str(c) for c in rng.choice(names, size=size, replace=False)
+        ]  # may hold the item itself
+    source = catalogue_lib.source_from_lists(
+        {i: [(c, 1.0) for c in r] for i, r in lists.items()}, catalogue, 14
+    )
+    counts = {item: int(rng.integers(0, 9)) for item in names[::2]}
+    pairs = [(str(rng.choice(names)), str(rng.choice(names))) for _ in range(300)]
+    pairs += [("unknown", names[0]), (names[1], "unknown")]  # outside the catalogue: never hit, tail
+    queries = [Query(a, b) for a, b in pairs]
+    ks = (1, 3, 10)
+    expected = reference_evaluate(queries, lists, m.popularity_buckets(counts), len(names), ks)
+    counts_by_row = np.zeros(len(names), dtype=np.int64)
+    counts_by_row[catalogue.rows(list(counts))] = list(counts.values())
+    items, targets = catalogue.rows([a for a, _ in pairs]), catalogue.rows([b for _, b in pairs])
+    got = m.evaluate_rows(items, targets, source.rows(items), m.item_buckets(counts_by_row), len(names), ks)
+    assert_same_metrics(got, expected)
+    # ... and the id-list front end (gensim, trainer sweeps) maps onto the same figures.
+    answer = lambda items, k: [lists.get(item, [])[:k] for item in items]  # noqa: E731
+    assert_same_metrics(
+        m.evaluate_source(queries, answer, m.popularity_buckets(counts), len(names), ks), expected
+    )
+
+
+def test_item_buckets_equal_the_dict_buckets_with_ties():
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 5, size=50)  # many ties, zeros
+    names = [f"i{n:02d}" for n in range(50)]
+    by_name = m.popularity_buckets({n: int(c) for n, c in zip(names, counts, strict=True) if c > 0})
+    buckets = m.item_buckets(counts)
+    assert [m.BUCKETS[b] for b in buckets] == [by_name.get(n, "tail") for n in names]
+    assert m.item_buckets(np.zeros(3, dtype=np.int64)).tolist() == [2, 2, 2]

@@ -2,51 +2,89 @@
 
 import json
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
-from components.related_evaluator import blend_lib, evaluation_lib, rerank_lib
-from components.related_evaluator.metrics_lib import Query
+from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, rerank_lib
 from components.related_evaluator.rerank_lib import RerankSettings
 
 FEATURE = {name: i for i, name in enumerate(rerank_lib.FEATURES)}
+
+
+def world(
+    embedding, cooccurrence, vector_ids, vectors, popularity, triples, pool_per_source, recent_share=0.1
+):
+    """(Candidates, RerankInputs) over the catalogue of every id named, from id lists and training triples."""
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=100)
+    catalogue = candidates.catalogue
+    batch = ([a for a, _, _ in triples], [b for _, b, _ in triples], [t for _, _, t in triples])
+    pairs = rerank_lib.pairs_from_batches([batch], catalogue)
+    inputs = rerank_lib.RerankInputs(
+        candidates.pin2vec.ids,
+        candidates.cooccurrence.ids,
+        np.asarray(vectors, dtype=np.float64).reshape(len(vector_ids), -1),
+        rerank_lib.vector_rows(catalogue, vector_ids),
+        candidates.popularity,
+        rerank_lib.interaction_stats(pairs, len(catalogue), recent_share),
+        pool_per_source,
+    )
+    return candidates, inputs
+
+
+TINY_PAIRS = [("q", "a", 10), ("q", "a", 20), ("a", "q", 30), ("c", "q", 100), ("q", "q", 100)]
 
 
 def tiny_inputs(pool_per_source=3):
     embedding = {"q": [("a", 0.9), ("b", 0.8), ("q", 0.7)], "a": [("q", 0.9)], "b": [("a", 0.5)]}
     cooccurrence = {"q": [("c", 3.0), ("a", 2.0)], "c": [("b", 1.0), ("q", 0.5)]}
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
-    stats = rerank_lib.interaction_stats(
-        [("q", "a", 10), ("q", "a", 20), ("a", "q", 30), ("c", "q", 100), ("q", "q", 100)], recent_share=0.1
-    )
     popularity = {"q": 7, "a": 3, "b": 0, "c": 1}
-    return rerank_lib.RerankInputs(
-        embedding, cooccurrence, ["q", "a", "b"], vectors, popularity, stats, pool_per_source
-    )
+    return world(embedding, cooccurrence, ["q", "a", "b"], vectors, popularity, TINY_PAIRS, pool_per_source)
+
+
+def pool_of(candidates, inputs, item):
+    pools = rerank_lib.pool_features(candidates.catalogue.rows([item]), inputs)
+    return candidates.catalogue.names(pools.candidates), pools.x
 
 
 def test_interaction_stats_count_direction_and_recency():
-    stats = tiny_inputs().stats
-    assert stats.forward == {("q", "a"): 2, ("a", "q"): 1, ("c", "q"): 1}  # the self-pair is ignored
-    assert stats.label_counts == {"a": 2, "q": 2}
+    candidates, inputs = tiny_inputs()
+    stats, rows = inputs.stats, dict(zip(candidates.catalogue.ids.tolist(), range(4), strict=True))
+    assert stats.pair_counts(
+        [rows["q"], rows["a"], rows["c"], rows["q"]], [rows["a"], rows["q"], rows["q"], rows["q"]]
+    ).tolist() == [2, 1, 1, 0]  # the self-pair is ignored
+    assert stats.counts.sum() == 4
+    assert stats.label_counts[[rows["a"], rows["q"], rows["c"]]].tolist() == [2, 2, 0]
     # Time span 10..100: the last 10% starts at 91, so only the pair at 100 is recent.
-    assert stats.recent_label_counts == {"q": 1}
-    assert rerank_lib.interaction_stats([], 0.1).forward == {}
+    assert stats.recent_label_counts[[rows["q"], rows["a"]]].tolist() == [1, 0]
+    empty = rerank_lib.pairs_from_batches([], candidates.catalogue)
+    assert not len(rerank_lib.interaction_stats(empty, 4, 0.1).keys)
+
+
+def test_pairs_outside_the_catalogue_count_only_where_they_can():
+    catalogue = catalogue_lib.catalogue_of(["a", "b"])
+    batch = (["a", "zz", "a"], ["b", "a", "zz"], [1, 2, 50])
+    pairs = rerank_lib.pairs_from_batches([batch], catalogue)
+    assert (pairs.first, pairs.last) == (1, 50) and pairs.labels.tolist() == [1, 0]  # label zz: dropped
+    stats = rerank_lib.interaction_stats(pairs, 2, 0.5)
+    assert stats.label_counts.tolist() == [1, 1]  # "a" after an unknown item still counts as engaged
+    assert stats.pair_counts([0, 1], [1, 0]).tolist() == [1, 0]
 
 
 def test_pool_is_cooccurrence_then_pin2vec_each_once_without_the_query():
-    inputs = tiny_inputs()
-    assert rerank_lib.candidate_pool("q", inputs) == ["c", "a", "b"]
-    assert rerank_lib.candidate_pool("unknown", inputs) == []
-    narrow = tiny_inputs(pool_per_source=1)
-    assert rerank_lib.candidate_pool("q", narrow) == ["c", "a"]
+    candidates, inputs = tiny_inputs()
+    assert pool_of(candidates, inputs, "q")[0] == ["c", "a", "b"]
+    assert pool_of(candidates, inputs, "unknown")[0] == []
+    candidates, narrow = tiny_inputs(pool_per_source=1)
+    assert pool_of(candidates, narrow, "q")[0] == ["c", "a"]
 
 
 def test_features_by_hand():
-    inputs = tiny_inputs()
-    x = rerank_lib.pool_features("q", ["c", "a", "b"], inputs)
-    assert x.shape == (3, len(rerank_lib.FEATURES))
+    candidates, inputs = tiny_inputs()
+    pool, x = pool_of(candidates, inputs, "q")
+    assert pool == ["c", "a", "b"] and x.shape == (3, len(rerank_lib.FEATURES))
     c, a, b = x
     absent = math.log(4)  # pool_per_source + 1
     assert c[FEATURE["log_cooccurrence_rank"]] == 0.0 and c[FEATURE["in_cooccurrence"]] == 1.0
@@ -104,12 +142,14 @@ def test_model_json_round_trip_and_refusals():
         rerank_lib.RerankModel.from_json('{"format_version": 99}', "m.json")
 
 
-def test_ranked_gives_descending_probabilities_with_ties_by_id():
-    result = rerank_lib.ranked(["b", "a", "c"], np.array([1.0, 1.0, 3.0]))
-    assert [c for c, _ in result] == ["c", "a", "b"]
-    assert sum(p for _, p in result) == pytest.approx(1.0)
-    assert result[0][1] > result[1][1] == result[2][1]
-    assert rerank_lib.ranked([], np.array([])) == []
+def test_pools_rank_by_descending_score_with_ties_by_id_and_give_probabilities():
+    pools = rerank_lib.Pools(
+        np.array([0, 1, 2]), np.array([0, 3, 3, 4]), np.array([5, 2, 7, 1]), np.zeros((4, 1))
+    )  # pool 0: candidates 5, 2, 7 (ids = rows); pool 1 empty; pool 2: candidate 1
+    scores = np.array([1.0, 1.0, 3.0, -2.0])
+    assert rerank_lib.pool_ranks_of(pools, scores).tolist() == [3, 2, 1, 1]
+    p = rerank_lib.pool_probabilities(pools, scores)
+    assert p[:3].sum() == pytest.approx(1.0) and p[3] == 1.0 and p[2] > p[0] == p[1]
 
 
 def test_settings_are_checked():
@@ -124,7 +164,8 @@ def test_settings_are_checked():
 def direction_world(items=80, per_item=6, seed=0):
     """Each query item q_i has `per_item` candidates that both sources rank in a random order; users engage
     next with the one that training saw *after* q_i (the others were seen before it): only the direction
-    of the co-occurrence counts tells the target, which rank fusion cannot see and the reranker can learn."""
+    of the co-occurrence counts tells the target, which rank fusion cannot see and the reranker can learn.
+    Returns (candidates, inputs, the (item, target) query pairs, the co-occurrence lists)."""
     rng = np.random.default_rng(seed)
     embedding, cooccurrence, pairs, queries = {}, {}, [], []
     for i in range(items):
@@ -135,60 +176,64 @@ def direction_world(items=80, per_item=6, seed=0):
         embedding[q] = [(c, 1.0 / r) for r, c in enumerate(rng.permutation(candidates), 1)]
         for c in candidates:
             pairs += [(q, c, 5)] * 3 if c == target else [(c, q, 5)] * 3
-        queries.append(Query(q, target))
+        queries.append((q, target))
     ids = sorted({x for q, ranked in embedding.items() for x in [q] + [c for c, _ in ranked]})
     vectors = rng.normal(size=(len(ids), 8))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     popularity = {x: 3 for x in ids}
-    stats = rerank_lib.interaction_stats(pairs, 0.1)
-    inputs = rerank_lib.RerankInputs(embedding, cooccurrence, ids, vectors, popularity, stats, 100)
-    return inputs, queries
+    candidates, inputs = world(embedding, cooccurrence, ids, vectors, popularity, pairs, 100)
+    return candidates, inputs, queries, cooccurrence
 
 
-def halves(queries):
+def halves(candidates, queries):
     """(training, validation): disjoint query items, as the rerank and eval splits of different users."""
-    return queries[::2], queries[1::2]
+    make = lambda pairs: catalogue_lib.queries_from(pairs, candidates.catalogue)  # noqa: E731
+    return make(queries[::2]), make(queries[1::2])
 
 
 def test_choose_reranker_fits_on_training_and_measures_on_validation():
-    inputs, queries = direction_world()
-    training, validation = halves(queries)
+    candidates, inputs, queries, _ = direction_world()
+    training, validation = halves(candidates, queries)
     choice = rerank_lib.choose_reranker(training, validation, inputs, RerankSettings(min_training_queries=20))
     assert choice.training_queries == 40
     assert choice.hit_rate_at_10 == 1.0  # unseen query items: the forward candidate first of 6...
     assert choice.mrr_at_10 > 0.9  # ...and almost always at rank 1 (chance: 0.41)
-    assert len(choice.validation_ranks) == len(validation) and set(choice.validation_ranks) == {1}
+    assert len(choice.validation_ranks) == len(validation) and set(choice.validation_ranks.tolist()) == {1}
     assert [s["l2"] for s in choice.sweep] == [1.0, 10.0, 100.0]
     assert choice.model.weights[FEATURE["log_forward_count"]] > 0
-    lists = rerank_lib.rerank_all(["q0", "unknown"], inputs, choice.model, top_n=3)
-    assert lists["q0"][0][0] == queries[0].target and len(lists["q0"]) == 3 and lists["unknown"] == []
+    rows = np.array([candidates.catalogue.rows(["q0"])[0], -1])
+    ids, scores = rerank_lib.rerank_rows(rows, inputs, choice.model, top_n=3)
+    assert candidates.catalogue.names(ids[0]) == [queries[0][1], *candidates.catalogue.names(ids[0][1:])]
+    assert (ids[0] >= 0).all() and (ids[1] == -1).all() and scores[0][0] >= scores[0][1] >= scores[0][2] > 0
 
 
 def test_validation_chooses_but_never_fits():
-    inputs, queries = direction_world()
-    training, validation = halves(queries)
+    candidates, inputs, queries, cooccurrence = direction_world()
+    training, validation = halves(candidates, queries)
     settings = RerankSettings(min_training_queries=20, l2_grid=(10.0,))
     one = rerank_lib.choose_reranker(training, validation, inputs, settings)
-    other = rerank_lib.choose_reranker(training, validation[:5], inputs, settings)
+    other = rerank_lib.choose_reranker(training, validation.take(slice(0, 5)), inputs, settings)
     np.testing.assert_array_equal(one.model.weights, other.model.weights)
     # Trained on the opposite direction (targets seen *before* the query), the model fails on validation.
-    backward = [Query(q.item, c) for q in training for c, _ in inputs.cooccurrence[q.item] if c != q.target]
-    wrong = rerank_lib.choose_reranker(backward[::5], validation, inputs, settings)
+    backward = [(q, c) for q, target in queries[::2] for c, _ in cooccurrence[q] if c != target]
+    backward = catalogue_lib.queries_from(backward[::5], candidates.catalogue)
+    wrong = rerank_lib.choose_reranker(backward, validation, inputs, settings)
     assert wrong.model.weights[FEATURE["log_forward_count"]] < 0
     assert wrong.hit_rate_at_10 == 1.0 and wrong.mrr_at_10 < 0.3  # 6 candidates fit in 10, but last-ish
 
 
 def test_too_few_training_queries_means_no_reranker():
-    inputs, queries = direction_world(items=10)
-    choice = rerank_lib.choose_reranker(queries, queries, inputs, RerankSettings())
+    candidates, inputs, queries, _ = direction_world(items=10)
+    every = catalogue_lib.queries_from(queries, candidates.catalogue)
+    choice = rerank_lib.choose_reranker(every, every, inputs, RerankSettings())
     assert choice.model is None and choice.training_queries == 10
 
 
 def test_evaluator_pushes_the_reranker_only_when_it_beats_rrf_on_validation():
-    inputs, queries = direction_world(items=120, per_item=30)
-    training, validation = halves(queries)
+    candidates, inputs, queries, _ = direction_world(items=120, per_item=30)
+    training, validation = halves(candidates, queries)
     splits = {"validation": validation, "test": validation}
-    args = (splits, inputs.embedding, inputs.cooccurrence, inputs.popularity, blend_lib.BlendSettings())
+    args = (splits, candidates, blend_lib.BlendSettings())
     settings = RerankSettings(min_training_queries=20)
     result, blend, _ = evaluation_lib.evaluate_sources(*args, inputs, settings, training)
     record = result["blend"]["rerank"]
@@ -200,14 +245,18 @@ def test_evaluator_pushes_the_reranker_only_when_it_beats_rrf_on_validation():
     # The pushed blend's validation figure is the one the choice was made on: out of sample, not refitted.
     assert result["splits"]["validation"]["blend"]["hit_rate"]["10"] == record["validation_hit_rate_at_10"]
     assert result["best_source"] == "blend"
-    assert blend["q1"][0][0] == queries[1].target
+    q1 = candidates.catalogue.rows(["q1"])[0]
+    assert candidates.catalogue.names(blend.ids[q1, :1]) == [queries[1][1]]
     assert rerank_lib.RerankModel.from_json(json.dumps(record["model"])).l2 == record["l2"]
+    assert result["examples"] and all(  # probabilities within each pool
+        sum(p for _, p in e["lists"]["blend"]) <= 1.0 + 1e-9 for e in result["examples"]
+    )
 
     # Six candidates always fit in the top 10: HR@10 ties at 1.0 and RRF, the simpler, is kept.
-    inputs, queries = direction_world(items=120, per_item=6)
-    training, validation = halves(queries)
+    candidates, inputs, queries, _ = direction_world(items=120, per_item=6)
+    training, validation = halves(candidates, queries)
     splits = {"validation": validation, "test": validation}
-    args = (splits, inputs.embedding, inputs.cooccurrence, inputs.popularity, blend_lib.BlendSettings())
+    args = (splits, candidates, blend_lib.BlendSettings())
     result, _, _ = evaluation_lib.evaluate_sources(*args, inputs, settings, training)
     assert result["blend"]["method"] == "rrf"
     assert result["blend"]["rerank"]["rrf_validation_hit_rate_at_10"] == 1.0
@@ -237,3 +286,79 @@ def test_fit_matches_a_per_pool_newton_reference():
             hessian += (z * p[:, None]).T @ z - np.outer(p @ z, p @ z)
         w -= np.linalg.solve(hessian, gradient)
     np.testing.assert_allclose(model.weights, w, atol=1e-9)
+
+
+def reference_pool_and_features(query, embedding, cooccurrence, vectors, popularity, triples, pool, share):
+    """The per-item pool and features the arrays must reproduce (the evaluator's original code)."""
+    first, last = min(t for *_, t in triples), max(t for *_, t in triples)
+    cutoff = last - share * (last - first)
+    forward, labels, recent = Counter(), Counter(), Counter()
+    for item, label, ts in triples:
+        if item != label:
+            forward[(item, label)] += 1
+            labels[label] += 1
+            recent[label] += ts >= cutoff
+
+    def ranks(lists, item):
+        return {c: r for r, (c, _) in enumerate((lists.get(item) or [])[:pool], 1) if c != item}
+
+    crank, prank = ranks(cooccurrence, query), ranks(embedding, query)
+    candidates = list({**dict.fromkeys(crank), **dict.fromkeys(prank)})
+    absent, lq = pool + 1, math.log1p(popularity.get(query, 0))
+    rows = []
+    for c in candidates:
+        cr, pr = crank.get(c, absent), prank.get(c, absent)
+        fwd, bwd = forward[(query, c)], forward[(c, query)]
+        has = query in vectors and c in vectors
+        cosine = float(vectors[query] @ vectors[c]) if has else 0.0
+        lc = math.log1p(fwd + bwd)
+        rows.append(
+            (math.log(cr), float(cr < absent), math.log(pr), float(pr < absent),
+             math.log(ranks(cooccurrence, c).get(query, absent)),
+             math.log(ranks(embedding, c).get(query, absent)),
+             lc, math.log1p(fwd), math.log1p(bwd), cosine, math.log1p(popularity.get(c, 0)),
+             math.log1p(recent[c]), recent[c] / labels[c] if labels[c] else 0.0,
+             cosine * lq, float(pr < absent) * lq, lc * lq)
+        )  # fmt: skip
+    return candidates, np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(rerank_lib.FEATURES))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(seed):
+    rng = np.random.default_rng(seed)
+    names = [f"n{i:02d}" for i in range(25)]
+
+    def lists():  # short, empty or missing lists that may name the item itself
+        return {
+            item: [(str(c), 1.0) for c in rng.choice(names, size=int(rng.integers(0, 9)), replace=False)]
+            for item in names
+            if rng.random() > 0.15
+        }
+
+    embedding, cooccurrence = lists(), lists()
+    with_vectors = names[::3]
+    vectors = rng.normal(size=(len(with_vectors), 4))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    popularity = {item: int(rng.integers(0, 5)) for item in names[:20]}
+    triples = [
+        (str(rng.choice(names)), str(rng.choice(names)), int(rng.integers(0, 100))) for _ in range(400)
+    ]
+    pool = 5
+    candidates, inputs = world(embedding, cooccurrence, with_vectors, vectors, popularity, triples, pool, 0.2)
+    by_name = dict(zip(with_vectors, vectors, strict=True))
+    queries = [*names, "unknown"]
+    pools = rerank_lib.pool_features(candidates.catalogue.rows(queries), inputs)
+    model = rerank_lib.RerankModel(rerank_lib.FEATURES, np.zeros(16), np.ones(16), rng.normal(size=16), 1.0)
+    ids, _ = rerank_lib.rerank_rows(candidates.catalogue.rows(queries), inputs, model, top_n=4)
+    for position, query in enumerate(queries):
+        expected_pool, expected_x = reference_pool_and_features(
+            query, embedding, cooccurrence, by_name, popularity, triples, pool, 0.2
+        )
+        entries = slice(pools.starts[position], pools.starts[position + 1])
+        assert candidates.catalogue.names(pools.candidates[entries]) == expected_pool, query
+        np.testing.assert_allclose(pools.x[entries], expected_x, rtol=1e-6, atol=1e-6)
+        scores = model.score(expected_x)
+        best = sorted(range(len(expected_pool)), key=lambda i: (-scores[i], expected_pool[i]))[:4]
+        assert candidates.catalogue.names(ids[position][ids[position] >= 0]) == [
+            expected_pool[i] for i in best
+        ]
