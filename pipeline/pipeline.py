@@ -108,16 +108,20 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"vocabulary_min_count": settings.trainer.vocabulary_min_count},
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+        # Analysis only: the Trainer applies the transform graph to each parsed batch of raw pairs
+        # (trainer_module/input_pipeline.py). Materialized, every pair would be written again as its own
+        # Beam element, which cost more than training at scale.
+        materialize=False,
         # Its own pre- and post-transform statistics would describe every pair twice more; StatisticsGen
-        # already validates the input, and the output is two integer columns.
+        # already validates the input.
         disable_statistics=True,
     )
     transform.add_upstream_node(anomaly_gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
+        examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),

@@ -48,3 +48,12 @@ def test_full_statistics_by_default(tmp_path):
     components = _components(tmp_path)
     assert components["StatisticsGen"].exec_properties["stats_options_json"] is None
     assert json.loads(components["StatisticsGen"].exec_properties["exclude_splits"]) == []
+
+
+def test_transform_only_analyses_and_the_trainer_reads_the_raw_pairs(tmp_path):
+    components = _components(tmp_path)
+    transform, trainer = components["Transform"], components["Trainer"]
+    assert "transformed_examples" not in transform.outputs
+    assert json.loads(transform.exec_properties["splits_config"]) == {"analyze": ["train"]}
+    assert trainer.inputs["examples"].producer_component_id == "SessionExampleGen"
+    assert trainer.inputs["transform_graph"].producer_component_id == "Transform"

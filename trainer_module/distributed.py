@@ -118,6 +118,10 @@ def to_single_process(
     return plain
 
 
+# (train, eval) builders of one pass of (items, labels) batches; eval may be None.
+DatasetFns = tuple[Callable[[], tf.data.Dataset], Callable[[], tf.data.Dataset] | None]
+
+
 def count_batches(dataset_fn: Callable[[], tf.data.Dataset]) -> int:
     return int(dataset_fn().reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
@@ -127,21 +131,23 @@ def train_with_parameter_servers(
     num_classes: int,
     settings: TrainerSettings,
     sampler_file: str | None,
-    train_dataset_fn: Callable[[], tf.data.Dataset],
-    eval_dataset_fn: Callable[[], tf.data.Dataset] | None = None,
+    dataset_fns: Callable[[], DatasetFns],
     steps_per_epoch: int | None = None,
     min_shard_bytes: int = MIN_SHARD_BYTES,
 ) -> tuple[Pin2VecModel, dict[str, list[float]], int]:
     """Trains on the cluster; returns a single-process model with the trained values, the history and
     the number of shards the item table had.
 
-    `*_dataset_fn` build one pass of (items, labels) batches; each worker shards it by its pipeline id.
+    `dataset_fns()` returns the (train, eval or None) builders of one pass of (items, labels) batches; it
+    is called in the strategy's scope, so a `StaticHashTable` it creates (the vocabulary lookup) is copied
+    to every worker rather than looked up on the coordinator. Each worker shards a pass by its pipeline id.
     `steps_per_epoch` defaults to the batches in one pass divided over the workers.
     """
     strategy = make_strategy(task, min_shard_bytes)
     coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
     with strategy.scope():
         model = build_model(num_classes, settings, sampler_file)
+        train_dataset_fn, eval_dataset_fn = dataset_fns()
 
     def per_worker(dataset_fn):
         def make(input_context: tf.distribute.InputContext):

@@ -1,4 +1,4 @@
-"""TFX Trainer entry point (`run_fn`): fn_args -> datasets -> model -> SavedModel.
+"""TFX Trainer entry point (`run_fn`): raw pair examples + Transform graph -> datasets -> model -> SavedModel.
 
 Referenced by dotted path (`trainer_module.run.run_fn`), so a run installs nothing.
 """
@@ -17,9 +17,14 @@ from absl import logging
 from tfx import v1 as tfx
 
 from trainer_module import features
-from trainer_module.distributed import parameter_server_task, serve_forever, train_with_parameter_servers
+from trainer_module.distributed import (
+    DatasetFns,
+    parameter_server_task,
+    serve_forever,
+    train_with_parameter_servers,
+)
 from trainer_module.export import export_serving_model
-from trainer_module.input_pipeline import pair_batches
+from trainer_module.input_pipeline import PairIndexer, pair_batches, transform_indexer, vocabulary_indexer
 from trainer_module.model import TrainerSettings, build_model, write_sampler_file
 
 TRAINER_CONFIG_KEY = "trainer"
@@ -46,20 +51,24 @@ def read_vocabulary_counts(tf_transform_output: tft.TFTransformOutput) -> list[i
 
 
 def _datasets(
-    fn_args, tf_transform_output, settings: TrainerSettings, vocabulary_size: int, cache_dir: str | None
-):
-    """(train, eval) dataset builders over the transformed examples; see input_pipeline.pair_batches.
+    fn_args,
+    to_indices: PairIndexer,
+    settings: TrainerSettings,
+    vocabulary_size: int,
+    cache_dir: str | None,
+) -> DatasetFns:
+    """(train, eval) dataset builders over the raw pair examples; see input_pipeline.pair_batches.
 
-    `cache_dir` None: no input cache (cluster workers have no shared local directory).
+    `to_indices` maps the parsed raw ids to Transform's indices. `cache_dir` None: no input cache (cluster
+    workers have no shared local directory).
     """
-    spec = tf_transform_output.transformed_feature_spec()
     cached = settings.cache_input and cache_dir is not None
 
     def train():
         cache = os.path.join(cache_dir, "train") if cached else None
         return pair_batches(
             fn_args.train_files,
-            spec,
+            to_indices,
             settings.batch_size,
             vocabulary_size,
             settings.shuffle_buffer,
@@ -70,7 +79,9 @@ def _datasets(
 
     def evaluation():
         cache = os.path.join(cache_dir, "eval") if cached else None
-        return pair_batches(fn_args.eval_files, spec, settings.batch_size, vocabulary_size, cache_path=cache)
+        return pair_batches(
+            fn_args.eval_files, to_indices, settings.batch_size, vocabulary_size, cache_path=cache
+        )
 
     return train, evaluation
 
@@ -102,13 +113,27 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     cache_dir = tempfile.mkdtemp(prefix="pin2vec-input-cache-")
     try:
         if task is not None:
-            train, evaluation = _datasets(fn_args, tf_transform_output, settings, vocabulary_size, None)
+            # The Transform graph's tables would stay on the coordinator; workers get a copy of the same
+            # lookup over Transform's own vocabulary file (input_pipeline.vocabulary_indexer).
+            vocabulary_file = tf_transform_output.vocabulary_file_by_name(features.VOCABULARY)
             logging.info("Training with ParameterServerStrategy: %s", task.cluster)
             model, history, _ = train_with_parameter_servers(
-                task, num_classes, settings, sampler_file, train, evaluation
+                task,
+                num_classes,
+                settings,
+                sampler_file,
+                lambda: _datasets(
+                    fn_args,
+                    vocabulary_indexer(vocabulary_file, vocabulary_size),
+                    settings,
+                    vocabulary_size,
+                    None,
+                ),
             )
         else:
-            train, evaluation = _datasets(fn_args, tf_transform_output, settings, vocabulary_size, cache_dir)
+            train, evaluation = _datasets(
+                fn_args, transform_indexer(tf_transform_output), settings, vocabulary_size, cache_dir
+            )
             model = build_model(num_classes, settings, sampler_file)
             history = model.fit(
                 train(),

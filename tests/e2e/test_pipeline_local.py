@@ -98,6 +98,29 @@ def test_pushed_model_maps_raw_ids_to_embeddings(two_runs):
     assert out["in_vocabulary"].numpy().tolist() == [True, False]
 
 
+def _artifact_ids_by_key(store, execution, event_types) -> dict[str, set[int]]:
+    by_key: dict[str, set[int]] = {}
+    for event in store.get_events_by_execution_ids([execution.id]):
+        if event.type in event_types:
+            by_key.setdefault(event.path.steps[0].key, set()).add(event.artifact_id)
+    return by_key
+
+
+def test_transform_only_analyses_and_the_trainer_reads_the_raw_pairs(two_runs):
+    _, run, _, _ = two_runs
+    store = metadata_store.MetadataStore(connection_config(run))
+    executions = _executions_by_component(run)
+    outputs = metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT
+    inputs = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT
+    transform_outputs = _artifact_ids_by_key(store, executions["Transform"][0], outputs)
+    assert "transform_graph" in transform_outputs
+    assert "transformed_examples" not in transform_outputs, sorted(transform_outputs)  # analysis only
+    trainer_inputs = _artifact_ids_by_key(store, executions["Trainer"][0], inputs)
+    pairs = _artifact_ids_by_key(store, executions["SessionExampleGen"][0], outputs)["examples"]
+    assert trainer_inputs["examples"] == pairs
+    assert trainer_inputs["transform_graph"] == transform_outputs["transform_graph"]
+
+
 def test_settings_are_plain_json(two_runs):
     settings, *_ = two_runs
     json.dumps(dataclasses.asdict(settings))
