@@ -170,12 +170,13 @@ def report(args, results: list[dict]) -> str:
         + " ".join(f"--case {c}" for c in args.case)
         + "`. Synthetic logs (`pin2vec data synthetic`, seed 0, 4 CSV shards); every run `--no-cache`, "
         "default settings; peak memory is the resident memory of the `pin2vec run` process and all its "
-        "children, sampled every 0.5 s. Read floor: every shard read once by pyarrow's CSV reader.",
+        "children, sampled every 0.5 s. Read floor: every shard read once by pyarrow's CSV reader. "
+        "Commit: the code each row was measured with (rows kept by --keep may predate later changes).",
         "",
-        "| events | items | train pairs | total s | read floor s | total / floor | peak GB | "
+        "| events | items | commit | train pairs | total s | read floor s | total / floor | peak GB | "
         + " | ".join(f"{n} s (GB)" for n in stage_names)
         + " |",
-        "|" + "---|" * (7 + len(stage_names)),
+        "|" + "---|" * (8 + len(stage_names)),
     ]
     for r in results:
         stages = r["run"]["stages"]
@@ -184,7 +185,8 @@ def report(args, results: list[dict]) -> str:
             for n in stage_names
         ]
         lines.append(
-            f"| {r['events']:,} | {r['items']:,} | {r.get('pairs_train', 0):,} | {r['run']['seconds']:.0f} "
+            f"| {r['events']:,} | {r['items']:,} | {r.get('commit', '?')} | {r.get('pairs_train', 0):,} "
+            f"| {r['run']['seconds']:.0f} "
             f"| {r['floor_s']:.1f} | {r['run']['seconds'] / r['floor_s']:.0f}x "
             f"| {_gb(r['run']['peak_bytes'])} | " + " | ".join(cells) + " |"
         )
@@ -204,6 +206,18 @@ def report(args, results: list[dict]) -> str:
         if slope is not None:
             lines.append(f"\nTime against items at {events:,} events: slope {slope:.2f} on log-log.")
     return "\n".join(lines) + "\n"
+
+
+def current_commit() -> str:
+    """The short commit of the code being measured, with "+" when the work tree has changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return commit + ("+" if dirty.stdout.strip() else "")
 
 
 def _pairs_train(output_dir: str) -> int:
@@ -257,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
                 "floor_s": floor,
                 "run": run,
                 "pairs_train": _pairs_train(output_dir),
+                "commit": current_commit(),
             }
         )
         print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)

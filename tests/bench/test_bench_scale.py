@@ -34,7 +34,14 @@ def test_report_has_a_row_per_case_stage_columns_and_slopes():
             "Pusher": {"seconds": 0.2},
         }
         run = {"seconds": seconds, "peak_bytes": 3e9, "stages": stages}
-        return {"events": events, "items": 100_000, "floor_s": 2.0, "run": run, "pairs_train": events}
+        return {
+            "events": events,
+            "items": 100_000,
+            "floor_s": 2.0,
+            "run": run,
+            "pairs_train": events,
+            "commit": "abc1234",
+        }
 
     args = argparse.Namespace(case=["1M:100K", "2M:100K"])
     text = bench_scale.report(args, [result(1_000_000, 100), result(2_000_000, 200)])
@@ -43,5 +50,12 @@ def test_report_has_a_row_per_case_stage_columns_and_slopes():
     ]
     assert len(rows) == 2
     assert "SessionExampleGen s (GB)" in text and "Pusher" not in text  # stages under a second are left out
-    assert "| 50x |" in rows[0] and "3.00" in rows[0]
+    assert "| 50x |" in rows[0] and "3.00" in rows[0] and "| abc1234 |" in rows[0]
     assert "slope 1.00" in text
+
+
+def test_the_measured_commit_is_named():
+    commit = bench_scale.current_commit()
+    assert commit == "?" or (
+        len(commit.rstrip("+")) >= 7 and all(c in "0123456789abcdef" for c in commit.rstrip("+"))
+    )
