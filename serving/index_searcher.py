@@ -7,6 +7,7 @@ dot-prefixed temporary name and renamed into place, and `index.json` is the last
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Sequence
 
@@ -18,6 +19,7 @@ from components.scann_indexer import index_lib
 DEFAULT_MAX_K = 100
 PAD_ID = b""  # the id, score of a slot with no related item (unknown id, or fewer than k found)
 PAD_SCORE = -1.0
+CANDIDATES_PER_RESCORED = 4  # leaves searched hold at least this many candidates per exactly rescored one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,12 +120,18 @@ class RelatedItemsSearcher:
         ]
 
     def _leaves_to_search(self, k: int) -> int | None:
-        """More leaves for a k above the built one: too few candidates make ScaNN pad its answer."""
+        """The built breadth, widened only where its leaves hold too few candidates for a larger k (ScaNN
+        pads an answer it cannot fill): enough leaves to hold 4x the candidates rescored exactly. Scaling the
+        breadth with k instead made k=100 search every leaf of a large index (quadratic for a catalogue-wide
+        evaluation)."""
         built = self.metadata.get("num_leaves_to_search")
         if not built:  # brute force: no leaves
             return None
-        scale = -(-(k + 1) // (self.metadata["k"] + 1))  # ceil
-        return min(self.metadata["num_leaves"], built * scale)
+        if k <= self.metadata["k"]:  # the breadth the indexer measured recall at
+            return built
+        per_leaf = max(1.0, self.metadata["num_items"] / self.metadata["num_leaves"])
+        needed = math.ceil(CANDIDATES_PER_RESCORED * self._pre_reorder(k) / per_leaf)
+        return min(self.metadata["num_leaves"], max(built, needed))
 
     def _pre_reorder(self, k: int) -> int | None:
         """Candidates rescored exactly: the built-in number, or more when k exceeds the k it was built for."""

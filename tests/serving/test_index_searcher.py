@@ -109,3 +109,18 @@ def test_related_arrays_hold_what_related_answers_row_by_row(tree):
         assert arrays.scores[row].tolist() == [score for _, score in expected]
     with pytest.raises(ValueError, match="k must be an integer"):
         searcher.related_arrays(ids, k=0)
+
+
+def test_breadth_widens_for_a_large_k_only_where_the_leaves_hold_too_few_candidates(tree):
+    searcher, _, _ = tree
+    meta = searcher.metadata
+    built = meta["num_leaves_to_search"]
+    assert searcher._leaves_to_search(meta["k"]) == built
+    # 600 items: a larger k needs more leaves to hold 4x the candidates rescored exactly
+    assert built < searcher._leaves_to_search(100) <= meta["num_leaves"]
+    # a million items in the same number of leaves: the built breadth already holds plenty
+    searcher.metadata = {**meta, "num_items": 1_000_000}
+    try:
+        assert searcher._leaves_to_search(100) == built
+    finally:
+        searcher.metadata = meta
