@@ -104,8 +104,8 @@ def pin2vec_source(searcher: RelatedItemsSearcher, catalogue: Catalogue, top_n: 
     k = min(top_n, searcher.max_k)
     encoded = np.array([index_lib.encode_item_id(name) for name in names], dtype=bytes)
     order = np.argsort(encoded, kind="stable")
-    vocabulary, row_of = encoded[order], catalogue.rows(names)[order]
     rows = catalogue.rows(names)
+    vocabulary, row_of = encoded[order], rows[order]
     source = catalogue_lib.empty_source(len(catalogue), top_n)
     for start in range(0, len(names), SEARCH_CHUNK):
         answer = searcher.related_arrays(names[start : start + SEARCH_CHUNK], k)
