@@ -17,6 +17,7 @@ from components.related_pusher.component import RelatedPusher
 from components.scann_indexer.component import ScannIndexer
 from components.session_example_gen.component import SessionExampleGen
 from pipeline.config import EvaluationSettings, PipelineSettings
+from pipeline.hit_rate_metric import HitRateAtK
 from trainer_module import features
 from trainer_module.run import TRAINER_CONFIG_KEY
 
@@ -32,10 +33,15 @@ def schema_path() -> str:
 
 
 def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
-    """Next-item hit rate over the whole vocabulary, from the model's cosine-similarity signature."""
+    """Next-item hit rate over the whole vocabulary, from the top rows of the model's scoring signature."""
 
-    def top_k(k: int, name: str) -> str:
-        return json.dumps({"k": k, "name": name})[1:-1]
+    def hit_rate(k: int, name: str, threshold: tfma.MetricThreshold | None = None) -> tfma.MetricConfig:
+        return tfma.MetricConfig(
+            class_name=HitRateAtK.__name__,
+            module=HitRateAtK.__module__,
+            config=json.dumps({"k": k, "name": name})[1:-1],
+            threshold=threshold,
+        )
 
     return tfma.EvalConfig(
         model_specs=[
@@ -50,10 +56,10 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseTopKCategoricalAccuracy",
-                        config=top_k(10, HIT_RATE_AT_10),
-                        threshold=tfma.MetricThreshold(
+                    hit_rate(
+                        10,
+                        HIT_RATE_AT_10,
+                        tfma.MetricThreshold(
                             value_threshold=tfma.GenericValueThreshold(
                                 lower_bound={"value": settings.min_hit_rate_at_10}
                             ),
@@ -63,9 +69,7 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
                             ),
                         ),
                     ),
-                    tfma.MetricConfig(
-                        class_name="SparseTopKCategoricalAccuracy", config=top_k(50, HIT_RATE_AT_50)
-                    ),
+                    hit_rate(features.SCORING_TOP_K, HIT_RATE_AT_50),
                 ]
             )
         ],

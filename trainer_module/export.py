@@ -13,8 +13,10 @@ import tensorflow_transform as tft
 from trainer_module import features
 from trainer_module.model import Pin2VecModel
 
-# Scores for the query itself and for the OOV row: low enough never to reach a top-k.
+# The score of the query's own row: low enough never to reach a top-k.
 _EXCLUDED_SCORE = -1e9
+# Queries ranked together: bounds the [queries, vocabulary] score matrix (64 x 1M floats = 256 MB).
+_QUERY_CHUNK = 64
 
 
 class EmbeddingExport(tf.Module):
@@ -24,7 +26,6 @@ class EmbeddingExport(tf.Module):
         super().__init__(name="pin2vec")
         self.item_table = model.item_table.embeddings
         self.hidden_bias = model.hidden_bias
-        self.num_classes = model.num_classes
         self.vocabulary_size = model.num_classes - features.NUM_OOV_BUCKETS
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
@@ -46,20 +47,41 @@ class EmbeddingExport(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def score_examples(self, serialized):
-        """Cosine similarity of each example's item to every vocabulary row: what the index serves.
+        """The vocabulary rows most cosine-similar to each example's item, best first: what the index serves.
 
-        The query itself and the OOV row are pushed to the bottom, as the related-items task excludes them.
+        Ranked here, in chunks of queries, so that TFMA receives `SCORING_TOP_K` rows per query rather than
+        a score per vocabulary row (megabytes per query at a million items). The query's own row and the
+        OOV row are left out, as the related-items task excludes them.
         """
         raw = tf.io.parse_example(serialized, {features.ITEM: self._raw_feature_spec[features.ITEM]})
         indices = self._indices(raw[features.ITEM])
         queries = tf.math.l2_normalize(self._embed(indices), axis=1)
-        items = tf.math.l2_normalize(tf.nn.elu(self.item_table + self.hidden_bias), axis=1)
-        scores = tf.matmul(queries, items, transpose_b=True)
-        excluded = tf.logical_or(
-            tf.one_hot(indices, self.num_classes, on_value=True, off_value=False),
-            tf.range(self.num_classes)[tf.newaxis, :] >= self.vocabulary_size,
+        items = tf.math.l2_normalize(
+            tf.nn.elu(self.item_table[: self.vocabulary_size] + self.hidden_bias), axis=1
         )
-        return {features.SCORING_OUTPUT: tf.where(excluded, _EXCLUDED_SCORE, scores)}
+        k = min(features.SCORING_TOP_K, self.vocabulary_size - 1)
+        count = tf.shape(indices)[0]
+        chunks = (count + _QUERY_CHUNK - 1) // _QUERY_CHUNK
+        padding = chunks * _QUERY_CHUNK - count
+        chunked_queries = tf.reshape(tf.pad(queries, [[0, padding], [0, 0]]), [chunks, _QUERY_CHUNK, -1])
+        chunked_indices = tf.reshape(
+            tf.pad(indices, [[0, padding]], constant_values=-1), [chunks, _QUERY_CHUNK]
+        )
+        rows = tf.range(self.vocabulary_size, dtype=indices.dtype)
+
+        def top_rows(chunk):
+            chunk_queries, chunk_indices = chunk
+            scores = tf.matmul(chunk_queries, items, transpose_b=True)
+            scores = tf.where(rows[tf.newaxis, :] == chunk_indices[:, tf.newaxis], _EXCLUDED_SCORE, scores)
+            return tf.cast(tf.math.top_k(scores, k=k).indices, tf.int64)
+
+        top = tf.map_fn(
+            top_rows,
+            (chunked_queries, chunked_indices),
+            fn_output_signature=tf.TensorSpec([_QUERY_CHUNK, None], tf.int64),
+            parallel_iterations=1,
+        )
+        return {features.SCORING_OUTPUT: tf.reshape(top, [chunks * _QUERY_CHUNK, k])[:count]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):

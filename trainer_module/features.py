@@ -23,6 +23,8 @@ SERVING_SIGNATURE = "serving_default"  # {item_ids: [n] string} -> {embedding: [
 SERVING_INPUT = "item_ids"
 SERVING_OUTPUT = "embedding"
 KNOWN_OUTPUT = "in_vocabulary"  # [n] bool: False for ids the model never saw in training
-SCORING_SIGNATURE = "serving_scores"  # serialized tf.Example -> {scores: [n, vocab + oov]}, for TFMA
-SCORING_OUTPUT = "scores"
+SCORING_SIGNATURE = "serving_scores"  # serialized tf.Example -> {top_items: [n, <= SCORING_TOP_K]}, for TFMA
+SCORING_OUTPUT = "top_items"  # vocabulary rows by cosine similarity, best first, the query's own row left out
+SCORING_TOP_K = 50  # the largest k the Evaluator's hit rate asks for
+LEGACY_SCORING_OUTPUT = "scores"  # [n, vocab + oov] scores from models exported before the top rows
 TRANSFORM_SIGNATURE = "transform_features"  # serialized tf.Example -> transformed features, for TFMA

@@ -1,0 +1,128 @@
+"""The exported scoring signature ranks like brute force, and TFMA's gate reads HR@k from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tensorflow_model_analysis.utils import config_util
+
+from pipeline.config import EvaluationSettings
+from pipeline.pipeline import HIT_RATE_AT_10, HIT_RATE_AT_50, make_eval_config
+from tests.trainer.transform_output import run_transform
+from trainer_module import features
+from trainer_module.export import EmbeddingExport, export_serving_model
+from trainer_module.model import TrainerSettings, build_model
+
+NUM_ITEMS = 150  # more than SCORING_TOP_K, and queries over more than one chunk of 64
+
+
+def _example(item: str, label: str) -> bytes:
+    feature = {
+        features.ITEM: tf.train.Feature(bytes_list=tf.train.BytesList(value=[item.encode()])),
+        features.LABEL: tf.train.Feature(bytes_list=tf.train.BytesList(value=[label.encode()])),
+        features.TIMESTAMP: tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    items = [f"item-{i}" for i in range(NUM_ITEMS)]
+    rng = np.random.default_rng(0)
+    labels = [items[i] for i in rng.integers(0, NUM_ITEMS, size=NUM_ITEMS)]
+    transform_output, _ = run_transform((items, labels), ([], []), str(root))
+    model = build_model(
+        NUM_ITEMS + features.NUM_OOV_BUCKETS, TrainerSettings(embedding_dim=16, num_negatives=4)
+    )
+    export_dir = export_serving_model(model, transform_output, str(root / "model"))
+    vocabulary = transform_output.vocabulary_by_name(features.VOCABULARY)
+    table = model.item_table.embeddings.numpy()[:NUM_ITEMS]
+    vectors = tf.nn.elu(table + model.hidden_bias.numpy()).numpy()
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    legacy_dir = str(root / "legacy")
+    legacy = LegacyExport(model, transform_output)
+    signatures = {
+        features.SCORING_SIGNATURE: legacy.score_examples.get_concrete_function(),
+        features.TRANSFORM_SIGNATURE: legacy.transform_features.get_concrete_function(),
+    }
+    tf.saved_model.save(legacy, legacy_dir, signatures=signatures)
+    return export_dir, legacy_dir, [v.decode() for v in vocabulary], vectors
+
+
+class LegacyExport(EmbeddingExport):
+    """The scoring signature as models exported before it ranked its own rows: a score for every row."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def score_examples(self, serialized):
+        raw = tf.io.parse_example(serialized, {features.ITEM: self._raw_feature_spec[features.ITEM]})
+        indices = self._indices(raw[features.ITEM])
+        queries = tf.math.l2_normalize(self._embed(indices), axis=1)
+        items = tf.math.l2_normalize(tf.nn.elu(self.item_table + self.hidden_bias), axis=1)
+        scores = tf.matmul(queries, items, transpose_b=True)
+        num_classes = self.vocabulary_size + features.NUM_OOV_BUCKETS
+        excluded = tf.logical_or(
+            tf.one_hot(indices, num_classes, on_value=True, off_value=False),
+            tf.range(num_classes)[tf.newaxis, :] >= self.vocabulary_size,
+        )
+        return {features.LEGACY_SCORING_OUTPUT: tf.where(excluded, -1e9, scores)}
+
+
+def _brute_force_scores(vectors: np.ndarray, row: int) -> np.ndarray:
+    scores = vectors @ vectors[row]
+    scores[row] = -np.inf
+    return scores
+
+
+def test_scoring_signature_returns_the_top_rows_of_brute_force_cosine(export):
+    export_dir, _, vocabulary, vectors = export
+    signature = tf.saved_model.load(export_dir).signatures[features.SCORING_SIGNATURE]
+    queries = [*vocabulary[:130], "never-seen"]
+    top = signature(examples=tf.constant([_example(q, q) for q in queries]))[features.SCORING_OUTPUT].numpy()
+    assert top.shape == (len(queries), features.SCORING_TOP_K) and top.dtype == np.int64
+    for row, rows in enumerate(top[:-1]):
+        assert row not in rows  # the query itself is left out
+        scores = _brute_force_scores(vectors, row)
+        expected = np.sort(scores)[::-1][: features.SCORING_TOP_K]
+        np.testing.assert_allclose(scores[rows], expected, atol=1e-5)  # same rows up to float ties
+    assert (top < NUM_ITEMS).all()  # never the OOV row, not even for an unknown query
+
+
+def test_tfma_gate_reads_brute_force_hit_rates_from_candidate_and_older_baseline(export, tmp_path):
+    """The Evaluator's EvalConfig run by TFMA: HR@10/50 of the new export and of a baseline exported with
+    full scores (as the last blessed model may be) both equal the rates counted here."""
+    export_dir, legacy_dir, vocabulary, vectors = export
+    rng = np.random.default_rng(1)
+    pairs = [(vocabulary[i], vocabulary[j]) for i, j in rng.integers(0, NUM_ITEMS, size=(200, 2)) if i != j]
+    data = str(tmp_path / "eval.tfrecord")
+    with tf.io.TFRecordWriter(data) as writer:
+        for item, label in pairs:
+            writer.write(_example(item, label))
+    ranks = []
+    for item, label in pairs:
+        scores = _brute_force_scores(vectors, vocabulary.index(item))
+        ranks.append(int((scores > scores[vocabulary.index(label)]).sum()))
+    eval_config = config_util.update_eval_config_with_defaults(
+        make_eval_config(EvaluationSettings(min_hit_rate_at_10=0.0)), has_baseline=True
+    )
+    models = [
+        tfma.default_eval_shared_model(path, eval_config=eval_config, model_name=name)
+        for path, name in ((export_dir, tfma.CANDIDATE_KEY), (legacy_dir, tfma.BASELINE_KEY))
+    ]
+    output_path = str(tmp_path / "tfma")
+    tfma.run_model_analysis(
+        eval_shared_model=models, eval_config=eval_config, data_location=data, output_path=output_path
+    )
+    (overall,) = tfma.load_metrics(output_path)
+    values = {
+        (m.key.model_name, m.key.name): m.value.double_value.value
+        for m in overall.metric_keys_and_values
+        if not m.key.is_diff
+    }
+    for model in (tfma.CANDIDATE_KEY, tfma.BASELINE_KEY):
+        assert values[model, HIT_RATE_AT_10] == pytest.approx(np.mean(np.array(ranks) < 10))
+        assert values[model, HIT_RATE_AT_50] == pytest.approx(np.mean(np.array(ranks) < 50))
+        assert values[model, "example_count"] == len(pairs)
+    assert tfma.load_validation_result(output_path).validation_ok  # no drop against the baseline
