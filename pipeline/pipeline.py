@@ -9,8 +9,10 @@ from importlib import resources
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 from components.anomaly_gate.component import AnomalyGate
+from components.batched_evaluator import executor as batched_evaluator
 from components.cooccurrence.component import CooccurrenceCandidates
 from components.related_evaluator.component import RelatedEvaluator
 from components.related_pusher.component import RelatedPusher
@@ -146,6 +148,8 @@ def create_pipeline(
         eval_config=make_eval_config(settings.evaluation),
         example_splits=["eval"],
     )
+    # Fixed-size input batches: each batch is ranked against the whole item table (see the executor).
+    evaluator.executor_spec = executor_spec.BeamExecutorSpec(batched_evaluator.Executor)
 
     indexer = ScannIndexer(
         model=trainer.outputs["model"],

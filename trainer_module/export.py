@@ -1,8 +1,9 @@
 """The serving SavedModel: raw item ids in, embeddings out, the tf.Transform graph inside.
 
-Exported as a plain `tf.Module` holding only what inference needs (the item table, the hidden bias and the
-transform layer), so the artifact uses only stock TensorFlow ops and loads in stock TF Serving. The softmax
-weights are a training device and stay out of it.
+Exported as a plain `tf.Module` holding only what inference needs (the hidden layer of every item, stored
+as unit rows and their norms, and the transform layer), so the artifact uses only stock TensorFlow ops and
+loads in stock TF Serving. The hidden layer is computed once here rather than per call, so ranking a batch
+costs one matmul and no pass over the whole table. The softmax weights are a training device and stay out.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import tensorflow_transform as tft
 from trainer_module import features
 from trainer_module.model import Pin2VecModel
 
-# The score of the query's own row: low enough never to reach a top-k.
-_EXCLUDED_SCORE = -1e9
 # Queries ranked together: bounds the [queries, vocabulary] score matrix (64 x 1M floats = 256 MB).
 _QUERY_CHUNK = 64
 
@@ -24,8 +23,11 @@ class EmbeddingExport(tf.Module):
 
     def __init__(self, model: Pin2VecModel, tf_transform_output: tft.TFTransformOutput):
         super().__init__(name="pin2vec")
-        self.item_table = model.item_table.embeddings
-        self.hidden_bias = model.hidden_bias
+        hidden = tf.nn.elu(tf.convert_to_tensor(model.item_table.embeddings) + model.hidden_bias)
+        norms = tf.norm(hidden, axis=1)
+        self.unit_vectors = tf.Variable(tf.math.divide_no_nan(hidden, norms[:, tf.newaxis]), trainable=False)
+        self.vector_norms = tf.Variable(norms, trainable=False)
+        self.num_classes = model.num_classes
         self.vocabulary_size = model.num_classes - features.NUM_OOV_BUCKETS
         self.tft_layer = tf_transform_output.transform_features_layer()
         self._raw_feature_spec = tf_transform_output.raw_feature_spec()
@@ -34,8 +36,13 @@ class EmbeddingExport(tf.Module):
         transformed = self.tft_layer({features.ITEM: tf.reshape(item_ids, [-1, 1])})
         return tf.reshape(transformed[features.ITEM_INDEX], [-1])
 
+    def _unit_rows(self, indices):
+        # Gathering from the read value, never from the variable itself: a sparse read (ResourceGather)
+        # switches the variable to copy-on-read, and every later read copies the whole table.
+        return tf.gather(self.unit_vectors.read_value(), indices)
+
     def _embed(self, indices):
-        return tf.nn.elu(tf.gather(self.item_table, indices) + self.hidden_bias)
+        return self._unit_rows(indices) * tf.gather(self.vector_norms.read_value(), indices)[:, tf.newaxis]
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=features.SERVING_INPUT)])
     def embed(self, item_ids):
@@ -55,33 +62,33 @@ class EmbeddingExport(tf.Module):
         """
         raw = tf.io.parse_example(serialized, {features.ITEM: self._raw_feature_spec[features.ITEM]})
         indices = self._indices(raw[features.ITEM])
-        queries = tf.math.l2_normalize(self._embed(indices), axis=1)
-        items = tf.math.l2_normalize(
-            tf.nn.elu(self.item_table[: self.vocabulary_size] + self.hidden_bias), axis=1
-        )
+        items = self.unit_vectors.read_value()
+        queries = tf.gather(items, indices)
         k = min(features.SCORING_TOP_K, self.vocabulary_size - 1)
         count = tf.shape(indices)[0]
-        chunks = (count + _QUERY_CHUNK - 1) // _QUERY_CHUNK
-        padding = chunks * _QUERY_CHUNK - count
-        chunked_queries = tf.reshape(tf.pad(queries, [[0, padding], [0, 0]]), [chunks, _QUERY_CHUNK, -1])
-        chunked_indices = tf.reshape(
-            tf.pad(indices, [[0, padding]], constant_values=-1), [chunks, _QUERY_CHUNK]
-        )
-        rows = tf.range(self.vocabulary_size, dtype=indices.dtype)
+        chunk = tf.maximum(tf.minimum(count, _QUERY_CHUNK), 1)
+        chunks = tf.maximum((count + chunk - 1) // chunk, 1)  # one padded chunk for an empty batch
+        padding = chunks * chunk - count
+        chunked_queries = tf.reshape(tf.pad(queries, [[0, padding], [0, 0]]), [chunks, chunk, items.shape[1]])
+        chunked_indices = tf.reshape(tf.pad(indices, [[0, padding]], constant_values=-1), [chunks, chunk])
 
-        def top_rows(chunk):
-            chunk_queries, chunk_indices = chunk
-            scores = tf.matmul(chunk_queries, items, transpose_b=True)
-            scores = tf.where(rows[tf.newaxis, :] == chunk_indices[:, tf.newaxis], _EXCLUDED_SCORE, scores)
-            return tf.cast(tf.math.top_k(scores, k=k).indices, tf.int64)
+        def top_rows(chunk_of_queries):
+            chunk_queries, chunk_indices = chunk_of_queries
+            # Two more than k, then the query's own row and the OOV row dropped: cheaper than masking
+            # the whole [chunk, vocabulary] score matrix first.
+            top = tf.math.top_k(tf.matmul(chunk_queries, items, transpose_b=True), k=k + 2).indices
+            top = tf.cast(top, tf.int64)
+            excluded = (top == chunk_indices[:, tf.newaxis]) | (top >= self.vocabulary_size)
+            kept_first = tf.argsort(tf.cast(excluded, tf.int32), axis=1, stable=True)[:, :k]
+            return tf.gather(top, kept_first, batch_dims=1)
 
         top = tf.map_fn(
             top_rows,
             (chunked_queries, chunked_indices),
-            fn_output_signature=tf.TensorSpec([_QUERY_CHUNK, None], tf.int64),
+            fn_output_signature=tf.TensorSpec([None, k], tf.int64),
             parallel_iterations=1,
         )
-        return {features.SCORING_OUTPUT: tf.reshape(top, [chunks * _QUERY_CHUNK, k])[:count]}
+        return {features.SCORING_OUTPUT: tf.reshape(top, [-1, k])[:count]}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(self, serialized):

@@ -60,12 +60,11 @@ class LegacyExport(EmbeddingExport):
         raw = tf.io.parse_example(serialized, {features.ITEM: self._raw_feature_spec[features.ITEM]})
         indices = self._indices(raw[features.ITEM])
         queries = tf.math.l2_normalize(self._embed(indices), axis=1)
-        items = tf.math.l2_normalize(tf.nn.elu(self.item_table + self.hidden_bias), axis=1)
+        items = tf.math.l2_normalize(self.unit_vectors * self.vector_norms[:, tf.newaxis], axis=1)
         scores = tf.matmul(queries, items, transpose_b=True)
-        num_classes = self.vocabulary_size + features.NUM_OOV_BUCKETS
         excluded = tf.logical_or(
-            tf.one_hot(indices, num_classes, on_value=True, off_value=False),
-            tf.range(num_classes)[tf.newaxis, :] >= self.vocabulary_size,
+            tf.one_hot(indices, self.num_classes, on_value=True, off_value=False),
+            tf.range(self.num_classes)[tf.newaxis, :] >= self.vocabulary_size,
         )
         return {features.LEGACY_SCORING_OUTPUT: tf.where(excluded, -1e9, scores)}
 
@@ -88,6 +87,10 @@ def test_scoring_signature_returns_the_top_rows_of_brute_force_cosine(export):
         expected = np.sort(scores)[::-1][: features.SCORING_TOP_K]
         np.testing.assert_allclose(scores[rows], expected, atol=1e-5)  # same rows up to float ties
     assert (top < NUM_ITEMS).all()  # never the OOV row, not even for an unknown query
+    one = signature(examples=tf.constant([_example(queries[3], "x")]))[features.SCORING_OUTPUT].numpy()
+    np.testing.assert_array_equal(one, top[3:4])  # a batch of one ranks as in a batch of many
+    none = signature(examples=tf.constant([], tf.string))[features.SCORING_OUTPUT].numpy()
+    assert none.shape == (0, features.SCORING_TOP_K)
 
 
 def test_tfma_gate_reads_brute_force_hit_rates_from_candidate_and_older_baseline(export, tmp_path):
