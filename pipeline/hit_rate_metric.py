@@ -53,7 +53,6 @@ class HitRateAtK(metric_types.Metric):
 def _hit_rate(
     name: str,
     k: int,
-    eval_config=None,
     model_name: str = "",
     output_name: str = "",
     example_weighted: bool = False,
