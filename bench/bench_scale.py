@@ -6,9 +6,11 @@ process and all its children (Beam workers included) every half second, attribut
 component running at the time (from the run's progress lines). The baseline measured in the same run is the
 floor of any pipeline over the log: reading every shard once with pyarrow's multi-threaded CSV reader.
 
-    python -m bench.bench_scale --case 1M:100K --case 5M:100K --case 5M:1M --write-docs
+    python -m bench.bench_scale --case 1M:100K --case 1M:1M --case 5M:1M --repeat 3 --write-docs
 
-Results go to <work>/results.json and, with --write-docs, to the `bench-scale` section of docs/BENCHMARKS.md.
+With --repeat N every case runs N times, in rounds over the cases (an interrupted bench still has every case);
+the table reports medians and lists each run's total. Results go to <work>/results.json and, with
+--write-docs, to the `bench-scale` section of docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import math
 import os
 import platform
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -154,54 +158,88 @@ def run_pipeline(events_dir: str, output_dir: str, log_path: str) -> dict:
     return {"seconds": time.perf_counter() - started, "peak_bytes": peak["bytes"], "stages": stages}
 
 
+def runs_of(result: dict) -> list[dict]:
+    """A case's runs (results written before --repeat hold a single "run")."""
+    return result.get("runs") or [result["run"]]
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Median seconds (total and per stage) and the highest peak memory over repeated runs of one case."""
+    names = {name for run in runs for name in run["stages"]}
+    stages = {}
+    for name in names:
+        seen = [run["stages"][name] for run in runs if name in run["stages"]]
+        stages[name] = {"peak_bytes": max(s.get("peak_bytes", 0) for s in seen)}
+        seconds = [s["seconds"] for s in seen if "seconds" in s]
+        if seconds:
+            stages[name]["seconds"] = statistics.median(seconds)
+    return {
+        "seconds": statistics.median(run["seconds"] for run in runs),
+        "peak_bytes": max(run["peak_bytes"] for run in runs),
+        "stages": stages,
+    }
+
+
+def _commits(result: dict) -> str:
+    commits = [run.get("commit") or result.get("commit", "?") for run in runs_of(result)]
+    return ", ".join(dict.fromkeys(commits))
+
+
 def _gb(n: float) -> str:
     return f"{n / 1e9:.2f}"
 
 
 def report(args, results: list[dict]) -> str:
+    medians = [median_run(runs_of(r)) for r in results]
     stage_names: list[str] = []
-    for result in results:
-        for name, figures in result["run"]["stages"].items():
+    for median in medians:
+        for name, figures in median["stages"].items():
             if name not in stage_names and figures.get("seconds", 0) >= 1.0:
                 stage_names.append(name)
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {platform.node()} ({os.cpu_count()} cores, "
         f"{psutil.virtual_memory().total / 2**30:.0f} GiB), `python -m bench.bench_scale "
         + " ".join(f"--case {c}" for c in args.case)
+        + f" --repeat {args.repeat}"
         + "`. Synthetic logs (`pin2vec data synthetic`, seed 0, 4 CSV shards); every run `--no-cache`, "
         "default settings; peak memory is the resident memory of the `pin2vec run` process and all its "
         "children, sampled every 0.5 s. Read floor: every shard read once by pyarrow's CSV reader. "
-        "Commit: the code each row was measured with (rows kept by --keep may predate later changes).",
+        "Times are medians over the case's runs (each run's total is listed), peak memory the highest "
+        "over them. Commit: the code each row was measured with (rows kept by --keep may predate later "
+        "changes).",
         "",
-        "| events | items | commit | train pairs | total s | read floor s | total / floor | peak GB | "
-        + " | ".join(f"{n} s (GB)" for n in stage_names)
-        + " |",
-        "|" + "---|" * (8 + len(stage_names)),
+        "| events | items | commit | train pairs | total s (median) | runs s | read floor s | total / floor "
+        "| peak GB | " + " | ".join(f"{n} s (GB)" for n in stage_names) + " |",
+        "|" + "---|" * (9 + len(stage_names)),
     ]
-    for r in results:
-        stages = r["run"]["stages"]
+    for r, median in zip(results, medians, strict=True):
+        stages = median["stages"]
         cells = [
             f"{stages[n].get('seconds', 0):.0f} ({_gb(stages[n]['peak_bytes'])})" if n in stages else "-"
             for n in stage_names
         ]
+        each_run = " / ".join(f"{run['seconds']:.0f}" for run in runs_of(r))
         lines.append(
-            f"| {r['events']:,} | {r['items']:,} | {r.get('commit', '?')} | {r.get('pairs_train', 0):,} "
-            f"| {r['run']['seconds']:.0f} "
-            f"| {r['floor_s']:.1f} | {r['run']['seconds'] / r['floor_s']:.0f}x "
-            f"| {_gb(r['run']['peak_bytes'])} | " + " | ".join(cells) + " |"
+            f"| {r['events']:,} | {r['items']:,} | {_commits(r)} | {r.get('pairs_train', 0):,} "
+            f"| {median['seconds']:.0f} | {each_run} "
+            f"| {r['floor_s']:.1f} | {median['seconds'] / r['floor_s']:.0f}x "
+            f"| {_gb(median['peak_bytes'])} | " + " | ".join(cells) + " |"
         )
+    seconds = [m["seconds"] for m in medians]
     for items in sorted({r["items"] for r in results}):
-        same = [(r["events"], r["run"]["seconds"]) for r in results if r["items"] == items]
+        same = [(r["events"], t) for r, t in zip(results, seconds, strict=True) if r["items"] == items]
         slope = log_slope(same)
         if slope is not None:
             lines.append(
                 f"\nTime against events at {items:,} items: slope {slope:.2f} on log-log (1.00 = linear)."
             )
-        slope = log_slope([(r["pairs_train"], r["run"]["seconds"]) for r in results if r["items"] == items])
+        slope = log_slope(
+            [(r["pairs_train"], t) for r, t in zip(results, seconds, strict=True) if r["items"] == items]
+        )
         if slope is not None:
             lines.append(f"Time against training pairs at {items:,} items: slope {slope:.2f}.")
     for events in sorted({r["events"] for r in results}):
-        same = [(r["items"], r["run"]["seconds"]) for r in results if r["events"] == events]
+        same = [(r["items"], t) for r, t in zip(results, seconds, strict=True) if r["events"] == events]
         slope = log_slope(same)
         if slope is not None:
             lines.append(f"\nTime against items at {events:,} events: slope {slope:.2f} on log-log.")
@@ -243,41 +281,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--keep",
         action="store_true",
-        help="keep the cases already in <work>/results.json and run only new ones",
+        help="keep the runs already in <work>/results.json for the listed cases and add only missing ones",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the table reports medians")
     args = parser.parse_args(argv)
     cases = [parse_case(c) for c in args.case]
     os.makedirs(args.work, exist_ok=True)
-    results = []
+    results: dict[tuple[int, int], dict] = {}
     results_path = os.path.join(args.work, "results.json")
     if args.keep and os.path.exists(results_path):
         with open(results_path) as f:
-            results = [r for r in json.load(f) if (r["events"], r["items"]) in cases]
-    for events, items in cases:
-        if any((r["events"], r["items"]) == (events, items) for r in results):
-            continue
-        data = generate(events, items, args.work, args.seed)
-        events_dir = os.path.join(data, "events")
-        floor = read_floor(events_dir)
-        output_dir = os.path.join(args.work, f"run-{events}x{items}")
-        print(
-            f"{events:,} events x {items:,} items: read floor {floor:.1f}s; running the pipeline", flush=True
-        )
-        run = run_pipeline(events_dir, output_dir, output_dir + ".log")
-        results.append(
-            {
-                "events": events,
-                "items": items,
-                "floor_s": floor,
-                "run": run,
-                "pairs_train": _pairs_train(output_dir),
-                "commit": current_commit(),
-            }
-        )
-        print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)
-        results.sort(key=lambda r: (r["items"], r["events"]))
-        with open(results_path, "w") as f:
-            json.dump(results, f, indent=2)
+            for r in json.load(f):
+                if (r["events"], r["items"]) in cases:
+                    results[(r["events"], r["items"])] = {**r, "runs": runs_of(r)}
+                    results[(r["events"], r["items"])].pop("run", None)
+    for round_ in range(args.repeat):
+        for events, items in cases:
+            if len(results.get((events, items), {}).get("runs", [])) > round_:
+                continue
+            data = generate(events, items, args.work, args.seed)
+            events_dir = os.path.join(data, "events")
+            floor = read_floor(events_dir)
+            output_dir = os.path.join(args.work, f"run-{events}x{items}")
+            shutil.rmtree(output_dir, ignore_errors=True)  # a fresh store: no baseline model, no cache
+            print(
+                f"{events:,} events x {items:,} items, run {round_ + 1} of {args.repeat}: "
+                f"read floor {floor:.1f}s; running the pipeline",
+                flush=True,
+            )
+            run = run_pipeline(events_dir, output_dir, output_dir + ".log")
+            result = results.setdefault((events, items), {"events": events, "items": items, "runs": []})
+            result.update(floor_s=floor, pairs_train=_pairs_train(output_dir))
+            result["runs"].append({**run, "commit": current_commit()})
+            print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)
+            with open(results_path, "w") as f:
+                json.dump(sorted(results.values(), key=lambda r: (r["items"], r["events"])), f, indent=2)
+    results = sorted(results.values(), key=lambda r: (r["items"], r["events"]))
     text = report(args, results)
     print(text)
     if args.write_docs:

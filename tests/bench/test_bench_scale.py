@@ -43,7 +43,7 @@ def test_report_has_a_row_per_case_stage_columns_and_slopes():
             "commit": "abc1234",
         }
 
-    args = argparse.Namespace(case=["1M:100K", "2M:100K"])
+    args = argparse.Namespace(case=["1M:100K", "2M:100K"], repeat=1)
     text = bench_scale.report(args, [result(1_000_000, 100), result(2_000_000, 200)])
     rows = [
         line for line in text.splitlines() if line.startswith("| 1,000,000") or line.startswith("| 2,000,000")
@@ -52,6 +52,40 @@ def test_report_has_a_row_per_case_stage_columns_and_slopes():
     assert "SessionExampleGen s (GB)" in text and "Pusher" not in text  # stages under a second are left out
     assert "| 50x |" in rows[0] and "3.00" in rows[0] and "| abc1234 |" in rows[0]
     assert "slope 1.00" in text
+
+
+def test_repeated_runs_report_medians_and_the_highest_peak():
+    def run(seconds, peak, commit):
+        stages = {"Trainer": {"seconds": seconds / 2, "peak_bytes": peak}}
+        return {"seconds": seconds, "peak_bytes": peak, "stages": stages, "commit": commit}
+
+    repeated = {
+        "events": 1_000_000,
+        "items": 100_000,
+        "floor_s": 1.0,
+        "pairs_train": 10,
+        "runs": [run(100, 2e9, "aaaaaaa"), run(300, 4e9, "aaaaaaa"), run(120, 3e9, "bbbbbbb")],
+    }
+    legacy = {  # written before --repeat: one "run", the commit on the case
+        "events": 2_000_000,
+        "items": 100_000,
+        "floor_s": 1.0,
+        "pairs_train": 20,
+        "run": {"seconds": 240, "peak_bytes": 1e9, "stages": {}},
+        "commit": "ccccccc",
+    }
+    median = bench_scale.median_run(bench_scale.runs_of(repeated))
+    assert median["seconds"] == 120 and median["peak_bytes"] == 4e9
+    assert median["stages"]["Trainer"] == {"seconds": 60, "peak_bytes": 4e9}
+
+    args = argparse.Namespace(case=["1M:100K", "2M:100K"], repeat=3)
+    text = bench_scale.report(args, [repeated, legacy])
+    first, second = (
+        line for line in text.splitlines() if line.startswith("| 1,000,000") or line.startswith("| 2,000,000")
+    )
+    assert "| aaaaaaa, bbbbbbb | 10 | 120 | 100 / 300 / 120 |" in first and "| 4.00 |" in first
+    assert "| ccccccc | 20 | 240 | 240 |" in second
+    assert "slope 1.00" in text  # medians 120 -> 240 for twice the events
 
 
 def test_the_measured_commit_is_named():
