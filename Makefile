@@ -68,7 +68,7 @@ bench-index-scale: setup
 # Cost curves: the whole pipeline on synthetic logs of growing size, time and peak memory (process tree) per
 # stage; writes docs/BENCHMARKS.md. About 40 min on 2 cores.
 .PHONY: bench-scale
-bench-scale: setup  # cost curves: 3 cases x 3 runs (~100 min on 2 cores); add --keep --case 20M:1M to keep a 20M row
+bench-scale: setup  # cost curves: 3 cases x 3 runs (~100 min on 2 cores); add --keep --case 20M:1M:1 to keep a 20M row
 	$(PY) -m bench.bench_scale --case 1M:100K --case 1M:1M --case 5M:1M --repeat 3 --work $(WORK)/bench/scale --write-docs
 
 .PHONY: bench-related-evaluator

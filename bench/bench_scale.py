@@ -50,11 +50,12 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
-def parse_case(text: str) -> tuple[int, int]:
-    events, _, items = text.partition(":")
-    if not items:
-        raise argparse.ArgumentTypeError(f"case {text!r}: expected EVENTS:ITEMS, e.g. 20M:1M")
-    return parse_count(events), parse_count(items)
+def parse_case(text: str) -> tuple[int, int, int | None]:
+    """'20M:1M' -> (events, items, None); '20M:1M:1' caps that case at one run whatever --repeat says."""
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"case {text!r}: expected EVENTS:ITEMS[:RUNS], e.g. 20M:1M")
+    return parse_count(parts[0]), parse_count(parts[1]), int(parts[2]) if len(parts) == 3 else None
 
 
 def tree_rss(process: psutil.Process) -> int:
@@ -273,7 +274,10 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--case", action="append", required=True, help="EVENTS:ITEMS, e.g. 20M:1M (repeatable)"
+        "--case",
+        action="append",
+        required=True,
+        help="EVENTS:ITEMS[:RUNS], e.g. 20M:1M or 20M:1M:1 (repeatable)",
     )
     parser.add_argument("--work", default=os.path.join(REPO, "work", "bench", "scale"))
     parser.add_argument("--seed", type=int, default=0)
@@ -285,7 +289,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the table reports medians")
     args = parser.parse_args(argv)
-    cases = [parse_case(c) for c in args.case]
+    runs_wanted = {(e, i): args.repeat if n is None else n for e, i, n in map(parse_case, args.case)}
+    cases = list(runs_wanted)
     os.makedirs(args.work, exist_ok=True)
     results: dict[tuple[int, int], dict] = {}
     results_path = os.path.join(args.work, "results.json")
@@ -295,9 +300,10 @@ def main(argv: list[str] | None = None) -> None:
                 if (r["events"], r["items"]) in cases:
                     results[(r["events"], r["items"])] = {**r, "runs": runs_of(r)}
                     results[(r["events"], r["items"])].pop("run", None)
-    for round_ in range(args.repeat):
+    for round_ in range(max(runs_wanted.values())):
         for events, items in cases:
-            if len(results.get((events, items), {}).get("runs", [])) > round_:
+            runs = len(results.get((events, items), {}).get("runs", []))
+            if runs > round_ or round_ >= runs_wanted[(events, items)]:
                 continue
             data = generate(events, items, args.work, args.seed)
             events_dir = os.path.join(data, "events")
@@ -305,7 +311,7 @@ def main(argv: list[str] | None = None) -> None:
             output_dir = os.path.join(args.work, f"run-{events}x{items}")
             shutil.rmtree(output_dir, ignore_errors=True)  # a fresh store: no baseline model, no cache
             print(
-                f"{events:,} events x {items:,} items, run {round_ + 1} of {args.repeat}: "
+                f"{events:,} events x {items:,} items, run {round_ + 1} of {runs_wanted[(events, items)]}: "
                 f"read floor {floor:.1f}s; running the pipeline",
                 flush=True,
             )

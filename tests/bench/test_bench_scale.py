@@ -12,9 +12,11 @@ def test_counts_and_cases_parse():
     assert bench_scale.parse_count("20M") == 20_000_000
     assert bench_scale.parse_count("100k") == 100_000
     assert bench_scale.parse_count("1.5M") == 1_500_000
-    assert bench_scale.parse_case("5M:1M") == (5_000_000, 1_000_000)
-    with pytest.raises(argparse.ArgumentTypeError, match="EVENTS:ITEMS"):
-        bench_scale.parse_case("5M")
+    assert bench_scale.parse_case("5M:1M") == (5_000_000, 1_000_000, None)
+    assert bench_scale.parse_case("20M:1M:1") == (20_000_000, 1_000_000, 1)
+    for bad in ("5M", "5M:1M:1:1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="EVENTS:ITEMS"):
+            bench_scale.parse_case(bad)
 
 
 def test_log_slope_reads_linear_and_quadratic_costs():
