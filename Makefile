@@ -52,8 +52,11 @@ serve: setup
 
 # The related-items endpoint on 1M x 128-d synthetic items vs numpy and faiss; writes docs/BENCHMARKS.md.
 .PHONY: bench-serving
-bench-serving: setup
-	$(PY) bench/bench_serving.py --work $(WORK)/bench/serving --write-docs
+bench-serving: setup build/grpc_load
+	$(PY) bench/bench_serving.py --work $(WORK)/bench/serving --grpc-load build/grpc_load --write-docs
+
+build/grpc_load: bench/grpc_load/grpc_load.cc  # the C++ gRPC load generator (installs libgrpc++-dev if missing)
+	@bench/grpc_load/build.sh
 
 .PHONY: bench-quick
 bench-quick: setup  # this project's trainer vs gensim Word2Vec on one synthetic log (~6 min on 2 cores)

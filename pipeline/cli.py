@@ -140,6 +140,13 @@ def _add_serve_parser(sub) -> None:
         help="close REST connections idle or slow to send their request for this long",
     )
     serve.add_argument("--access-log", default=None, help="JSON-lines access log file (default: stderr)")
+    serve.add_argument(
+        "--grpc-workers",
+        type=int,
+        default=1,
+        help="processes answering gRPC on the one port, each with its own copy of the models: about one "
+        "core each (default: %(default)s)",
+    )
 
 
 def _add_export_related_parser(sub) -> None:
@@ -413,6 +420,7 @@ def cmd_serve(args) -> int:
         ),
         related=RelatedSettings(max_k=args.max_k),
         rest_header_timeout_s=args.rest_header_timeout_s,
+        grpc_workers=args.grpc_workers,
     )
     return run(settings, access_log_path=args.access_log)
 

@@ -191,12 +191,19 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         )
 
 
-def build_server(registry: ModelRegistry, limits: RequestLimits, address: str) -> tuple[grpc.aio.Server, int]:
-    """An unstarted grpc.aio server bound to `address` ("host:port"; port 0 picks one) and its port."""
+def build_server(
+    registry: ModelRegistry, limits: RequestLimits, address: str, reuse_port: bool = False
+) -> tuple[grpc.aio.Server, int]:
+    """An unstarted grpc.aio server bound to `address` ("host:port"; port 0 picks one) and its port.
+
+    `reuse_port`: share the port with this server's worker processes (SO_REUSEPORT). Off by default, so a
+    port another server holds is an error here rather than a silent split of its traffic (gRPC's own default
+    is on)."""
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limits.max_body_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.so_reuseport", int(reuse_port)),
         ]
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(

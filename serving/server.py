@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -44,6 +45,9 @@ class ServerSettings:
     # While a new version loads on the poller thread, the event loop waits at most this long for the GIL
     # (Python's default is 5 ms, which would show in every request's latency during a swap).
     gil_switch_interval_s: float = 0.001
+    # Processes answering gRPC on the one port (SO_REUSEPORT): this one plus grpc_workers - 1 workers, each
+    # with its own copy of the models. One process uses one core for gRPC (the GIL); see grpc_workers.py.
+    grpc_workers: int = 1
 
     def __post_init__(self):
         for name in ("rest_port", "grpc_port"):
@@ -53,6 +57,8 @@ class ServerSettings:
         for name in ("poll_seconds", "rest_header_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0; got {getattr(self, name)}")
+        if self.grpc_workers < 1:
+            raise ValueError(f"grpc_workers must be >= 1; got {self.grpc_workers}")
 
 
 def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
@@ -64,7 +70,7 @@ def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
     ]
 
 
-def _address(host: str, port: int) -> str:
+def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -77,6 +83,7 @@ async def serve(
     loaders: list[ModelLoader] | None = None,
     on_ready: Callable[[dict], None] = _print_ready,
     stop: asyncio.Event | None = None,
+    access_log_path: str | None = None,
 ) -> None:
     """Serves until `stop` is set (by default: until SIGINT/SIGTERM).
 
@@ -86,8 +93,11 @@ async def serve(
     from aiohttp import web
 
     from serving.grpc_server import build_server
+    from serving.grpc_workers import GrpcWorkers
     from serving.rest_server import RestFrontEnd
 
+    if loaders and settings.grpc_workers > 1:
+        raise ValueError("gRPC workers load the default models; custom loaders need grpc_workers=1")
     registry = ModelRegistry(
         settings.model_base, loaders or default_loaders(settings), settings.keep_versions
     )
@@ -95,9 +105,17 @@ async def serve(
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
 
     grpc_server, grpc_port = build_server(
-        registry, settings.limits, _address(settings.host, settings.grpc_port)
+        registry,
+        settings.limits,
+        grpc_address(settings.host, settings.grpc_port),
+        reuse_port=settings.grpc_workers > 1,
     )
     await grpc_server.start()
+    workers = None
+    if settings.grpc_workers > 1:
+        workers = await loop.run_in_executor(
+            None, GrpcWorkers.start, settings, grpc_port, settings.grpc_workers - 1, access_log_path
+        )
     runner = web.AppRunner(
         RestFrontEnd(registry, settings.limits).app(),
         access_log=None,
@@ -118,6 +136,7 @@ async def serve(
         "host": settings.host,
         "rest_port": rest_port,
         "grpc_port": grpc_port,
+        "grpc_pids": [os.getpid(), *(p.pid for p in workers.processes)] if workers else [os.getpid()],
         "models": {name: [s.version for s in _safe_status(registry, name)] for name in registry.model_names},
     }
     on_ready(ready)
@@ -131,6 +150,8 @@ async def serve(
     )
     await stop.wait()
     log.info("pin2vec serve: shutting down")
+    if workers:
+        await loop.run_in_executor(None, workers.stop, settings.shutdown_grace_s)
     await grpc_server.stop(settings.shutdown_grace_s)
     await runner.cleanup()
     registry.stop()
@@ -163,7 +184,7 @@ def run(settings: ServerSettings, access_log_path: str | None = None) -> int:
     handler = configure_logging(access_log_path)
     sys.setswitchinterval(settings.gil_switch_interval_s)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, access_log_path=access_log_path))
     finally:
         handler.close()
     return 0
