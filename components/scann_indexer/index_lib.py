@@ -32,8 +32,8 @@ METADATA_FILE = "index.json"
 DISTANCE = "dot_product"
 
 # Item ids are bytes in the vocabulary; this codec round-trips any bytes through `str`.
-_ID_ENCODING = "utf-8"
-_ID_ERRORS = "surrogateescape"
+ID_ENCODING = "utf-8"
+ID_ERRORS = "surrogateescape"
 # Exact search scores at most this many (query, item) pairs at once: 2**26 float32 = 256 MiB.
 _EXACT_SEARCH_CHUNK = 2**26
 # ScaNN pickles doc ids into this file when a searcher is built with `docids`; we never do and never load it.
@@ -125,12 +125,12 @@ def is_blessed(recall: float, settings: IndexSettings) -> bool:
 
 def encode_item_id(item_id: str) -> bytes:
     """The vocabulary's bytes for an id decoded by `decode_item_id`."""
-    return item_id.encode(_ID_ENCODING, _ID_ERRORS)
+    return item_id.encode(ID_ENCODING, ID_ERRORS)
 
 
 def decode_item_id(raw: bytes) -> str:
     """Vocabulary bytes -> str without losing bytes that are not UTF-8."""
-    return raw.decode(_ID_ENCODING, _ID_ERRORS)
+    return raw.decode(ID_ENCODING, ID_ERRORS)
 
 
 def _scann():
