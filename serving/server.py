@@ -90,11 +90,8 @@ async def serve(
     Once listening, calls `on_ready({"event": "ready", "rest_port": ..., "grpc_port": ..., ...})`; by default
     that is one JSON line on stdout, which tells a supervisor (or a test) the ports actually bound.
     """
-    from aiohttp import web
-
     from serving.grpc_server import build_server
     from serving.grpc_workers import GrpcWorkers
-    from serving.rest_server import RestFrontEnd
 
     if loaders and settings.grpc_workers > 1:
         raise ValueError("gRPC workers load the default models; custom loaders need grpc_workers=1")
@@ -112,10 +109,26 @@ async def serve(
     )
     await grpc_server.start()
     workers = None
-    if settings.grpc_workers > 1:
-        workers = await loop.run_in_executor(
-            None, GrpcWorkers.start, settings, grpc_port, settings.grpc_workers - 1, access_log_path
-        )
+    try:
+        if settings.grpc_workers > 1:
+            workers = await loop.run_in_executor(
+                None, GrpcWorkers.start, settings, grpc_port, settings.grpc_workers - 1, access_log_path
+            )
+        await _serve_rest_until_stopped(settings, registry, grpc_port, workers, on_ready, stop)
+    finally:
+        if workers:  # also when REST failed to start: no worker outlives its server
+            await loop.run_in_executor(None, workers.stop, settings.shutdown_grace_s)
+        await grpc_server.stop(settings.shutdown_grace_s)
+        registry.stop()
+
+
+async def _serve_rest_until_stopped(settings, registry, grpc_port, workers, on_ready, stop) -> None:
+    """Starts REST, announces readiness (gRPC is already listening), waits for `stop`, closes REST."""
+    from aiohttp import web
+
+    from serving.rest_server import RestFrontEnd
+
+    loop = asyncio.get_running_loop()
     runner = web.AppRunner(
         RestFrontEnd(registry, settings.limits).app(),
         access_log=None,
@@ -150,11 +163,7 @@ async def serve(
     )
     await stop.wait()
     log.info("pin2vec serve: shutting down")
-    if workers:
-        await loop.run_in_executor(None, workers.stop, settings.shutdown_grace_s)
-    await grpc_server.stop(settings.shutdown_grace_s)
     await runner.cleanup()
-    registry.stop()
 
 
 def _safe_status(registry: ModelRegistry, name: str):
