@@ -166,7 +166,7 @@ def runs_of(result: dict) -> list[dict]:
 
 def median_run(runs: list[dict]) -> dict:
     """Median seconds (total and per stage) and the highest peak memory over repeated runs of one case."""
-    names = {name for run in runs for name in run["stages"]}
+    names = dict.fromkeys(name for run in runs for name in run["stages"])  # pipeline order
     stages = {}
     for name in names:
         seen = [run["stages"][name] for run in runs if name in run["stages"]]
@@ -253,7 +253,9 @@ def current_commit() -> str:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True)
+        dirty = subprocess.run(  # changed tracked files; an untracked .venv link is not the code
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return "?"
     return commit + ("+" if dirty.stdout.strip() else "")
