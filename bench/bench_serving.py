@@ -675,7 +675,10 @@ def grpc_rows(args, grpc_result: dict) -> list[str]:
 
 def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, cpu) -> str:
     numpy_row, scann, faiss_row = methods
-    command = "`make bench-serving` (= `.venv/bin/python bench/bench_serving.py --write-docs`)"
+    command = (
+        "`make bench-serving` (= `make build/grpc_load`, then `.venv/bin/python bench/bench_serving.py "
+        "--grpc-load build/grpc_load --write-docs`)"
+    )
     data = (
         f"{args.items:,} items x {args.dim}-d, synthetic and seeded (seed {args.seed}: {args.topics:,} "
         "Gaussian topic centres + unit noise, normalized)"
