@@ -13,6 +13,8 @@ from concurrent import futures
 import grpc
 import pytest
 
+from bench.bench_serving import read_records, write_requests
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(REPO, "build", "grpc_load")
 
@@ -46,9 +48,7 @@ def test_grpc_load_counts_answers_and_failures_and_keeps_samples(tmp_path):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     requests = [b"first", b"second", b"third"]
-    with open(tmp_path / "requests.bin", "wb") as f:
-        for request in requests:
-            f.write(struct.pack("<I", len(request)) + request)
+    write_requests(requests, str(tmp_path / "requests.bin"))
     try:
         command = [BINARY, "--target", f"127.0.0.1:{port}", "--method", "/T/M", "--requests"]
         command += [str(tmp_path / "requests.bin"), "--concurrency", "4", "--channels", "2", "--seconds", "1"]
@@ -62,12 +62,7 @@ def test_grpc_load_counts_answers_and_failures_and_keeps_samples(tmp_path):
     assert result["errors"] and "refused request 10" in result["errors"][0]
     assert set(seen) == set(requests)  # the records are cycled through
     assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
-    data = (tmp_path / "answers.bin").read_bytes()
-    answers, offset = [], 0
-    while offset < len(data):
-        (size,) = struct.unpack_from("<I", data, offset)
-        answers.append(data[offset + 4 : offset + 4 + size])
-        offset += 4 + size
+    answers = read_records(str(tmp_path / "answers.bin"))
     assert len(answers) == 5 and all(a.startswith(b"answer:") and a[7:] in requests for a in answers)
 
 
