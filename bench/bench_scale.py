@@ -239,6 +239,15 @@ def report(args, results: list[dict]) -> str:
         )
         if slope is not None:
             lines.append(f"Time against training pairs at {items:,} items: slope {slope:.2f}.")
+        slope = log_slope(
+            [
+                (r["events"], m["peak_bytes"])
+                for r, m in zip(results, medians, strict=True)
+                if r["items"] == items
+            ]
+        )
+        if slope is not None:
+            lines.append(f"Peak memory against events at {items:,} items: slope {slope:.2f}.")
     for events in sorted({r["events"] for r in results}):
         same = [(r["items"], t) for r, t in zip(results, seconds, strict=True) if r["events"] == events]
         slope = log_slope(same)

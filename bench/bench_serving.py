@@ -350,7 +350,7 @@ def native_load(args, server: Server, requests_path: str, seconds: float, channe
     return result
 
 
-def _tree_cpu_seconds(pids: list[int]) -> dict[int, float]:
+def _cpu_seconds_by_pid(pids: list[int]) -> dict[int, float]:
     import psutil
 
     return {pid: _cpu_seconds(psutil.Process(pid)) for pid in pids}
@@ -366,9 +366,9 @@ def grpc_rounds(args, targets: dict[str, Server], requests_path: str) -> dict:
     results: dict[str, list[dict]] = {label: [] for label in targets}
     for round_ in range(args.grpc_rounds):
         for label, server in targets.items():
-            before = _tree_cpu_seconds(server.grpc_pids)
+            before = _cpu_seconds_by_pid(server.grpc_pids)
             result = native_load(args, server, requests_path, args.grpc_seconds, args.grpc_channels)
-            after = _tree_cpu_seconds(server.grpc_pids)
+            after = _cpu_seconds_by_pid(server.grpc_pids)
             answered = max(result["answered"], 1)
             used = [after[pid] - before[pid] for pid in server.grpc_pids]
             result["cpu_us"] = sum(used) / answered * 1e6
@@ -525,11 +525,11 @@ def hot_swap(args, server: Server, ids, version_dir: str) -> dict:
         published = time.perf_counter()
         return {"swap_started": swap_started, "published": published}
 
-    cpu_before = _tree_cpu_seconds(server.grpc_pids)
+    cpu_before = _cpu_seconds_by_pid(server.grpc_pids)
     result = asyncio.run(
         grpc_load(server, ids, 16, args.swap_seconds, publish_during_load, channels=args.grpc_channels)
     )
-    cpu_after = _tree_cpu_seconds(server.grpc_pids)
+    cpu_after = _cpu_seconds_by_pid(server.grpc_pids)
     records = result["records"]
     published = result["extra"]["published"]
     first_v2 = min((r[0] for r in records if r[2] == 2), default=None)

@@ -88,6 +88,7 @@ def test_repeated_runs_report_medians_and_the_highest_peak():
     assert "| aaaaaaa, bbbbbbb | 10 | 120 | 100 / 300 / 120 |" in first and "| 4.00 |" in first
     assert "| ccccccc | 20 | 240 | 240 |" in second
     assert "slope 1.00" in text  # medians 120 -> 240 for twice the events
+    assert "Peak memory against events at 100,000 items: slope -2.00." in text  # highest peak 4 GB -> 1 GB
 
 
 def test_the_measured_commit_is_named():
