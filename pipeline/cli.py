@@ -147,6 +147,12 @@ def _add_serve_parser(sub) -> None:
         help="processes answering gRPC on the one port, each with its own copy of the models: about one "
         "core each (default: %(default)s)",
     )
+    serve.add_argument(
+        "--event-loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="the event loop the front ends run on (default: %(default)s, the faster)",
+    )
 
 
 def _add_export_related_parser(sub) -> None:
@@ -421,6 +427,7 @@ def cmd_serve(args) -> int:
         related=RelatedSettings(max_k=args.max_k),
         rest_header_timeout_s=args.rest_header_timeout_s,
         grpc_workers=args.grpc_workers,
+        event_loop=args.event_loop,
     )
     return run(settings, access_log_path=args.access_log)
 

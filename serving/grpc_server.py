@@ -20,7 +20,7 @@ from tensorflow_serving.apis import (
 from serving.access_log import log_request
 from serving.errors import Code, ServingError
 from serving.model_registry import ModelRegistry
-from serving.predict import RequestLimits, predict
+from serving.predict import DEFAULT_SIGNATURE, RequestLimits, predict
 from serving.tensors import fill_proto, proto_to_array
 
 log = logging.getLogger("pin2vec.serving")
@@ -105,6 +105,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.limits = limits
 
     async def Predict(self, request: predict_pb2.PredictRequest, context):
+        started = time.perf_counter()
+        answered = self._answer_directly(request)
+        if answered is not None:
+            response, version = answered
+            log_request("grpc", "Predict", request.model_spec.name, version, "OK", started, 1, context.peer())
+            return response
+
         async def work():
             spec = request.model_spec
             result = await predict(
@@ -133,6 +140,27 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             return response, result.version, rows
 
         return await _Handler("Predict")(context, request.model_spec.name, work)
+
+    def _answer_directly(self, request: predict_pb2.PredictRequest):
+        """(response, version) when the servable answers this request straight from its TensorProtos
+        (`answer_proto`); None otherwise, including for any request in error, which `predict` then reports."""
+        spec = request.model_spec
+        if spec.version_label or request.output_filter:
+            return None
+        try:
+            lease = self.registry.acquire(spec.name, spec.version.value if spec.HasField("version") else None)
+        except ServingError:
+            return None
+        with lease as servable:
+            answer_proto = getattr(servable, "answer_proto", None)
+            if answer_proto is None:
+                return None
+            response = predict_pb2.PredictResponse()
+            if answer_proto(spec.signature_name, request.inputs, response.outputs) is None:
+                return None
+            signature_name = spec.signature_name or DEFAULT_SIGNATURE
+            _fill_spec(response.model_spec, spec.name, servable.version, signature_name)
+            return response, servable.version
 
     async def GetModelMetadata(self, request: get_model_metadata_pb2.GetModelMetadataRequest, context):
         async def work():

@@ -123,13 +123,13 @@ async def _serve_worker(settings, parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from serving.server import configure_logging
+    from serving.server import configure_logging, run_loop
 
     settings = settings_from_json(argv[0])
     handler = configure_logging(argv[1] if len(argv) > 1 else None)
     sys.setswitchinterval(settings.gil_switch_interval_s)
     try:
-        asyncio.run(_serve_worker(settings, os.getppid()))
+        run_loop(_serve_worker(settings, os.getppid()), settings.event_loop)
     finally:
         handler.close()
     return 0

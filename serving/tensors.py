@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,25 @@ def proto_to_array(proto: tensor_pb2.TensorProto, name: str) -> np.ndarray:
             f"input '{name}' has {values.size} values for shape {list(shape)} ({size} expected)",
         )
     return values.reshape(shape)
+
+
+def one_value(proto: tensor_pb2.TensorProto, dtypes: frozenset[int]) -> Any | None:
+    """The value of a one-element tensor (shape [] or [1]) of one of `dtypes`, read without numpy; None
+    for any other tensor, which the caller then decodes in full (`proto_to_array`: that also names what is
+    wrong with a bad one)."""
+    if proto.dtype not in dtypes:
+        return None
+    dims = proto.tensor_shape.dim
+    if len(dims) > 1 or (dims and dims[0].size != 1):
+        return None
+    if proto.tensor_content:
+        content = proto.tensor_content
+        integer = proto.dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64)
+        if not integer or len(content) != np.dtype(_NUMPY_DTYPES[proto.dtype]).itemsize:
+            return None
+        return int.from_bytes(content, sys.byteorder, signed=True)  # as np.frombuffer reads it
+    values = getattr(proto, _VALUE_FIELDS[proto.dtype])
+    return values[0] if len(values) == 1 else None
 
 
 def array_to_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
