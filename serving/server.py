@@ -195,19 +195,32 @@ def configure_logging(access_log_path: str | None) -> logging.Handler:
     return handler
 
 
+def _uvloop():
+    try:
+        import uvloop
+    except ImportError as error:
+        raise RuntimeError(
+            "event_loop 'uvloop' needs the uvloop package (`make setup` installs it); or run with "
+            "--event-loop asyncio"
+        ) from error
+    return uvloop
+
+
+def new_event_loop(event_loop: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind `event_loop` names (EVENT_LOOPS)."""
+    return asyncio.new_event_loop() if event_loop == "asyncio" else _uvloop().new_event_loop()
+
+
 def run_loop(main: Coroutine, event_loop: str) -> None:
     """Runs `main` to completion on a new event loop of the kind `event_loop` names (EVENT_LOOPS)."""
     if event_loop == "asyncio":
         asyncio.run(main)
         return
     try:
-        import uvloop
-    except ImportError as error:
+        uvloop = _uvloop()
+    except RuntimeError:
         main.close()
-        raise RuntimeError(
-            "event_loop 'uvloop' needs the uvloop package (`make setup` installs it); or run with "
-            "--event-loop asyncio"
-        ) from error
+        raise
     uvloop.run(main)
 
 

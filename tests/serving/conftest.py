@@ -20,7 +20,7 @@ from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
 from serving.predict import RequestLimits
 from serving.related_model import RelatedSettings
-from serving.server import ServerSettings, serve
+from serving.server import ServerSettings, new_event_loop, serve
 from tests.tiny_embedding_model import TinyEmbeddingModel
 from trainer_module import features
 
@@ -112,7 +112,7 @@ def running_server(model_base: str, loaders=None, **overrides):
         **overrides,
     )
     ready: queue.Queue = queue.Queue()
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop(settings.event_loop)
     stop_holder: list[asyncio.Event] = []
 
     async def main():

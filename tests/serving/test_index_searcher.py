@@ -111,6 +111,20 @@ def test_related_arrays_hold_what_related_answers_row_by_row(tree):
         searcher.related_arrays(ids, k=0)
 
 
+@pytest.mark.parametrize("index", ["brute_force", "tree"])
+def test_related_row_is_the_row_related_arrays_gives(index, request):
+    searcher, item_ids, _ = request.getfixturevalue(index)
+    for item_id in (item_ids[3], item_ids[150]):
+        for k in (1, 7, 60):  # 60: beyond the k the tree was built for, so its breadth widens
+            arrays = searcher.related_arrays([item_id], k)
+            ids, scores = searcher.related_row(item_id, k)
+            assert ids == arrays.ids[0].tolist() and len(ids) == k
+            assert np.float32(scores).tolist() == arrays.scores[0].tolist()
+    assert searcher.related_row("nope", 5) is None
+    with pytest.raises(ValueError, match="k must be an integer"):
+        searcher.related_row(item_ids[3], searcher.max_k + 1)
+
+
 def test_breadth_widens_for_a_large_k_only_where_the_leaves_hold_too_few_candidates(tree):
     searcher, _, _ = tree
     meta = searcher.metadata

@@ -246,3 +246,32 @@ def test_unknown_ids_never_fail_the_request(stubs):
     response = prediction.Predict(_predict_request(["", "\u2603", "item-99999"], k=1), timeout=10)
     assert proto_to_array(response.outputs["in_vocabulary"], "v").tolist() == [False, False, False]
     assert index_lib.decode_item_id(b"") == ""
+
+
+@pytest.mark.parametrize("item_id", [ITEM_IDS[7], ITEM_IDS[2], "nope"])
+@pytest.mark.parametrize("k", [None, 4])
+def test_grpc_one_id_answers_as_the_general_path_does(stubs, item_id, k):
+    """One id with one k is answered from its TensorProtos directly; an output_filter naming every output
+    sends the same request down the general path: both answers must be the same message."""
+    prediction, _ = stubs
+    direct = prediction.Predict(_predict_request([item_id], k=k), timeout=10)
+    request = _predict_request([item_id], k=k)
+    request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
+    general = prediction.Predict(request, timeout=10)
+    assert direct == general
+    assert direct.model_spec.version.value == 2
+    assert len(direct.outputs["related_ids"].string_val) == (k or 10)
+
+
+def test_the_standard_library_event_loop_serves_too(artifacts, tmp_path):
+    base = str(tmp_path)
+    publish(artifacts.index_a, base, "related", 1)
+    with running_server(base, event_loop="asyncio") as running:
+        body = {"instances": [ITEM_IDS[7]]}
+        answer = _post(running, "/v1/models/related:predict", body).json()
+        assert answer["predictions"][0]["related_ids"] == _exact(artifacts.vectors_a, 7, 10)
+        with grpc.insecure_channel(running.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            response = stub.Predict(_predict_request([ITEM_IDS[7]], k=3), timeout=10)
+        ids = proto_to_array(response.outputs["related_ids"], "related_ids")
+        assert [i.decode() for i in ids[0]] == _exact(artifacts.vectors_a, 7, 3)

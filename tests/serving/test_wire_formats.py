@@ -9,7 +9,7 @@ from tensorflow.core.framework import types_pb2
 from serving import rest_api
 from serving.errors import Code, ServingError
 from serving.related_model import related_signature
-from serving.tensors import array_to_json, array_to_proto, json_to_array, proto_to_array
+from serving.tensors import array_to_json, array_to_proto, json_to_array, one_value, proto_to_array
 
 
 @pytest.mark.parametrize(
@@ -37,6 +37,28 @@ def test_proto_shorthand_and_size_mismatch():
     proto.int_val.append(6)
     with pytest.raises(ServingError, match=r"2 values for shape \[3\]"):
         proto_to_array(proto, "k")
+
+
+def test_one_value_reads_what_proto_to_array_reads_for_one_element_tensors():
+    integers = frozenset({types_pb2.DT_INT32, types_pb2.DT_INT64})
+    for array in (np.array(7, np.int32), np.array([-3], np.int64), np.array([2**40], np.int64)):
+        proto = array_to_proto(array)  # numbers go in tensor_content
+        assert proto.tensor_content and one_value(proto, integers) == proto_to_array(proto, "k").item()
+    listed = types_pb2.DT_INT32
+    proto = array_to_proto(np.array(5, np.int32))
+    proto.ClearField("tensor_content")
+    proto.int_val.append(5)  # the value fields, as other clients write them
+    assert proto.dtype == listed and one_value(proto, integers) == 5
+    assert (
+        one_value(array_to_proto(np.array([b"id"], dtype=object)), frozenset({types_pb2.DT_STRING})) == b"id"
+    )
+    for other in (
+        np.array([1, 2], np.int32),  # two values
+        np.array([[1]], np.int32),  # shape [1, 1]
+        np.array(1.0, np.float32),  # a dtype not asked for
+        np.array([], np.int32),
+    ):
+        assert one_value(array_to_proto(other), integers) is None, other
 
 
 def test_json_strings_text_b64_and_errors():
