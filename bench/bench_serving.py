@@ -242,17 +242,68 @@ def baselines(args, vectors, version_dir) -> list[dict]:
     return results
 
 
+def inprocess_predict(base: str, requests: list[bytes], passes: int = 3) -> dict[str, float]:
+    """The gRPC servicer's Predict called in this process (no gRPC; access log off) on the load generator's
+    requests: as sent, which the servable answers straight from their TensorProtos, and with an output_filter
+    naming every output, which sends the same request down the general path (decode to arrays, check,
+    submit, encode). CPU microseconds per request, median of `passes`."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving.grpc_server import PredictionServicer
+    from serving.model_registry import ModelRegistry
+    from serving.predict import RequestLimits
+    from serving.related_model import RelatedLoader
+
+    class Context:
+        def time_remaining(self):
+            return None
+
+        def peer(self):
+            return "in-process"
+
+    direct = [predict_pb2.PredictRequest.FromString(request) for request in requests]
+    general = [predict_pb2.PredictRequest.FromString(request) for request in requests]
+    for request in general:
+        request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
+    registry = ModelRegistry(base, [RelatedLoader()], keep_versions=1)
+    registry.start(3600.0)
+    servicer, context = PredictionServicer(registry, RequestLimits()), Context()
+
+    async def answer_all(batch):
+        return [await servicer.Predict(request, context) for request in batch]
+
+    try:
+        timings: dict[str, list[float]] = {"direct_us": [], "general_us": []}
+        for _ in range(passes):
+            for label, batch in (("direct_us", direct), ("general_us", general)):
+                started = time.process_time()
+                answers = asyncio.run(answer_all(batch))
+                timings[label].append((time.process_time() - started) / len(batch) * 1e6)
+                if any(len(a.outputs["related_ids"].string_val) != 10 for a in answers):
+                    raise RuntimeError(f"an in-process answer ({label}) without 10 related ids")
+    finally:
+        registry.stop()
+    return {label: float(np.median(values)) for label, values in timings.items()}
+
+
 # -- the server ------------------------------------------------------------------------------------------
 
 
 class Server:
     """`pin2vec serve` (or, with `command`, the floor server) as a child process; reads its ready line."""
 
-    def __init__(self, base: str, access_log: str, command: list[str] | None = None, grpc_workers: int = 1):
+    def __init__(
+        self,
+        base: str,
+        access_log: str,
+        command: list[str] | None = None,
+        grpc_workers: int = 1,
+        event_loop: str = "uvloop",
+    ):
         command = command or [
             sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0",
             "--grpc-port", "0", "--access-log", access_log, "--keep-versions", "1",
-            "--grpc-workers", str(grpc_workers),
+            "--grpc-workers", str(grpc_workers), "--event-loop", event_loop,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
@@ -269,10 +320,12 @@ class Server:
 
 def run_floor_server(response_path: str) -> None:
     """The gRPC floor: PredictionService on grpc.aio answering every Predict with a fixed response (one
-    recorded from pin2vec serve), doing no work. The same client against it shows what gRPC in Python costs
-    on this machine."""
+    recorded from pin2vec serve), doing no work, on the event loop pin2vec serve uses by default. The same
+    client against it shows what gRPC in Python costs on this machine."""
     import grpc
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving.server import ServerSettings, run_loop
 
     with open(response_path, "rb") as f:
         response = predict_pb2.PredictResponse.FromString(f.read())
@@ -289,7 +342,7 @@ def run_floor_server(response_path: str) -> None:
         print(json.dumps({"event": "ready", "rest_port": None, "grpc_port": port}), flush=True)
         await server.wait_for_termination()
 
-    asyncio.run(main())
+    run_loop(main(), ServerSettings(model_base="").event_loop)
 
 
 def record_response(server: Server, ids, path: str) -> None:
@@ -641,6 +694,7 @@ def grpc_reading(grpc_result: dict, scann: dict) -> str:
 
 def grpc_rows(args, grpc_result: dict) -> list[str]:
     ours, single, floor = grpc_result["ours"], grpc_result["one_worker"], grpc_result["floor"]
+    stdlib_loop = grpc_result["asyncio_loop"]
 
     def rounds(figures, key="all_qps"):
         return ", ".join(f"{value:,.0f}" for value in figures[key])
@@ -661,19 +715,23 @@ def grpc_rows(args, grpc_result: dict) -> list[str]:
         f"{args.grpc_rounds} x {args.grpc_seconds:.0f} s | >= 2,000 QPS | {qps_cell(ours)} |",
         f"| same client, same server with `--grpc-workers 1`, rounds alternating with the row above | - | "
         f"{qps_cell(single)}; {args.grpc_workers} workers give {ours['qps'] / single['qps']:.2f}x |",
-        f"| same client, gRPC floor: one grpc.aio process whose Predict does no work (a recorded response) "
+        f"| same client, same server with `--event-loop asyncio` (the standard library's loop; the row above "
+        f"it runs on uvloop), rounds alternating | - | {qps_cell(stdlib_loop)}; uvloop gives "
+        f"{ours['qps'] / stdlib_loop['qps']:.2f}x |",
+        f"| same client, gRPC floor: one grpc.aio process on uvloop whose Predict does no work (a recorded "
+        "response) "
         f"| - | {floor['qps']:,.0f} QPS (rounds: {rounds(floor)}) |",
         f"| server CPU per answered gRPC request, all processes and threads (median of rounds) | - | "
         f"{args.grpc_workers} workers {ours['cpu_us']:,.0f} us (rounds: {rounds(ours, 'all_cpu_us')}; "
-        f"split between the processes {shares}), 1 worker {single['cpu_us']:,.0f} us, floor "
-        f"{floor['cpu_us']:,.0f} us |",
+        f"split between the processes {shares}), 1 worker {single['cpu_us']:,.0f} us, standard library loop "
+        f"{stdlib_loop['cpu_us']:,.0f} us, floor {floor['cpu_us']:,.0f} us |",
         f"| client CPU per answered request (median of rounds) | - | {ours['client_cpu_us']:,.0f} us against "
         f"{args.grpc_workers} workers, {single['client_cpu_us']:,.0f} us against 1, "
         f"{floor['client_cpu_us']:,.0f} us against the floor |",
     ]
 
 
-def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, cpu) -> str:
+def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, predict_cpu, cpu) -> str:
     numpy_row, scann, faiss_row = methods
     command = (
         "`make bench-serving` (= `make build/grpc_load`, then `.venv/bin/python bench/bench_serving.py "
@@ -744,6 +802,12 @@ def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, c
         f"{_ms(swap['during'], 'p50')} / {_ms(swap['during'], 'p99')}; after {_ms(swap['after'], 'p50')} / "
         f"{_ms(swap['after'], 'p99')} ({swap['qps']:,.0f} QPS overall).",
         "",
+        f"In-process Predict (the gRPC servicer called directly, no gRPC, access log off; the load "
+        f"generator's {REQUEST_POOL:,} requests, median of 3 passes): the usual request (one id, one k) "
+        f"answered straight from its TensorProtos costs {predict_cpu['direct_us']:.0f} us of CPU, the same "
+        f"requests down the general path (an output_filter naming every output) "
+        f"{predict_cpu['general_us']:.0f} us ({predict_cpu['general_us'] / predict_cpu['direct_us']:.2f}x).",
+        "",
         "Reading the figures. " + grpc_reading(grpc_result, scann),
         "The synthetic data has 1,000 topics, "
         "which suits a 1,000-list IVF: faiss needs only nprobe 1 here, so ScaNN's lead over it is small on "
@@ -798,26 +862,34 @@ def main(argv=None) -> int:
         raise SystemExit(f"no gRPC load generator at {args.grpc_load}: run `make build/grpc_load`")
     log(f"starting pin2vec serve --grpc-workers {args.grpc_workers}")
     base = os.path.dirname(os.path.dirname(version_dir))
+    requests_path = os.path.join(args.work, "requests.bin")
+    write_requests(predict_requests(ids, REQUEST_POOL), requests_path)
+    predict_cpu = inprocess_predict(base, read_records(requests_path))
+    log("in-process Predict: {direct_us:.0f} us direct, {general_us:.0f} us general".format(**predict_cpu))
     server = Server(base, os.path.join(args.work, "access.jsonl"), grpc_workers=args.grpc_workers)
     try:
         log("REST latency at concurrency 1")
         rest = rest_latency(server, ids, args.rest_requests)
         log(f"REST p50 {rest['p50']:.2f} ms, p99 {rest['p99']:.2f} ms")
         log(f"gRPC load at concurrency {args.grpc_concurrency}")
-        requests_path = os.path.join(args.work, "requests.bin")
-        write_requests(predict_requests(ids, REQUEST_POOL), requests_path)
         response_path = os.path.join(args.work, "recorded_response.pb")
         record_response(server, ids, response_path)
         single = Server(base, os.path.join(args.work, "access-1.jsonl"), grpc_workers=1)
+        stdlib_loop = Server(
+            base,
+            os.path.join(args.work, "access-asyncio.jsonl"),
+            grpc_workers=args.grpc_workers,
+            event_loop="asyncio",
+        )
         floor = Server("", "", [sys.executable, os.path.abspath(__file__), "--floor-server", response_path])
-        targets = {"ours": server, "one_worker": single, "floor": floor}
+        targets = {"ours": server, "one_worker": single, "asyncio_loop": stdlib_loop, "floor": floor}
         try:
             for target in targets.values():  # warm-up
                 native_load(args, target, requests_path, 2.0, args.grpc_channels)
             grpc_result = grpc_rounds(args, targets, requests_path)
         finally:
-            floor.stop()
-            single.stop()
+            for target in (floor, stdlib_loop, single):
+                target.stop()
         swap = hot_swap(args, server, ids, version_dir)
         log(f"hot swap: {swap['failures']} failures of {swap['requests']}, versions {swap['served_by']}")
         rest_swap = rest_during_swap(args, server, ids, version_dir, version=3)
@@ -835,7 +907,9 @@ def main(argv=None) -> int:
         }
     finally:
         single.stop()
-    text = report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, cpu_description())
+    text = report(
+        args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, predict_cpu, cpu_description()
+    )
     print(text)
     if args.write_docs:
         write_section(text)
