@@ -50,7 +50,7 @@ def parse_args(argv):
     p.add_argument("--queries", type=int, default=1_000, help="recall and in-process timing queries")
     p.add_argument("--rest-requests", type=int, default=2_000)
     p.add_argument("--grpc-seconds", type=float, default=5.0, help="per round")
-    p.add_argument("--grpc-rounds", type=int, default=3, help="alternating rounds: pin2vec serve, floor")
+    p.add_argument("--grpc-rounds", type=int, default=5, help="rounds alternating over the gRPC servers")
     p.add_argument("--floor-server", default=None, help=argparse.SUPPRESS)  # internal: run the floor server
     p.add_argument("--grpc-concurrency", type=int, default=64)
     p.add_argument("--grpc-workers", type=int, default=2, help="pin2vec serve --grpc-workers")
@@ -860,12 +860,12 @@ def main(argv=None) -> int:
     ids = item_ids(args.items)
     if not os.access(args.grpc_load, os.X_OK):
         raise SystemExit(f"no gRPC load generator at {args.grpc_load}: run `make build/grpc_load`")
-    log(f"starting pin2vec serve --grpc-workers {args.grpc_workers}")
     base = os.path.dirname(os.path.dirname(version_dir))
     requests_path = os.path.join(args.work, "requests.bin")
     write_requests(predict_requests(ids, REQUEST_POOL), requests_path)
     predict_cpu = inprocess_predict(base, read_records(requests_path))
     log("in-process Predict: {direct_us:.0f} us direct, {general_us:.0f} us general".format(**predict_cpu))
+    log(f"starting pin2vec serve --grpc-workers {args.grpc_workers}")
     server = Server(base, os.path.join(args.work, "access.jsonl"), grpc_workers=args.grpc_workers)
     try:
         log("REST latency at concurrency 1")
