@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import sys
 import threading
 from collections.abc import Sequence
 
@@ -22,9 +21,6 @@ from serving.errors import Code, ServingError
 from serving.servable import ModelLoader, Servable
 
 log = logging.getLogger("pin2vec.serving")
-# The poller thread's nice value over the process's: at 10, the REST p99 while a 2-worker server swapped in a
-# 1M-item index was 8.8 / 9.2 ms against 9.9 / 10.2 ms at 0 (two A/B rounds, bench_serving's swap test).
-LOADER_NICENESS = 10
 
 
 def version_dirs(model_base: str) -> dict[int, str]:
@@ -33,19 +29,6 @@ def version_dirs(model_base: str) -> dict[int, str]:
         version: os.path.join(model_base, str(version)) for version in push_lib.existing_versions(model_base)
     }
     return {version: path for version, path in paths.items() if os.path.isdir(path)}
-
-
-def lower_thread_priority(niceness: int) -> None:
-    """Raises the calling thread's nice value by `niceness` (Linux, where a thread has its own; elsewhere a
-    no-op). The poller thread loads new versions: at a lower priority, the threads answering requests get
-    the cores first while it loads (every process of a multi-worker server loads at once)."""
-    if niceness <= 0 or not sys.platform.startswith("linux"):
-        return
-    thread = threading.get_native_id()
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + niceness))
-    except OSError as error:
-        log.warning("could not lower the model loader's priority: %s", error)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,13 +70,7 @@ class Lease:
 class ModelRegistry:
     """Models by name, each with its loaded versions; `poll()` brings them in line with the disk."""
 
-    def __init__(
-        self,
-        model_base: str,
-        loaders: Sequence[ModelLoader],
-        keep_versions: int = 2,
-        loader_niceness: int = LOADER_NICENESS,
-    ):
+    def __init__(self, model_base: str, loaders: Sequence[ModelLoader], keep_versions: int = 2):
         if keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1; got {keep_versions}")
         names = [loader.name for loader in loaders]
@@ -101,7 +78,6 @@ class ModelRegistry:
             raise ValueError(f"two loaders for one model name: {names}")
         self.model_base = model_base
         self.keep_versions = keep_versions
-        self.loader_niceness = loader_niceness
         self._loaders = {loader.name: loader for loader in loaders}
         self._loaded: dict[str, dict[int, _Entry]] = {name: {} for name in self._loaders}
         self._refused: dict[str, dict[int, str]] = {name: {} for name in self._loaders}
@@ -258,7 +234,6 @@ class ModelRegistry:
         self._thread.start()
 
     def _poll_loop(self, poll_seconds: float) -> None:
-        lower_thread_priority(self.loader_niceness)
         while not self._stop.wait(poll_seconds):
             try:
                 self.poll()

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -69,19 +66,3 @@ def test_newest_versions_are_kept_and_broken_ones_skipped(artifacts, tmp_path):
     assert [s.version for s in registry.status("related")] == [2, 1]
     assert registry.acquire("related").servable.version == 2
     registry.stop()
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have their own nice value on Linux")
-def test_the_poller_thread_loads_at_a_lower_priority_than_the_requests(tmp_path):
-    process = os.getpriority(os.PRIO_PROCESS, 0)
-    registry = ModelRegistry(str(tmp_path), [RelatedLoader()], loader_niceness=5)
-    registry.start(60.0)
-    try:
-        poller = registry._thread.native_id
-        deadline = time.monotonic() + 10  # the thread lowers its own priority as it starts
-        while os.getpriority(os.PRIO_PROCESS, poller) == process and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert os.getpriority(os.PRIO_PROCESS, poller) == min(19, process + 5)
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == process  # only the poller
-    finally:
-        registry.stop()
