@@ -788,8 +788,9 @@ def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, p
         ),
         f"| hot swap of version 2 under gRPC load (grpc.aio client, concurrency 16 over "
         f"{args.grpc_channels} connections, {args.swap_seconds:.0f} s, every answer checked) | 0 failed | "
-        f"{swap['failures']} failed of {swap['requests']:,}; answered by versions {swap['served_by']}; CPU "
-        f"seconds per server process {' / '.join(f'{c:.1f}' for c in swap['cpu_s_by_process'])} |",
+        f"{swap['failures']} failed of {swap['requests']:,}; answered by versions {swap['served_by']}"
+        f"{'' if 2 in swap['served_by'] else ' (**version 2 was never served: no swap was measured**)'}; "
+        f"CPU seconds per server process {' / '.join(f'{c:.1f}' for c in swap['cpu_s_by_process'])} |",
         "",
         f"Hot swap detail: publishing version 2 (publish_directory: copy to a dot-temp directory, "
         f"rename) took "
