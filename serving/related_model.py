@@ -31,7 +31,7 @@ from components.scann_indexer import index_lib
 from serving.errors import Code, ServingError
 from serving.index_searcher import PAD_ID, PAD_SCORE, RelatedItemsSearcher
 from serving.signatures import signature_def
-from serving.tensors import fill_proto, one_value
+from serving.tensors import one_value
 
 MODEL_NAME = "related"
 SIGNATURE = "serving_default"
@@ -175,6 +175,15 @@ def _outputs(request: _Request, found: dict[int, dict], distances_of=None) -> di
     }
 
 
+def _row_tensor(proto, dtype: int, width: int):
+    """`proto`, empty, made a [1, width] tensor of `dtype`; its values are the caller's to write."""
+    proto.dtype = dtype
+    dims = proto.tensor_shape.dim
+    dims.add().size = 1
+    dims.add().size = width
+    return proto
+
+
 class RelatedServable:
     """One pushed index version behind a batching worker."""
 
@@ -227,11 +236,15 @@ class RelatedServable:
             return None
         found = self._searcher.related_row(index_lib.decode_item_id(raw_id), k)
         related_ids, scores = found or ([PAD_ID] * k, [PAD_SCORE] * k)
-        scores = np.array(scores, dtype=np.float32).reshape(1, k)
-        fill_proto(outputs["related_ids"], np.array(related_ids, dtype=object).reshape(1, k))
-        fill_proto(outputs["scores"], scores)
-        fill_proto(outputs["distances"], 1.0 - scores)
-        fill_proto(outputs["in_vocabulary"], np.array([found is not None]))
+        scores = np.array(scores, dtype=np.float32)
+        # What fill_proto writes for these [1, k] outputs, without its generic steps.
+        _row_tensor(outputs["related_ids"], types_pb2.DT_STRING, k).string_val.extend(related_ids)
+        _row_tensor(outputs["scores"], types_pb2.DT_FLOAT, k).tensor_content = scores.tobytes()
+        _row_tensor(outputs["distances"], types_pb2.DT_FLOAT, k).tensor_content = (1.0 - scores).tobytes()
+        known = outputs["in_vocabulary"]
+        known.dtype = types_pb2.DT_BOOL
+        known.tensor_shape.dim.add().size = 1
+        known.tensor_content = b"\x01" if found else b"\x00"
         return 1
 
     def _request(self, inputs: dict[str, np.ndarray]) -> _Request:
