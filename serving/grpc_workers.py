@@ -104,7 +104,12 @@ async def _serve_worker(settings, parent_pid: int) -> None:
     from serving.model_registry import ModelRegistry
     from serving.server import default_loaders, grpc_address
 
-    registry = ModelRegistry(settings.model_base, default_loaders(settings), settings.keep_versions)
+    registry = ModelRegistry(
+        settings.model_base,
+        default_loaders(settings),
+        settings.keep_versions,
+        settings.loading_switch_interval_s,
+    )
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
     server, port = build_server(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -66,3 +68,33 @@ def test_newest_versions_are_kept_and_broken_ones_skipped(artifacts, tmp_path):
     assert [s.version for s in registry.status("related")] == [2, 1]
     assert registry.acquire("related").servable.version == 2
     registry.stop()
+
+
+class _RecordingLoader:
+    """A loader that notes the GIL switch interval it loads under."""
+
+    name = "recorded"
+
+    def __init__(self):
+        self.intervals: list[float] = []
+
+    def missing_files(self, version_dir):
+        return []
+
+    def load(self, version_dir, version):
+        self.intervals.append(sys.getswitchinterval())
+        if version == 2:
+            raise ValueError("a broken version")
+        return types.SimpleNamespace(version=version, close=lambda: None)  # what the registry touches
+
+
+def test_versions_load_under_the_loading_switch_interval_which_is_restored_after(tmp_path):
+    for version in ("1", "2"):
+        (tmp_path / "recorded" / version).mkdir(parents=True)
+    loader = _RecordingLoader()
+    before = sys.getswitchinterval()
+    registry = ModelRegistry(str(tmp_path), [loader], loading_switch_interval_s=before / 4)
+    registry.poll()
+    assert loader.intervals == [before / 4, before / 4]  # the broken version too
+    assert sys.getswitchinterval() == before
+    assert [s.state for s in registry.status("recorded")] == ["END", "AVAILABLE"]
