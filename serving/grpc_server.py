@@ -106,7 +106,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(self, request: predict_pb2.PredictRequest, context):
         started = time.perf_counter()
-        answered = self._answer_directly(request)
+        try:
+            answered = self._answer_directly(request)
+        except Exception:  # the general path below meets the same failure, and reports and logs it
+            answered = None
         if answered is not None:
             response, version = answered
             log_request("grpc", "Predict", request.model_spec.name, version, "OK", started, 1, context.peer())
