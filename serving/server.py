@@ -43,18 +43,17 @@ class ServerSettings:
     # answer), else it is closed: a slowloris client cannot hold connections; an idle keep-alive connection
     # closes after it too. (The body then has RequestLimits.timeout_s.)
     rest_header_timeout_s: float = 30.0
-    # While a new version loads on the poller thread, the event loop waits at most this long for the GIL
-    # (Python's default is 5 ms, which would show in every request's latency during a swap).
+    # The event loop waits at most this long for the GIL while another thread runs Python code (Python's
+    # default is 5 ms, which would show in request latencies)...
     gil_switch_interval_s: float = 0.001
-    # ...and this long while a version loads, when the loader's Python code competes for the GIL (REST p99
-    # while a 1M-item version swapped in: 8.3 / 8.3 ms against 9.5 / 11.2 ms at 1 ms, 2 workers; 6.1 / 9.6
-    # against 13.9 / 11.5 ms, 1 worker; two A/B rounds each).
+    # ...and this long while a version loads, when the loader's Python code competes for the GIL (a shorter
+    # wait per request during a swap; see docs/SERVING.md, Versions).
     loading_switch_interval_s: float = 0.0002
     # Processes answering gRPC on the one port (SO_REUSEPORT): this one plus grpc_workers - 1 workers, each
     # with its own copy of the models. One process uses one core for gRPC (the GIL); see grpc_workers.py.
     grpc_workers: int = 1
-    # "uvloop" (libuv's loop: a grpc.aio server doing no work answered about 15% more requests a second on
-    # it, pin2vec serve 1.07x, the median of five bench runs) or "asyncio" (the standard library's).
+    # "uvloop" (libuv's loop: pin2vec serve answered 1.07x the gRPC requests a second on it, the median of
+    # five `make bench-serving` runs) or "asyncio" (the standard library's).
     event_loop: str = "uvloop"
 
     def __post_init__(self):
