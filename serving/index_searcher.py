@@ -77,18 +77,11 @@ class RelatedItemsSearcher:
         query_rows = [self._rows.get(item_id) for item_id in item_ids]
         positions = [i for i, row in enumerate(query_rows) if row is not None]
         n = len(item_ids)
-        pad_ids, pad_scores = [PAD_ID] * k, [PAD_SCORE] * k
-        id_rows, score_rows = [pad_ids] * n, [pad_scores] * n
+        id_rows, score_rows = [[PAD_ID] * k] * n, [[PAD_SCORE] * k] * n
         if positions:
-            names, encoding, errors = self._item_ids, index_lib.ID_ENCODING, index_lib.ID_ERRORS
             found = self._search([query_rows[i] for i in positions], k)
             for position, pairs in zip(positions, found, strict=True):
-                m = len(pairs)
-                # encode_item_id, inlined: this runs k times per request
-                id_rows[position] = [names[other].encode(encoding, errors) for other, _ in pairs] + pad_ids[
-                    m:
-                ]
-                score_rows[position] = [score for _, score in pairs] + pad_scores[m:]
+                id_rows[position], score_rows[position] = self._padded_row(pairs, k)
         return RelatedArrays(
             known=np.array([row is not None for row in query_rows], dtype=np.bool_),
             ids=np.array(id_rows, dtype=object).reshape(n, k),
@@ -102,16 +95,17 @@ class RelatedItemsSearcher:
         row = self._rows.get(item_id)
         if row is None:
             return None
-        neighbours, scores = self._searcher.search(self._embeddings[row], **self._options(k))
+        (pairs,) = self._search([row], k)
+        return self._padded_row(pairs, k)
+
+    def _padded_row(self, pairs: list[tuple[int, float]], k: int) -> tuple[list[bytes], list[float]]:
+        """`_search`'s (row, similarity) pairs of one query as ids (vocabulary bytes) and similarities,
+        padded to k."""
         names, encoding, errors = self._item_ids, index_lib.ID_ENCODING, index_lib.ID_ERRORS
-        ids, similarities = [], []
-        for other, score in zip(np.asarray(neighbours).tolist(), np.asarray(scores).tolist(), strict=True):
-            if other != row:
-                ids.append(names[other].encode(encoding, errors))
-                similarities.append(score)
-        del ids[k:], similarities[k:]
-        m = len(ids)
-        return ids + [PAD_ID] * (k - m), similarities + [PAD_SCORE] * (k - m)
+        pad = k - len(pairs)
+        # encode_item_id, inlined: this runs k times per request
+        ids = [names[other].encode(encoding, errors) for other, _ in pairs] + [PAD_ID] * pad
+        return ids, [score for _, score in pairs] + [PAD_SCORE] * pad
 
     def _check(self, item_ids: Sequence[str], k: int) -> None:
         if isinstance(item_ids, str | bytes):
