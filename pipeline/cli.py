@@ -153,6 +153,13 @@ def _add_serve_parser(sub) -> None:
         default="uvloop",
         help="the event loop the front ends run on (default: %(default)s, the faster)",
     )
+    serve.add_argument(
+        "--grpc-frontend",
+        choices=["auto", "native", "python"],
+        default="auto",
+        help="gRPC transport: native (grpc++, built by make setup), python (grpc.aio), or auto: native when "
+        "built (default: %(default)s)",
+    )
 
 
 def _add_export_related_parser(sub) -> None:
@@ -428,6 +435,7 @@ def cmd_serve(args) -> int:
         rest_header_timeout_s=args.rest_header_timeout_s,
         grpc_workers=args.grpc_workers,
         event_loop=args.event_loop,
+        grpc_frontend=args.grpc_frontend,
     )
     return run(settings, access_log_path=args.access_log)
 

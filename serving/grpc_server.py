@@ -105,14 +105,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.limits = limits
 
     async def Predict(self, request: predict_pb2.PredictRequest, context):
-        started = time.perf_counter()
-        try:
-            answered = self._answer_directly(request)
-        except Exception:  # the general path below meets the same failure, and reports and logs it
-            answered = None
-        if answered is not None:
-            response, version = answered
-            log_request("grpc", "Predict", request.model_spec.name, version, "OK", started, 1, context.peer())
+        response = self.predict_directly(request, time.perf_counter(), context.peer())
+        if response is not None:
             return response
 
         async def work():
@@ -143,6 +137,19 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             return response, result.version, rows
 
         return await _Handler("Predict")(context, request.model_spec.name, work)
+
+    def predict_directly(self, request: predict_pb2.PredictRequest, started: float, peer: str):
+        """The response, access-logged, when the servable answers this request straight from its
+        TensorProtos (`answer_proto`); None otherwise: `Predict`'s general path answers it then."""
+        try:
+            answered = self._answer_directly(request)
+        except Exception:  # the general path meets the same failure, and reports and logs it
+            return None
+        if answered is None:
+            return None
+        response, version = answered
+        log_request("grpc", "Predict", request.model_spec.name, version, "OK", started, 1, peer)
+        return response
 
     def _answer_directly(self, request: predict_pb2.PredictRequest):
         """(response, version) when the servable answers this request straight from its TensorProtos

@@ -100,9 +100,8 @@ def _read_line(process: subprocess.Popen, timeout_s: float) -> str:
 
 
 async def _serve_worker(settings, parent_pid: int) -> None:
-    from serving.grpc_server import build_server
     from serving.model_registry import ModelRegistry
-    from serving.server import default_loaders, grpc_address
+    from serving.server import build_grpc_server, default_loaders
 
     registry = ModelRegistry(
         settings.model_base,
@@ -112,9 +111,7 @@ async def _serve_worker(settings, parent_pid: int) -> None:
     )
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
-    server, port = build_server(
-        registry, settings.limits, grpc_address(settings.host, settings.grpc_port), reuse_port=True
-    )
+    server, port = build_grpc_server(settings, registry, reuse_port=True)
     await server.start()
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -26,6 +26,7 @@ from serving.servable import ModelLoader
 
 log = logging.getLogger("pin2vec.serving")
 EVENT_LOOPS = ("uvloop", "asyncio")
+GRPC_FRONTENDS = ("auto", "native", "python")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +56,9 @@ class ServerSettings:
     # "uvloop" (libuv's loop: pin2vec serve answered 1.07x the gRPC requests a second on it, the median of
     # five `make bench-serving` runs) or "asyncio" (the standard library's).
     event_loop: str = "uvloop"
+    # gRPC's transport: "native" (grpc++ in C++ threads, answers from Python; native_grpc_server.py),
+    # "python" (grpc.aio) or "auto" (native when `make setup` built it, else python, with a warning).
+    grpc_frontend: str = "auto"
 
     def __post_init__(self):
         for name in ("rest_port", "grpc_port"):
@@ -68,6 +72,8 @@ class ServerSettings:
             raise ValueError(f"grpc_workers must be >= 1; got {self.grpc_workers}")
         if self.event_loop not in EVENT_LOOPS:
             raise ValueError(f"event_loop must be one of {EVENT_LOOPS}; got {self.event_loop!r}")
+        if self.grpc_frontend not in GRPC_FRONTENDS:
+            raise ValueError(f"grpc_frontend must be one of {GRPC_FRONTENDS}; got {self.grpc_frontend!r}")
 
 
 def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
@@ -81,6 +87,32 @@ def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
 
 def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def build_grpc_server(settings: ServerSettings, registry: ModelRegistry, reuse_port: bool):
+    """The unstarted gRPC server of `settings.grpc_frontend`, listening on settings' host and gRPC port, and
+    the port it bound."""
+    from serving.grpc_server import build_server
+    from serving.native_grpc_server import build_native_server, load_transport
+
+    address = grpc_address(settings.host, settings.grpc_port)
+    transport = None if settings.grpc_frontend == "python" else load_transport()
+    if transport is None and settings.grpc_frontend == "native":
+        raise RuntimeError(
+            "grpc_frontend 'native' needs the C++ transport serving._grpc_frontend, which `make setup` "
+            "builds (serving/native/build.sh); or run with --grpc-frontend python"
+        )
+    if transport is None:
+        if settings.grpc_frontend == "auto":
+            log.warning("the C++ gRPC transport is not built (make setup); gRPC is served by grpc.aio")
+        return build_server(registry, settings.limits, address, reuse_port)
+    return build_native_server(transport, registry, settings.limits, address, reuse_port)
+
+
+def grpc_frontend_name(grpc_server) -> str:
+    from serving.native_grpc_server import NativeGrpcServer
+
+    return "native" if isinstance(grpc_server, NativeGrpcServer) else "python"
 
 
 def _print_ready(ready: dict) -> None:
@@ -99,7 +131,6 @@ async def serve(
     Once listening, calls `on_ready({"event": "ready", "rest_port": ..., "grpc_port": ..., ...})`; by default
     that is one JSON line on stdout, which tells a supervisor (or a test) the ports actually bound.
     """
-    from serving.grpc_server import build_server
     from serving.grpc_workers import GrpcWorkers
 
     if loaders and settings.grpc_workers > 1:
@@ -113,12 +144,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
 
-    grpc_server, grpc_port = build_server(
-        registry,
-        settings.limits,
-        grpc_address(settings.host, settings.grpc_port),
-        reuse_port=settings.grpc_workers > 1,
-    )
+    grpc_server, grpc_port = build_grpc_server(settings, registry, reuse_port=settings.grpc_workers > 1)
     await grpc_server.start()
     workers = None
     try:
@@ -126,7 +152,7 @@ async def serve(
             workers = await loop.run_in_executor(
                 None, GrpcWorkers.start, settings, grpc_port, settings.grpc_workers - 1, access_log_path
             )
-        await _serve_rest_until_stopped(settings, registry, grpc_port, workers, on_ready, stop)
+        await _serve_rest_until_stopped(settings, registry, grpc_server, grpc_port, workers, on_ready, stop)
     finally:
         if workers:  # also when REST failed to start: no worker outlives its server
             await loop.run_in_executor(None, workers.stop, settings.shutdown_grace_s)
@@ -134,7 +160,9 @@ async def serve(
         registry.stop()
 
 
-async def _serve_rest_until_stopped(settings, registry, grpc_port, workers, on_ready, stop) -> None:
+async def _serve_rest_until_stopped(
+    settings, registry, grpc_server, grpc_port, workers, on_ready, stop
+) -> None:
     """Starts REST, announces readiness (gRPC is already listening), waits for `stop`, closes REST."""
     from aiohttp import web
 
@@ -161,14 +189,16 @@ async def _serve_rest_until_stopped(settings, registry, grpc_port, workers, on_r
         "host": settings.host,
         "rest_port": rest_port,
         "grpc_port": grpc_port,
+        "grpc_frontend": grpc_frontend_name(grpc_server),
         "grpc_pids": [os.getpid(), *(p.pid for p in workers.processes)] if workers else [os.getpid()],
         "models": {name: [s.version for s in _safe_status(registry, name)] for name in registry.model_names},
     }
     on_ready(ready)
     log.info(
-        "pin2vec serve: REST on http://%s:%d, gRPC on %s:%d, models from %s",
+        "pin2vec serve: REST on http://%s:%d, gRPC (%s) on %s:%d, models from %s",
         settings.host,
         rest_port,
+        ready["grpc_frontend"],
         settings.host,
         grpc_port,
         settings.model_base,

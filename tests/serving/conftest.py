@@ -87,6 +87,7 @@ def copy_partially(source: str, target: str, skip: str) -> None:
 class RunningServer:
     rest_port: int
     grpc_port: int
+    grpc_frontend: str
 
     @property
     def rest(self) -> str:
@@ -133,7 +134,7 @@ def running_server(model_base: str, loaders=None, **overrides):
     if isinstance(info, BaseException):
         raise info
     try:
-        yield RunningServer(info["rest_port"], info["grpc_port"])
+        yield RunningServer(info["rest_port"], info["grpc_port"], info["grpc_frontend"])
     finally:
         loop.call_soon_threadsafe(stop_holder[0].set)
         thread.join(timeout=30)

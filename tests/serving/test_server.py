@@ -21,13 +21,15 @@ from serving.tensors import array_to_proto, proto_to_array
 from tests.serving.conftest import ITEM_IDS, publish, running_server
 
 
-@pytest.fixture(scope="module")
-def server(artifacts, tmp_path_factory):
+@pytest.fixture(scope="module", params=["native", "python"])
+def server(artifacts, tmp_path_factory, request):
+    """The server on each gRPC front end: the C++ transport (the default where built) and grpc.aio."""
     base = str(tmp_path_factory.mktemp("serving"))
     publish(artifacts.index_a, base, "related", 1)
     publish(artifacts.index_b, base, "related", 2)
     publish(artifacts.embedding, base, "embedding", 7)
-    with running_server(base) as running:
+    with running_server(base, grpc_frontend=request.param) as running:
+        assert running.grpc_frontend == request.param
         yield running
 
 
