@@ -8,10 +8,12 @@ One run:
  3. baselines on the same vectors and queries, in-process: exact numpy (brute force) and faiss IVF-Flat
     (nprobe chosen as the smallest reaching ScaNN's recall); ScaNN in-process for the same single-query and
     batched timings;
- 4. `pin2vec serve --grpc-workers 2` as its own process: REST k=10 at concurrency 1 (latency percentiles);
-    gRPC k=10 at concurrency 64 from the C++ load generator (bench/grpc_load, `--grpc-seconds` per round),
-    in rounds alternating with the same server at `--grpc-workers 1` and a floor server that does no work;
-    then a hot swap: version 2 is published during sustained gRPC load (grpc.aio client, every answer
+ 4. `pin2vec serve` with its defaults (the C++ gRPC transport, one process) as its own process: REST k=10
+    at concurrency 1 (latency percentiles); gRPC k=10 at concurrency 64 from the C++ load generator
+    (bench/grpc_load, `--grpc-seconds` per round), in rounds alternating with the same server at
+    `--grpc-workers 2`, the same server on grpc.aio (`--grpc-frontend python --grpc-workers 2`, the fastest
+    setting before the C++ transport) and a floor server that answers on grpc.aio with no work; then a hot
+    swap: version 2 is published during sustained gRPC load (grpc.aio client, every answer
     checked) and failures and latency before/during/after the swap are counted.
 Prints a Markdown report; `--write-docs` puts it into this benchmark's section of docs/BENCHMARKS.md.
 The client runs on the same 2-core machine as the server, so it takes CPU from it: figures are conservative.
@@ -53,7 +55,7 @@ def parse_args(argv):
     p.add_argument("--grpc-rounds", type=int, default=5, help="rounds alternating over the gRPC servers")
     p.add_argument("--floor-server", default=None, help=argparse.SUPPRESS)  # internal: run the floor server
     p.add_argument("--grpc-concurrency", type=int, default=64)
-    p.add_argument("--grpc-workers", type=int, default=2, help="pin2vec serve --grpc-workers")
+    p.add_argument("--grpc-workers", type=int, default=1, help="pin2vec serve --grpc-workers")
     p.add_argument("--grpc-channels", type=int, default=8, help="client connections (the workers share them)")
     p.add_argument(
         "--grpc-load", default=os.path.join(REPO, "build", "grpc_load"), help="`make build/grpc_load`"
@@ -298,12 +300,12 @@ class Server:
         access_log: str,
         command: list[str] | None = None,
         grpc_workers: int = 1,
-        event_loop: str = "uvloop",
+        grpc_frontend: str = "native",
     ):
         command = command or [
             sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0",
             "--grpc-port", "0", "--access-log", access_log, "--keep-versions", "1",
-            "--grpc-workers", str(grpc_workers), "--event-loop", event_loop,
+            "--grpc-workers", str(grpc_workers), "--grpc-frontend", grpc_frontend,
         ]  # fmt: skip
         self.process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
@@ -670,20 +672,21 @@ def _ms(stats: dict, key: str) -> str:
 
 def grpc_reading(grpc_result: dict, scann: dict) -> str:
     """What the gRPC rows say, from their own numbers: whether the target holds, and if not, why."""
-    ours, single, floor = grpc_result["ours"], grpc_result["one_worker"], grpc_result["floor"]
+    ours, python, floor = grpc_result["ours"], grpc_result["python"], grpc_result["floor"]
     load = grpc_result["load"]
     cores = os.cpu_count()
     ceiling = cores * 1e6 / (ours["cpu_us"] + ours["client_cpu_us"])
     text = (
         f"Client and server share {cores} cores, so QPS is at most {cores} CPU-seconds / (server + client "
         f"CPU per request) = {cores}e6 / ({ours['cpu_us']:,.0f} + {ours['client_cpu_us']:,.0f} us) = "
-        f"{ceiling:,.0f} QPS. One Python process answers gRPC on about one core (the GIL): with one "
-        f"worker the server is bound by its {single['cpu_us']:,.0f} us of CPU per request "
-        f"({single['qps']:,.0f} QPS), and the second worker process puts the other core to work. The floor "
-        "is one process that does no "
-        f"work: {floor['cpu_us']:,.0f} us per request is what gRPC in Python (grpc.aio) costs here, before "
-        "the request's own work (decoding, the ScaNN search at "
-        f"{scann['single']['p50'] * 1000:.0f} us p50 in-process, the response tensors, the access line). "
+        f"{ceiling:,.0f} QPS. `pin2vec serve` receives gRPC calls in C++ (grpc++ threads, no GIL; "
+        "serving/native) and answers them from one Python thread: "
+        f"{ours['cpu_us']:,.0f} us of server CPU per request, against {python['cpu_us']:,.0f} us on "
+        "grpc.aio. "
+        f"The floor is one grpc.aio process that does no work: {floor['cpu_us']:,.0f} us per request is "
+        "what gRPC in Python costs here before the request's own work (decoding, the ScaNN search at "
+        f"{scann['single']['p50'] * 1000:.0f} us p50 in-process, the response tensors, the access line), "
+        "which is why the C++ transport answers more than the Python floor. "
         f"The load average (other jobs included) was {load[0]:.1f} before the gRPC rounds and {load[1]:.1f} "
         "after. "
     )
@@ -693,8 +696,8 @@ def grpc_reading(grpc_result: dict, scann: dict) -> str:
 
 
 def grpc_rows(args, grpc_result: dict) -> list[str]:
-    ours, single, floor = grpc_result["ours"], grpc_result["one_worker"], grpc_result["floor"]
-    stdlib_loop = grpc_result["asyncio_loop"]
+    ours, more, python = grpc_result["ours"], grpc_result["more_workers"], grpc_result["python"]
+    floor = grpc_result["floor"]
 
     def rounds(figures, key="all_qps"):
         return ", ".join(f"{value:,.0f}" for value in figures[key])
@@ -707,26 +710,28 @@ def grpc_rows(args, grpc_result: dict) -> list[str]:
             f"({figures['checked']:,} answers parsed and checked)"
         )
 
-    shares = " / ".join(f"{share:.0%}" for share in ours["cpu_share"])
+    more_workers = args.grpc_workers + 1
     return [
-        f"| gRPC, `pin2vec serve --grpc-workers {args.grpc_workers}`, concurrency {args.grpc_concurrency} "
+        f"| gRPC, `pin2vec serve --grpc-workers {args.grpc_workers}` (the C++ transport, the default), "
+        f"concurrency {args.grpc_concurrency} "
         f"over {args.grpc_channels} connections, C++ load generator (bench/grpc_load: real PredictRequests "
         f"serialized once, every status checked, the first answers of each round parsed), median of "
         f"{args.grpc_rounds} x {args.grpc_seconds:.0f} s | >= 2,000 QPS | {qps_cell(ours)} |",
-        f"| same client, same server with `--grpc-workers 1`, rounds alternating with the row above | - | "
-        f"{qps_cell(single)}; {args.grpc_workers} workers give {ours['qps'] / single['qps']:.2f}x |",
-        f"| same client, same server with `--event-loop asyncio` (the standard library's loop; the row above "
-        f"it runs on uvloop), rounds alternating | - | {qps_cell(stdlib_loop)}; uvloop gives "
-        f"{ours['qps'] / stdlib_loop['qps']:.2f}x |",
+        f"| same client, same server with `--grpc-workers {more_workers}`, rounds alternating with the row "
+        f"above | - | {qps_cell(more)}; {more_workers / args.grpc_workers:.0f}x the processes give "
+        f"{more['qps'] / ours['qps']:.2f}x |",
+        f"| same client, same server on grpc.aio: `--grpc-frontend python --grpc-workers 2` (the fastest "
+        f"setting before the C++ transport), rounds alternating | - | {qps_cell(python)}; the C++ transport "
+        f"gives {ours['qps'] / python['qps']:.2f}x |",
         f"| same client, gRPC floor: one grpc.aio process on uvloop whose Predict does no work (a recorded "
         "response) "
         f"| - | {floor['qps']:,.0f} QPS (rounds: {rounds(floor)}) |",
         f"| server CPU per answered gRPC request, all processes and threads (median of rounds) | - | "
-        f"{args.grpc_workers} workers {ours['cpu_us']:,.0f} us (rounds: {rounds(ours, 'all_cpu_us')}; "
-        f"split between the processes {shares}), 1 worker {single['cpu_us']:,.0f} us, standard library loop "
-        f"{stdlib_loop['cpu_us']:,.0f} us, floor {floor['cpu_us']:,.0f} us |",
+        f"`pin2vec serve` {ours['cpu_us']:,.0f} us (rounds: {rounds(ours, 'all_cpu_us')}), "
+        f"{more_workers} workers {more['cpu_us']:,.0f} us, grpc.aio {python['cpu_us']:,.0f} us, "
+        f"floor {floor['cpu_us']:,.0f} us |",
         f"| client CPU per answered request (median of rounds) | - | {ours['client_cpu_us']:,.0f} us against "
-        f"{args.grpc_workers} workers, {single['client_cpu_us']:,.0f} us against 1, "
+        f"`pin2vec serve`, {python['client_cpu_us']:,.0f} us against grpc.aio, "
         f"{floor['client_cpu_us']:,.0f} us against the floor |",
     ]
 
@@ -875,21 +880,18 @@ def main(argv=None) -> int:
         log(f"gRPC load at concurrency {args.grpc_concurrency}")
         response_path = os.path.join(args.work, "recorded_response.pb")
         record_response(server, ids, response_path)
-        single = Server(base, os.path.join(args.work, "access-1.jsonl"), grpc_workers=1)
-        stdlib_loop = Server(
-            base,
-            os.path.join(args.work, "access-asyncio.jsonl"),
-            grpc_workers=args.grpc_workers,
-            event_loop="asyncio",
+        more = Server(base, os.path.join(args.work, "access-more.jsonl"), grpc_workers=args.grpc_workers + 1)
+        python = Server(
+            base, os.path.join(args.work, "access-aio.jsonl"), grpc_workers=2, grpc_frontend="python"
         )
         floor = Server("", "", [sys.executable, os.path.abspath(__file__), "--floor-server", response_path])
-        targets = {"ours": server, "one_worker": single, "asyncio_loop": stdlib_loop, "floor": floor}
+        targets = {"ours": server, "more_workers": more, "python": python, "floor": floor}
         try:
             for target in targets.values():  # warm-up
                 native_load(args, target, requests_path, 2.0, args.grpc_channels)
             grpc_result = grpc_rounds(args, targets, requests_path)
         finally:
-            for target in (floor, stdlib_loop, single):
+            for target in (floor, python, more):
                 target.stop()
         swap = hot_swap(args, server, ids, version_dir)
         log(f"hot swap: {swap['failures']} failures of {swap['requests']}, versions {swap['served_by']}")
@@ -898,16 +900,17 @@ def main(argv=None) -> int:
     finally:
         code = server.stop()
         log(f"server exited with {code}")
-    # The same REST swap on one process: both processes of a 2-worker server load a new version at once.
-    log("REST during a swap with --grpc-workers 1")
-    single = Server(base, os.path.join(args.work, "access-1.jsonl"), grpc_workers=1)
+    # The same REST swap with one more process: every process of a server loads a new version at once.
+    more_workers = args.grpc_workers + 1
+    log(f"REST during a swap with --grpc-workers {more_workers}")
+    more = Server(base, os.path.join(args.work, "access-more.jsonl"), grpc_workers=more_workers)
     try:
         rest_swap = {
             args.grpc_workers: rest_swap,
-            1: rest_during_swap(args, single, ids, version_dir, version=4),
+            more_workers: rest_during_swap(args, more, ids, version_dir, version=4),
         }
     finally:
-        single.stop()
+        more.stop()
     text = report(
         args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, predict_cpu, cpu_description()
     )
