@@ -685,8 +685,9 @@ def grpc_reading(grpc_result: dict, scann: dict) -> str:
         "grpc.aio. "
         f"The floor is one grpc.aio process that does no work: {floor['cpu_us']:,.0f} us per request is "
         "what gRPC in Python costs here before the request's own work (decoding, the ScaNN search at "
-        f"{scann['single']['p50'] * 1000:.0f} us p50 in-process, the response tensors, the access line), "
-        "which is why the C++ transport answers more than the Python floor. "
+        f"{scann['single']['p50'] * 1000:.0f} us p50 in-process, the response tensors, the access line); "
+        "on the C++ transport the whole request, that work included, costs "
+        f"{ours['cpu_us'] / floor['cpu_us']:.2f}x the floor's CPU. "
         f"The load average (other jobs included) was {load[0]:.1f} before the gRPC rounds and {load[1]:.1f} "
         "after. "
     )

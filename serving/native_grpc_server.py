@@ -23,6 +23,7 @@ import grpc
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving.access_log import log_request
 from serving.grpc_server import ModelServicer, PredictionServicer
 from serving.model_registry import ModelRegistry
 from serving.predict import RequestLimits
@@ -119,13 +120,20 @@ class NativeGrpcServer:
     def _answer(self, handle: int, method: str, payload: bytes, time_remaining_s, peer: str, received: float):
         handler = self._method(method)
         if handler is None:
-            self._reply_error(handle, grpc.StatusCode.UNIMPLEMENTED, f"method {method} is not served")
+            self._refuse(
+                handle,
+                method,
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"method {method} is not served",
+                received,
+                peer,
+            )
             return
         try:
             request = handler.request_deserializer(payload)
         except DecodeError as error:
             message = f"the request to {method} is not a valid message of its type: {error}"
-            self._reply_error(handle, grpc.StatusCode.INVALID_ARGUMENT, message)
+            self._refuse(handle, method, grpc.StatusCode.INVALID_ARGUMENT, message, received, peer)
             return
         if method == PREDICT:
             response = self.prediction.predict_directly(request, received, peer)
@@ -154,6 +162,13 @@ class NativeGrpcServer:
             self._reply_error(handle, grpc.StatusCode.INTERNAL, f"internal error: {error}")
         else:
             self.frontend.reply(handle, 0, "", serialize(response))
+
+    def _refuse(self, handle, method: str, code: grpc.StatusCode, message: str, received: float, peer: str):
+        """Answers a call no servicer can take, with an access line as the servicers write."""
+        log_request(
+            "grpc", method.rsplit("/", 1)[-1], None, None, code.name, received, peer=peer, error=message
+        )
+        self._reply_error(handle, code, message)
 
     def _reply_error(self, handle: int, code: grpc.StatusCode, message: str) -> None:
         self.frontend.reply(handle, code.value[0], message, None)

@@ -51,10 +51,11 @@ class ServerSettings:
     # wait per request during a swap; see docs/SERVING.md, Versions).
     loading_switch_interval_s: float = 0.0002
     # Processes answering gRPC on the one port (SO_REUSEPORT): this one plus grpc_workers - 1 workers, each
-    # with its own copy of the models. One process uses one core for gRPC (the GIL); see grpc_workers.py.
+    # with its own copy of the models. Each answers from one Python thread at a time (the GIL); see
+    # grpc_workers.py.
     grpc_workers: int = 1
-    # "uvloop" (libuv's loop: pin2vec serve answered 1.07x the gRPC requests a second on it, the median of
-    # five `make bench-serving` runs) or "asyncio" (the standard library's).
+    # "uvloop" (libuv's loop: on the grpc.aio front end, pin2vec serve answered 1.07x the gRPC requests a
+    # second on it, the median of five `make bench-serving` runs) or "asyncio" (the standard library's).
     event_loop: str = "uvloop"
     # gRPC's transport: "native" (grpc++ in C++ threads, answers from Python; native_grpc_server.py),
     # "python" (grpc.aio) or "auto" (native when `make setup` built it, else python, with a warning).

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import json
+import logging
 import os
 import threading
 import time
@@ -155,7 +157,8 @@ def _request(item_id: str, k: int | None = None) -> predict_pb2.PredictRequest:
     return request
 
 
-def test_unknown_methods_and_malformed_requests_get_clear_statuses(native_server):
+def test_unknown_methods_and_malformed_requests_get_clear_statuses(native_server, caplog):
+    caplog.set_level(logging.INFO, logger="pin2vec.access")
     with grpc.insecure_channel(native_server.grpc_target) as channel:
         with pytest.raises(grpc.RpcError) as error:
             channel.unary_unary("/tensorflow.serving.PredictionService/Nope")(b"", timeout=5)
@@ -168,6 +171,12 @@ def test_unknown_methods_and_malformed_requests_get_clear_statuses(native_server
         with pytest.raises(grpc.RpcError) as error:  # Classify: the servicer's own answer, over the loop
             channel.unary_unary("/tensorflow.serving.PredictionService/Classify")(b"", timeout=5)
         assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED and "only Predict" in error.value.details()
+    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "pin2vec.access"]
+    assert [(line["method"], line["status"]) for line in lines[:2]] == [
+        ("Nope", "UNIMPLEMENTED"),
+        ("Predict", "INVALID_ARGUMENT"),
+    ]
+    assert lines[1]["peer"].startswith("ipv4:127.0.0.1:") and "not a valid" in lines[1]["error"]
 
 
 def test_many_concurrent_calls_get_their_own_answers(native_server, artifacts):
