@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import importlib
 import logging
@@ -115,7 +116,8 @@ class NativeGrpcServer:
                     self._answer(*call)
                 except Exception as error:  # a call is never left open
                     log.exception("gRPC call %s failed", call[1])
-                    self._reply_error(call[0], grpc.StatusCode.INTERNAL, f"internal error: {error}")
+                    with contextlib.suppress(KeyError):  # unless it was answered before the failure
+                        self._reply_error(call[0], grpc.StatusCode.INTERNAL, f"internal error: {error}")
 
     def _answer(self, handle: int, method: str, payload: bytes, time_remaining_s, peer: str, received: float):
         handler = self._method(method)
@@ -154,14 +156,13 @@ class NativeGrpcServer:
 
     def _reply_with(self, handle: int, serialize, future) -> None:
         try:
-            response = future.result()
+            code, message, response = 0, "", serialize(future.result())
         except _Aborted as aborted:
-            self._reply_error(handle, aborted.code, aborted.details)
+            code, message, response = aborted.code.value[0], aborted.details, None
         except Exception as error:  # the servicers report their own errors; this is a bug
             log.exception("gRPC call failed")
-            self._reply_error(handle, grpc.StatusCode.INTERNAL, f"internal error: {error}")
-        else:
-            self.frontend.reply(handle, 0, "", serialize(response))
+            code, message, response = grpc.StatusCode.INTERNAL.value[0], f"internal error: {error}", None
+        self.frontend.reply(handle, code, message, response)
 
     def _refuse(self, handle, method: str, code: grpc.StatusCode, message: str, received: float, peer: str):
         """Answers a call no servicer can take, with an access line as the servicers write."""
