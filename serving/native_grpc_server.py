@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import functools
 import importlib
 import logging
@@ -116,8 +115,7 @@ class NativeGrpcServer:
                     self._answer(*call)
                 except Exception as error:  # a call is never left open
                     log.exception("gRPC call %s failed", call[1])
-                    with contextlib.suppress(KeyError):  # unless it was answered before the failure
-                        self._reply_error(call[0], grpc.StatusCode.INTERNAL, f"internal error: {error}")
+                    self._reply_error(call[0], grpc.StatusCode.INTERNAL, f"internal error: {error}")
 
     def _answer(self, handle: int, method: str, payload: bytes, time_remaining_s, peer: str, received: float):
         handler = self._method(method)
@@ -140,7 +138,7 @@ class NativeGrpcServer:
         if method == PREDICT:
             response = self.prediction.predict_directly(request, received, peer)
             if response is not None:
-                self.frontend.reply(handle, 0, "", response.SerializeToString())
+                self._send(handle, 0, "", response.SerializeToString())
                 return
         future = asyncio.run_coroutine_threadsafe(
             handler.unary_unary(request, _CallContext(peer, time_remaining_s)), self._loop
@@ -162,7 +160,7 @@ class NativeGrpcServer:
         except Exception as error:  # the servicers report their own errors; this is a bug
             log.exception("gRPC call failed")
             code, message, response = grpc.StatusCode.INTERNAL.value[0], f"internal error: {error}", None
-        self.frontend.reply(handle, code, message, response)
+        self._send(handle, code, message, response)
 
     def _refuse(self, handle, method: str, code: grpc.StatusCode, message: str, received: float, peer: str):
         """Answers a call no servicer can take, with an access line as the servicers write."""
@@ -172,7 +170,13 @@ class NativeGrpcServer:
         self._reply_error(handle, code, message)
 
     def _reply_error(self, handle: int, code: grpc.StatusCode, message: str) -> None:
-        self.frontend.reply(handle, code.value[0], message, None)
+        self._send(handle, code.value[0], message, None)
+
+    def _send(self, handle: int, code: int, message: str, response: bytes | None) -> None:
+        try:
+            self.frontend.reply(handle, code, message, response)
+        except KeyError:  # answered already: before a failure, or by a shutdown that gave up waiting
+            log.warning("gRPC call %d was answered already; this answer is dropped", handle)
 
 
 def build_native_server(

@@ -12,7 +12,8 @@
 //   take(max_calls, timeout_s) -> [(handle, method, request, time_remaining_s | None, peer, received_s)]
 //       or None once shut down; received_s is on time.perf_counter()'s clock
 //   reply(handle, code, message, response | None)   answers a taken call, exactly once
-//   shutdown(grace_s)   refuses new calls, lets taken ones finish for grace_s, then cancels the rest
+//   shutdown(grace_s, abandon_after_s=5.0)   refuses new calls, lets taken ones finish for grace_s, then
+//       cancels the rest; answers CANCELLED what Python has not answered abandon_after_s later
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -159,20 +160,34 @@ class Frontend final : public grpc::CallbackGenericService {
   }
 
   // Stops accepting calls; calls taken by Python have grace_s to be answered, then they are cancelled
-  // (their answers are still accepted). Calls still queued at the deadline are answered UNAVAILABLE.
-  void Shutdown(double grace_s) {
+  // (their answers are still accepted). Calls still queued at the deadline are answered UNAVAILABLE; calls
+  // Python has not answered abandon_after_s later are answered CANCELLED, so shutdown never waits forever.
+  void Shutdown(double grace_s, double abandon_after_s) {
     if (server_ == nullptr) return;
-    auto deadline = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                                            std::chrono::duration<double>(grace_s));
-    std::thread flusher([this, deadline] {
+    auto after = [](double seconds) {
+      return std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                                    std::chrono::duration<double>(seconds));
+    };
+    auto deadline = after(grace_s);
+    auto abandon_at = after(grace_s + abandon_after_s);
+    std::thread flusher([this, deadline, abandon_at] {
       std::unique_lock<std::mutex> lock(mutex_);
       ready_.wait_until(lock, deadline, [this] { return done_; });
       closed_ = true;
-      std::deque<Call*> left;
-      left.swap(queue_);
+      std::deque<Call*> waiting;
+      waiting.swap(queue_);
       lock.unlock();
-      for (Call* call : left) {
+      for (Call* call : waiting) {
         call->Answer(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down"), nullptr);
+      }
+      lock.lock();
+      ready_.wait_until(lock, abandon_at, [this] { return done_; });
+      std::vector<Call*> abandoned;
+      for (const auto& entry : answering_) abandoned.push_back(entry.second);
+      answering_.clear();
+      lock.unlock();
+      for (Call* call : abandoned) {
+        call->Answer(grpc::Status(grpc::StatusCode::CANCELLED, "the server shut down before answering"), nullptr);
       }
     });
     server_->Shutdown(deadline);
@@ -186,8 +201,6 @@ class Frontend final : public grpc::CallbackGenericService {
     server_->Wait();
     server_.reset();
   }
-
-  bool serving() const { return server_ != nullptr; }
 
  private:
   std::unique_ptr<grpc::Server> server_;
@@ -259,7 +272,7 @@ int FrontendInit(FrontendObject* self, PyObject* args, PyObject* kwargs) {
 
 void FrontendDealloc(FrontendObject* self) {
   if (self->frontend != nullptr) {
-    Py_BEGIN_ALLOW_THREADS self->frontend->Shutdown(0);
+    Py_BEGIN_ALLOW_THREADS self->frontend->Shutdown(0, 5.0);
     Py_END_ALLOW_THREADS delete self->frontend;
     self->frontend = nullptr;
   }
@@ -354,10 +367,10 @@ PyObject* FrontendReply(FrontendObject* self, PyObject* args) {
 }
 
 PyObject* FrontendShutdown(FrontendObject* self, PyObject* args) {
-  double grace_s = 0;
-  if (!PyArg_ParseTuple(args, "d", &grace_s) || !CheckStarted(self)) return nullptr;
+  double grace_s = 0, abandon_after_s = 5.0;
+  if (!PyArg_ParseTuple(args, "d|d", &grace_s, &abandon_after_s) || !CheckStarted(self)) return nullptr;
   Frontend* frontend = self->frontend;
-  Py_BEGIN_ALLOW_THREADS frontend->Shutdown(grace_s);
+  Py_BEGIN_ALLOW_THREADS frontend->Shutdown(grace_s, abandon_after_s);
   Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
@@ -369,7 +382,7 @@ PyMethodDef kFrontendMethods[] = {
     {"reply", reinterpret_cast<PyCFunction>(FrontendReply), METH_VARARGS,
      "reply(handle, code, message, response): answers a taken call"},
     {"shutdown", reinterpret_cast<PyCFunction>(FrontendShutdown), METH_VARARGS,
-     "shutdown(grace_s): stops the server"},
+     "shutdown(grace_s, abandon_after_s=5.0): stops the server"},
     {nullptr, nullptr, 0, nullptr}};
 
 PyGetSetDef kFrontendGetSet[] = {

@@ -125,6 +125,23 @@ def test_shutdown_answers_waiting_calls_and_take_then_ends(frontend):
     assert frontend.take(8, 0.1) is None
 
 
+def test_shutdown_gives_up_on_calls_python_never_answers(frontend):
+    channel, call = _call(frontend.port)
+    with channel:
+        future = call.future(b"held", timeout=30)
+        taken = []
+        while not taken:
+            taken = frontend.take(8, 1.0)
+        started = time.monotonic()
+        frontend.shutdown(0.1, 0.3)  # without giving up, it would wait for that answer forever
+        assert time.monotonic() - started < 5
+        with pytest.raises(grpc.RpcError) as error:
+            future.result()
+        assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        with pytest.raises(KeyError):  # its late answer is refused
+            frontend.reply(taken[0][0], 0, "", b"late")
+
+
 def test_a_taken_port_is_an_error_unless_shared(frontend):
     with pytest.raises(OSError, match=f"127.0.0.1:{frontend.port}"):
         transport.Frontend(f"127.0.0.1:{frontend.port}", 1024, 1024, False)
