@@ -25,6 +25,7 @@ from serving.tensors import fill_proto, proto_to_array
 
 log = logging.getLogger("pin2vec.serving")
 _OK, _UNKNOWN = 0, 2  # tensorflow.error.Code
+MAX_SEND_BYTES = 64 * 1024 * 1024
 
 
 def _version(spec: model_pb2.ModelSpec) -> int | None:
@@ -240,7 +241,7 @@ def build_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limits.max_body_bytes),
-            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", int(reuse_port)),
         ]
     )

@@ -24,22 +24,23 @@ from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from serving.access_log import log_request
-from serving.grpc_server import ModelServicer, PredictionServicer
+from serving.grpc_server import MAX_SEND_BYTES, ModelServicer, PredictionServicer
 from serving.model_registry import ModelRegistry
 from serving.predict import RequestLimits
 
 log = logging.getLogger("pin2vec.serving")
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
 TAKE_AT_MOST = 256  # calls taken from the transport at a time
-MAX_SEND_BYTES = 64 * 1024 * 1024  # as grpc_server.build_server
 
 
 def load_transport():
     """The compiled transport module, or None when it is not built (or cannot load here)."""
     try:
         return importlib.import_module("serving._grpc_frontend")
-    except ImportError as error:
-        log.debug("the C++ gRPC transport is not available: %s", error)
+    except ModuleNotFoundError:
+        return None
+    except ImportError as error:  # built, but it cannot load: say why
+        log.warning("the C++ gRPC transport is built but does not load: %s", error)
         return None
 
 

@@ -233,4 +233,4 @@ def test_the_python_front_end_is_chosen_on_request_and_native_fails_clearly_with
 
 
 def _missing(name):
-    raise ImportError(f"No module named {name!r}")
+    raise ModuleNotFoundError(f"No module named {name!r}")
