@@ -260,8 +260,10 @@ int FrontendInit(FrontendObject* self, PyObject* args, PyObject* kwargs) {
   auto frontend = std::make_unique<Frontend>();
   int port = 0;
   std::string bind = address;
-  Py_BEGIN_ALLOW_THREADS port = frontend->Start(bind, max_receive, max_send, reuse_port != 0);
-  Py_END_ALLOW_THREADS if (port == 0) {
+  Py_BEGIN_ALLOW_THREADS
+  port = frontend->Start(bind, max_receive, max_send, reuse_port != 0);
+  Py_END_ALLOW_THREADS
+  if (port == 0) {
     PyErr_Format(PyExc_OSError, "could not bind the gRPC server to %s", address);
     return -1;
   }
@@ -272,8 +274,10 @@ int FrontendInit(FrontendObject* self, PyObject* args, PyObject* kwargs) {
 
 void FrontendDealloc(FrontendObject* self) {
   if (self->frontend != nullptr) {
-    Py_BEGIN_ALLOW_THREADS self->frontend->Shutdown(0, 5.0);
-    Py_END_ALLOW_THREADS delete self->frontend;
+    Py_BEGIN_ALLOW_THREADS
+    self->frontend->Shutdown(0, 5.0);
+    Py_END_ALLOW_THREADS
+    delete self->frontend;
     self->frontend = nullptr;
   }
   Py_TYPE(self)->tp_free(reinterpret_cast<PyObject*>(self));
@@ -298,14 +302,28 @@ PyObject* FrontendTake(FrontendObject* self, PyObject* args) {
   std::vector<Taken> taken;
   bool finished = false;
   Frontend* frontend = self->frontend;
-  Py_BEGIN_ALLOW_THREADS taken = frontend->Take(static_cast<size_t>(max_calls), timeout_s, &finished);
-  Py_END_ALLOW_THREADS if (finished) Py_RETURN_NONE;
+  Py_BEGIN_ALLOW_THREADS
+  taken = frontend->Take(static_cast<size_t>(max_calls), timeout_s, &finished);
+  Py_END_ALLOW_THREADS
+  if (finished) Py_RETURN_NONE;
+  // Answers the calls from `first` on, which Python will never see, so no call is left open.
+  auto answer_unread = [&](size_t first) {
+    for (size_t j = first; j < taken.size(); ++j) {
+      if (Call* lost = frontend->Claim(taken[j].handle)) {
+        lost->Answer(grpc::Status(grpc::StatusCode::INTERNAL, "the server could not read the request"), nullptr);
+      }
+    }
+  };
   PyObject* calls = PyList_New(static_cast<Py_ssize_t>(taken.size()));
-  if (calls == nullptr) return nullptr;
+  if (calls == nullptr) {
+    answer_unread(0);
+    return nullptr;
+  }
   for (size_t i = 0; i < taken.size(); ++i) {
     Call* call = taken[i].call;
     PyObject* request = BytesOf(call->request());
-    PyObject* remaining = taken[i].time_remaining_s < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(taken[i].time_remaining_s);
+    PyObject* remaining =
+        taken[i].time_remaining_s < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(taken[i].time_remaining_s);
     const std::string method = call->context()->method();
     const std::string peer = call->context()->peer();
     PyObject* entry = (request == nullptr || remaining == nullptr)
@@ -316,12 +334,7 @@ PyObject* FrontendTake(FrontendObject* self, PyObject* args) {
     Py_XDECREF(request);
     Py_XDECREF(remaining);
     if (entry == nullptr) {
-      // Answer what Python will never see, so no call is left open.
-      for (size_t j = i; j < taken.size(); ++j) {
-        if (Call* lost = frontend->Claim(taken[j].handle)) {
-          lost->Answer(grpc::Status(grpc::StatusCode::INTERNAL, "the server could not read the request"), nullptr);
-        }
-      }
+      answer_unread(i);
       Py_DECREF(calls);
       return nullptr;
     }
@@ -355,12 +368,14 @@ PyObject* FrontendReply(FrontendObject* self, PyObject* args) {
   }
   grpc::Status status(static_cast<grpc::StatusCode>(code), std::string(message, message_size));
   if (response == Py_None) {
-    Py_BEGIN_ALLOW_THREADS call->Answer(status, nullptr);
+    Py_BEGIN_ALLOW_THREADS
+    call->Answer(status, nullptr);
     Py_END_ALLOW_THREADS
   } else {
     grpc::Slice slice(PyBytes_AS_STRING(response), static_cast<size_t>(PyBytes_GET_SIZE(response)));
     grpc::ByteBuffer buffer(&slice, 1);
-    Py_BEGIN_ALLOW_THREADS call->Answer(status, &buffer);
+    Py_BEGIN_ALLOW_THREADS
+    call->Answer(status, &buffer);
     Py_END_ALLOW_THREADS
   }
   Py_RETURN_NONE;
@@ -370,8 +385,10 @@ PyObject* FrontendShutdown(FrontendObject* self, PyObject* args) {
   double grace_s = 0, abandon_after_s = 5.0;
   if (!PyArg_ParseTuple(args, "d|d", &grace_s, &abandon_after_s) || !CheckStarted(self)) return nullptr;
   Frontend* frontend = self->frontend;
-  Py_BEGIN_ALLOW_THREADS frontend->Shutdown(grace_s, abandon_after_s);
-  Py_END_ALLOW_THREADS Py_RETURN_NONE;
+  Py_BEGIN_ALLOW_THREADS
+  frontend->Shutdown(grace_s, abandon_after_s);
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
 }
 
 PyObject* FrontendPort(FrontendObject* self, void*) { return PyLong_FromLong(self->port); }

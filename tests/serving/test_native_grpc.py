@@ -63,6 +63,15 @@ def _call(port: int, method: str = "/test.Echo/Reverse"):
     return channel, channel.unary_unary(method)
 
 
+def _take_one(frontend) -> int:
+    """The handle of the one call the test sent, once it reaches Python."""
+    taken = []
+    while not taken:
+        taken = frontend.take(8, 1.0)
+    assert len(taken) == 1
+    return taken[0][0]
+
+
 def test_calls_reach_python_and_answers_and_errors_reach_the_client(frontend):
     answerer = EchoAnswerer(frontend)
     channel, call = _call(frontend.port)
@@ -86,10 +95,7 @@ def test_a_call_is_answered_exactly_once_and_codes_are_checked(frontend):
     channel, call = _call(frontend.port)
     with channel:
         future = call.future(b"abc", timeout=5)
-        taken = []
-        while not taken:
-            taken = frontend.take(8, 1.0)
-        handle = taken[0][0]
+        handle = _take_one(frontend)
         with pytest.raises(ValueError, match="0-16"):
             frontend.reply(handle, 17, "", None)
         with pytest.raises(TypeError, match="bytes or None"):
@@ -129,9 +135,7 @@ def test_shutdown_gives_up_on_calls_python_never_answers(frontend):
     channel, call = _call(frontend.port)
     with channel:
         future = call.future(b"held", timeout=30)
-        taken = []
-        while not taken:
-            taken = frontend.take(8, 1.0)
+        handle = _take_one(frontend)
         started = time.monotonic()
         frontend.shutdown(0.1, 0.3)  # without giving up, it would wait for that answer forever
         assert time.monotonic() - started < 5
@@ -139,7 +143,7 @@ def test_shutdown_gives_up_on_calls_python_never_answers(frontend):
             future.result()
         assert error.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
         with pytest.raises(KeyError):  # its late answer is refused
-            frontend.reply(taken[0][0], 0, "", b"late")
+            frontend.reply(handle, 0, "", b"late")
 
 
 def test_a_taken_port_is_an_error_unless_shared(frontend):
