@@ -153,7 +153,9 @@ async def serve(
             workers = await loop.run_in_executor(
                 None, GrpcWorkers.start, settings, grpc_port, settings.grpc_workers - 1, access_log_path
             )
-        await _serve_rest_until_stopped(settings, registry, grpc_server, grpc_port, workers, on_ready, stop)
+        await _serve_rest_until_stopped(
+            settings, registry, grpc_frontend_name(grpc_server), grpc_port, workers, on_ready, stop
+        )
     finally:
         if workers:  # also when REST failed to start: no worker outlives its server
             await loop.run_in_executor(None, workers.stop, settings.shutdown_grace_s)
@@ -162,7 +164,7 @@ async def serve(
 
 
 async def _serve_rest_until_stopped(
-    settings, registry, grpc_server, grpc_port, workers, on_ready, stop
+    settings, registry, grpc_frontend, grpc_port, workers, on_ready, stop
 ) -> None:
     """Starts REST, announces readiness (gRPC is already listening), waits for `stop`, closes REST."""
     from aiohttp import web
@@ -190,7 +192,7 @@ async def _serve_rest_until_stopped(
         "host": settings.host,
         "rest_port": rest_port,
         "grpc_port": grpc_port,
-        "grpc_frontend": grpc_frontend_name(grpc_server),
+        "grpc_frontend": grpc_frontend,
         "grpc_pids": [os.getpid(), *(p.pid for p in workers.processes)] if workers else [os.getpid()],
         "models": {name: [s.version for s in _safe_status(registry, name)] for name in registry.model_names},
     }
@@ -199,7 +201,7 @@ async def _serve_rest_until_stopped(
         "pin2vec serve: REST on http://%s:%d, gRPC (%s) on %s:%d, models from %s",
         settings.host,
         rest_port,
-        ready["grpc_frontend"],
+        grpc_frontend,
         settings.host,
         grpc_port,
         settings.model_base,

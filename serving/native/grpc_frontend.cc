@@ -37,6 +37,8 @@ namespace {
 
 class Frontend;
 
+constexpr double kAbandonAfterS = 5.0;  // shutdown's default wait for answers Python still owes, after grace
+
 double SteadySeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -275,7 +277,7 @@ int FrontendInit(FrontendObject* self, PyObject* args, PyObject* kwargs) {
 void FrontendDealloc(FrontendObject* self) {
   if (self->frontend != nullptr) {
     Py_BEGIN_ALLOW_THREADS
-    self->frontend->Shutdown(0, 5.0);
+    self->frontend->Shutdown(0, kAbandonAfterS);
     Py_END_ALLOW_THREADS
     delete self->frontend;
     self->frontend = nullptr;
@@ -382,7 +384,7 @@ PyObject* FrontendReply(FrontendObject* self, PyObject* args) {
 }
 
 PyObject* FrontendShutdown(FrontendObject* self, PyObject* args) {
-  double grace_s = 0, abandon_after_s = 5.0;
+  double grace_s = 0, abandon_after_s = kAbandonAfterS;
   if (!PyArg_ParseTuple(args, "d|d", &grace_s, &abandon_after_s) || !CheckStarted(self)) return nullptr;
   Frontend* frontend = self->frontend;
   Py_BEGIN_ALLOW_THREADS
