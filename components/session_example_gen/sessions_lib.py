@@ -133,12 +133,22 @@ def _check(ok: bool, name: str, value: Any, expected: str) -> None:
 # Settings as JSON (the component's `input_config` exec property; never pickle).
 
 
+# Bumped whenever the same log and settings would give other pairs or held-out queries: it is part of the
+# component's exec properties, so TFX's cache never reuses a split made by older code. 2: `_tie_key`.
+SPLIT_VERSION = 2
+
+
 def encode_config(source: EventSource, settings: SessionSettings) -> str:
     """JSON of everything but the path, which travels as its own exec property."""
     source_fields = dataclasses.asdict(source)
     del source_fields["path"]
     source_fields["actions"] = list(source.actions)
-    return json.dumps({"source": source_fields, "settings": dataclasses.asdict(settings)}, sort_keys=True)
+    config = {
+        "source": source_fields,
+        "settings": dataclasses.asdict(settings),
+        "split_version": SPLIT_VERSION,
+    }
+    return json.dumps(config, sort_keys=True)
 
 
 def decode_config(input_path: str, input_config: str) -> tuple[EventSource, SessionSettings]:
@@ -147,8 +157,15 @@ def decode_config(input_path: str, input_config: str) -> tuple[EventSource, Sess
         config = json.loads(input_config)
     except json.JSONDecodeError as e:
         raise ValueError(f"input_config is not valid JSON ({e}): {input_config[:200]!r}") from e
-    if not isinstance(config, dict) or set(config) - {"source", "settings"}:
-        raise ValueError(f"input_config must be an object with keys source, settings: {input_config!r}")
+    if not isinstance(config, dict) or set(config) - {"source", "settings", "split_version"}:
+        raise ValueError(
+            f"input_config must be an object with keys source, settings, split_version: {input_config!r}"
+        )
+    if config.get("split_version", SPLIT_VERSION) != SPLIT_VERSION:
+        raise ValueError(
+            f"input_config has split_version {config['split_version']!r}; "
+            f"this code splits with {SPLIT_VERSION}"
+        )
     source_fields = dict(config.get("source", {}))
     settings_fields = dict(config.get("settings", {}))
     _check_keys("input_config.source", source_fields, EventSource, exclude={"path"})
@@ -391,9 +408,22 @@ class UserHistory(NamedTuple):
     rerank: tuple[Pair, ...] = ()  # (fourth-to-last -> third-to-last, ...), nearest first: reranker training
 
 
+def _tie_key(event: Event) -> int:
+    """An order for events sharing a second that is reproducible but shared by no two users.
+
+    Logs often stamp a burst of engagements with one second (half of MovieLens' consecutive ratings), so their
+    true order is unknown. Ordering them by item id would hand every user the same id order: window pairs
+    would link items with neighbouring ids, and the held-out target would tend to be the burst's largest id,
+    an order that direction-aware candidates and the reranker then learn instead of behaviour.
+    """
+    # A real hash: CRC's linearity would leave every user the same few orders.
+    digest = hashlib.blake2b(f"{event.user}\x1f{event.item}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
 def _order(events: Iterable[Event]) -> list[Event]:
     """Events sharing a second come out the same whatever the input order."""
-    return sorted(events, key=lambda e: (e.ts, e.seq, e.item))
+    return sorted(events, key=lambda e: (e.ts, e.seq, _tie_key(e), e.item))
 
 
 def is_eval_user(user: str, share: float) -> bool:
