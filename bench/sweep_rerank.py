@@ -98,15 +98,29 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
     examples.split_names = '["train", "eval", "test", "rerank"]'
     # The run's own artifacts (what its RelatedEvaluator read), pushed or not.
     index_dir = latest(os.path.join(run_dir, "pipeline/ScannIndexer/index/*"))
+    searcher = RelatedItemsSearcher(index_dir, max_k=100)
+    names = list(searcher.item_ids)
+    train = list(executor._batches(examples, "train", with_timestamp=True))
+
+    def split_pairs(split: str) -> list[list[str]]:
+        batches = executor._batches(examples, split, with_timestamp=False)
+        return [[item, label] for items, labels in batches for item, label in zip(items, labels, strict=True)]
+
     data = {
         "examples": examples.uri,
         "index": index_dir,
         "cooccurrence": latest(os.path.join(run_dir, "pipeline/CooccurrenceCandidates/candidates/*")),
-        "train": executor.read_pairs(examples, "train"),
-        "rerank": [[q.item, q.target] for q in executor.read_queries(examples, "rerank")],
-        "validation": [[q.item, q.target] for q in executor.read_queries(examples, "eval")],
-        "test": [[q.item, q.target] for q in executor.read_queries(examples, "test")],
-        "pin2vec": executor.pin2vec_lists(RelatedItemsSearcher(index_dir, max_k=100), 100),
+        "train": [
+            [x for column in columns for x in np.asarray(column).tolist()]
+            for columns in zip(*train, strict=True)
+        ],
+        "rerank": split_pairs("rerank"),
+        "validation": split_pairs("eval"),
+        "test": split_pairs("test"),
+        "pin2vec": {
+            item: [[c, float(score)] for c, score in ranked]
+            for item, ranked in searcher.related(names, 100).items()
+        },
     }
     if events:
         settings = sessions_lib.SessionSettings(rerank_transitions=rerank_transitions)
@@ -118,8 +132,9 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
             )
         data["rerank_by_depth"] = depths
     if cache:
-        with open(cache, "w", encoding="utf-8") as f:
+        with open(cache + ".partial", "w", encoding="utf-8") as f:
             json.dump(data, f)
+        os.replace(cache + ".partial", cache)  # a failed dump leaves no cache to trip over
     return json.loads(json.dumps(data))  # the same types as from the cache
 
 
@@ -203,8 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     catalogue = candidates.catalogue
     vector_ids, vectors, _ = index_lib.load_vectors(data["index"])
-    train = list(zip(*data["train"], strict=True)) or [[], [], []]
-    pairs = rerank_lib.pairs_from_batches([train], catalogue)
+    pairs = rerank_lib.pairs_from_batches([data["train"]], catalogue)  # [items, labels, timestamps]
     inputs = rerank_lib.RerankInputs(
         candidates.pin2vec.ids, candidates.cooccurrence.ids, vectors,
         rerank_lib.vector_rows(catalogue, vector_ids), candidates.popularity,
