@@ -100,10 +100,10 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
     index_dir = latest(os.path.join(run_dir, "pipeline/ScannIndexer/index/*"))
     searcher = RelatedItemsSearcher(index_dir, max_k=100)
     names = list(searcher.item_ids)
-    train = list(executor._batches(examples, "train", with_timestamp=True))
+    train = list(executor.split_batches(examples, "train", with_timestamp=True))
 
     def split_pairs(split: str) -> list[list[str]]:
-        batches = executor._batches(examples, split, with_timestamp=False)
+        batches = executor.split_batches(examples, split, with_timestamp=False)
         return [[item, label] for items, labels in batches for item, label in zip(items, labels, strict=True)]
 
     data = {

@@ -48,7 +48,7 @@ def _split_files(examples: types.Artifact, split: str) -> list[str]:
     return files
 
 
-def _batches(examples: types.Artifact, split: str, with_timestamp: bool) -> Iterator[tuple]:
+def split_batches(examples: types.Artifact, split: str, with_timestamp: bool) -> Iterator[tuple]:
     """(item ids, label ids[, timestamps]) of one Examples split, PARSE_BATCH records at a time."""
     spec = {
         features.ITEM: tf.io.FixedLenFeature([], tf.string),
@@ -69,7 +69,7 @@ def _batches(examples: types.Artifact, split: str, with_timestamp: bool) -> Iter
 def read_queries(examples: types.Artifact, split: str, catalogue: Catalogue) -> Queries:
     """(item -> label) held-out pairs of one Examples split, as catalogue rows (-1: outside it)."""
     items, targets = [], []
-    for item_ids, label_ids in _batches(examples, split, with_timestamp=False):
+    for item_ids, label_ids in split_batches(examples, split, with_timestamp=False):
         items.append(catalogue.rows(item_ids))
         targets.append(catalogue.rows(label_ids))
     if not items:
@@ -94,7 +94,7 @@ def read_training_queries(examples: types.Artifact, catalogue: Catalogue) -> Que
 
 def read_pairs(examples: types.Artifact, split: str, catalogue: Catalogue) -> rerank_lib.TrainingPairs:
     """(item, label, label timestamp) of one Examples split as catalogue rows, parsed batch by batch."""
-    return rerank_lib.pairs_from_batches(_batches(examples, split, with_timestamp=True), catalogue)
+    return rerank_lib.pairs_from_batches(split_batches(examples, split, with_timestamp=True), catalogue)
 
 
 def pin2vec_source(searcher: RelatedItemsSearcher, catalogue: Catalogue, top_n: int) -> Source:

@@ -409,7 +409,7 @@ class UserHistory(NamedTuple):
 
 
 def _tie_key(event: Event) -> int:
-    """An order for events sharing a second that is reproducible but shared by no two users.
+    """An order for events sharing a second: reproducible, and different from one user to the next.
 
     Logs often stamp a burst of engagements with one second (half of MovieLens' consecutive ratings), so their
     true order is unknown. Ordering them by item id would hand every user the same id order: window pairs
