@@ -176,3 +176,23 @@ def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
         assert cli.main(argv) == 0
         answer = json.loads(capsys.readouterr().out)["i1"]
         assert 1 <= len(answer) <= 5 and all(r["item"] != "i1" for r in answer)
+
+
+def test_sweep_rerank_reads_the_finished_run(two_runs, tmp_path, capsys):
+    """The bench reads a run through the RelatedEvaluator's own readers, so it must follow them when they
+    change; its figures for the two sources must be the evaluator's."""
+    from bench import sweep_rerank
+
+    _, run, _, _ = two_runs
+    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    cache = tmp_path / "run.json"
+    assert sweep_rerank.main(["--run-dir", run.output_dir, "--cache", str(cache)]) == 0
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in capsys.readouterr().out.splitlines()
+    }
+    for name, source in (("pin2vec (ScaNN index)", "pin2vec"), ("cooccurrence", "cooccurrence")):
+        validation_hr, test_hr = float(rows[name][1]), float(rows[name][4])
+        by_split = summary.related["splits"]
+        assert validation_hr == pytest.approx(by_split["validation"][source]["hit_rate"]["10"], abs=1e-4)
+        assert test_hr == pytest.approx(by_split["test"][source]["hit_rate"]["10"], abs=1e-4)
+    assert cache.is_file() and not (tmp_path / "run.json.partial").exists()
