@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 
 from pipeline.config import RunSettings
@@ -28,6 +29,9 @@ def print_summary(
         versus = f"  ({change:+.4f} vs the last blessed model)" if change is not None else ""
         lines.append(f"  {name}: {value:.4f}{versus}")
     lines.append(f"  blessed: {'yes' if summary.blessed else 'NO'}")
+    hint = noise_hint(summary)
+    if hint:
+        lines.append(f"  {hint}")
     if summary.index_recall is not None:
         lines.append(
             f"ScaNN index: {summary.index_items} items, recall@{summary.index_k} vs exact search "
@@ -59,6 +63,25 @@ def print_summary(
         f"  tensorboard --logdir {summary.tensorboard_dir}",
     ]
     print("\n".join(lines), file=out)
+
+
+def noise_hint(summary: RunSummary) -> str | None:
+    """When a drop against the blessed model kept a model back, how it compares with sampling noise.
+
+    On small logs HR@10 over a few thousand validation queries moves by about a point between equally good
+    models, and the default gate tolerates no drop, so a person needs the size of the noise to decide.
+    """
+    change = summary.metric_changes.get("hit_rate_at_10")
+    hit_rate, queries = summary.metrics.get("hit_rate_at_10"), summary.metrics.get("example_count")
+    if summary.blessed or change is None or change >= 0 or hit_rate is None or not queries:
+        return None
+    error = math.sqrt(hit_rate * (1.0 - hit_rate) / queries)
+    size = "within" if -change <= error else "beyond"
+    return (
+        f"HR@10 is {-change:.4f} below the blessed model's, {size} one standard error ({error:.4f} on "
+        f"{queries:.0f} validation queries). The last blessed model keeps serving; to accept drops this "
+        f"small, rerun with --max-hit-rate-drop {math.ceil(round(-change * 100, 6)) / 100:.2f}."
+    )
 
 
 def related_lines(evaluation: dict) -> list[str]:
