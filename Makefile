@@ -44,6 +44,7 @@ clean:
 bench-reference: setup
 	$(PY) -m bench.reference_gensim --ratings $(WORK)/data/ml-100k/ratings.tsv \
 	  --run-dir $(WORK)/runs/ml-100k --write
+	$(PY) -m bench.reference_item_item --ratings $(WORK)/data/ml-100k/ratings.tsv --write
 
 # `pin2vec serve` on the demo run's pushed models: TF Serving's REST (8501) and gRPC (8500) APIs on 127.0.0.1.
 .PHONY: serve

@@ -29,7 +29,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,7 @@ class ReferenceSplit:
     validation: list[Query]  # (third-to-last -> second-to-last) per held-out user
     test: list[Query]  # (second-to-last -> last) per held-out user
     popularity: dict[str, int]  # engagements per item in the training events (not the held-out ones)
+    histories: list[list[str]] = field(default_factory=list)  # each user's training items, in order
 
     @property
     def catalogue(self) -> list[str]:
@@ -87,6 +88,7 @@ def build_split(events: Iterable[Event], settings: SessionSettings) -> Reference
     sentences: list[list[str]] = []
     validation: list[Query] = []
     test: list[Query] = []
+    histories: list[list[str]] = []
     popularity: Counter = Counter()
     for user in sorted(by_user):
         history = sessions_lib.hold_out_last(
@@ -99,9 +101,10 @@ def build_split(events: Iterable[Event], settings: SessionSettings) -> Reference
             validation.append(Query(history.eval.item, history.eval.label))
             test.append(Query(history.test.item, history.test.label))
         popularity.update(event.item for event in history.train)
+        histories.append([event.item for event in history.train])
         result = sessions_lib.sessionize(history.train, settings.session_gap_seconds)
         sentences.extend([item for item, _ in session] for session in result.sessions)
-    return ReferenceSplit(sentences, validation, test, dict(popularity))
+    return ReferenceSplit(sentences, validation, test, dict(popularity), histories)
 
 
 # ---------------------------------------------------------------------------------------------------------
