@@ -351,6 +351,13 @@ def ensure_ratings(path: str) -> str:
     return str(fetch_movielens_100k(os.path.dirname(path) or ".").ratings)
 
 
+def default_split(path: str) -> tuple[str, ReferenceSplit]:
+    """The ratings file (fetched when missing) and SessionExampleGen's split of it with default settings: what
+    every ML-100K sweep chooses on."""
+    ratings = ensure_ratings(path)
+    return ratings, build_split(read_events(ratings, EventSource(path=ratings)), SessionSettings())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc)

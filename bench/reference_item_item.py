@@ -20,18 +20,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bench.docs_section import write_section
-from bench.reference_gensim import (
-    ReferenceSplit,
-    build_split,
-    ensure_ratings,
-    machine_description,
-    read_events,
-)
-from bench.sweep_cooccurrence import window_pairs
+from bench.reference_gensim import ReferenceSplit, default_split, machine_description
+from bench.sweep_cooccurrence import answer_from_lists, window_pairs
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator import metrics_lib
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 
 START, END = "<!-- reference-item-item:start -->", "<!-- reference-item-item:end -->"
 MAX_ITEMS = 20_000  # a dense float64 item x item matrix is 3.2 GB here
@@ -97,7 +90,7 @@ def cooccurrence_answer(split: ReferenceSplit, window: int, exponent: float) -> 
     """The pipeline's co-occurrence scoring (CooccurrenceCandidates' library) at another window."""
     settings = CooccurrenceSettings(popularity_exponent=exponent)
     lists, _ = cooccurrence_lib.cooccurrence_lists(window_pairs(split.sentences, window), settings)
-    return lambda items, k: [[c for c, _ in (lists.get(i) or [])[:k]] for i in items]
+    return answer_from_lists(lists)
 
 
 def methods(split: ReferenceSplit) -> list[tuple[str, list[tuple[str, Callable[[], Answer]]]]]:
@@ -127,8 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ratings", default="work/data/ml-100k/ratings.tsv")
     parser.add_argument("--write", action="store_true", help="write the table into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
-    ratings = ensure_ratings(args.ratings)
-    split = build_split(read_events(ratings, EventSource(path=ratings)), SessionSettings())
+    ratings, split = default_split(args.ratings)
     if len(split.catalogue) > MAX_ITEMS:
         raise SystemExit(
             f"{ratings}: {len(split.catalogue)} items; these dense baselines stop at {MAX_ITEMS}"

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bench.docs_section import write_section
-from bench.reference_gensim import build_split, ensure_ratings, machine_description, read_events
+from bench.reference_gensim import default_split, machine_description
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator import metrics_lib
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 
 START, END = "<!-- sweep-cooccurrence:start -->", "<!-- sweep-cooccurrence:end -->"
 EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -35,13 +34,17 @@ def window_pairs(sentences: Sequence[Sequence[str]], window: int) -> list[tuple[
     return pairs
 
 
+def answer_from_lists(lists: Mapping[str, Sequence[tuple[str, float]]]):
+    """`answer(query_items, k)` for metrics_lib.evaluate_source over co-occurrence lists (unknown: [])."""
+    return lambda items, k: [[c for c, _ in (lists.get(i) or [])[:k]] for i in items]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratings", default="work/data/ml-100k/ratings.tsv")
     parser.add_argument("--write", action="store_true", help="write the table into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
-    ratings = ensure_ratings(args.ratings)
-    split = build_split(read_events(ratings, EventSource(path=ratings)), SessionSettings())
+    ratings, split = default_split(args.ratings)
     rows = [
         "| window | popularity exponent | validation HR@10 | validation MRR@10 | test HR@10 |",
         "|---|---|---|---|---|",
@@ -53,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lists, degrees = cooccurrence_lib.cooccurrence_lists(
                 pairs, CooccurrenceSettings(popularity_exponent=exponent)
             )
-            answer = lambda items, k, lists=lists: [[c for c, _ in (lists.get(i) or [])[:k]] for i in items]  # noqa: E731
+            answer = answer_from_lists(lists)
             buckets = metrics_lib.popularity_buckets(degrees)
             validation, test = (
                 metrics_lib.evaluate_source(queries, answer, buckets, len(degrees))

@@ -24,16 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.docs_section import write_section
-from bench.reference_gensim import (
-    ReferenceSplit,
-    build_split,
-    ensure_ratings,
-    machine_description,
-    read_events,
-)
+from bench.reference_gensim import ReferenceSplit, default_split, machine_description
 from components.related_evaluator import metrics_lib
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.sessions_lib import SessionSettings
 
 START, END = "<!-- sweep-trainer:start -->", "<!-- sweep-trainer:end -->"
 
@@ -161,8 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.grid:
         with open(args.grid, encoding="utf-8") as f:
             grid = json.load(f)
-    ratings = ensure_ratings(args.ratings)
-    split = build_split(read_events(ratings, EventSource(path=ratings)), SessionSettings())
+    ratings, split = default_split(args.ratings)
     print(f"{len(split.sentences)} sessions, {len(split.catalogue)} items, {len(split.validation)} queries")
     results = []
     for overrides in grid:
