@@ -42,7 +42,8 @@ def is_hit(label: np.ndarray, prediction: np.ndarray, k: int) -> bool:
 class HitRateAtK(metric_types.Metric):
     """Share of examples whose label row is among the model's top k rows."""
 
-    def __init__(self, k: int = 10, name: str | None = None):
+    def __init__(self, k: int = 10, name: str | None = None, code_version: str = ""):
+        """`code_version` is unused here: it only keys the Evaluator's cache (components/code_version.py)."""
         if k < 1:
             raise ValueError(f"HitRateAtK: k must be at least 1, got {k}")
         super().__init__(

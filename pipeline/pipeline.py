@@ -13,6 +13,7 @@ from tfx.dsl.components.base import executor_spec
 
 from components.anomaly_gate.component import AnomalyGate
 from components.batched_evaluator import executor as batched_evaluator
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import CooccurrenceCandidates
 from components.related_evaluator.component import RelatedEvaluator
 from components.related_pusher.component import RelatedPusher
@@ -35,13 +36,18 @@ def schema_path() -> str:
 
 
 def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
-    """Next-item hit rate over the whole vocabulary, from the top rows of the model's scoring signature."""
+    """Next-item hit rate over the whole vocabulary, from the top rows of the model's scoring signature.
+
+    The metric's config carries the code version of the metric and the executor, the Evaluator's only
+    place for it, so that the cache does not reuse a verdict from older gate code.
+    """
+    metric_code_version = code_version(HitRateAtK.__module__, batched_evaluator.__name__)
 
     def hit_rate(k: int, name: str, threshold: tfma.MetricThreshold | None = None) -> tfma.MetricConfig:
         return tfma.MetricConfig(
             class_name=HitRateAtK.__name__,
             module=HitRateAtK.__module__,
-            config=json.dumps({"k": k, "name": name})[1:-1],
+            config=json.dumps({"k": k, "name": name, CODE_VERSION_KEY: metric_code_version})[1:-1],
             threshold=threshold,
         )
 
@@ -107,13 +113,19 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"],
+        code_version=code_version("components.anomaly_gate.component"),
+    )
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"vocabulary_min_count": settings.trainer.vocabulary_min_count},
+        custom_config={
+            "vocabulary_min_count": settings.trainer.vocabulary_min_count,
+            CODE_VERSION_KEY: code_version(PREPROCESSING_FN.rsplit(".", 1)[0]),
+        },
         splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
         # Analysis only: the Trainer applies the transform graph to each parsed batch of raw pairs
         # (trainer_module/input_pipeline.py). Materialized, every pair would be written again as its own
@@ -132,7 +144,10 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer)},
+        custom_config={
+            TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer),
+            CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0]),
+        },
     )
 
     baseline_resolver = tfx.dsl.Resolver(

@@ -15,6 +15,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence import executor
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 
@@ -26,7 +27,10 @@ class RelatedCandidates(artifact.Artifact):
 
 
 class CooccurrenceCandidatesSpec(types.ComponentSpec):
-    PARAMETERS = {executor.CONFIG_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {
+        executor.CONFIG_KEY: ExecutionParameter(type=str),
+        CODE_VERSION_KEY: ExecutionParameter(type=str),
+    }
     INPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates)}
 
@@ -44,6 +48,7 @@ class CooccurrenceCandidates(base_beam_component.BaseBeamComponent):
             spec=CooccurrenceCandidatesSpec(
                 examples=examples,
                 cooccurrence_config=json.dumps(dataclasses.asdict(settings), sort_keys=True),
+                code_version=code_version(executor.__name__),
                 candidates=types.Channel(type=RelatedCandidates),
             )
         )

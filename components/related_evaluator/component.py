@@ -18,6 +18,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator import executor
 from components.related_evaluator.blend_lib import BlendSettings
@@ -32,7 +33,10 @@ class RelatedEvaluation(artifact.Artifact):
 
 
 class RelatedEvaluatorSpec(types.ComponentSpec):
-    PARAMETERS = {executor.CONFIG_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {
+        executor.CONFIG_KEY: ExecutionParameter(type=str),
+        CODE_VERSION_KEY: ExecutionParameter(type=str),
+    }
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         executor.INDEX_KEY: ChannelParameter(type=ScannIndex),
@@ -74,6 +78,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 candidates=candidates,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),
+                code_version=code_version(executor.__name__),
                 evaluation=types.Channel(type=RelatedEvaluation),
                 blend=types.Channel(type=RelatedCandidates),
             )

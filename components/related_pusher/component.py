@@ -7,6 +7,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator.component import RelatedEvaluation
 from components.related_pusher.executor import Executor
@@ -14,7 +15,10 @@ from components.scann_indexer.component import ScannIndex
 
 
 class RelatedPusherSpec(ComponentSpec):
-    PARAMETERS = {"serving_base_dir": ExecutionParameter(type=str)}
+    PARAMETERS = {
+        "serving_base_dir": ExecutionParameter(type=str),
+        CODE_VERSION_KEY: ExecutionParameter(type=str),
+    }
     INPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -51,6 +55,7 @@ class RelatedPusher(base_component.BaseComponent):
                 blend=blend,
                 evaluation=evaluation,
                 serving_base_dir=serving_base_dir,
+                code_version=code_version(Executor.__module__),
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             )
         )

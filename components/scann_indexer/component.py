@@ -12,6 +12,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.scann_indexer import executor
 from components.scann_indexer.index_lib import IndexSettings, settings_to_json
 
@@ -25,7 +26,10 @@ class ScannIndex(artifact.Artifact):
 class ScannIndexerSpec(types.ComponentSpec):
     """Inputs, outputs and the execution property of `ScannIndexer`."""
 
-    PARAMETERS = {executor.INDEX_CONFIG_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {
+        executor.INDEX_CONFIG_KEY: ExecutionParameter(type=str),
+        CODE_VERSION_KEY: ExecutionParameter(type=str),
+    }
     INPUTS = {
         executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         executor.TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph),
@@ -52,6 +56,7 @@ class ScannIndexer(base_component.BaseComponent):
             model=model,
             transform_graph=transform_graph,
             index_config=settings_to_json(index_config or IndexSettings()),
+            code_version=code_version(executor.__name__),
             index=types.Channel(type=ScannIndex),
         )
         super().__init__(spec=spec)

@@ -7,6 +7,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
+from components.code_version import CODE_VERSION_KEY, code_version
 from components.session_example_gen import executor
 from components.session_example_gen.sessions_lib import (
     EventSource,
@@ -32,6 +33,7 @@ class SessionExampleGenSpec(types.ComponentSpec):
         executor.INPUT_PATH_KEY: ExecutionParameter(type=str),
         executor.INPUT_CONFIG_KEY: ExecutionParameter(type=str),  # JSON of EventSource + SessionSettings
         executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str),  # changes when the input files do
+        CODE_VERSION_KEY: ExecutionParameter(type=str),  # changes when the code that splits them does
     }
     INPUTS = {}
     OUTPUTS = {
@@ -63,6 +65,7 @@ class SessionExampleGen(base_beam_component.BaseBeamComponent):
             input_path=source.path,
             input_config=encode_config(source, settings or SessionSettings()),
             input_fingerprint=input_fingerprint,
+            code_version=code_version(executor.__name__),
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=Quarantine),
         )

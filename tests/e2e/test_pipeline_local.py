@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 
 import pytest
 from ml_metadata import metadata_store
@@ -196,3 +197,18 @@ def test_sweep_rerank_reads_the_finished_run(two_runs, tmp_path, capsys):
         assert validation_hr == pytest.approx(by_split["validation"][source]["hit_rate"]["10"], abs=1e-4)
         assert test_hr == pytest.approx(by_split["test"][source]["hit_rate"]["10"], abs=1e-4)
     assert cache.is_file() and not (tmp_path / "run.json.partial").exists()
+
+
+def test_a_code_change_reruns_its_step_and_what_follows_it(two_runs, tmp_path, monkeypatch):
+    """TFX keys its cache on inputs and properties, not code: each step's code version stands in for it."""
+    from components.cooccurrence import component as cooccurrence_component
+
+    settings, run, _, _ = two_runs
+    copy = dataclasses.replace(run, output_dir=str(tmp_path / "out"))
+    shutil.copytree(run.output_dir, copy.output_dir)
+    monkeypatch.setattr(cooccurrence_component, "code_version", lambda *modules: "changed-scorer")
+    third = run_local(settings, copy)
+    cached = {name for name, _, was_cached in third["components"] if was_cached}
+    reran = {name for name, _, was_cached in third["components"] if not was_cached}
+    assert {"CooccurrenceCandidates", "RelatedEvaluator"} <= reran, third["components"]
+    assert {"SessionExampleGen", "Transform", "Trainer", "ScannIndexer"} <= cached, third["components"]
