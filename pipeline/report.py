@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
+from components.related_evaluator.report_lib import paired_rows
 from pipeline.config import RunSettings
 from pipeline.summary import RunSummary
 
@@ -101,4 +102,10 @@ def related_lines(evaluation: dict) -> list[str]:
             f"  {name:<13} {m['hit_rate']['10']:.4f}  {m['hit_rate']['20']:.4f}  {m['hit_rate']['50']:.4f}"
             f"  {m['mrr']['10']:.4f}  {m['coverage']['10']:.4f}    {buckets}"
         )
+    paired = paired_rows(evaluation, "test")
+    if paired:
+        against = evaluation["comparisons"]["against"]
+        noise = {True: "", False: " (within noise)"}
+        parts = [f"{source} {cells[0].text}{noise[cells[0].clear]}" for source, cells in paired]
+        lines.append(f"  HR@10 minus {against}'s on the same queries, 95% interval: " + "; ".join(parts))
     return lines

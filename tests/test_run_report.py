@@ -1,11 +1,13 @@
 """The end-of-run summary a person reads: the gate's decision next to the noise that can explain it."""
 
 import io
+import json
+import pathlib
 
 import pytest
 
 from pipeline.config import RunSettings
-from pipeline.report import noise_hint, print_summary
+from pipeline.report import noise_hint, print_summary, related_lines
 from pipeline.summary import RunSummary
 
 
@@ -44,3 +46,15 @@ def test_the_printed_summary_carries_the_hint_under_the_gate(tmp_path):
     text = out.getvalue()
     gate = text.index("blessed: NO")
     assert text.index("within one standard error", gate) < text.index("NOT pushed: not blessed")
+
+
+def test_related_lines_end_with_the_paired_differences_from_the_best_source():
+    fixture = pathlib.Path(__file__).parent / "components" / "data" / "evaluation.json"
+    evaluation = json.loads(fixture.read_text(encoding="utf-8"))
+    lines = related_lines(evaluation)
+    assert lines[-1] == (
+        "  HR@10 minus blend's on the same queries, 95% interval: pin2vec -0.051 [-0.072, -0.029]; "
+        "cooccurrence -0.022 [-0.041, -0.003]"
+    )
+    evaluation["comparisons"]["splits"]["test"]["cooccurrence"]["high"] = 0.01
+    assert related_lines(evaluation)[-1].endswith("cooccurrence -0.022 [-0.041, +0.010] (within noise)")

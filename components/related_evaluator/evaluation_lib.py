@@ -214,6 +214,24 @@ def evaluate_all(
     }
 
 
+def compare_to(
+    reference: str, splits: Mapping[str, Queries], sources: Mapping[str, Source], popularity: np.ndarray
+) -> dict:
+    """split -> each other source -> its paired HR@10 difference from `reference` (compare_rows)."""
+    buckets = metrics_lib.item_buckets(popularity)
+    by_split = {}
+    for split, queries in splits.items():
+        reference_rows = sources[reference].rows(queries.items)
+        by_split[split] = {
+            name: metrics_lib.compare_rows(
+                queries.items, queries.targets, source.rows(queries.items), reference_rows, buckets, k=10
+            )
+            for name, source in sources.items()
+            if name != reference
+        }
+    return {"against": reference, "k": 10, "splits": by_split}
+
+
 def best_source(validation_metrics: Mapping[str, dict]) -> str:
     """The source with the best validation HR@10 (then MRR@10); ties go to the earlier source in SOURCES."""
     order = {name: i for i, name in enumerate(SOURCES)}
@@ -282,6 +300,7 @@ def evaluate_sources(
         blend_rows_of = lambda items: blend_rows(items, candidates, weight, settings)  # noqa: E731
     sources = {"pin2vec": candidates.pin2vec, "cooccurrence": candidates.cooccurrence, "blend": blend}
     metrics = evaluate_all(splits, sources, candidates.popularity, len(catalogue))
+    best = best_source(metrics["validation"])
     chosen = example_items(candidates.popularity, candidates.counted)
     example_blend = blend_rows_of(np.array([item for item, _ in chosen], dtype=np.int64))  # float64 scores
     examples = [
@@ -300,10 +319,11 @@ def evaluate_sources(
     result = {
         "ks": list(metrics_lib.DEFAULT_KS),
         "sources": list(sources),
-        "best_source": best_source(metrics["validation"]),
+        "best_source": best,
         "validation_out_of_sample": has_training,
         "catalogue_size": len(catalogue),
         "splits": metrics,
+        "comparisons": compare_to(best, splits, sources, candidates.popularity),
         "blend": {
             "method": "rerank" if model is not None else "rrf",
             "tuned_on": tuned_on,

@@ -318,6 +318,56 @@ def _bucket_table_html(evaluation: Mapping, split: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class PairedCell:
+    """One paired HR@10 difference against the best source, as the report prints it."""
+
+    text: str  # "+0.011 [-0.004, +0.026]"
+    clear: bool  # the 95% interval excludes 0
+
+
+def paired_rows(evaluation: Mapping, split: str) -> list[tuple[str, list[PairedCell]]]:
+    """(source, [all queries, head, torso, tail]) for every source against the best one; empty for an
+    evaluation written before comparisons existed."""
+    by_source = evaluation.get("comparisons", {}).get("splits", {}).get(split, {})
+
+    def cell(difference: Mapping) -> PairedCell:
+        low, high = float(difference["low"]), float(difference["high"])
+        text = f"{float(difference['difference']):+.3f} [{low:+.3f}, {high:+.3f}]"
+        return PairedCell(text, low > 0 or high < 0)
+
+    return [
+        (source, [cell(d), *(cell(d["buckets"][bucket]) for bucket in BUCKETS)])
+        for source, d in by_source.items()
+    ]
+
+
+PAIRED_NOTE = (
+    "Each source's test HR@10 minus the best source's, on the same queries, with a 95% interval of the "
+    "per-query differences. An interval that includes 0 is within noise; bold: it does not."
+)
+
+
+def _paired_table_html(evaluation: Mapping) -> str:
+    rows = paired_rows(evaluation, REPORTED_SPLIT)
+    if not rows:
+        return ""
+    sources = evaluation["sources"]
+    body = "".join(
+        f'<tr><td class="l">{_source_cell(source, sources)}</td>'
+        + "".join(f"<td{' class=top' if c.clear else ''}>{html.escape(c.text)}</td>" for c in cells)
+        + "</tr>"
+        for source, cells in rows
+    )
+    best = html.escape(evaluation["comparisons"]["against"])
+    return (
+        f"<h3>Against {best}, paired</h3>"
+        f'<table><tr><th class="l">source</th><th>all queries</th>'
+        f"{''.join(f'<th>{b}</th>' for b in BUCKETS)}</tr>{body}</table>"
+        f'<p class="note">{html.escape(PAIRED_NOTE)}</p>'
+    )
+
+
 def _sweep_table_html(evaluation: Mapping) -> str:
     blend = evaluation["blend"]
     rows = []
@@ -382,6 +432,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         "torso: the next third; tail: the rest.</p>",
         f'<div class="charts">{_bucket_chart(evaluation)}</div>',
         _bucket_table_html(evaluation, REPORTED_SPLIT),
+        _paired_table_html(evaluation),
         "<h2>Blend</h2>",
         f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
         f"weight is chosen on the {html.escape(_tuned_on(blend))} split: <b>{float(blend['weight']):g}</b>. "
@@ -519,6 +570,14 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         ]
         bucket_rows.append([bucket, str(queries), *cells])
     out += _md_table(["bucket", "queries", *(f"{_md(s)} HR@10 / MRR@10" for s in sources)], bucket_rows)
+    paired = paired_rows(evaluation, REPORTED_SPLIT)
+    if paired:
+        out += ["", f"### Against {_md(evaluation['comparisons']['against'])}, paired", ""]
+        out += _md_table(
+            ["source", "all queries", *BUCKETS],
+            [[_md(s), *(f"**{c.text}**" if c.clear else c.text for c in cells)] for s, cells in paired],
+        )
+        out += ["", PAIRED_NOTE]
 
     blend = evaluation["blend"]
     out += [

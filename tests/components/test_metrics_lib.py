@@ -128,3 +128,41 @@ def test_item_buckets_equal_the_dict_buckets_with_ties():
     buckets = m.item_buckets(counts)
     assert [m.BUCKETS[b] for b in buckets] == [by_name.get(n, "tail") for n in names]
     assert m.item_buckets(np.zeros(3, dtype=np.int64)).tolist() == [2, 2, 2]
+
+
+def test_paired_difference_by_hand():
+    hits = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0], dtype=bool)
+    reference = np.array([1, 0, 1, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    d = m.paired_difference(hits, reference)
+    # wins at queries 1 and 4, a loss at 2: difference 0.1; per-query variance 3/10 - 0.1^2 = 0.29
+    assert (d["queries"], d["wins"], d["losses"]) == (10, 2, 1)
+    assert d["difference"] == pytest.approx(0.1)
+    half = 1.96 * np.sqrt(0.29 / 10)
+    assert (d["low"], d["high"]) == (pytest.approx(0.1 - half), pytest.approx(0.1 + half))
+
+
+def test_paired_difference_of_identical_answers_is_exactly_zero_and_empty_is_zero():
+    same = np.array([1, 0, 1], dtype=bool)
+    assert m.paired_difference(same, same) == {
+        "queries": 3,
+        "wins": 0,
+        "losses": 0,
+        "difference": 0.0,
+        "low": 0.0,
+        "high": 0.0,
+    }
+    assert m.paired_difference(np.array([], dtype=bool), np.array([], dtype=bool))["difference"] == 0.0
+    with pytest.raises(ValueError, match="differ in shape"):
+        m.paired_difference(same, same[:2])
+
+
+def test_compare_rows_pairs_hits_per_query_and_per_bucket():
+    # Rows 0..3; buckets: 0 head, 1 torso, 2 and 3 tail. Queries (item -> target): 0->1, 1->2, 2->3, 3->0.
+    items, targets = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 0])
+    buckets = np.array([0, 1, 2, 2], dtype=np.int8)
+    rows = np.array([[0, 1], [2, -1], [0, -1], [1, -1]])  # hits the first two (the query 0 is skipped)
+    reference = np.array([[2, -1], [2, -1], [3, -1], [0, -1]])  # hits the last three
+    result = m.compare_rows(items, targets, rows, reference, buckets, k=1)
+    assert (result["wins"], result["losses"], result["difference"]) == (1, 2, -0.25)
+    assert result["buckets"]["head"]["wins"] == 1 and result["buckets"]["torso"]["difference"] == 0.0
+    assert (result["buckets"]["tail"]["losses"], result["buckets"]["tail"]["queries"]) == (2, 2)

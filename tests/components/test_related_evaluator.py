@@ -142,3 +142,23 @@ def test_component_spec():
     )
     assert json.loads(component.exec_properties["evaluation_config"])["titles_path"] == "t.tsv"
     assert set(component.outputs) == {"evaluation", "blend"}
+
+
+def test_every_other_source_is_compared_to_the_best_on_the_same_queries(evaluated):
+    result, *_ = evaluated
+    comparisons = result["comparisons"]
+    assert comparisons["against"] == result["best_source"] == "blend" and comparisons["k"] == 10
+    for split in ("validation", "test"):
+        metrics = result["splits"][split]
+        for source in ("pin2vec", "cooccurrence"):
+            paired = comparisons["splits"][split][source]
+            # The paired difference is the difference of the two hit rates, query for query.
+            expected = metrics[source]["hit_rate"]["10"] - metrics["blend"]["hit_rate"]["10"]
+            assert paired["difference"] == pytest.approx(expected)
+            assert paired["low"] <= paired["difference"] <= paired["high"]
+            assert sum(b["queries"] for b in paired["buckets"].values()) == metrics[source]["queries"]
+        assert "blend" not in comparisons["splits"][split]
+    # On test the blend hits all 4 queries and each source 2 of them: 2 losses, no win.
+    for source in ("pin2vec", "cooccurrence"):
+        paired = comparisons["splits"]["test"][source]
+        assert (paired["queries"], paired["wins"], paired["losses"]) == (4, 0, 2)

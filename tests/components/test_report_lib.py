@@ -205,3 +205,25 @@ def test_fusion_constants_tried_are_summarised(evaluation, history):
         report_lib.render_html(evaluation, history, {}),
     ):
         assert "rrf_k 1: HR@10 0.134 at weight 0.2; rrf_k 60: HR@10 0.141 at weight 0.4" in text
+
+
+def test_paired_differences_against_the_best_source_mark_what_is_beyond_noise(evaluation, history):
+    rows = dict(report_lib.paired_rows(evaluation, "test"))
+    assert list(rows) == ["pin2vec", "cooccurrence"]
+    overall, head, torso, tail = rows["cooccurrence"]
+    assert (overall.text, overall.clear) == ("-0.022 [-0.041, -0.003]", True)
+    assert (head.text, head.clear) == ("-0.023 [-0.047, +0.001]", False)
+    assert not torso.clear and not tail.clear
+    page = report_lib.render_html(evaluation, history, TITLES)
+    assert "<h3>Against blend, paired</h3>" in page
+    assert "<td class=top>-0.022 [-0.041, -0.003]</td><td>-0.023 [-0.047, +0.001]</td>" in page
+    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    assert "### Against blend, paired" in markdown
+    assert "| cooccurrence | **-0.022 [-0.041, -0.003]** | -0.023 [-0.047, +0.001] |" in markdown
+
+
+def test_an_evaluation_without_comparisons_renders_without_the_paired_table(evaluation, history):
+    del evaluation["comparisons"]
+    assert report_lib.paired_rows(evaluation, "test") == []
+    assert "paired" not in report_lib.render_html(evaluation, history, TITLES)
+    assert "paired" not in report_lib.render_markdown(evaluation, history, TITLES)
