@@ -42,7 +42,7 @@ def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
                 package = package[: len(package) - node.level + 1]
                 base = ".".join(package + ([base] if base else []))
             names.add(base)
-            # `from a import b` loads module a.b when b is one; a name that is not a module resolves to None.
+            # `from a import b` loads module a.b when b is one; a plain name finds no file and is skipped.
             names.update(f"{base}.{alias.name}" for alias in node.names)
     return names | _parent_packages(names)
 

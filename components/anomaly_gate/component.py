@@ -13,9 +13,8 @@ from components.anomaly_gate.anomalies_lib import describe_anomalies, read_split
 @tfx.dsl.components.component
 def AnomalyGate(
     anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
-    code_version: tfx.dsl.components.Parameter[
-        str
-    ] = "",  # only keys the cache: see components/code_version.py
+    # Unused here: it only keys TFX's cache on this code (components/code_version.py).
+    code_version: tfx.dsl.components.Parameter[str] = "",
 ):
     problems = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
