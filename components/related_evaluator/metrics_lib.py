@@ -80,6 +80,11 @@ def item_buckets(counts: np.ndarray) -> np.ndarray:
     return buckets
 
 
+def query_buckets(items: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+    """The bucket index of each query item (`item_buckets` per catalogue row); unknown items (-1) are tail."""
+    return np.where(items >= 0, np.asarray(buckets)[np.maximum(items, 0)], len(BUCKETS) - 1)
+
+
 def answer_ranks(rows: np.ndarray, items: np.ndarray, targets: np.ndarray, depth: int) -> tuple:
     """The protocol on [Q, width] candidate rows (-1 padded) at once: the query item removed, the rest cut to
     `depth`. Returns (rank of the target, 0 when absent; position of each slot in the cleaned list, 0 where
@@ -128,7 +133,7 @@ def evaluate_rows(
         str(k): len(np.unique(rows[(position > 0) & (position <= k)])) / catalogue_size for k in ks
     }
     result["answered"] = float((position > 0).any(axis=1).mean()) if len(items) else 0.0
-    query_bucket = np.where(items >= 0, np.asarray(buckets)[np.maximum(items, 0)], len(BUCKETS) - 1)
+    query_bucket = query_buckets(items, buckets)
     result["buckets"] = {
         bucket: _summary_of(ranks[query_bucket == b], ks) for b, bucket in enumerate(BUCKETS)
     }
@@ -208,7 +213,7 @@ def compare_rows(
     items = np.asarray(items, dtype=np.int64)
     hits = answer_ranks(rows, items, targets, k)[0] > 0
     reference_hits = answer_ranks(reference_rows, items, targets, k)[0] > 0
-    query_bucket = np.where(items >= 0, np.asarray(buckets)[np.maximum(items, 0)], len(BUCKETS) - 1)
+    query_bucket = query_buckets(items, buckets)
     result = paired_difference(hits, reference_hits)
     result["buckets"] = {
         bucket: paired_difference(hits[query_bucket == b], reference_hits[query_bucket == b])
