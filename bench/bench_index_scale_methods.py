@@ -134,6 +134,7 @@ def run_scann(config: MethodConfig, matrix: MappedMatrix, queries: np.ndarray) -
     import scann  # noqa: F401  (loads TensorFlow, ~40 s: imported before the build clock starts)
 
     from components.scann_indexer import index_lib
+    from formats import index_files
 
     as_pipeline = config.method == "scann_pipeline_normalize"
     settings = index_lib.IndexSettings(normalize=as_pipeline)
@@ -174,7 +175,7 @@ def run_scann(config: MethodConfig, matrix: MappedMatrix, queries: np.ndarray) -
         "build_memory": build_memory,
         "save_s": save_s,
         "index_bytes": directory_bytes(index_dir),
-        "scann_bytes": directory_bytes(os.path.join(index_dir, index_lib.SCANN_DIR)),
+        "scann_bytes": directory_bytes(os.path.join(index_dir, index_files.SCANN_DIR)),
         "single_ms": single,
         "batched_qps": rates,
         "recall": found_recall,

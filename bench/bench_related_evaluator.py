@@ -26,8 +26,8 @@ import numpy as np
 import psutil
 
 from bench.docs_section import write_section
-from components import candidate_table
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, rerank_lib
+from formats import candidate_table
 
 START, END = "<!-- bench-related-evaluator:start -->", "<!-- bench-related-evaluator:end -->"
 PAIR_BATCH = 8192  # the executor's PARSE_BATCH

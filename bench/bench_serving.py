@@ -99,8 +99,8 @@ def percentiles(latencies_s: list[float]) -> dict[str, float]:
 
 def build_or_load_index(args, vectors):
     """(index version dir, recall, build seconds, settings); cached under --work keyed by the settings."""
-    from components.related_pusher import push_lib
     from components.scann_indexer import index_lib
+    from formats import index_files, serving_layout
 
     settings = index_lib.IndexSettings(
         num_leaves=args.num_leaves,
@@ -127,7 +127,7 @@ def build_or_load_index(args, vectors):
         with open(key_file) as f:
             cached = f.read()
     if not args.rebuild and cached == key:
-        with open(os.path.join(version_dir, index_lib.METADATA_FILE)) as f:
+        with open(os.path.join(version_dir, index_files.METADATA_FILE)) as f:
             metadata = json.load(f)
         log(f"reusing the index in {version_dir}")
         return version_dir, metadata["recall_at_k"], metadata.get("bench_build_seconds"), settings
@@ -140,12 +140,12 @@ def build_or_load_index(args, vectors):
     recall = index_lib.measure_recall(searcher, vectors, settings)
     staging = os.path.join(args.work, "staging")
     index_lib.save_index(searcher, item_ids(args.items), vectors, staging, settings, recall)
-    with open(os.path.join(staging, index_lib.METADATA_FILE)) as f:
+    with open(os.path.join(staging, index_files.METADATA_FILE)) as f:
         metadata = json.load(f)
     metadata["bench_build_seconds"] = build_s
-    with open(os.path.join(staging, index_lib.METADATA_FILE), "w") as f:
+    with open(os.path.join(staging, index_files.METADATA_FILE), "w") as f:
         json.dump(metadata, f)
-    push_lib.publish_directory(staging, os.path.join(base, "related"), 1)
+    serving_layout.publish_directory(staging, os.path.join(base, "related"), 1)
     shutil.rmtree(staging)
     with open(key_file, "w") as f:
         f.write(key)
@@ -172,6 +172,7 @@ def baselines(args, vectors, version_dir) -> list[dict]:
     import faiss
 
     from components.scann_indexer import index_lib
+    from formats import index_files
 
     rng = np.random.default_rng(args.seed + 1)
     rows = rng.choice(len(vectors), size=args.queries, replace=False)
@@ -198,8 +199,8 @@ def baselines(args, vectors, version_dir) -> list[dict]:
         }
     )
 
-    _, _, _, metadata = index_lib.load_index(version_dir)
-    searcher, _, _, _ = index_lib.load_index(version_dir)
+    _, _, _, metadata = index_files.load_index(version_dir)
+    searcher, _, _, _ = index_files.load_index(version_dir)
     log("ScaNN in-process")
     approx, _ = searcher.search_batched(queries, final_num_neighbors=10)
     results.append(
@@ -566,7 +567,7 @@ async def grpc_load(
 
 
 def hot_swap(args, server: Server, ids, version_dir: str) -> dict:
-    from components.related_pusher import push_lib
+    from formats import serving_layout
 
     base = os.path.dirname(version_dir)
 
@@ -575,7 +576,7 @@ def hot_swap(args, server: Server, ids, version_dir: str) -> dict:
         swap_started = time.perf_counter()
         log("publishing version 2 under load")
         await asyncio.get_running_loop().run_in_executor(
-            None, push_lib.publish_directory, version_dir, base, 2
+            None, serving_layout.publish_directory, version_dir, base, 2
         )
         published = time.perf_counter()
         return {"swap_started": swap_started, "published": published}
@@ -610,7 +611,7 @@ def rest_during_swap(args, server: Server, ids, version_dir: str, version: int) 
     """REST at concurrency 1 while `version` is published and swapped in: the latency the target is about."""
     import threading
 
-    from components.related_pusher import push_lib
+    from formats import serving_layout
 
     records: list[tuple[float, float, bool]] = []
     stop = threading.Event()
@@ -641,7 +642,7 @@ def rest_during_swap(args, server: Server, ids, version_dir: str, version: int) 
     thread.start()
     time.sleep(args.swap_seconds / 3)
     publish_started = time.perf_counter()
-    push_lib.publish_directory(version_dir, os.path.dirname(version_dir), version)
+    serving_layout.publish_directory(version_dir, os.path.dirname(version_dir), version)
     published = time.perf_counter()
     while str(version) not in status() and time.perf_counter() < published + 120:
         time.sleep(0.02)

@@ -28,11 +28,10 @@ import numpy as np
 
 from bench.docs_section import write_section
 from bench.reference_gensim import machine_description
-from components import candidate_table
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, metrics_lib, rerank_lib
 from components.related_evaluator.catalogue_lib import Queries, Source
-from components.scann_indexer import index_lib
 from components.session_example_gen import sessions_lib
+from formats import candidate_table, index_files
 
 START, END = "<!-- sweep-rerank:start -->", "<!-- sweep-rerank:end -->"
 # Feature groups switched off (zeroed) one at a time, to show what each contributes.
@@ -88,7 +87,7 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
     from tfx.types import standard_artifacts
 
     from components.related_evaluator import executor
-    from serving.index_searcher import RelatedItemsSearcher
+    from formats.index_searcher import RelatedItemsSearcher
 
     examples = standard_artifacts.Examples()
     with_rerank = glob.glob(os.path.join(run_dir, "pipeline/SessionExampleGen/examples/*/Split-rerank"))
@@ -97,8 +96,10 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
     examples.uri = max((os.path.dirname(p) for p in with_rerank), key=lambda p: int(os.path.basename(p)))
     examples.split_names = '["train", "eval", "test", "rerank"]'
     # The run's own artifacts (what its RelatedEvaluator read), pushed or not.
+    # pin2vec: the next-engagement index (the cosine one in runs from before it); cosine features: `index`.
     index_dir = latest(os.path.join(run_dir, "pipeline/ScannIndexer/index/*"))
-    searcher = RelatedItemsSearcher(index_dir, max_k=100)
+    next_indexes = os.path.join(run_dir, "pipeline/ScannIndexer/next_index/*")
+    searcher = RelatedItemsSearcher(latest(next_indexes) if glob.glob(next_indexes) else index_dir, max_k=100)
     names = list(searcher.item_ids)
     train = list(executor.split_batches(examples, "train", with_timestamp=True))
 
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         embedding, cooccurrence, popularity, blend_settings.top_n
     )
     catalogue = candidates.catalogue
-    vector_ids, vectors, _ = index_lib.load_vectors(data["index"])
+    vector_ids, vectors, _ = index_files.load_vectors(data["index"])
     pairs = rerank_lib.pairs_from_batches([data["train"]], catalogue)  # [items, labels, timestamps]
     inputs = rerank_lib.RerankInputs(
         candidates.pin2vec.ids, candidates.cooccurrence.ids, vectors,

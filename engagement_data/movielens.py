@@ -37,6 +37,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from formats.titles import TITLES_HEADER, format_titles
+
 LOGGER = logging.getLogger("pin2vec.data")
 
 CANONICAL_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -55,9 +57,7 @@ RATINGS_FILE = "ratings.tsv"
 TITLES_FILE = "titles.tsv"
 SUMS_FILE = "SHA256SUMS"
 RATINGS_COLUMNS = ("user_id", "item_id", "rating", "timestamp")
-TITLES_COLUMNS = ("item_id", "title")
 RATINGS_HEADER = "\t".join(RATINGS_COLUMNS)
-TITLES_HEADER = "\t".join(TITLES_COLUMNS)
 
 U_DATA_MEMBER = "ml-100k/u.data"
 U_ITEM_MEMBER = "ml-100k/u.item"
@@ -224,36 +224,6 @@ def format_ratings(rows: Iterable[Rating]) -> bytes:
     lines = [RATINGS_HEADER]
     lines.extend("\t".join(str(value) for value in row) for row in rows)
     return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def format_titles(rows: Iterable[Title]) -> bytes:
-    """The normalised ``titles.tsv`` content (UTF-8): header, then ``item_id<TAB>title`` per item."""
-    lines = [TITLES_HEADER]
-    for item, title in rows:
-        if any(ch in title for ch in "\t\r\n"):
-            raise ValueError(f"title of item {item} contains a tab or a line break: {title!r}")
-        lines.append(f"{item}\t{title}")
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def load_titles(path: str | Path) -> dict[str, str]:
-    """Reads a normalised ``titles.tsv`` into ``{item_id: title}`` (ids as strings, like the logs)."""
-    path = Path(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines:
-        raise ValueError(f"{path}: empty file; expected header {TITLES_HEADER!r}")
-    _check_header(lines[0], TITLES_COLUMNS, str(path), exact=True)
-    titles: dict[str, str] = {}
-    for lineno, line in enumerate(lines[1:], start=2):
-        if not line:
-            continue
-        item, sep, title = line.partition("\t")
-        if not sep or not item:
-            raise ValueError(f"{path} line {lineno}: expected 'item_id<TAB>title', got {line!r}")
-        if item in titles:
-            raise ValueError(f"{path} line {lineno}: duplicate item_id {item!r}")
-        titles[item] = title
-    return titles
 
 
 # ------------------------------------------------------------------------------------------ verification

@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--titles", default=None)
     related.add_argument(
         "--source",
-        choices=["pin2vec", "cooccurrence", "blend"],
+        choices=["pin2vec", "pin2vec_similar", "cooccurrence", "blend"],
         default=None,
         help="candidate source (default: the best on the last pushed run's validation queries)",
     )
@@ -303,7 +303,7 @@ def settings_from_args(args):
 def _load_titles(path: str | None) -> dict[str, str]:
     if not path:
         return {}
-    from engagement_data.movielens import load_titles
+    from formats.titles import load_titles
 
     return load_titles(path)
 

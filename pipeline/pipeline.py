@@ -178,6 +178,7 @@ def create_pipeline(
     related_evaluator = RelatedEvaluator(
         examples=example_gen.outputs["examples"],
         index=indexer.outputs["index"],
+        next_index=indexer.outputs["next_index"],
         candidates=cooccurrence.outputs["candidates"],
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
@@ -188,6 +189,7 @@ def create_pipeline(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         index=indexer.outputs["index"],
+        next_index=indexer.outputs["next_index"],
         serving_base_dir=serving_dir,
         cooccurrence=cooccurrence.outputs["candidates"],
         blend=related_evaluator.outputs["blend"],

@@ -59,8 +59,8 @@ def print_summary(
         "",
         "Next:",
         f"  open the run report: {summary.report_html or '(not written)'}",
-        f"  pin2vec related --output-dir {run.output_dir}{titles_flag} [--source pin2vec|cooccurrence|blend] "
-        "ID [ID ...]",
+        f"  pin2vec related --output-dir {run.output_dir}{titles_flag} "
+        "[--source pin2vec|pin2vec_similar|cooccurrence|blend] ID [ID ...]",
         f"  tensorboard --logdir {summary.tensorboard_dir}",
     ]
     print("\n".join(lines), file=out)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
+from formats import evaluation_result
 from pipeline.metadata import custom_value, latest_outputs
 
 # (node id, output key) of the artifacts the summary reads.
@@ -90,13 +90,11 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
         summary.index_recall = custom_value(index, "recall_at_k")
         summary.index_k = custom_value(index, "k")
         summary.index_items = custom_value(index, "num_items")
-    if related := artifacts.get(RELATED_EVALUATION):
-        path = os.path.join(related.uri, "evaluation.json")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                summary.related = json.load(f)
-            summary.report_html = os.path.join(related.uri, "report.html")
-            summary.report_markdown = os.path.join(related.uri, "report.md")
+    related = artifacts.get(RELATED_EVALUATION)
+    if related and os.path.isfile(os.path.join(related.uri, evaluation_result.EVALUATION_FILE)):
+        summary.related = evaluation_result.read_evaluation(related.uri).raw
+        summary.report_html = os.path.join(related.uri, evaluation_result.REPORT_HTML)
+        summary.report_markdown = os.path.join(related.uri, evaluation_result.REPORT_MARKDOWN)
     if pushed := artifacts.get(PUSHED):
         if custom_value(pushed, "pushed", 0) == 1:
             summary.pushed_version = custom_value(pushed, "pushed_version")

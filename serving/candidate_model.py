@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components import candidate_table
-from components.related_pusher import push_lib
+from formats import candidate_table, serving_layout
 from serving.embedding_export import read_index_vectors
 from serving.related_model import RelatedServable, RelatedSettings
 
@@ -72,6 +71,6 @@ class CandidateTableLoader:
 
     def load(self, version_dir: str, version: int) -> RelatedServable:
         base = os.path.dirname(os.path.dirname(os.path.abspath(version_dir)))
-        index_dir = os.path.join(base, push_lib.RELATED_MODEL, os.path.basename(version_dir))
+        index_dir = os.path.join(base, serving_layout.RELATED_MODEL, os.path.basename(version_dir))
         searcher = TableSearcher(version_dir, index_dir, self.settings.max_k)
         return RelatedServable(version_dir, version, self.settings, searcher=searcher)

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components import candidate_table
-from components.scann_indexer import index_lib
-from serving.index_searcher import latest_version_dir
+from formats import candidate_table, index_files
+from formats.index_searcher import latest_version_dir
 
 FORMATS = ("word2vec", "tsv")
 VECTORS_TSV = "vectors.tsv"
@@ -66,7 +65,7 @@ def load_pushed_vectors(serving_dir: str) -> ItemVectors:
 
 def read_index_vectors(directory: str) -> ItemVectors:
     """Ids and vectors of a `save_index` directory, without loading the ScaNN searcher."""
-    item_ids, vectors, _ = index_lib.load_vectors(directory)
+    item_ids, vectors, _ = index_files.load_vectors(directory)
     return ItemVectors(item_ids, np.asarray(vectors, dtype=np.float32), directory)
 
 
@@ -216,7 +215,7 @@ def export_embeddings(
 
 
 def _check_vectors(item_ids: Sequence[str], vectors: np.ndarray) -> np.ndarray:
-    vectors = index_lib.validate_embeddings(vectors, name="vectors")
+    vectors = index_files.validate_embeddings(vectors, name="vectors")
     if len(item_ids) != vectors.shape[0]:
         raise ValueError(f"{len(item_ids)} item ids for {vectors.shape[0]} vectors; expected one id per row")
     return vectors

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from components.scann_indexer import index_lib
-from serving.index_searcher import RelatedItemsSearcher, latest_version_dir
+from formats import index_files
+from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 from serving.model_registry import version_dirs
 
 FORMATS = ("parquet", "tfrecord")
@@ -69,8 +69,8 @@ def related_rows(searcher: RelatedItemsSearcher, start: int, end: int, k: int) -
         neighbours = answers[item_id] or []
         scores = [float(score) for _, score in neighbours]
         yield {
-            "item_id": index_lib.encode_item_id(item_id),
-            "related_ids": [index_lib.encode_item_id(other) for other, _ in neighbours],
+            "item_id": index_files.encode_item_id(item_id),
+            "related_ids": [index_files.encode_item_id(other) for other, _ in neighbours],
             "scores": scores,
             "distances": [1.0 - score for score in scores],
         }
@@ -123,7 +123,7 @@ class _RelatedBatch(beam.DoFn):
 def export_related(settings: ExportSettings) -> list[str]:
     """Runs the Beam pipeline and returns the files written."""
     directory = index_directory(settings.serving_dir, settings.version)
-    with open(os.path.join(directory, index_lib.METADATA_FILE), encoding="utf-8") as f:
+    with open(os.path.join(directory, index_files.METADATA_FILE), encoding="utf-8") as f:
         num_items = json.load(f)["num_items"]
     if settings.k > num_items - 1:
         raise ValueError(f"k={settings.k} but the index at {directory} has only {num_items - 1} other items")

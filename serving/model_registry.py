@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from components.related_pusher import push_lib
+from formats import serving_layout
 from serving.errors import Code, ServingError
 from serving.servable import ModelLoader, Servable
 
@@ -28,7 +28,8 @@ log = logging.getLogger("pin2vec.serving")
 def version_dirs(model_base: str) -> dict[int, str]:
     """{version: path} of the integer-named directories (ASCII digits only) under `model_base`."""
     paths = {
-        version: os.path.join(model_base, str(version)) for version in push_lib.existing_versions(model_base)
+        version: os.path.join(model_base, str(version))
+        for version in serving_layout.existing_versions(model_base)
     }
     return {version: path for version, path in paths.items() if os.path.isdir(path)}
 

@@ -27,9 +27,9 @@ import numpy as np
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
-from components.scann_indexer import index_lib
+from formats import index_files
+from formats.index_searcher import PAD_ID, PAD_SCORE, RelatedItemsSearcher
 from serving.errors import Code, ServingError
-from serving.index_searcher import PAD_ID, PAD_SCORE, RelatedItemsSearcher
 from serving.signatures import signature_def
 from serving.tensors import one_value
 
@@ -38,10 +38,10 @@ SIGNATURE = "serving_default"
 IDS_INPUT = "item_ids"
 K_INPUT = "k"
 REQUIRED_FILES = (
-    index_lib.METADATA_FILE,
-    index_lib.ITEM_IDS_FILE,
-    index_lib.EMBEDDINGS_FILE,
-    os.path.join(index_lib.SCANN_DIR, "scann_assets.pbtxt"),
+    index_files.METADATA_FILE,
+    index_files.ITEM_IDS_FILE,
+    index_files.EMBEDDINGS_FILE,
+    os.path.join(index_files.SCANN_DIR, "scann_assets.pbtxt"),
 )
 
 
@@ -160,7 +160,7 @@ def _outputs(request: _Request, found: dict[int, dict], distances_of=None) -> di
             continue
         known[row] = True
         for column, (other, score) in enumerate(neighbours):
-            related_ids[row, column] = index_lib.encode_item_id(other)
+            related_ids[row, column] = index_files.encode_item_id(other)
             scores[row, column] = score
         m = len(neighbours)
         if distances_of is None:
@@ -234,7 +234,7 @@ class RelatedServable:
             return None
         if k is None or not 1 <= k <= self._searcher.max_k:
             return None
-        found = self._searcher.related_row(index_lib.decode_item_id(raw_id), k)
+        found = self._searcher.related_row(index_files.decode_item_id(raw_id), k)
         related_ids, scores = found or ([PAD_ID] * k, [PAD_SCORE] * k)
         scores = np.array(scores, dtype=np.float32)
         # What fill_proto writes for these [1, k] outputs, without its generic steps.
@@ -274,7 +274,7 @@ class RelatedServable:
                 Code.INVALID_ARGUMENT,
                 f"'{K_INPUT}' must be in [1, {max_k}] for this index; got {int(bad[0])}",
             )
-        decode = index_lib.decode_item_id
+        decode = index_files.decode_item_id
         return _Request([decode(raw) for raw in ids.tolist()], ks.tolist())
 
     def close(self) -> None:
@@ -282,12 +282,12 @@ class RelatedServable:
 
 
 class RelatedLoader:
-    """Loads `<base>/related/<version>/` index directories (see components/scann_indexer/index_lib.py)."""
+    """Loads `<base>/<name>/<version>/` index directories (see formats/index_files.py): `related` (cosine
+    neighbours) or `pin2vec` (what the network predicts next)."""
 
-    name = MODEL_NAME
-
-    def __init__(self, settings: RelatedSettings | None = None):
+    def __init__(self, settings: RelatedSettings | None = None, name: str = MODEL_NAME):
         self.settings = settings or RelatedSettings()
+        self.name = name
 
     def missing_files(self, version_dir: str) -> list[str]:
         return [name for name in REQUIRED_FILES if not os.path.isfile(os.path.join(version_dir, name))]

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 
-from components.related_pusher import push_lib
+from formats import serving_layout
 from serving.access_log import BufferedLinesHandler
 from serving.candidate_model import CandidateTableLoader
 from serving.embedding_model import EmbeddingLoader
@@ -81,8 +81,9 @@ def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
     return [
         EmbeddingLoader(),
         RelatedLoader(settings.related),
-        CandidateTableLoader(push_lib.COOCCURRENCE_MODEL, settings.related),
-        CandidateTableLoader(push_lib.BLEND_MODEL, settings.related),
+        RelatedLoader(settings.related, name=serving_layout.PIN2VEC_MODEL),
+        CandidateTableLoader(serving_layout.COOCCURRENCE_MODEL, settings.related),
+        CandidateTableLoader(serving_layout.BLEND_MODEL, settings.related),
     ]
 
 

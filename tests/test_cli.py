@@ -93,7 +93,7 @@ def test_settings_from_args_maps_every_group(monkeypatch):
 
 def test_related_without_a_pushed_index(tmp_path, capsys):
     assert cli.main(["related", "--output-dir", str(tmp_path), "1"]) == 1
-    assert os.path.join(str(tmp_path), "serving", "related") in capsys.readouterr().err
+    assert os.path.join(str(tmp_path), "serving", "pin2vec") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--k", "0", "a"], ["--k", str(cli.MAX_K + 1), "a"], []])
@@ -156,14 +156,20 @@ def test_related_k_above_the_index_size_is_an_error(output_dir, capsys):
 @pytest.fixture(scope="module")
 def output_with_tables(output_dir):
     """Adds pushed co-occurrence and blend tables, and an evaluation that found co-occurrence best."""
-    from components import candidate_table
+    from formats import candidate_table
 
     serving = output_dir / "serving"
     for source, first in (("cooccurrence", "b"), ("blend", "c")):
         table = candidate_table.from_lists({"a": [(first, 2.0), ("d", 1.0)]}, {"a": 3}, top_n=5)
         candidate_table.save_table(table, str(serving / source / "5"))
     (serving / "evaluation" / "5").mkdir(parents=True)
-    (serving / "evaluation" / "5" / "evaluation.json").write_text(json.dumps({"best_source": "cooccurrence"}))
+    evaluation = {
+        "ks": [10],
+        "sources": ["cooccurrence", "blend"],
+        "best_source": "cooccurrence",
+        "splits": {},
+    }
+    (serving / "evaluation" / "5" / "evaluation.json").write_text(json.dumps(evaluation))
     return output_dir
 
 
@@ -177,14 +183,14 @@ def test_related_sources_keep_the_json_shape(output_with_tables, capsys, argv, f
     assert answer["a"] == [{"item": first, "score": 2.0}, {"item": "d", "score": 1.0}]
 
 
-def test_related_pin2vec_source_is_the_index(output_with_tables, capsys):
+def test_related_pin2vec_similar_source_is_the_cosine_index(output_with_tables, capsys):
     argv = [
         "related",
         "--output-dir",
         str(output_with_tables),
         "--json",
         "--source",
-        "pin2vec",
+        "pin2vec_similar",
         "--k",
         "3",
         "a",

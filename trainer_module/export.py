@@ -1,9 +1,13 @@
-"""The serving SavedModel: raw item ids in, embeddings out, the tf.Transform graph inside.
+"""The serving SavedModel: raw item ids in, embeddings and softmax rows out, the tf.Transform graph inside.
 
 Exported as a plain `tf.Module` holding only what inference needs (the hidden layer of every item, stored
-as unit rows and their norms, and the transform layer), so the artifact uses only stock TensorFlow ops and
-loads in stock TF Serving. The hidden layer is computed once here rather than per call, so ranking a batch
-costs one matmul and no pass over the whole table. The softmax weights are a training device and stay out.
+as unit rows and their norms, the output softmax rows and biases, and the transform layer), so the artifact
+uses only stock TensorFlow ops and loads in stock TF Serving. The hidden layer is computed once here rather
+than per call, so ranking a batch costs one matmul and no pass over the whole table.
+
+The network was trained to predict the next engagement through its softmax, so the related items it serves
+(and the Evaluator gates on) are ranked by hidden(query) . softmax_row(item) (input x output); cosine between
+hidden layers (input x input) finds substitutes instead, and stays available as the `pin2vec_similar` index.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class EmbeddingExport(tf.Module):
         norms = tf.norm(hidden, axis=1)
         self.unit_vectors = tf.Variable(tf.math.divide_no_nan(hidden, norms[:, tf.newaxis]), trainable=False)
         self.vector_norms = tf.Variable(norms, trainable=False)
+        self.softmax_rows = tf.Variable(tf.convert_to_tensor(model.softmax_weights), trainable=False)
+        self.softmax_biases = tf.Variable(tf.convert_to_tensor(model.softmax_biases), trainable=False)
         self.num_classes = model.num_classes
         self.vocabulary_size = model.num_classes - features.NUM_OOV_BUCKETS
         self.tft_layer = tf_transform_output.transform_features_layer()
@@ -50,11 +56,14 @@ class EmbeddingExport(tf.Module):
         return {
             features.SERVING_OUTPUT: self._embed(indices),
             features.KNOWN_OUTPUT: indices < self.vocabulary_size,
+            features.SOFTMAX_ROW_OUTPUT: tf.gather(self.softmax_rows.read_value(), indices),
+            features.SOFTMAX_BIAS_OUTPUT: tf.gather(self.softmax_biases.read_value(), indices),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def score_examples(self, serialized):
-        """The vocabulary rows most cosine-similar to each example's item, best first: what the index serves.
+        """The vocabulary rows the softmax scores highest after each example's item (hidden(query) .
+        softmax_row, see features.NEXT_SCORE_USES_BIAS), best first: what the `pin2vec` index serves.
 
         Ranked here, in chunks of queries, so that TFMA receives `SCORING_TOP_K` rows per query rather than
         a score per vocabulary row (megabytes per query at a million items). The query's own row and the
@@ -62,8 +71,9 @@ class EmbeddingExport(tf.Module):
         """
         raw = tf.io.parse_example(serialized, {features.ITEM: self._raw_feature_spec[features.ITEM]})
         indices = self._indices(raw[features.ITEM])
-        items = self.unit_vectors.read_value()
-        queries = tf.gather(items, indices)
+        items = self.softmax_rows.read_value()
+        biases = self.softmax_biases.read_value() if features.NEXT_SCORE_USES_BIAS else None
+        queries = self._embed(indices)
         k = min(features.SCORING_TOP_K, self.vocabulary_size - 1)
         count = tf.shape(indices)[0]
         chunk = tf.maximum(tf.minimum(count, _QUERY_CHUNK), 1)
@@ -76,7 +86,10 @@ class EmbeddingExport(tf.Module):
             chunk_queries, chunk_indices = chunk_of_queries
             # Two more than k, then the query's own row and the OOV row dropped: cheaper than masking
             # the whole [chunk, vocabulary] score matrix first.
-            top = tf.math.top_k(tf.matmul(chunk_queries, items, transpose_b=True), k=k + 2).indices
+            scores = tf.matmul(chunk_queries, items, transpose_b=True)
+            if biases is not None:
+                scores += biases[tf.newaxis, :]
+            top = tf.math.top_k(scores, k=k + 2).indices
             top = tf.cast(top, tf.int64)
             excluded = (top == chunk_indices[:, tf.newaxis]) | (top >= self.vocabulary_size)
             kept_first = tf.argsort(tf.cast(excluded, tf.int32), axis=1, stable=True)[:, :k]

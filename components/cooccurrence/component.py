@@ -1,7 +1,7 @@
 """CooccurrenceCandidates: a TFX component counting co-engaged item pairs into per-item candidate lists.
 
 Input: `examples` (SessionExampleGen's training pairs; only the train split is read, so held-out engagements
-never leak into candidates). Output: `candidates`, a `RelatedCandidates` table (components/candidate_table.py)
+never leak into candidates). Output: `candidates`, a `RelatedCandidates` table (formats/candidate_table.py)
 whose custom properties carry num_items and top_n.
 """
 

@@ -17,8 +17,8 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
-from components import candidate_table
 from components.cooccurrence import cooccurrence_lib as lib
+from formats import candidate_table
 from trainer_module import features
 
 EXAMPLES_KEY = "examples"
@@ -164,7 +164,7 @@ def assemble_table(
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Examples (train split) -> `candidates` (a candidate table, see components/candidate_table.py)."""
+    """Examples (train split) -> `candidates` (a candidate table, see formats/candidate_table.py)."""
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]):
         self._log_startup(input_dict, output_dict, exec_properties)

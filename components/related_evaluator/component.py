@@ -40,6 +40,7 @@ class RelatedEvaluatorSpec(types.ComponentSpec):
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         executor.INDEX_KEY: ChannelParameter(type=ScannIndex),
+        executor.NEXT_INDEX_KEY: ChannelParameter(type=ScannIndex, optional=True),
         executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates),
         executor.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
     }
@@ -60,6 +61,7 @@ class RelatedEvaluator(base_component.BaseComponent):
         examples: types.BaseChannel,
         index: types.BaseChannel,
         candidates: types.BaseChannel,
+        next_index: types.BaseChannel | None = None,
         model_run: types.BaseChannel | None = None,
         settings: BlendSettings | None = None,
         titles_path: str = "",
@@ -75,6 +77,7 @@ class RelatedEvaluator(base_component.BaseComponent):
             spec=RelatedEvaluatorSpec(
                 examples=examples,
                 index=index,
+                next_index=next_index,
                 candidates=candidates,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),

@@ -19,24 +19,37 @@ import numpy as np
 from components.related_evaluator import blend_lib, catalogue_lib, metrics_lib, rerank_lib
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
 
-SOURCES = ("pin2vec", "cooccurrence", "blend")
+# Tie order of best_source. pin2vec: what the network predicts next; pin2vec_similar: its cosine neighbours.
+SOURCES = ("pin2vec", "pin2vec_similar", "cooccurrence", "blend")
 CHUNK = 8192  # catalogue rows blended or reranked at once: bounds the temporary arrays (~100 MB)
 
 
 @dataclasses.dataclass(frozen=True)
 class Candidates:
-    """The two candidate sources over one catalogue, and the engagement counts they are bucketed by."""
+    """The two blended candidate sources over one catalogue, the engagement counts they are bucketed by, and
+    any other source measured beside them (`extra`, by name: e.g. pin2vec_similar)."""
 
     catalogue: Catalogue
     pin2vec: Source
     cooccurrence: Source
     popularity: np.ndarray  # int64 [N]: engagement count (0 where the co-occurrence table has no row)
     counted: np.ndarray  # bool [N]: the item has a popularity (the table's items): examples come from these
+    extra: Mapping[str, Source] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.catalogue)
-        if len(self.pin2vec.ids) != n or len(self.cooccurrence.ids) != n or self.popularity.shape != (n,):
+        sources = [self.pin2vec, self.cooccurrence, *self.extra.values()]
+        if any(len(source.ids) != n for source in sources) or self.popularity.shape != (n,):
             raise ValueError(f"sources and popularity must have one row per catalogue item ({n})")
+        clashes = sorted(set(self.extra) & {"pin2vec", "cooccurrence", "blend"})
+        if clashes:
+            raise ValueError(f"extra sources {clashes} clash with the blended sources' names")
+
+    def unblended(self) -> dict[str, Source]:
+        """Every source but the blend, by name, in SOURCES order."""
+        named = {"pin2vec": self.pin2vec, "cooccurrence": self.cooccurrence, **self.extra}
+        order = {name: i for i, name in enumerate(SOURCES)}
+        return dict(sorted(named.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def candidates_from_lists(
@@ -298,7 +311,7 @@ def evaluate_sources(
     else:
         blend = blend_all(candidates, weight, settings)
         blend_rows_of = lambda items: blend_rows(items, candidates, weight, settings)  # noqa: E731
-    sources = {"pin2vec": candidates.pin2vec, "cooccurrence": candidates.cooccurrence, "blend": blend}
+    sources = {**candidates.unblended(), "blend": blend}
     metrics = evaluate_all(splits, sources, candidates.popularity, len(catalogue))
     best = best_source(metrics["validation"])
     chosen = example_items(candidates.popularity, candidates.counted)
@@ -309,8 +322,10 @@ def evaluate_sources(
             "bucket": bucket,
             "popularity": int(candidates.popularity[item]),
             "lists": {
-                "pin2vec": candidates.pin2vec.ranked(catalogue, item, 10),
-                "cooccurrence": candidates.cooccurrence.ranked(catalogue, item, 10),
+                **{
+                    name: source.ranked(catalogue, item, 10)
+                    for name, source in candidates.unblended().items()
+                },
                 "blend": _ranked(catalogue, example_blend[0][row, :10], example_blend[1][row, :10]),
             },
         }

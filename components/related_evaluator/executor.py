@@ -14,24 +14,21 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components import candidate_table
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, report_lib, rerank_lib
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
-from components.scann_indexer import index_lib
-from serving.index_searcher import PAD_ID, RelatedItemsSearcher
+from formats import candidate_table, evaluation_result, index_files, titles
+from formats.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
 
 EXAMPLES_KEY = "examples"
-INDEX_KEY = "index"
+INDEX_KEY = "index"  # cosine between hidden layers: pin2vec_similar
+NEXT_INDEX_KEY = "next_index"  # what the network predicts next: pin2vec (optional for older pipelines)
 CANDIDATES_KEY = "candidates"
 MODEL_RUN_KEY = "model_run"
 EVALUATION_KEY = "evaluation"
 BLEND_KEY = "blend"
 CONFIG_KEY = "evaluation_config"
 
-EVALUATION_FILE = "evaluation.json"
-REPORT_HTML = "report.html"
-REPORT_MARKDOWN = "report.md"
 HISTORY_FILE = "history.json"
 RERANK_MODEL_FILE = "rerank_model.json"  # the chosen reranker (JSON, never pickled), when it was chosen
 SPLITS = {"validation": "eval", "test": "test"}  # report name -> Examples split
@@ -102,7 +99,7 @@ def pin2vec_source(searcher: RelatedItemsSearcher, catalogue: Catalogue, top_n: 
     searcher's id bytes are mapped to rows by a binary search over the sorted vocabulary bytes."""
     names = list(searcher.item_ids)
     k = min(top_n, searcher.max_k)
-    encoded = np.array([index_lib.encode_item_id(name) for name in names], dtype=bytes)
+    encoded = np.array([index_files.encode_item_id(name) for name in names], dtype=bytes)
     order = np.argsort(encoded, kind="stable")
     rows = catalogue.rows(names)
     vocabulary, row_of = encoded[order], rows[order]
@@ -119,10 +116,15 @@ def pin2vec_source(searcher: RelatedItemsSearcher, catalogue: Catalogue, top_n: 
 
 
 def cooccurrence_candidates(
-    table: candidate_table.CandidateTable, searcher: RelatedItemsSearcher, top_n: int
+    table: candidate_table.CandidateTable,
+    searcher: RelatedItemsSearcher,
+    top_n: int,
+    similar: RelatedItemsSearcher | None = None,
 ) -> evaluation_lib.Candidates:
-    """Both sources over the sorted union of the index's and the table's items."""
-    catalogue = catalogue_lib.catalogue_of(searcher.item_ids, table.items)
+    """Every source over the sorted union of the indexes' and the table's items: `searcher` is the Pin2Vec
+    source the blend fuses with co-occurrence, `similar` (when given) the cosine index measured beside it."""
+    indexed = [searcher.item_ids] + ([similar.item_ids] if similar is not None else [])
+    catalogue = catalogue_lib.catalogue_of(*indexed, table.items)
     table_rows = catalogue.rows(table.items)
     popularity = np.zeros(len(catalogue), dtype=np.int64)
     popularity[table_rows] = table.popularity
@@ -134,6 +136,7 @@ def cooccurrence_candidates(
         catalogue_lib.source_from_table(table, catalogue, top_n),
         popularity,
         counted,
+        extra={} if similar is None else {"pin2vec_similar": pin2vec_source(similar, catalogue, top_n)},
     )
 
 
@@ -148,11 +151,7 @@ def read_history(model_run: types.Artifact | None) -> dict | None:
 
 
 def read_titles(path: str) -> dict[str, str]:
-    if not path:
-        return {}
-    from engagement_data.movielens import load_titles
-
-    return load_titles(path)
+    return titles.load_titles(path) if path else {}
 
 
 def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, rerank_lib.RerankSettings, str]:
@@ -174,11 +173,14 @@ class Executor(base_executor.BaseExecutor):
         evaluation = artifact_utils.get_single_instance(output_dict[EVALUATION_KEY])
         blend = artifact_utils.get_single_instance(output_dict[BLEND_KEY])
 
-        candidates_ = cooccurrence_candidates(
-            candidate_table.load_table(candidates.uri),
-            RelatedItemsSearcher(index.uri, max_k=settings.top_n),
-            settings.top_n,
-        )
+        similar = RelatedItemsSearcher(index.uri, max_k=settings.top_n)
+        next_index = (input_dict.get(NEXT_INDEX_KEY) or [None])[0]
+        table = candidate_table.load_table(candidates.uri)
+        if next_index is None:  # a pipeline from before the next-engagement index: the cosine one is pin2vec
+            candidates_ = cooccurrence_candidates(table, similar, settings.top_n)
+        else:
+            next_searcher = RelatedItemsSearcher(next_index.uri, max_k=settings.top_n)
+            candidates_ = cooccurrence_candidates(table, next_searcher, settings.top_n, similar=similar)
         catalogue = candidates_.catalogue
         splits = {name: read_queries(examples, split, catalogue) for name, split in SPLITS.items()}
         training = read_training_queries(examples, catalogue)
@@ -194,7 +196,7 @@ class Executor(base_executor.BaseExecutor):
 
         rerank_inputs = None
         if rerank_settings.enabled and len(training):
-            vector_ids, vectors, _ = index_lib.load_vectors(index.uri)
+            vector_ids, vectors, _ = index_files.load_vectors(index.uri)
             pairs = read_pairs(examples, "train", catalogue)
             rerank_inputs = rerank_lib.RerankInputs(
                 candidates_.pin2vec.ids,
@@ -223,12 +225,13 @@ class Executor(base_executor.BaseExecutor):
         if method == "rerank":
             with open(os.path.join(evaluation.uri, RERANK_MODEL_FILE), "w", encoding="utf-8") as f:
                 json.dump(result["blend"]["rerank"]["model"], f, indent=1)
-        with open(os.path.join(evaluation.uri, EVALUATION_FILE), "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+        evaluation_result.write_evaluation(evaluation.uri, result)
         history, titles = read_history(model_run), read_titles(titles_path)
-        with open(os.path.join(evaluation.uri, REPORT_HTML), "w", encoding="utf-8") as f:
+        with open(os.path.join(evaluation.uri, evaluation_result.REPORT_HTML), "w", encoding="utf-8") as f:
             f.write(report_lib.render_html(result, history, titles))
-        with open(os.path.join(evaluation.uri, REPORT_MARKDOWN), "w", encoding="utf-8") as f:
+        with open(
+            os.path.join(evaluation.uri, evaluation_result.REPORT_MARKDOWN), "w", encoding="utf-8"
+        ) as f:
             f.write(report_lib.render_markdown(result, history, titles))
 
         evaluation.set_string_custom_property("best_source", best)
@@ -246,5 +249,5 @@ class Executor(base_executor.BaseExecutor):
             best,
             method,
             weight,
-            os.path.join(evaluation.uri, REPORT_HTML),
+            os.path.join(evaluation.uri, evaluation_result.REPORT_HTML),
         )

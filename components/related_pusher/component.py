@@ -23,6 +23,7 @@ class RelatedPusherSpec(ComponentSpec):
         "model": ChannelParameter(type=standard_artifacts.Model),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "index": ChannelParameter(type=ScannIndex),
+        "next_index": ChannelParameter(type=ScannIndex, optional=True),
         "cooccurrence": ChannelParameter(type=RelatedCandidates, optional=True),
         "blend": ChannelParameter(type=RelatedCandidates, optional=True),
         "evaluation": ChannelParameter(type=RelatedEvaluation, optional=True),
@@ -31,7 +32,7 @@ class RelatedPusherSpec(ComponentSpec):
 
 
 class RelatedPusher(base_component.BaseComponent):
-    """Publishes `<serving_base_dir>/{embedding,related,cooccurrence,blend,evaluation}/<v>/` atomically."""
+    """Publishes `<serving_base_dir>/<model>/<v>/` for every model (`formats.serving_layout`), atomically."""
 
     SPEC_CLASS = RelatedPusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
@@ -42,6 +43,7 @@ class RelatedPusher(base_component.BaseComponent):
         model_blessing,
         index,
         serving_base_dir: str,
+        next_index=None,
         cooccurrence=None,
         blend=None,
         evaluation=None,
@@ -51,6 +53,7 @@ class RelatedPusher(base_component.BaseComponent):
                 model=model,
                 model_blessing=model_blessing,
                 index=index,
+                next_index=next_index,
                 cooccurrence=cooccurrence,
                 blend=blend,
                 evaluation=evaluation,

@@ -10,7 +10,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components.related_pusher import push_lib
+from components.related_pusher import push_policy
+from formats import serving_layout
 
 
 class Executor(base_executor.BaseExecutor):
@@ -18,14 +19,22 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         blessing = artifact_utils.get_single_instance(input_dict["model_blessing"])
         index = artifact_utils.get_single_instance(input_dict["index"])
+        next_index = (input_dict.get("next_index") or [None])[0]
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
         base = exec_properties["serving_base_dir"]
 
-        reasons = push_lib.refusal_reasons(
+        reasons = push_policy.refusal_reasons(
             model_blessed=blessing.get_int_custom_property("blessed") == 1,
             index_blessed=index.get_int_custom_property("blessed") == 1,
             index_recall=index.get_float_custom_property("recall_at_k"),
         )
+        if next_index is not None and next_index.get_int_custom_property("blessed") != 1:
+            reasons += push_policy.refusal_reasons(
+                model_blessed=True,
+                index_blessed=False,
+                index_recall=next_index.get_float_custom_property("recall_at_k"),
+                index_name="pin2vec (next-engagement)",
+            )
         if reasons:
             logging.warning("Not pushing model %s: %s", model.uri, "; ".join(reasons))
             pushed.set_int_custom_property("pushed", 0)
@@ -35,21 +44,27 @@ class Executor(base_executor.BaseExecutor):
         # Published in this order: a reader following `embedding` (last) finds everything else in place.
         sources = {
             name: (input_dict.get(name) or [None])[0]
-            for name in (push_lib.COOCCURRENCE_MODEL, push_lib.BLEND_MODEL, push_lib.EVALUATION_MODEL)
+            for name in (
+                serving_layout.COOCCURRENCE_MODEL,
+                serving_layout.BLEND_MODEL,
+                serving_layout.EVALUATION_MODEL,
+            )
         }
         sources = {name: artifact.uri for name, artifact in sources.items() if artifact is not None}
-        sources[push_lib.RELATED_MODEL] = index.uri
-        sources[push_lib.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
+        sources[serving_layout.RELATED_MODEL] = index.uri
+        if next_index is not None:
+            sources[serving_layout.PIN2VEC_MODEL] = next_index.uri
+        sources[serving_layout.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
         bases = {name: os.path.join(base, name) for name in sources}
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
-        version = push_lib.already_pushed_version(bases[push_lib.RELATED_MODEL], provenance)
+        version = serving_layout.already_pushed_version(bases[serving_layout.RELATED_MODEL], provenance)
         if version is not None:
             logging.info("Model %s and its index are already serving as version %d", model.uri, version)
         else:
-            version = push_lib.next_version(list(bases.values()))
+            version = serving_layout.next_version(list(bases.values()))
             for name, uri in sources.items():
-                push_lib.publish_directory(
-                    uri, bases[name], version, provenance if name == push_lib.RELATED_MODEL else None
+                serving_layout.publish_directory(
+                    uri, bases[name], version, provenance if name == serving_layout.RELATED_MODEL else None
                 )
             logging.info("Pushed version %d of %s under %s", version, ", ".join(sources), base)
         pushed.set_int_custom_property("pushed", 1)

@@ -1,8 +1,11 @@
-"""ScannIndexer: a TFX component that turns the trained model and the Transform vocabulary into a ScaNN index.
+"""ScannIndexer: a TFX component that turns the trained model and the Transform vocabulary into ScaNN indexes.
 
-Inputs: `model` (the serving SavedModel) and `transform_graph` (the item vocabulary). Output: `index`, a
-`ScannIndex` directory (layout in `index_lib`) whose custom properties carry recall_at_k, k, num_items,
-dimensions and blessed (1 when recall_at_k >= min_recall); the pusher pushes only blessed indexes.
+Inputs: `model` (the serving SavedModel) and `transform_graph` (the item vocabulary). Two `ScannIndex`
+directories (layout in `formats.index_files`): `next_index`, the `pin2vec` source (what the network predicts
+next: softmax rows searched by maximum inner product with the query's hidden layer), and `index`, the
+`pin2vec_similar` source (cosine between hidden layers). Their custom properties carry recall_at_k, k,
+num_items, dimensions, scorer and blessed (1 when recall_at_k >= min_recall); the pusher pushes only blessed
+indexes.
 """
 
 from __future__ import annotations
@@ -34,11 +37,14 @@ class ScannIndexerSpec(types.ComponentSpec):
         executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         executor.TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph),
     }
-    OUTPUTS = {executor.INDEX_KEY: ChannelParameter(type=ScannIndex)}
+    OUTPUTS = {
+        executor.INDEX_KEY: ChannelParameter(type=ScannIndex),
+        executor.NEXT_INDEX_KEY: ChannelParameter(type=ScannIndex),
+    }
 
 
 class ScannIndexer(base_component.BaseComponent):
-    """Embeds every vocabulary item, builds a ScaNN index and blesses it if its recall@k is high enough."""
+    """Embeds every vocabulary item, builds both ScaNN indexes, blesses each whose recall@k is high enough."""
 
     SPEC_CLASS = ScannIndexerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
@@ -58,5 +64,6 @@ class ScannIndexer(base_component.BaseComponent):
             index_config=settings_to_json(index_config or IndexSettings()),
             code_version=code_version(executor.__name__),
             index=types.Channel(type=ScannIndex),
+            next_index=types.Channel(type=ScannIndex),
         )
         super().__init__(spec=spec)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,12 +18,14 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.scann_indexer import index_lib
+from formats import index_files
 from trainer_module import features
 
 # Keys of the component spec.
 MODEL_KEY = "model"
 TRANSFORM_GRAPH_KEY = "transform_graph"
-INDEX_KEY = "index"
+INDEX_KEY = "index"  # cosine between hidden layers: the `pin2vec_similar` source
+NEXT_INDEX_KEY = "next_index"  # hidden layer x softmax rows: the `pin2vec` source
 INDEX_CONFIG_KEY = "index_config"
 
 # Custom properties of the output `ScannIndex` artifact; the pusher reads BLESSED_PROPERTY.
@@ -32,13 +34,16 @@ K_PROPERTY = "k"
 NUM_ITEMS_PROPERTY = "num_items"
 DIMENSIONS_PROPERTY = "dimensions"
 BLESSED_PROPERTY = "blessed"
+SCORER_PROPERTY = "scorer"
 
 _EMBED_BATCH_SIZE = 4096
 _LOG_EVERY_BATCHES = 50
 
 
 class Executor(base_executor.BaseExecutor):
-    """Embeds every vocabulary item with the exported model, indexes them, checks recall, saves the index."""
+    """Embeds every vocabulary item with the exported model and writes two indexes, each checked for recall:
+    `next_index` (the `pin2vec` source: items by their softmax rows, queried with hidden layers, maximum inner
+    product) and `index` (the `pin2vec_similar` source: cosine between hidden layers)."""
 
     def Do(
         self,
@@ -50,40 +55,64 @@ class Executor(base_executor.BaseExecutor):
         settings = index_lib.settings_from_json(exec_properties.get(INDEX_CONFIG_KEY) or "{}")
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         transform_graph = artifact_utils.get_single_instance(input_dict[TRANSFORM_GRAPH_KEY])
-        index = artifact_utils.get_single_instance(output_dict[INDEX_KEY])
 
         item_ids = read_vocabulary(transform_graph.uri)
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-        embeddings = index_lib.embed_items(
-            load_embed_fn(model_dir), item_ids, batch_size=_EMBED_BATCH_SIZE, log_every=_LOG_EVERY_BATCHES
-        )
-        searcher = index_lib.build_index(embeddings, settings)
-        settings, recall = index_lib.tune_leaves_to_search(searcher, embeddings, settings)
-        metadata = save_to_uri(searcher, item_ids, embeddings, index.uri, settings, recall)
+        embedder = SignatureEmbedder(model_dir)
+        embed = {"batch_size": _EMBED_BATCH_SIZE, "log_every": _LOG_EVERY_BATCHES}
+        hidden = index_lib.embed_items(embedder, item_ids, **embed)
+        similar = artifact_utils.get_single_instance(output_dict[INDEX_KEY])
+        build_and_record(similar, item_ids, hidden, settings, None, index_lib.SIMILAR_SCORER)
 
-        blessed = index_lib.is_blessed(recall, settings)
-        index.set_float_custom_property(RECALL_PROPERTY, recall)
-        index.set_int_custom_property(K_PROPERTY, metadata["k"])
-        index.set_int_custom_property(NUM_ITEMS_PROPERTY, metadata["num_items"])
-        index.set_int_custom_property(DIMENSIONS_PROPERTY, metadata["dimensions"])
-        index.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
-        if blessed:
-            logging.info(
-                "ScaNN index blessed: recall@%d %.4f >= min_recall %.4f",
-                metadata["k"],
-                recall,
-                settings.min_recall,
+        if NEXT_INDEX_KEY in output_dict:
+            rows = index_lib.embed_items(embedder.softmax_rows, item_ids, **embed)
+            biases = index_lib.embed_items(embedder.softmax_biases, item_ids, **embed)[:, 0]
+            indexed, queries = index_lib.next_engagement_vectors(
+                hidden, rows, biases, with_bias=features.NEXT_SCORE_USES_BIAS
             )
-        else:
-            # Not an error: the run stays inspectable in ML Metadata; the pusher refuses unblessed indexes.
-            logging.warning(
-                "ScaNN index NOT blessed: recall@%d = %.4f is below min_recall = %.4f, so the pusher will "
-                "not push it. Search more leaves (num_leaves_to_search) or rescore more candidates "
-                "(reorder_multiplier).",
-                metadata["k"],
-                recall,
-                settings.min_recall,
-            )
+            next_settings = dataclasses.replace(settings, normalize=False)
+            next_index = artifact_utils.get_single_instance(output_dict[NEXT_INDEX_KEY])
+            build_and_record(next_index, item_ids, indexed, next_settings, queries, index_lib.NEXT_SCORER)
+
+
+def build_and_record(
+    index: types.Artifact,
+    item_ids: list[str],
+    vectors: np.ndarray,
+    settings: index_lib.IndexSettings,
+    queries: np.ndarray | None,
+    scorer: str,
+) -> None:
+    """Builds, tunes and saves one index into `index.uri`, and records its recall and blessing on it."""
+    searcher = index_lib.build_index(vectors, settings)
+    settings, recall = index_lib.tune_leaves_to_search(searcher, vectors, settings, queries)
+    metadata = save_to_uri(searcher, item_ids, vectors, index.uri, settings, recall, queries, scorer)
+    blessed = index_lib.is_blessed(recall, settings)
+    index.set_float_custom_property(RECALL_PROPERTY, recall)
+    index.set_int_custom_property(K_PROPERTY, metadata["k"])
+    index.set_int_custom_property(NUM_ITEMS_PROPERTY, metadata["num_items"])
+    index.set_int_custom_property(DIMENSIONS_PROPERTY, metadata["dimensions"])
+    index.set_int_custom_property(BLESSED_PROPERTY, int(blessed))
+    index.set_string_custom_property(SCORER_PROPERTY, scorer)
+    if blessed:
+        logging.info(
+            "ScaNN %s index blessed: recall@%d %.4f >= min_recall %.4f",
+            scorer,
+            metadata["k"],
+            recall,
+            settings.min_recall,
+        )
+    else:
+        # Not an error: the run stays inspectable in ML Metadata; the pusher refuses unblessed indexes.
+        logging.warning(
+            "ScaNN %s index NOT blessed: recall@%d = %.4f is below min_recall = %.4f, so the pusher will "
+            "not push it. Search more leaves (num_leaves_to_search) or rescore more candidates "
+            "(reorder_multiplier).",
+            scorer,
+            metadata["k"],
+            recall,
+            settings.min_recall,
+        )
 
 
 def read_vocabulary(transform_graph_uri: str) -> list[str]:
@@ -95,18 +124,13 @@ def read_vocabulary(transform_graph_uri: str) -> list[str]:
             f"(looked in {tft_output.transform_savedmodel_dir}/assets); expected the preprocessing_fn to "
             f"write it with vocab_filename=features.VOCABULARY"
         )
-    item_ids = [index_lib.decode_item_id(raw) for raw in tft_output.vocabulary_by_name(features.VOCABULARY)]
+    item_ids = [index_files.decode_item_id(raw) for raw in tft_output.vocabulary_by_name(features.VOCABULARY)]
     if not item_ids:
         raise ValueError(f"vocabulary {features.VOCABULARY!r} in {transform_graph_uri} is empty")
     return item_ids
 
 
-def load_embed_fn(model_dir: str) -> Callable[[list[str]], np.ndarray]:
-    """item ids -> float32 [n, dim] through the exported serving signature; unknown ids are an error."""
-    return _SignatureEmbedder(model_dir)
-
-
-class _SignatureEmbedder:
+class SignatureEmbedder:
     """Holds the loaded SavedModel: it owns the tables and variables that its signature reads."""
 
     def __init__(self, model_dir: str):
@@ -120,12 +144,24 @@ class _SignatureEmbedder:
         self._signature = self._loaded.signatures[features.SERVING_SIGNATURE]
 
     def __call__(self, item_ids: list[str]) -> np.ndarray:
-        raw = tf.constant([index_lib.encode_item_id(item_id) for item_id in item_ids], dtype=tf.string)
+        """The hidden layers (embeddings) of `item_ids`."""
+        return self._output(item_ids, features.SERVING_OUTPUT)
+
+    def softmax_rows(self, item_ids: list[str]) -> np.ndarray:
+        return self._output(item_ids, features.SOFTMAX_ROW_OUTPUT)
+
+    def softmax_biases(self, item_ids: list[str]) -> np.ndarray:
+        """[n, 1], so that `index_lib.embed_items` can batch it like the others."""
+        return self._output(item_ids, features.SOFTMAX_BIAS_OUTPUT)[:, np.newaxis]
+
+    def _output(self, item_ids: list[str], name: str) -> np.ndarray:
+        raw = tf.constant([index_files.encode_item_id(item_id) for item_id in item_ids], dtype=tf.string)
         outputs = self._signature(**{features.SERVING_INPUT: raw})
-        if features.SERVING_OUTPUT not in outputs:
+        if name not in outputs:
             raise ValueError(
                 f"signature {features.SERVING_SIGNATURE!r} of {self._model_dir} returns {sorted(outputs)}; "
-                f"expected {features.SERVING_OUTPUT!r}"
+                f"expected {name!r} (models exported before the softmax rows were exported cannot build the "
+                "pin2vec index: retrain)"
             )
         if features.KNOWN_OUTPUT in outputs:
             unknown = np.flatnonzero(~outputs[features.KNOWN_OUTPUT].numpy())
@@ -136,16 +172,27 @@ class _SignatureEmbedder:
                     "Transform vocabulary should be in the model's: were model and transform_graph made by "
                     "the same run?"
                 )
-        return outputs[features.SERVING_OUTPUT].numpy()
+        return outputs[name].numpy()
 
 
-def save_to_uri(searcher, item_ids, embeddings, uri: str, settings, recall: float) -> dict[str, Any]:
+def save_to_uri(
+    searcher,
+    item_ids,
+    embeddings,
+    uri: str,
+    settings,
+    recall: float,
+    queries=None,
+    scorer=index_lib.SIMILAR_SCORER,
+) -> dict[str, Any]:
     """`index_lib.save_index` into `uri`; a remote URI (gs://...) is staged locally (ScaNN writes files)."""
     if "://" not in uri:
-        return index_lib.save_index(searcher, item_ids, embeddings, uri, settings, recall)
+        return index_lib.save_index(searcher, item_ids, embeddings, uri, settings, recall, queries, scorer)
     with tempfile.TemporaryDirectory() as staging:
         local = os.path.join(staging, "index")
-        metadata = index_lib.save_index(searcher, item_ids, embeddings, local, settings, recall)
+        metadata = index_lib.save_index(
+            searcher, item_ids, embeddings, local, settings, recall, queries, scorer
+        )
         copy_index(local, uri)
     return metadata
 
@@ -155,7 +202,7 @@ def copy_index(source: str, destination: str) -> None:
     files = []
     for root, _, names in os.walk(source):
         files.extend(os.path.relpath(os.path.join(root, name), source) for name in names)
-    files.sort(key=lambda path: path == index_lib.METADATA_FILE)
+    files.sort(key=lambda path: path == index_files.METADATA_FILE)
     for relative in files:
         target = os.path.join(destination, relative)
         fileio.makedirs(os.path.dirname(target))

@@ -1,43 +1,29 @@
-"""The related-items index as pure functions: build a ScaNN index over item embeddings, check its recall
-against exact search, save it to a directory and load it back. No TFX here, so all of it is unit-testable.
+"""Building and checking the related-items index, as pure functions: a ScaNN index over item vectors, its
+recall against exact search, the search breadth that reaches the recall target. No TFX here, so all of it is
+unit-testable; the directory it is saved to is `formats.index_files`.
 
 Similarity is the dot product; with `normalize` (the default) rows are scaled to unit length first, so it is
 the cosine similarity that `trainer_module.export` scores with.
-
-An index directory holds:
-    scann/            ScaNN's own serialization (`searcher.serialize`)
-    item_ids.txt      one item id per line, in row order (UTF-8; undecodable bytes kept via surrogateescape)
-    embeddings.npy    the indexed vectors, float32 [num_items, dim] (normalized when `normalize`)
-    index.json        settings, sizes, recall, ScaNN version; written last, so it marks a complete index
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from absl import logging
 
-FORMAT_VERSION = 1
-SCANN_DIR = "scann"
-ITEM_IDS_FILE = "item_ids.txt"
-EMBEDDINGS_FILE = "embeddings.npy"
-METADATA_FILE = "index.json"
-DISTANCE = "dot_product"
+from formats import index_files
+from formats.index_files import normalize_rows, validate_embeddings
 
-# Item ids are bytes in the vocabulary; this codec round-trips any bytes through `str`.
-ID_ENCODING = "utf-8"
-ID_ERRORS = "surrogateescape"
+SIMILAR_SCORER = "similar"  # cosine between hidden layers: substitutes (the `pin2vec_similar` source)
+NEXT_SCORER = "next"  # hidden(query) . softmax row: what the network predicts next (the `pin2vec` source)
 # Exact search scores at most this many (query, item) pairs at once: 2**26 float32 = 256 MiB.
 _EXACT_SEARCH_CHUNK = 2**26
-# ScaNN pickles doc ids into this file when a searcher is built with `docids`; we never do and never load it.
-_SCANN_PICKLE = "scann_docids.pkl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,52 +109,6 @@ def is_blessed(recall: float, settings: IndexSettings) -> bool:
     return recall >= settings.min_recall
 
 
-def encode_item_id(item_id: str) -> bytes:
-    """The vocabulary's bytes for an id decoded by `decode_item_id`."""
-    return item_id.encode(ID_ENCODING, ID_ERRORS)
-
-
-def decode_item_id(raw: bytes) -> str:
-    """Vocabulary bytes -> str without losing bytes that are not UTF-8."""
-    return raw.decode(ID_ENCODING, ID_ERRORS)
-
-
-def _scann():
-    try:
-        import scann
-    except ImportError as error:
-        raise ImportError(
-            "The ScaNN index needs the `scann` package (pinned in pyproject.toml); install the project's "
-            "dependencies, e.g. `make setup`"
-        ) from error
-    return scann
-
-
-def validate_embeddings(embeddings: Any, name: str = "embeddings") -> np.ndarray:
-    """`embeddings` as a float array, or an error saying what is wrong with it."""
-    array = np.asarray(embeddings)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [num_items, dim]; got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.floating):
-        raise ValueError(f"{name} must hold floats; got dtype {array.dtype}")
-    if array.shape[1] < 1:
-        raise ValueError(f"{name} must have at least 1 dimension per row; got shape {array.shape}")
-    bad_rows = np.flatnonzero(~np.isfinite(array).all(axis=1))
-    if bad_rows.size:
-        raise ValueError(
-            f"{name} has NaN or infinite values in {bad_rows.size} of {array.shape[0]} rows "
-            f"(first: row {bad_rows[0]}); expected finite values"
-        )
-    return array
-
-
-def normalize_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, as float32; all-zero rows stay zero instead of becoming NaN."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def prepare_embeddings(embeddings: Any, settings: IndexSettings) -> np.ndarray:
     """The vectors the index is built on: validated, float32, C-contiguous, unit rows when `normalize`."""
     array = validate_embeddings(embeddings)
@@ -211,7 +151,7 @@ def build_index(embeddings: np.ndarray, settings: IndexSettings):
     vectors = prepare_embeddings(embeddings, settings)
     num_items, dim = vectors.shape
     k = min(settings.num_neighbors, num_items)
-    builder = _scann().scann_ops_pybind.builder(vectors, k, DISTANCE)
+    builder = index_files.scann_module().scann_ops_pybind.builder(vectors, k, index_files.DISTANCE)
     partitioning = resolve_partitioning(num_items, settings)
     if partitioning is None:
         logging.info(
@@ -306,16 +246,19 @@ class RecallSample(NamedTuple):
     k: int
 
 
-def recall_sample(embeddings: np.ndarray, settings: IndexSettings) -> RecallSample:
-    """Each query is an indexed item, so it is its own best match; it stays in both result lists, which keeps
+def recall_sample(
+    embeddings: np.ndarray, settings: IndexSettings, queries: np.ndarray | None = None
+) -> RecallSample:
+    """A seeded sample of the items, each searched with its query vector (`queries`' row, or its own indexed
+    vector). With its own vector an item is its own best match; it stays in both result lists, which keeps
     the comparison fair (removing it from one side only would count a miss that is not one)."""
     vectors = prepare_embeddings(embeddings, settings)
     num_items = vectors.shape[0]
     k = min(settings.num_neighbors, num_items)
     rng = np.random.default_rng(settings.seed)
     rows = np.sort(rng.choice(num_items, size=min(settings.recall_sample_size, num_items), replace=False))
-    queries = vectors[rows]
-    return RecallSample(queries, exact_neighbors(vectors, queries, k), k)
+    sample = vectors[rows] if queries is None else np.asarray(queries, dtype=np.float32)[rows]
+    return RecallSample(sample, exact_neighbors(vectors, sample, k), k)
 
 
 def sample_recall(searcher, sample: RecallSample, leaves_to_search: int | None = None) -> float:
@@ -329,14 +272,18 @@ def sample_recall(searcher, sample: RecallSample, leaves_to_search: int | None =
 
 
 def measure_recall(
-    searcher, embeddings: np.ndarray, settings: IndexSettings, leaves_to_search: int | None = None
+    searcher,
+    embeddings: np.ndarray,
+    settings: IndexSettings,
+    leaves_to_search: int | None = None,
+    queries: np.ndarray | None = None,
 ) -> float:
     """recall@num_neighbors of `searcher` against exact search, on a seeded sample of the items as queries."""
-    return sample_recall(searcher, recall_sample(embeddings, settings), leaves_to_search)
+    return sample_recall(searcher, recall_sample(embeddings, settings, queries), leaves_to_search)
 
 
 def tune_leaves_to_search(
-    searcher, embeddings: np.ndarray, settings: IndexSettings
+    searcher, embeddings: np.ndarray, settings: IndexSettings, queries: np.ndarray | None = None
 ) -> tuple[IndexSettings, float]:
     """(settings with the leaves to search that reach min_recall, the recall measured with them).
 
@@ -345,7 +292,7 @@ def tune_leaves_to_search(
     the recall check passes or every leaf is searched; serving reads the chosen breadth from index.json.
     The exact neighbours are computed once, whatever the number of breadths tried.
     """
-    sample = recall_sample(embeddings, settings)
+    sample = recall_sample(embeddings, settings, queries)
     recall = sample_recall(searcher, sample)
     partitioning = resolve_partitioning(int(np.shape(embeddings)[0]), settings)
     if partitioning is None or settings.num_leaves_to_search is not None:
@@ -395,22 +342,6 @@ def embed_items(
     return result
 
 
-def _check_item_ids(item_ids: Sequence[str], num_rows: int) -> None:
-    if len(item_ids) != num_rows:
-        raise ValueError(f"got {len(item_ids)} item ids for {num_rows} embedding rows; expected one per row")
-    for row, item_id in enumerate(item_ids):
-        if not isinstance(item_id, str):
-            raise ValueError(f"item id at row {row} is {type(item_id).__name__} {item_id!r}; expected str")
-        if "\n" in item_id:
-            raise ValueError(
-                f"item id at row {row} contains a newline: {item_id!r}; item_ids.txt is one per line"
-            )
-    if len(set(item_ids)) != len(item_ids):
-        seen: set[str] = set()
-        duplicate = next(i for i in item_ids if i in seen or seen.add(i))
-        raise ValueError(f"item ids must be unique; {duplicate!r} appears more than once")
-
-
 def save_index(
     searcher,
     item_ids: Sequence[str],
@@ -418,31 +349,15 @@ def save_index(
     directory: str,
     settings: IndexSettings,
     recall: float,
+    queries: np.ndarray | None = None,
+    scorer: str = SIMILAR_SCORER,
 ) -> dict[str, Any]:
-    """Writes the index directory (see the module docstring) and returns the metadata written to index.json.
-
-    `directory` must be absent or empty. index.json goes last, atomically, so a reader that finds it finds the
-    rest complete.
-    """
+    """`index_files.write_index` of the prepared vectors (and query vectors), with how they were indexed and
+    checked and which `scorer` they implement."""
     vectors = prepare_embeddings(embeddings, settings)
-    num_items, dim = vectors.shape
-    _check_item_ids(item_ids, num_items)
-    if os.path.isdir(directory) and os.listdir(directory):
-        raise ValueError(f"index directory {directory} is not empty; expected an absent or empty directory")
-    scann_dir = os.path.join(directory, SCANN_DIR)
-    os.makedirs(scann_dir, exist_ok=True)
-    searcher.serialize(scann_dir)
-    with open(os.path.join(directory, ITEM_IDS_FILE), "wb") as f:
-        f.write(b"".join(encode_item_id(item_id) + b"\n" for item_id in item_ids))
-    np.save(os.path.join(directory, EMBEDDINGS_FILE), vectors, allow_pickle=False)
-
-    k = min(settings.num_neighbors, num_items)
-    partitioning = resolve_partitioning(num_items, settings)
-    metadata = {
-        "format_version": FORMAT_VERSION,
-        "num_items": num_items,
-        "dimensions": dim,
-        "distance": DISTANCE,
+    k = min(settings.num_neighbors, len(vectors))
+    partitioning = resolve_partitioning(len(vectors), settings)
+    build = {
         "k": k,
         "recall_at_k": float(recall),
         "blessed": is_blessed(recall, settings),
@@ -451,80 +366,29 @@ def save_index(
         "num_leaves_to_search": None if partitioning is None else partitioning.num_leaves_to_search,
         "reorder_num_neighbors": None if partitioning is None else k * settings.reorder_multiplier,
         "settings": dataclasses.asdict(settings),
-        "scann_version": importlib.metadata.version("scann"),
+        "scorer": scorer,
     }
-    temporary = os.path.join(directory, f".{METADATA_FILE}.tmp")
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
-    os.replace(temporary, os.path.join(directory, METADATA_FILE))
-    return metadata
+    return index_files.write_index(searcher, item_ids, vectors, directory, build, queries)
 
 
-def _load_searcher(scann_dir: str):
-    """ScaNN's `load_searcher`, but with asset paths re-rooted at `scann_dir`.
-
-    `serialize` records absolute asset paths, which break when the index directory is moved (the pusher
-    renames a temporary directory into place); and `load_searcher` would unpickle `scann_docids.pkl` if one
-    were there. So this reads the assets list itself and refuses the pickle.
-    """
-    scann = _scann()
-    from google.protobuf import text_format
-    from scann.scann_ops import scann_assets_pb2
-
-    if os.path.exists(os.path.join(scann_dir, _SCANN_PICKLE)):
+def next_engagement_vectors(
+    hidden: np.ndarray, softmax_rows: np.ndarray, softmax_biases: np.ndarray, with_bias: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(indexed vectors, query vectors) whose dot product is the network's logit for "this item follows that
+    one": softmax rows indexed, hidden layers as queries; with the bias, as one more dimension (1 on the query
+    side), so that a maximum-inner-product search ranks exactly as the softmax does."""
+    hidden = validate_embeddings(hidden, name="hidden")
+    softmax_rows = validate_embeddings(softmax_rows, name="softmax_rows")
+    softmax_biases = np.asarray(softmax_biases, dtype=np.float32).reshape(-1)
+    if hidden.shape != softmax_rows.shape or softmax_biases.shape != (len(hidden),):
         raise ValueError(
-            f"{scann_dir} holds {_SCANN_PICKLE}; refusing to unpickle it (save_index never writes it)"
+            f"hidden {hidden.shape}, softmax_rows {softmax_rows.shape} and softmax_biases "
+            f"{softmax_biases.shape} must describe the same items; expected [n, dim], [n, dim], [n]"
         )
-    assets_path = os.path.join(scann_dir, "scann_assets.pbtxt")
-    if not os.path.isfile(assets_path):
-        raise ValueError(
-            f"no scann_assets.pbtxt in {scann_dir}; expected ScaNN's serialization of the searcher"
-        )
-    with open(assets_path, encoding="utf-8") as f:
-        assets = text_format.Parse(f.read(), scann_assets_pb2.ScannAssets())
-    for asset in assets.assets:
-        asset.asset_path = os.path.join(os.path.abspath(scann_dir), os.path.basename(asset.asset_path))
-        if not os.path.isfile(asset.asset_path):
-            raise ValueError(f"ScaNN asset {asset.asset_path} listed in {assets_path} is missing")
-    pybind = scann.scann_ops_pybind
-    return pybind.ScannSearcher(
-        pybind.scann_pybind.ScannNumpy(scann_dir, text_format.MessageToString(assets))
+    if not with_bias:
+        return softmax_rows.astype(np.float32), hidden.astype(np.float32)
+    ones = np.ones((len(hidden), 1), dtype=np.float32)
+    return (
+        np.hstack([softmax_rows, softmax_biases[:, np.newaxis]]).astype(np.float32),
+        np.hstack([hidden, ones]).astype(np.float32),
     )
-
-
-def load_vectors(directory: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:
-    """(item_ids, embeddings, metadata) of a `save_index` directory, checked, without importing ScaNN (and so
-    TensorFlow, ~40 s): what exports and candidate-table servers need."""
-    metadata_path = os.path.join(directory, METADATA_FILE)
-    if not os.path.isfile(metadata_path):
-        raise ValueError(
-            f"no {METADATA_FILE} in {directory}: not a complete index (save_index writes it last)"
-        )
-    with open(metadata_path, encoding="utf-8") as f:
-        metadata = json.load(f)
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{metadata_path} has format_version {metadata.get('format_version')!r}; this code reads "
-            f"{FORMAT_VERSION}"
-        )
-    with open(os.path.join(directory, ITEM_IDS_FILE), "rb") as f:
-        lines = f.read().split(b"\n")
-    if lines[-1] != b"":
-        raise ValueError(f"{os.path.join(directory, ITEM_IDS_FILE)} does not end with a newline: truncated?")
-    item_ids = [decode_item_id(line) for line in lines[:-1]]
-    embeddings = np.load(os.path.join(directory, EMBEDDINGS_FILE), allow_pickle=False)
-    expected_shape = (metadata["num_items"], metadata["dimensions"])
-    if embeddings.shape != expected_shape or len(item_ids) != expected_shape[0]:
-        raise ValueError(
-            f"index in {directory} is inconsistent: {METADATA_FILE} says {expected_shape[0]} items x "
-            f"{expected_shape[1]} dims, {EMBEDDINGS_FILE} has shape {embeddings.shape}, {ITEM_IDS_FILE} has "
-            f"{len(item_ids)} ids"
-        )
-    return item_ids, embeddings, metadata
-
-
-def load_index(directory: str) -> tuple[Any, list[str], np.ndarray, dict[str, Any]]:
-    """(searcher, item_ids, embeddings, metadata) of a `save_index` directory, wherever it is now."""
-    item_ids, embeddings, metadata = load_vectors(directory)
-    searcher = _load_searcher(os.path.join(directory, SCANN_DIR))
-    return searcher, item_ids, embeddings, metadata

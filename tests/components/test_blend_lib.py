@@ -1,6 +1,8 @@
 """Blending on constructed candidate lists, and choosing the weight on validation queries; the vectorised
 fusion against a straightforward per-item reference."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,26 @@ def test_rrf_weight_is_fitted_on_the_rerank_queries_so_validation_stays_out_of_s
     in_sample, _, _ = evaluation_lib.evaluate_sources(splits, candidates, settings)
     assert in_sample["blend"]["weight"] == 0.0 and in_sample["blend"]["tuned_on"] == "validation"
     assert in_sample["splits"]["validation"]["blend"]["mrr"]["10"] == 1.0
+
+
+def test_an_extra_source_is_measured_compared_and_shown_but_not_blended():
+    # pin2vec_similar answers q1 right and q2 wrong; the blend fuses only pin2vec and co-occurrence.
+    embedding = {"q1": [("x", 1.0)], "q2": [("t2", 1.0)]}
+    cooccurrence = {"q1": [("y", 1.0)], "q2": [("z", 1.0)]}
+    popularity = {"q1": 3, "q2": 2, "t1": 1, "t2": 1}
+    base = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=10)
+    similar = catalogue_lib.source_from_lists({"q1": [("t1", 0.9)], "q2": [("x", 0.5)]}, base.catalogue, 10)
+    candidates = dataclasses.replace(base, extra={"pin2vec_similar": similar})
+    assert list(candidates.unblended()) == ["pin2vec", "pin2vec_similar", "cooccurrence"]
+    splits = {"validation": queries(candidates, [("q1", "t1"), ("q2", "t2")])}
+    splits["test"] = splits["validation"]
+    result, _, _ = evaluation_lib.evaluate_sources(splits, candidates, BlendSettings(weights=(1.0,)))
+    assert result["sources"] == ["pin2vec", "pin2vec_similar", "cooccurrence", "blend"]
+    test = result["splits"]["test"]
+    assert test["pin2vec_similar"]["hit_rate"]["10"] == test["pin2vec"]["hit_rate"]["10"] == 0.5
+    assert test["blend"]["hit_rate"]["10"] == 0.5  # weight 1.0: the blend is pin2vec's lists, not similar's
+    assert result["best_source"] == "pin2vec"  # a tie goes to the earlier source
+    assert "pin2vec_similar" in result["comparisons"]["splits"]["test"]
+    assert result["examples"][0]["lists"]["pin2vec_similar"]
+    with pytest.raises(ValueError, match="clash"):
+        dataclasses.replace(base, extra={"blend": similar})

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
-from components import candidate_table
 from components.cooccurrence import cooccurrence_lib as lib
 from components.cooccurrence.component import CooccurrenceCandidates, RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.cooccurrence.executor import Executor
+from formats import candidate_table
 from tests.components.example_splits import write_split
 
 # (item, label) training pairs: a-b three times, a-c twice (once each way), b-c once, c-d once.

@@ -9,6 +9,7 @@ import pytest
 
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
+from formats import index_files
 
 
 def clustered(num_items=5000, dim=32, num_clusters=50, noise=0.3, seed=0):
@@ -101,7 +102,7 @@ def test_invalid_embeddings_are_rejected_with_what_and_where():
 
 
 def test_normalize_rows_gives_unit_rows_and_keeps_zero_rows():
-    normalized = index_lib.normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0], [-2.0, 0.0]]))
+    normalized = index_files.normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0], [-2.0, 0.0]]))
     np.testing.assert_allclose(normalized, [[0.6, 0.8], [0.0, 0.0], [-1.0, 0.0]], rtol=1e-6)
     assert normalized.dtype == np.float32
 
@@ -126,13 +127,13 @@ def test_settings_json_round_trip_and_validation():
 
 def _item_ids(n):
     """Ids with a non-ASCII one and one that is not UTF-8 at all, to check both survive the round trip."""
-    return ["café", index_lib.decode_item_id(b"\xff\xfe-raw")] + [f"item-{i}" for i in range(2, n)]
+    return ["café", index_files.decode_item_id(b"\xff\xfe-raw")] + [f"item-{i}" for i in range(2, n)]
 
 
 def test_save_load_round_trip_gives_identical_results_even_after_a_rename(tree_index, tmp_path):
     searcher, embeddings, settings = tree_index
     item_ids = _item_ids(len(embeddings))
-    queries = index_lib.normalize_rows(embeddings[::97])
+    queries = index_files.normalize_rows(embeddings[::97])
     expected_ids, expected_scores = searcher.search_batched(queries, final_num_neighbors=10)
 
     written = tmp_path / "pushing"
@@ -146,10 +147,10 @@ def test_save_load_round_trip_gives_identical_results_even_after_a_rename(tree_i
     moved = tmp_path / "7"
     os.rename(written, moved)
     assert str(written) in (moved / "scann" / "scann_assets.pbtxt").read_text()  # ScaNN's absolute paths
-    loaded, loaded_ids, loaded_embeddings, loaded_metadata = index_lib.load_index(str(moved))
+    loaded, loaded_ids, loaded_embeddings, loaded_metadata = index_files.load_index(str(moved))
     assert loaded_ids == item_ids
     assert loaded_metadata == metadata
-    np.testing.assert_array_equal(loaded_embeddings, index_lib.normalize_rows(embeddings))
+    np.testing.assert_array_equal(loaded_embeddings, index_files.normalize_rows(embeddings))
     ids, scores = loaded.search_batched(queries, final_num_neighbors=10)
     np.testing.assert_array_equal(ids, expected_ids)
     np.testing.assert_array_equal(scores, expected_scores)
@@ -161,7 +162,7 @@ def test_brute_force_index_round_trip(tmp_path):
     searcher = index_lib.build_index(embeddings, settings)
     metadata = index_lib.save_index(searcher, _item_ids(50), embeddings, str(tmp_path / "i"), settings, 1.0)
     assert metadata["brute_force"] is True and metadata["blessed"] is False and metadata["num_leaves"] is None
-    loaded, _, loaded_embeddings, _ = index_lib.load_index(str(tmp_path / "i"))
+    loaded, _, loaded_embeddings, _ = index_files.load_index(str(tmp_path / "i"))
     np.testing.assert_array_equal(loaded_embeddings, embeddings)  # not normalized: normalize=False
     np.testing.assert_array_equal(
         loaded.search_batched(embeddings, final_num_neighbors=5)[0],
@@ -187,14 +188,14 @@ def test_save_index_rejects_bad_ids_and_a_used_directory(tmp_path):
 
 def test_load_index_refuses_incomplete_index_and_pickles(tmp_path):
     with pytest.raises(ValueError, match=r"no index\.json .* not a complete index"):
-        index_lib.load_index(str(tmp_path))
+        index_files.load_index(str(tmp_path))
     embeddings = np.eye(3, dtype=np.float32)
     settings = IndexSettings()
     searcher = index_lib.build_index(embeddings, settings)
     index_lib.save_index(searcher, ["a", "b", "c"], embeddings, str(tmp_path / "i"), settings, 1.0)
     (tmp_path / "i" / "scann" / "scann_docids.pkl").write_bytes(b"not to be unpickled")
     with pytest.raises(ValueError, match="refusing to unpickle"):
-        index_lib.load_index(str(tmp_path / "i"))
+        index_files.load_index(str(tmp_path / "i"))
 
 
 def test_embed_items_calls_in_batches_and_keeps_order():
@@ -240,3 +241,44 @@ def test_leaves_to_search_widen_until_recall_is_met_on_unclustered_vectors():
 
     fixed = IndexSettings(min_recall=0.9, recall_sample_size=200, num_leaves_to_search=default_breadth)
     assert index_lib.tune_leaves_to_search(searcher, vectors, fixed)[0] == fixed  # the user's choice stands
+
+
+def _next_engagement_model(num_items=3000, dim=16, seed=3):
+    """Hidden layers, softmax rows and biases shaped like a trained network's: rows of uneven norms."""
+    rng = np.random.default_rng(seed)
+    hidden = np.abs(clustered(num_items, dim, seed=seed))
+    rows = clustered(num_items, dim, seed=seed + 1) * rng.uniform(0.2, 2.0, size=(num_items, 1))
+    biases = rng.normal(size=num_items).astype(np.float32)
+    return hidden, rows.astype(np.float32), biases
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_next_engagement_vectors_turn_the_softmax_logit_into_an_inner_product(with_bias):
+    hidden, rows, biases = _next_engagement_model(num_items=50)
+    indexed, queries = index_lib.next_engagement_vectors(hidden, rows, biases, with_bias)
+    expected = hidden @ rows.T + (biases[np.newaxis, :] if with_bias else 0.0)
+    np.testing.assert_allclose(queries @ indexed.T, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_next_engagement_vectors_reject_mismatched_shapes():
+    hidden, rows, biases = _next_engagement_model(num_items=20)
+    with pytest.raises(ValueError, match="same items"):
+        index_lib.next_engagement_vectors(hidden, rows[:10], biases, with_bias=True)
+    with pytest.raises(ValueError, match="same items"):
+        index_lib.next_engagement_vectors(hidden, rows, biases[:5], with_bias=False)
+
+
+@pytest.mark.parametrize("num_items", [500, 3000])  # brute force, then the tree + AH + reorder path
+def test_inner_product_index_finds_the_brute_force_top_k_of_unnormalised_vectors(num_items):
+    hidden, rows, biases = _next_engagement_model(num_items)
+    indexed, queries = index_lib.next_engagement_vectors(hidden, rows, biases, with_bias=True)
+    settings = IndexSettings(normalize=False, brute_force_below=1000)
+    searcher = index_lib.build_index(indexed, settings)
+    settings, recall = index_lib.tune_leaves_to_search(searcher, indexed, settings, queries)
+    sample = index_lib.recall_sample(indexed, settings, queries)
+    brute = np.argsort(-(sample.queries @ indexed.T), axis=1, kind="stable")[:, : sample.k]
+    np.testing.assert_array_equal(np.sort(sample.exact, axis=1), np.sort(brute, axis=1))
+    assert recall >= settings.min_recall
+    if num_items < settings.brute_force_below:
+        found, _ = searcher.search_batched(sample.queries, final_num_neighbors=sample.k)
+        np.testing.assert_array_equal(np.asarray(found), sample.exact)  # exact: the same rows, same order

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
-from components import candidate_table
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator.component import RelatedEvaluation, RelatedEvaluator
 from components.related_evaluator.executor import Executor
 from components.scann_indexer import index_lib
 from components.scann_indexer.component import ScannIndex
 from components.scann_indexer.index_lib import IndexSettings
+from formats import candidate_table
 from tests.components.example_splits import write_split
 
 ITEMS = [f"i{n}" for n in range(30)]

@@ -14,6 +14,7 @@ from tfx.types import standard_artifacts
 from components.scann_indexer import executor, index_lib
 from components.scann_indexer.component import ScannIndex, ScannIndexer
 from components.scann_indexer.index_lib import IndexSettings
+from formats import index_files
 from tests.tiny_embedding_model import TinyEmbeddingModel
 from trainer_module import features
 
@@ -70,9 +71,9 @@ def test_executor_indexes_every_vocabulary_item_and_blesses_a_good_index(model_a
     assert index.get_int_custom_property(executor.DIMENSIONS_PROPERTY) == DIM
     assert index.get_int_custom_property(executor.BLESSED_PROPERTY) == 1
 
-    searcher, item_ids, embeddings, metadata = index_lib.load_index(index.uri)
-    assert [index_lib.encode_item_id(item_id) for item_id in item_ids] == VOCABULARY
-    np.testing.assert_allclose(embeddings, index_lib.normalize_rows(vectors), rtol=1e-6)
+    searcher, item_ids, embeddings, metadata = index_files.load_index(index.uri)
+    assert [index_files.encode_item_id(item_id) for item_id in item_ids] == VOCABULARY
+    np.testing.assert_allclose(embeddings, index_files.normalize_rows(vectors), rtol=1e-6)
     assert metadata["settings"]["num_neighbors"] == 5
     neighbours, _ = searcher.search_batched(embeddings[:3], final_num_neighbors=5)
     np.testing.assert_array_equal(neighbours, index_lib.exact_neighbors(embeddings, embeddings[:3], 5))
@@ -119,7 +120,7 @@ def test_copy_index_writes_index_json_last(tmp_path, monkeypatch):
     executor.copy_index(str(source), str(tmp_path / "copy"))
     assert len(copied) == sum(len(names) for _, _, names in os.walk(source))
     assert copied[-1] == str(tmp_path / "copy" / "index.json")
-    assert index_lib.load_index(str(tmp_path / "copy"))[1] == ["a", "b", "c"]
+    assert index_files.load_index(str(tmp_path / "copy"))[1] == ["a", "b", "c"]
 
 
 def test_component_declares_its_artifacts_and_stores_settings_as_json():

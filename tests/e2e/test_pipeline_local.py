@@ -66,7 +66,7 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in ("embedding", "related", "cooccurrence", "blend", "evaluation"):
+    for model in ("embedding", "related", "pin2vec", "cooccurrence", "blend", "evaluation"):
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -79,13 +79,15 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.examples["pairs_train"] > 0
     assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in ("embedding", "related", "cooccurrence", "blend", "evaluation"):
+    for model in ("embedding", "related", "pin2vec", "cooccurrence", "blend", "evaluation"):
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
     assert os.path.exists(os.path.join(embedding_dir, "saved_model.pb"))
-    with open(os.path.join(run.serving_dir, "related", str(summary.pushed_version), "index.json")) as f:
-        assert json.load(f)["num_items"] == summary.index_items
+    for model, scorer in (("related", "similar"), ("pin2vec", "next")):
+        with open(os.path.join(run.serving_dir, model, str(summary.pushed_version), "index.json")) as f:
+            metadata = json.load(f)
+        assert metadata["num_items"] == summary.index_items and metadata["scorer"] == scorer
 
 
 def test_pushed_model_maps_raw_ids_to_embeddings(two_runs):
@@ -152,7 +154,7 @@ def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
     assert set(evaluation["splits"]) == {"validation", "test"}
     for split in ("validation", "test"):
         by_source = evaluation["splits"][split]
-        assert set(by_source) == {"pin2vec", "cooccurrence", "blend"}
+        assert set(by_source) == {"pin2vec", "pin2vec_similar", "cooccurrence", "blend"}
         for metrics in by_source.values():
             assert metrics["queries"] == 80
             assert 0.0 <= metrics["hit_rate"]["10"] <= metrics["hit_rate"]["50"] <= 1.0
@@ -163,7 +165,7 @@ def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
     assert evaluation["blend"]["weight"] in [s["weight"] for s in evaluation["blend"]["sweep"]]
     with open(summary.report_html, encoding="utf-8") as f:
         html = f.read()
-    assert all(source in html for source in ("pin2vec", "cooccurrence", "blend"))
+    assert all(source in html for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "blend"))
     assert "<svg" in html
     assert os.path.isfile(summary.report_markdown)
 
@@ -172,7 +174,7 @@ def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
     from pipeline import cli
 
     _, run, _, _ = two_runs
-    for source in ("pin2vec", "cooccurrence", "blend"):
+    for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "blend"):
         argv = ["related", "--output-dir", run.output_dir, "--json", "--source", source, "--k", "5", "i1"]
         assert cli.main(argv) == 0
         answer = json.loads(capsys.readouterr().out)["i1"]

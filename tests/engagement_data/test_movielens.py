@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engagement_data import movielens as ml
+from formats import titles as titles_format
 
 TINY_U_DATA = "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n\n"
 TINY_U_ITEM = (
@@ -158,7 +159,7 @@ def test_format_titles_rejects_tabs():
 def test_load_titles_round_trip_and_errors(tmp_path):
     path = tmp_path / "titles.tsv"
     path.write_bytes(ml.format_titles(ml.parse_u_item(TINY_U_ITEM)))
-    titles = ml.load_titles(path)
+    titles = titles_format.load_titles(path)
     assert titles == {
         "242": "Kolya (1996)",
         "267": "unknown",
@@ -167,10 +168,10 @@ def test_load_titles_round_trip_and_errors(tmp_path):
     }
     path.write_text("id\tname\n1\tx\n", encoding="utf-8")
     with pytest.raises(ValueError, match="unexpected header"):
-        ml.load_titles(path)
+        titles_format.load_titles(path)
     path.write_text("item_id\ttitle\n1\tx\n1\ty\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 3: duplicate item_id '1'"):
-        ml.load_titles(path)
+        titles_format.load_titles(path)
 
 
 # ------------------------------------------------------------------------------------------ verification
@@ -284,7 +285,7 @@ def real_dir(tmp_path_factory) -> Path:
 def real_canonical_url(real_dir, tmp_path_factory) -> str:
     """A full-size GroupLens-shaped zip rebuilt from the real files, as a file:// URL."""
     rows = (real_dir / ml.RATINGS_FILE).read_text(encoding="utf-8").splitlines()[1:]
-    titles = ml.load_titles(real_dir / ml.TITLES_FILE)
+    titles = titles_format.load_titles(real_dir / ml.TITLES_FILE)
     u_item = "".join(f"{item}|{title}|01-Jan-1995||http://example|0|0|0\n" for item, title in titles.items())
     return _canonical_zip(
         tmp_path_factory.mktemp("canonical") / "ml-100k.zip", "\n".join(rows) + "\n", u_item
@@ -307,7 +308,7 @@ def test_real_fallback_downloads_and_verifies_movielens_100k(real_dir):
     assert len({row[0] for row in body}) == 943
     assert len({row[1] for row in body}) == 1_682
     assert hashlib.sha256(ratings).hexdigest() == ml.EXPECTED_RATINGS_SHA256
-    titles = ml.load_titles(real_dir / ml.TITLES_FILE)
+    titles = titles_format.load_titles(real_dir / ml.TITLES_FILE)
     assert len(titles) == 1_682
     assert titles["1"] == "Toy Story (1995)"
     assert titles["267"] == "unknown"
@@ -365,7 +366,9 @@ def test_wheel_with_a_changed_rating_fails_the_checksum(real_dir, tmp_path):
     inter[0] = "\t".join(ml.RECBOLE_INTER_COLUMNS)
     inter[1] = "196\t242\t4\t881250949"  # same counts, one rating changed
     item = ["\t".join((*ml.RECBOLE_ITEM_COLUMNS, "class:token_seq"))]
-    item += [f"{i}\t{t}\tunknown\tDrama" for i, t in ml.load_titles(real_dir / ml.TITLES_FILE).items()]
+    item += [
+        f"{i}\t{t}\tunknown\tDrama" for i, t in titles_format.load_titles(real_dir / ml.TITLES_FILE).items()
+    ]
     wheel = _fake_wheel(tmp_path, "\n".join(inter) + "\n", "\n".join(item) + "\n")
     out = tmp_path / "out"
     with pytest.raises(ml.ChecksumMismatchError) as info:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.related_pusher import push_lib
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
+from formats import index_files, serving_layout
 from serving.predict import RequestLimits
 from serving.related_model import RelatedSettings
 from serving.server import ServerSettings, new_event_loop, serve
@@ -53,7 +53,7 @@ def _index(directory: str, vectors: np.ndarray) -> np.ndarray:
     settings = IndexSettings()
     searcher = index_lib.build_index(vectors, settings)
     index_lib.save_index(searcher, ITEM_IDS, vectors, directory, settings, recall=1.0)
-    return index_lib.normalize_rows(vectors)
+    return index_files.normalize_rows(vectors)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,7 @@ def artifacts(tmp_path_factory) -> Artifacts:
     root = tmp_path_factory.mktemp("artifacts")
     vectors_a = _index(str(root / "index_a"), clustered_vectors(NUM_ITEMS, DIM, seed=1))
     vectors_b = _index(str(root / "index_b"), clustered_vectors(NUM_ITEMS, DIM, seed=2))
-    raw = [index_lib.encode_item_id(item_id) for item_id in ITEM_IDS]
+    raw = [index_files.encode_item_id(item_id) for item_id in ITEM_IDS]
     module = TinyEmbeddingModel(raw, vectors_a)
     tf.saved_model.save(
         module,
@@ -75,7 +75,7 @@ def artifacts(tmp_path_factory) -> Artifacts:
 
 def publish(source: str, model_base: str, model: str, version: int) -> str:
     """Publishes like the RelatedPusher: copy to a dot-temp directory, then rename into place."""
-    return push_lib.publish_directory(source, os.path.join(model_base, model), version)
+    return serving_layout.publish_directory(source, os.path.join(model_base, model), version)
 
 
 def copy_partially(source: str, target: str, skip: str) -> None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import requests
 
-from components import candidate_table
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
+from formats import candidate_table, index_files
 from tests.serving.conftest import running_server
 
 IDS = [f"i{n}" for n in range(20)]
@@ -30,7 +30,7 @@ def served(tmp_path_factory):
         table = candidate_table.from_lists(lists, {i: 1 for i in IDS}, top_n=5, meta={"source": name})
         candidate_table.save_table(table, str(base / name / "3"))
     with running_server(str(base)) as running:
-        yield running, index_lib.normalize_rows(vectors)
+        yield running, index_files.normalize_rows(vectors)
 
 
 @pytest.mark.parametrize("model", ["cooccurrence", "blend"])

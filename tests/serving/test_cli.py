@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import requests
 import tensorflow as tf
 
-from components.scann_indexer import index_lib
+from formats import index_files
+from formats.index_searcher import RelatedItemsSearcher
 from pipeline import cli
-from serving.index_searcher import RelatedItemsSearcher
 from tests.serving.conftest import ITEM_IDS, NUM_ITEMS, publish
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -25,6 +25,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     base = str(tmp_path / "serving")
     publish(artifacts.index_a, base, "related", 3)
+    publish(artifacts.index_b, base, "pin2vec", 4)  # the next-engagement index's model, served beside it
     access_log = tmp_path / "access.jsonl"
     command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0"]
     command += ["--grpc-port", "0", "--access-log", str(access_log)]
@@ -32,11 +33,15 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     try:
         ready = json.loads(process.stdout.readline())
         assert ready["event"] == "ready" and ready["host"] == "127.0.0.1"  # loopback by default
-        assert ready["models"] == {"embedding": [], "related": [3], "cooccurrence": [], "blend": []}
+        expected = {"embedding": [], "related": [3], "pin2vec": [4], "cooccurrence": [], "blend": []}
+        assert ready["models"] == expected
         url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/related:predict"
         response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
         assert response.status_code == 200 and len(response.json()["predictions"][0]["related_ids"]) == 10
         assert requests.post(url, json={"instances": 3}, timeout=10).status_code == 400
+        url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/pin2vec:predict"
+        response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
+        assert response.status_code == 200 and len(response.json()["predictions"][0]["related_ids"]) == 10
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
@@ -45,6 +50,7 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     assert [(line["protocol"], line["model"], line["status"]) for line in lines] == [
         ("rest", "related", 200),
         ("rest", "related", 400),
+        ("rest", "pin2vec", 200),
     ]
     assert all(line["latency_ms"] >= 0 for line in lines) and lines[0]["version"] == 3
     assert "'instances' must be a non-empty list" in lines[1]["error"]
@@ -63,11 +69,13 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
     assert len(table) == NUM_ITEMS
     searcher = RelatedItemsSearcher(os.path.join(serving, "related", "1"), max_k=7)
     expected = searcher.related(ITEM_IDS, 7)
-    by_id = {index_lib.decode_item_id(row["item_id"]): row for row in table}
+    by_id = {index_files.decode_item_id(row["item_id"]): row for row in table}
     assert set(by_id) == set(ITEM_IDS)  # non-UTF-8 ids survive as bytes
     for item_id in (ITEM_IDS[0], ITEM_IDS[2], ITEM_IDS[150]):
         row = by_id[item_id]
-        assert [index_lib.decode_item_id(r) for r in row["related_ids"]] == [r for r, _ in expected[item_id]]
+        assert [index_files.decode_item_id(r) for r in row["related_ids"]] == [
+            r for r, _ in expected[item_id]
+        ]
         assert row["distances"] == [1 - s for s in row["scores"]] or all(
             abs(d - (1 - s)) < 1e-6 for d, s in zip(row["distances"], row["scores"], strict=True)
         )

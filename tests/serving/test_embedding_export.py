@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from components import candidate_table
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
+from formats import candidate_table, index_files
 from serving import embedding_export
 from serving.embedding_export import EmbeddingExportSettings
 
@@ -23,7 +23,7 @@ def push_index(serving_dir: str, version: int, item_ids: list[str], seed: int) -
     searcher = index_lib.build_index(vectors, settings)
     directory = os.path.join(serving_dir, "related", str(version))
     index_lib.save_index(searcher, item_ids, vectors, directory, settings, recall=1.0)
-    return index_lib.normalize_rows(vectors)
+    return index_files.normalize_rows(vectors)
 
 
 @pytest.fixture
@@ -106,11 +106,11 @@ def test_tsv_ids_only_has_no_header_and_prefix_names_files(tmp_path):
 def test_reads_what_load_index_reads_and_refuses_an_inconsistent_index(serving):
     serving_dir, _, _ = serving
     directory = os.path.join(serving_dir, "related", "2")
-    _, item_ids, embeddings, _ = index_lib.load_index(directory)
+    _, item_ids, embeddings, _ = index_files.load_index(directory)
     read = embedding_export.read_index_vectors(directory)
     assert read.item_ids == item_ids
     np.testing.assert_array_equal(read.vectors, embeddings)
-    with open(os.path.join(directory, index_lib.ITEM_IDS_FILE), "ab") as f:
+    with open(os.path.join(directory, index_files.ITEM_IDS_FILE), "ab") as f:
         f.write(b"one-too-many\n")
     with pytest.raises(ValueError, match=r"inconsistent: index.json says 40 items x 8 dims.*41 ids"):
         embedding_export.read_index_vectors(directory)

@@ -16,7 +16,7 @@ import psutil
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components.scann_indexer import index_lib
+from formats import index_files
 from serving import grpc_workers
 from serving.grpc_server import build_server
 from serving.model_registry import ModelRegistry
@@ -58,7 +58,7 @@ def _request() -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "related"
     request.inputs["item_ids"].CopyFrom(
-        array_to_proto(np.array([index_lib.encode_item_id(ITEM_IDS[7])], dtype=object))
+        array_to_proto(np.array([index_files.encode_item_id(ITEM_IDS[7])], dtype=object))
     )
     return request
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components.scann_indexer import index_lib
+from formats import index_files
 from serving.model_registry import ModelRegistry
 from serving.native_grpc_server import NativeGrpcServer, load_transport
 from serving.server import ServerSettings, build_grpc_server
@@ -171,7 +171,7 @@ def _request(item_id: str, k: int | None = None) -> predict_pb2.PredictRequest:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "related"
     request.inputs["item_ids"].CopyFrom(
-        array_to_proto(np.array([index_lib.encode_item_id(item_id)], dtype=object))
+        array_to_proto(np.array([index_files.encode_item_id(item_id)], dtype=object))
     )
     if k is not None:
         request.inputs["k"].CopyFrom(array_to_proto(np.array(k, dtype=np.int32)))

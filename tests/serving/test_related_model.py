@@ -10,8 +10,8 @@ import pytest
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import predict_pb2
 
-from components.scann_indexer import index_lib
-from serving.index_searcher import RelatedItemsSearcher
+from formats import index_files
+from formats.index_searcher import RelatedItemsSearcher
 from serving.related_model import RelatedServable, RelatedSettings, _Request, answer_rows
 from serving.tensors import array_to_proto, fill_proto, proto_to_array
 from tests.serving.conftest import ITEM_IDS, publish
@@ -53,7 +53,7 @@ def test_array_and_list_paths_answer_every_request_alike(searcher):
     assert mixed["distances"][2].tolist() == [2.0] * 6
     assert mixed["in_vocabulary"].tolist() == [True, True, False]
     expected = searcher.related([ITEM_IDS[4]], 10)[ITEM_IDS[4]]
-    assert from_arrays[0]["related_ids"][0].tolist() == [index_lib.encode_item_id(i) for i, _ in expected]
+    assert from_arrays[0]["related_ids"][0].tolist() == [index_files.encode_item_id(i) for i, _ in expected]
     np.testing.assert_array_equal(from_arrays[0]["distances"], 1.0 - from_arrays[0]["scores"])
 
 
@@ -80,7 +80,7 @@ def _general_answer(
 
 
 def _ids(*item_ids: str) -> np.ndarray:
-    return np.array([index_lib.encode_item_id(item_id) for item_id in item_ids], dtype=object)
+    return np.array([index_files.encode_item_id(item_id) for item_id in item_ids], dtype=object)
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def test_direct_answer_is_the_general_answer(servable):
     servable.answer_proto("", requests["k int64 of shape [1]"].inputs, known.outputs)
     expected = servable._searcher.related([ITEM_IDS[9]], 20)[ITEM_IDS[9]]
     got = proto_to_array(known.outputs["related_ids"], "r")[0].tolist()
-    assert got == [index_lib.encode_item_id(i) for i, _ in expected]
+    assert got == [index_files.encode_item_id(i) for i, _ in expected]
 
 
 def test_other_requests_are_left_to_the_general_path(servable):

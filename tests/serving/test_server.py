@@ -16,7 +16,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from components.scann_indexer import index_lib
+from formats import index_files
 from serving.tensors import array_to_proto, proto_to_array
 from tests.serving.conftest import ITEM_IDS, publish, running_server
 
@@ -168,7 +168,7 @@ def _predict_request(ids, k=None, version=None, model="related"):
     if version is not None:
         request.model_spec.version.value = version
     request.inputs["item_ids"].CopyFrom(
-        array_to_proto(np.array([index_lib.encode_item_id(i) for i in ids], dtype=object))
+        array_to_proto(np.array([index_files.encode_item_id(i) for i in ids], dtype=object))
     )
     if k is not None:
         request.inputs["k"].CopyFrom(array_to_proto(np.array(k, dtype=np.int32)))
@@ -247,7 +247,7 @@ def test_unknown_ids_never_fail_the_request(stubs):
     prediction, _ = stubs
     response = prediction.Predict(_predict_request(["", "\u2603", "item-99999"], k=1), timeout=10)
     assert proto_to_array(response.outputs["in_vocabulary"], "v").tolist() == [False, False, False]
-    assert index_lib.decode_item_id(b"") == ""
+    assert index_files.decode_item_id(b"") == ""
 
 
 @pytest.mark.parametrize("item_id", [ITEM_IDS[7], ITEM_IDS[2], "nope"])

@@ -14,7 +14,7 @@ import numpy as np
 import requests
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from components.scann_indexer import index_lib
+from formats import index_files
 from serving.tensors import array_to_proto
 from tests.serving.conftest import ITEM_IDS, copy_partially, publish, running_server
 
@@ -92,7 +92,7 @@ class _Load:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "related"
-        ids = np.array([index_lib.encode_item_id(i) for i in ITEM_IDS[:8]], dtype=object)
+        ids = np.array([index_files.encode_item_id(i) for i in ITEM_IDS[:8]], dtype=object)
         request.inputs["item_ids"].CopyFrom(array_to_proto(ids))
         while not self.stop.is_set():
             try:
@@ -128,10 +128,10 @@ def test_half_written_and_broken_versions_are_not_served(artifacts, tmp_path, ca
         related = os.path.join(base, "related")
         # A push in progress (dot-temp name), and a version copied without its index.json (non-atomic copy).
         shutil.copytree(artifacts.index_b, os.path.join(related, ".5.tmp-abc"))
-        copy_partially(artifacts.index_b, os.path.join(related, "6"), skip=index_lib.METADATA_FILE)
+        copy_partially(artifacts.index_b, os.path.join(related, "6"), skip=index_files.METADATA_FILE)
         # A complete-looking version whose data is broken.
         shutil.copytree(artifacts.index_b, os.path.join(related, "7"))
-        with open(os.path.join(related, "7", index_lib.ITEM_IDS_FILE), "wb") as f:
+        with open(os.path.join(related, "7", index_files.ITEM_IDS_FILE), "wb") as f:
             f.write(b"truncated")
         _wait_for(lambda: 7 in _served_versions(server))
         statuses = _served_versions(server)
@@ -142,7 +142,8 @@ def test_half_written_and_broken_versions_are_not_served(artifacts, tmp_path, ca
         assert "version 7" in caplog.text and "refused" in caplog.text
         # The interrupted copy completes: now it is loaded.
         shutil.copy(
-            os.path.join(artifacts.index_b, index_lib.METADATA_FILE), os.path.join(related, "6", "index.json")
+            os.path.join(artifacts.index_b, index_files.METADATA_FILE),
+            os.path.join(related, "6", "index.json"),
         )
         _wait_for(lambda: _served_versions(server).get(6, {}).get("state") == "AVAILABLE")
         assert _related_version(server) != expected

@@ -1,11 +1,14 @@
 """RelatedItemsSearcher on saved indexes (brute force and tree), and the choice of the version to serve."""
 
+import json
+
 import numpy as np
 import pytest
 
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
-from serving.index_searcher import RelatedItemsSearcher, latest_version_dir
+from formats import index_files
+from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 
 
 def _save(directory, num_items, settings):
@@ -17,7 +20,7 @@ def _save(directory, num_items, settings):
     item_ids = [f"item-{i}" for i in range(num_items)]
     searcher = index_lib.build_index(embeddings, settings)
     index_lib.save_index(searcher, item_ids, embeddings, str(directory), settings, recall=1.0)
-    return item_ids, index_lib.normalize_rows(embeddings)
+    return item_ids, index_files.normalize_rows(embeddings)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ def test_related_arrays_hold_what_related_answers_row_by_row(tree):
         if expected is None:
             assert arrays.ids[row].tolist() == [b""] * 7 and arrays.scores[row].tolist() == [-1.0] * 7
             continue
-        assert arrays.ids[row].tolist() == [index_lib.encode_item_id(other) for other, _ in expected]
+        assert arrays.ids[row].tolist() == [index_files.encode_item_id(other) for other, _ in expected]
         assert arrays.scores[row].tolist() == [score for _, score in expected]
     with pytest.raises(ValueError, match="k must be an integer"):
         searcher.related_arrays(ids, k=0)
@@ -138,3 +141,37 @@ def test_breadth_widens_for_a_large_k_only_where_the_leaves_hold_too_few_candida
         assert searcher._leaves_to_search(100) == built
     finally:
         searcher.metadata = meta
+
+
+def test_an_index_with_query_vectors_answers_by_them_and_never_with_the_query_itself(tmp_path):
+    """The pin2vec (next-engagement) layout: items indexed by one vector, queried with another."""
+    rng = np.random.default_rng(5)
+    indexed = rng.normal(size=(300, 8)).astype(np.float32)
+    queries = rng.normal(size=(300, 8)).astype(np.float32)
+    settings = IndexSettings(normalize=False)
+    ids = [f"item-{i}" for i in range(300)]
+    searcher = index_lib.build_index(indexed, settings)
+    index_lib.save_index(searcher, ids, indexed, str(tmp_path / "next"), settings, 1.0, queries, "next")
+    related = RelatedItemsSearcher(str(tmp_path / "next")).related(ids[:20], 5)
+    assert json.loads((tmp_path / "next" / index_files.METADATA_FILE).read_text())["scorer"] == "next"
+    for row in range(20):
+        scores = indexed @ queries[row]
+        scores[row] = -np.inf
+        expected = np.argsort(-scores, kind="stable")[:5]
+        assert [item for item, _ in related[ids[row]]] == [ids[i] for i in expected]
+        np.testing.assert_allclose([s for _, s in related[ids[row]]], scores[expected], rtol=1e-5)
+
+
+def test_query_vectors_of_another_shape_are_refused(tmp_path):
+    vectors = np.eye(4, dtype=np.float32)
+    searcher = index_lib.build_index(vectors, IndexSettings(normalize=False))
+    with pytest.raises(ValueError, match="queries have shape"):
+        index_lib.save_index(
+            searcher,
+            list("abcd"),
+            vectors,
+            str(tmp_path / "x"),
+            IndexSettings(normalize=False),
+            1.0,
+            vectors[:2],
+        )

@@ -1,4 +1,4 @@
-"""push_lib: version numbers above everything pushed, atomic copies that never overwrite, refusal reasons."""
+"""serving_layout: version numbers above everything pushed, atomic copies that never overwrite."""
 
 import os
 import shutil
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from components.related_pusher import push_lib
+from formats import serving_layout
 
 
 def _versions(base, *names):
@@ -17,30 +17,30 @@ def _versions(base, *names):
 
 def test_next_version_is_now_when_nothing_newer_was_pushed(tmp_path):
     base = _versions(tmp_path / "embedding", "5", "10")
-    assert push_lib.next_version([base], now=1000.7) == 1000
+    assert serving_layout.next_version([base], now=1000.7) == 1000
 
 
 def test_next_version_is_above_the_latest_version_of_every_base(tmp_path):
     embedding = _versions(tmp_path / "embedding", "5", "10")
     related = _versions(tmp_path / "related", "7", "2000")
-    assert push_lib.next_version([embedding, related], now=3) == 2001
+    assert serving_layout.next_version([embedding, related], now=3) == 2001
 
 
 def test_next_version_defaults_to_the_current_time(tmp_path):
     base = _versions(tmp_path / "embedding", "1")
     before = int(time.time())
-    version = push_lib.next_version([base])
+    version = serving_layout.next_version([base])
     assert before <= version <= int(time.time())
 
 
 def test_next_version_of_missing_bases_is_now(tmp_path):
-    assert push_lib.next_version([str(tmp_path / "absent")], now=42) == 42
+    assert serving_layout.next_version([str(tmp_path / "absent")], now=42) == 42
 
 
 def test_next_version_ignores_temporary_and_non_integer_names(tmp_path):
     base = _versions(tmp_path / "related", "3", ".9999.tmp-0123abcd", "latest", "12a", "-50", "1e9", "²", "٣")
-    assert push_lib.existing_versions(base) == [3]
-    assert push_lib.next_version([base], now=1) == 4
+    assert serving_layout.existing_versions(base) == [3]
+    assert serving_layout.next_version([base], now=1) == 4
 
 
 def _source(tmp_path):
@@ -63,7 +63,7 @@ def test_publish_directory_copies_everything_and_leaves_no_staging_dir(tmp_path)
     source = _source(tmp_path)
     base = tmp_path / "serving" / "embedding"
 
-    final = push_lib.publish_directory(str(source), str(base), 17)
+    final = serving_layout.publish_directory(str(source), str(base), 17)
 
     assert final == str(base / "17")
     assert (
@@ -84,7 +84,7 @@ def test_publish_directory_never_overwrites_a_version(tmp_path):
     (base / "17" / "old.txt").write_text("old", encoding="utf-8")
 
     with pytest.raises(FileExistsError, match="Version 17 already exists"):
-        push_lib.publish_directory(str(source), str(base), 17)
+        serving_layout.publish_directory(str(source), str(base), 17)
 
     assert _tree(base / "17") == {"old.txt": b"old"}
     assert os.listdir(base) == ["17"]
@@ -97,28 +97,12 @@ def test_publish_directory_leaves_nothing_when_the_copy_fails(tmp_path):
     base = tmp_path / "embedding"
 
     with pytest.raises(shutil.Error, match="dangling"):
-        push_lib.publish_directory(str(source), str(base), 17)
+        serving_layout.publish_directory(str(source), str(base), 17)
 
     assert os.listdir(base) == []
 
 
 def test_publish_directory_needs_a_source_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="Nothing to push"):
-        push_lib.publish_directory(str(tmp_path / "absent"), str(tmp_path / "embedding"), 1)
+        serving_layout.publish_directory(str(tmp_path / "absent"), str(tmp_path / "embedding"), 1)
     assert not (tmp_path / "embedding").exists()
-
-
-@pytest.mark.parametrize(
-    ("model_blessed", "index_blessed", "expected"),
-    [
-        (True, True, []),
-        (False, True, ["Evaluator"]),
-        (True, False, ["recall@k 0.420"]),
-        (False, False, ["Evaluator", "recall@k 0.420"]),
-    ],
-)
-def test_refusal_reasons(model_blessed, index_blessed, expected):
-    reasons = push_lib.refusal_reasons(model_blessed, index_blessed, index_recall=0.42)
-    assert len(reasons) == len(expected)
-    for reason, fragment in zip(reasons, expected, strict=True):
-        assert fragment in reason

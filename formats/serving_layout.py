@@ -13,10 +13,23 @@ import time
 import uuid
 
 EMBEDDING_MODEL = "embedding"  # the SavedModel, loadable by stock TF Serving
-RELATED_MODEL = "related"  # the ScaNN index, item ids and embeddings, served by `pin2vec serve`
+RELATED_MODEL = "related"  # the cosine index over hidden layers (item embeddings), served by `pin2vec serve`
+PIN2VEC_MODEL = (
+    "pin2vec"  # the next-engagement index (softmax rows x hidden layers), served by `pin2vec serve`
+)
 COOCCURRENCE_MODEL = "cooccurrence"  # co-occurrence candidate table
 BLEND_MODEL = "blend"  # blended candidate table
 EVALUATION_MODEL = "evaluation"  # evaluation.json (which source is best) and the run report
+
+# Each related-items source (as evaluation.json and `pin2vec related --source` name it) -> its model folder.
+# `pin2vec` is what the network predicts next; `pin2vec_similar` its cosine neighbours (substitutes).
+SOURCE_MODELS = {
+    "pin2vec": PIN2VEC_MODEL,
+    "pin2vec_similar": RELATED_MODEL,
+    "cooccurrence": COOCCURRENCE_MODEL,
+    "blend": BLEND_MODEL,
+}
+INDEX_SOURCES = ("pin2vec", "pin2vec_similar")  # served from ScaNN index directories, the rest from tables
 
 
 def existing_versions(model_base: str) -> list[int]:
@@ -74,13 +87,3 @@ def publish_directory(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
-
-
-def refusal_reasons(model_blessed: bool, index_blessed: bool, index_recall: float) -> list[str]:
-    """Why a model/index pair must not be pushed; empty when it may be."""
-    reasons = []
-    if not model_blessed:
-        reasons.append("the Evaluator did not bless the model (metric or change threshold failed)")
-    if not index_blessed:
-        reasons.append(f"the ScaNN index recall@k {index_recall:.3f} is under the indexer's min_recall")
-    return reasons

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from components.related_pusher import push_lib
-from components.scann_indexer import index_lib
+from formats import index_files, serving_layout
 
 DEFAULT_MAX_K = 100
 PAD_ID = b""  # the id, score of a slot with no related item (unknown id, or fewer than k found)
@@ -38,7 +37,8 @@ class RelatedItemsSearcher:
         if isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1:
             raise ValueError(f"max_k must be an integer >= 1; got {max_k!r}")
         self.directory = directory
-        self._searcher, self._item_ids, self._embeddings, self.metadata = index_lib.load_index(directory)
+        self._searcher, self._item_ids, embeddings, self.metadata = index_files.load_index(directory)
+        self._queries = index_files.load_queries(directory, embeddings)
         self._rows = {item_id: row for row, item_id in enumerate(self._item_ids)}
         # An item has at most num_items - 1 related items: itself is excluded.
         self.max_k = min(max_k, len(self._item_ids) - 1)
@@ -101,7 +101,7 @@ class RelatedItemsSearcher:
     def _padded_row(self, pairs: list[tuple[int, float]], k: int) -> tuple[list[bytes], list[float]]:
         """`_search`'s (row, similarity) pairs of one query as ids (vocabulary bytes) and similarities,
         padded to k."""
-        names, encoding, errors = self._item_ids, index_lib.ID_ENCODING, index_lib.ID_ERRORS
+        names, encoding, errors = self._item_ids, index_files.ID_ENCODING, index_files.ID_ERRORS
         pad = k - len(pairs)
         # encode_item_id, inlined: this runs k times per request
         ids = [names[other].encode(encoding, errors) for other, _ in pairs] + [PAD_ID] * pad
@@ -125,10 +125,10 @@ class RelatedItemsSearcher:
         """
         options = self._options(k)
         if len(query_rows) == 1:  # a server's usual request: ScaNN's single search costs 20% less
-            neighbours, scores = self._searcher.search(self._embeddings[query_rows[0]], **options)
+            neighbours, scores = self._searcher.search(self._queries[query_rows[0]], **options)
             neighbours, scores = [np.asarray(neighbours).tolist()], [np.asarray(scores).tolist()]
         else:
-            neighbours, scores = self._searcher.search_batched(self._embeddings[query_rows], **options)
+            neighbours, scores = self._searcher.search_batched(self._queries[query_rows], **options)
             neighbours, scores = np.asarray(neighbours).tolist(), np.asarray(scores).tolist()
         rows = zip(query_rows, neighbours, scores, strict=True)
         return [
@@ -169,13 +169,13 @@ class RelatedItemsSearcher:
         return max(built, (k + 1) * self.metadata["settings"]["reorder_multiplier"])
 
 
-def latest_version_dir(base: str, marker: str = index_lib.METADATA_FILE) -> str | None:
+def latest_version_dir(base: str, marker: str = index_files.METADATA_FILE) -> str | None:
     """The highest integer-named subdirectory of `base` holding `marker`, the file a complete version gets
     last (an index's index.json by default), if any.
 
     Names starting with '.' (pushes in progress) and any other non-integer names are ignored.
     """
-    for version in reversed(push_lib.existing_versions(base)):
+    for version in reversed(serving_layout.existing_versions(base)):
         if os.path.isfile(os.path.join(base, str(version), marker)):
             return os.path.join(base, str(version))
     return None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from components import candidate_table
+from formats import candidate_table
 
 
 def _table():
