@@ -18,6 +18,7 @@ PIN2VEC_MODEL = (
     "pin2vec"  # the next-engagement index (softmax rows x hidden layers), served by `pin2vec serve`
 )
 COOCCURRENCE_MODEL = "cooccurrence"  # co-occurrence candidate table
+BOARD_MODEL = "board"  # board co-occurrence candidate table (items saved to the same collections)
 BLEND_MODEL = "blend"  # blended candidate table
 EVALUATION_MODEL = "evaluation"  # evaluation.json (which source is best) and the run report
 
@@ -27,6 +28,7 @@ SOURCE_MODELS = {
     "pin2vec": PIN2VEC_MODEL,
     "pin2vec_similar": RELATED_MODEL,
     "cooccurrence": COOCCURRENCE_MODEL,
+    "board": BOARD_MODEL,
     "blend": BLEND_MODEL,
 }
 INDEX_SOURCES = ("pin2vec", "pin2vec_similar")  # served from ScaNN index directories, the rest from tables

@@ -57,6 +57,15 @@ def _add_settings_flags(parser) -> None:
     source.add_argument("--action-col", default=None)
     source.add_argument("--weight-col", default=None)
     source.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "parquet"])
+    boards = parser.add_argument_group("collections (optional: the `board` co-occurrence source)")
+    boards.add_argument(
+        "--collections",
+        default=None,
+        help="items saved to boards: a CSV/TSV/Parquet file, a directory or a glob",
+    )
+    boards.add_argument("--collection-col", default="board", help="the column naming the board (collection)")
+    boards.add_argument("--collection-item-col", default=None, help="the item column (default: --item-col)")
+    boards.add_argument("--collection-time-col", default=None, help="save time; without it, file order")
 
     sessions = parser.add_argument_group("sessions and pairs")
     sessions.add_argument(
@@ -216,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--titles", default=None)
     related.add_argument(
         "--source",
-        choices=["pin2vec", "pin2vec_similar", "cooccurrence", "blend"],
+        choices=["pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"],
         default=None,
         help="candidate source (default: the best on the last pushed run's validation queries)",
     )
@@ -258,8 +267,18 @@ def settings_from_args(args):
         file_format="sessions" if args.sessions else args.format,
         sessions=bool(args.sessions),
     )
+    collections = None
+    if args.collections:
+        collections = EventSource(
+            path=args.collections,
+            user_col=args.collection_col,
+            item_col=args.collection_item_col or args.item_col,
+            time_col=args.collection_time_col,
+            file_format=args.format,
+        )
     settings = PipelineSettings(
         source=source,
+        collections=collections,
         sessions=SessionSettings(
             session_gap_seconds=args.session_gap,
             window=args.window,

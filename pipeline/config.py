@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from components.board_cooccurrence.board_lib import BoardSettings
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator.blend_lib import BlendSettings
 from components.scann_indexer.index_lib import IndexSettings
@@ -101,6 +102,10 @@ class PipelineSettings:
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     cooccurrence: CooccurrenceSettings = field(default_factory=CooccurrenceSettings)
     blend: BlendSettings = field(default_factory=BlendSettings)
+    collections: EventSource | None = (
+        None  # items saved to boards (user_col names the board): the `board` source
+    )
+    board: BoardSettings = field(default_factory=BoardSettings)
     titles_path: str = ""  # optional TSV item id<TAB>title, shown in the run report
     statistics_sample_rate: float | None = None  # share of each split's pairs StatisticsGen reads; None: all
     statistics_skip_train: bool | None = None  # statistics of the held-out splits only; None: by input size

@@ -13,6 +13,7 @@ from tfx.dsl.components.base import executor_spec
 
 from components.anomaly_gate.component import AnomalyGate
 from components.batched_evaluator import executor as batched_evaluator
+from components.board_cooccurrence.component import BoardCooccurrence
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import CooccurrenceCandidates
 from components.related_evaluator.component import RelatedEvaluator
@@ -175,11 +176,16 @@ def create_pipeline(
     cooccurrence = CooccurrenceCandidates(
         examples=example_gen.outputs["examples"], settings=settings.cooccurrence
     )
+    board = None
+    if settings.collections is not None:
+        # A fingerprint given for remote inputs stands for the collections too; locally, theirs is computed.
+        board = BoardCooccurrence(settings.collections, settings.board, input_fingerprint=input_fingerprint)
     related_evaluator = RelatedEvaluator(
         examples=example_gen.outputs["examples"],
         index=indexer.outputs["index"],
         next_index=indexer.outputs["next_index"],
         candidates=cooccurrence.outputs["candidates"],
+        board=None if board is None else board.outputs["candidates"],
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
         titles_path=settings.titles_path,
@@ -192,6 +198,7 @@ def create_pipeline(
         next_index=indexer.outputs["next_index"],
         serving_base_dir=serving_dir,
         cooccurrence=cooccurrence.outputs["candidates"],
+        board=None if board is None else board.outputs["candidates"],
         blend=related_evaluator.outputs["blend"],
         evaluation=related_evaluator.outputs["evaluation"],
     )
@@ -211,6 +218,7 @@ def create_pipeline(
             evaluator,
             indexer,
             cooccurrence,
+            *([board] if board is not None else []),
             related_evaluator,
             pusher,
         ],

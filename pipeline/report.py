@@ -34,15 +34,18 @@ def print_summary(
     if hint:
         lines.append(f"  {hint}")
     if summary.index_recall is not None:
+        next_recall = (
+            "" if summary.next_index_recall is None else f"{summary.next_index_recall:.3f} (pin2vec), "
+        )
         lines.append(
-            f"ScaNN index: {summary.index_items} items, recall@{summary.index_k} vs exact search "
-            f"{summary.index_recall:.3f}"
+            f"ScaNN indexes: {summary.index_items} items, recall@{summary.index_k} vs exact search "
+            f"{next_recall}{summary.index_recall:.3f} (pin2vec_similar)"
         )
     lines += related_lines(summary.related)
     if summary.pushed_version is not None:
         lines.append(
             f"Pushed version {summary.pushed_version} to "
-            f"{summary.pushed_dir}/{{embedding,related,cooccurrence,blend,evaluation}}/"
+            f"{summary.pushed_dir}/{{{','.join(summary.pushed_models)}}}/"
         )
     else:
         lines.append(f"NOT pushed: {summary.not_pushed_reason or 'the pusher did not run'}")
@@ -60,7 +63,7 @@ def print_summary(
         "Next:",
         f"  open the run report: {summary.report_html or '(not written)'}",
         f"  pin2vec related --output-dir {run.output_dir}{titles_flag} "
-        "[--source pin2vec|pin2vec_similar|cooccurrence|blend] ID [ID ...]",
+        "[--source pin2vec|pin2vec_similar|cooccurrence|board|blend] ID [ID ...]",
         f"  tensorboard --logdir {summary.tensorboard_dir}",
     ]
     print("\n".join(lines), file=out)

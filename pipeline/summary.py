@@ -16,6 +16,7 @@ BLESSING = ("Evaluator", "blessing")
 MODEL = ("Trainer", "model")
 MODEL_RUN = ("Trainer", "model_run")
 INDEX = ("ScannIndexer", "index")
+NEXT_INDEX = ("ScannIndexer", "next_index")
 PUSHED = ("RelatedPusher", "pushed_model")
 RELATED_EVALUATION = ("RelatedEvaluator", "evaluation")
 
@@ -34,12 +35,23 @@ class RunSummary:
     index_recall: float | None = None
     index_k: int | None = None
     index_items: int | None = None
+    next_index_recall: float | None = None  # the pin2vec (next-engagement) index; index_* is the cosine one
     pushed_version: int | None = None
     pushed_dir: str = ""
     not_pushed_reason: str = ""
     related: dict = field(default_factory=dict)  # the RelatedEvaluator's evaluation.json
     report_html: str = ""
     report_markdown: str = ""
+
+    @property
+    def pushed_models(self) -> list[str]:
+        """The model folders under pushed_dir that hold the pushed version."""
+        if self.pushed_version is None or not os.path.isdir(self.pushed_dir):
+            return []
+        version = str(self.pushed_version)
+        return sorted(
+            m for m in os.listdir(self.pushed_dir) if os.path.isdir(os.path.join(self.pushed_dir, m, version))
+        )
 
 
 def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -90,6 +102,8 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
         summary.index_recall = custom_value(index, "recall_at_k")
         summary.index_k = custom_value(index, "k")
         summary.index_items = custom_value(index, "num_items")
+    if next_index := artifacts.get(NEXT_INDEX):
+        summary.next_index_recall = custom_value(next_index, "recall_at_k")
     related = artifacts.get(RELATED_EVALUATION)
     if related and os.path.isfile(os.path.join(related.uri, evaluation_result.EVALUATION_FILE)):
         summary.related = evaluation_result.read_evaluation(related.uri).raw

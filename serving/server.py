@@ -83,6 +83,7 @@ def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
         RelatedLoader(settings.related),
         RelatedLoader(settings.related, name=serving_layout.PIN2VEC_MODEL),
         CandidateTableLoader(serving_layout.COOCCURRENCE_MODEL, settings.related),
+        CandidateTableLoader(serving_layout.BOARD_MODEL, settings.related),
         CandidateTableLoader(serving_layout.BLEND_MODEL, settings.related),
     ]
 

@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -112,6 +112,14 @@ def pair_degrees(items: np.ndarray, labels: np.ndarray, vocabulary_size: int) ->
     )
 
 
+class RankingSettings(Protocol):
+    """What ranking reads: CooccurrenceSettings, and the board source's BoardSettings."""
+
+    top_n: int
+    popularity_exponent: float
+    min_count: float
+
+
 class TopRows(NamedTuple):
     rows: np.ndarray  # item row
     ranks: np.ndarray  # 0-based position in that item's list
@@ -124,7 +132,7 @@ def top_candidate_rows(
     counts: np.ndarray,
     degrees: np.ndarray,
     vocabulary_size: int,
-    settings: CooccurrenceSettings,
+    settings: RankingSettings,
 ) -> TopRows:
     """`top_candidates` for every item of `keys` at once; ties go to the smaller row (the smaller id)."""
     keep = counts >= settings.min_count

@@ -145,11 +145,12 @@ def build_pipeline(
 
 
 def assemble_table(
-    out_dir: str, settings: lib.CooccurrenceSettings, meta: dict
+    out_dir: str, settings: lib.RankingSettings, meta: dict, popularity_file: str = "degrees.npy"
 ) -> candidate_table.CandidateTable:
-    """The pipeline's files -> one CandidateTable (rows = the sorted vocabulary)."""
+    """The pipeline's files -> one CandidateTable (rows = the sorted vocabulary); popularity from
+    `popularity_file` (co-occurrences per item here; saves per item for boards)."""
     vocabulary = np.load(os.path.join(out_dir, "vocabulary.npy"), allow_pickle=False)
-    degrees = np.load(os.path.join(out_dir, "degrees.npy"), allow_pickle=False)
+    degrees = np.load(os.path.join(out_dir, popularity_file), allow_pickle=False)
     neighbours = np.full((len(vocabulary), settings.top_n), -1, dtype=np.int32)
     scores = np.zeros((len(vocabulary), settings.top_n), dtype=np.float32)
     for name in sorted(os.listdir(out_dir)):

@@ -42,6 +42,7 @@ class RelatedEvaluatorSpec(types.ComponentSpec):
         executor.INDEX_KEY: ChannelParameter(type=ScannIndex),
         executor.NEXT_INDEX_KEY: ChannelParameter(type=ScannIndex, optional=True),
         executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates),
+        executor.BOARD_KEY: ChannelParameter(type=RelatedCandidates, optional=True),
         executor.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
     }
     OUTPUTS = {
@@ -62,6 +63,7 @@ class RelatedEvaluator(base_component.BaseComponent):
         index: types.BaseChannel,
         candidates: types.BaseChannel,
         next_index: types.BaseChannel | None = None,
+        board: types.BaseChannel | None = None,
         model_run: types.BaseChannel | None = None,
         settings: BlendSettings | None = None,
         titles_path: str = "",
@@ -79,6 +81,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 index=index,
                 next_index=next_index,
                 candidates=candidates,
+                board=board,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),
                 code_version=code_version(executor.__name__),

@@ -20,7 +20,7 @@ from components.related_evaluator import blend_lib, catalogue_lib, metrics_lib, 
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
 
 # Tie order of best_source. pin2vec: what the network predicts next; pin2vec_similar: its cosine neighbours.
-SOURCES = ("pin2vec", "pin2vec_similar", "cooccurrence", "blend")
+SOURCES = ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend")
 CHUNK = 8192  # catalogue rows blended or reranked at once: bounds the temporary arrays (~100 MB)
 
 

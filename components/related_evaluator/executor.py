@@ -24,6 +24,7 @@ EXAMPLES_KEY = "examples"
 INDEX_KEY = "index"  # cosine between hidden layers: pin2vec_similar
 NEXT_INDEX_KEY = "next_index"  # what the network predicts next: pin2vec (optional for older pipelines)
 CANDIDATES_KEY = "candidates"
+BOARD_KEY = "board"  # optional: the board co-occurrence table (items saved to the same collections)
 MODEL_RUN_KEY = "model_run"
 EVALUATION_KEY = "evaluation"
 BLEND_KEY = "blend"
@@ -120,11 +121,14 @@ def cooccurrence_candidates(
     searcher: RelatedItemsSearcher,
     top_n: int,
     similar: RelatedItemsSearcher | None = None,
+    board: candidate_table.CandidateTable | None = None,
 ) -> evaluation_lib.Candidates:
-    """Every source over the sorted union of the indexes' and the table's items: `searcher` is the Pin2Vec
-    source the blend fuses with co-occurrence, `similar` (when given) the cosine index measured beside it."""
+    """Every source over the sorted union of the indexes' and the tables' items: `searcher` is the Pin2Vec
+    source the blend fuses with co-occurrence; `similar` (the cosine index) and `board` (board co-occurrence),
+    when given, are measured beside them."""
     indexed = [searcher.item_ids] + ([similar.item_ids] if similar is not None else [])
-    catalogue = catalogue_lib.catalogue_of(*indexed, table.items)
+    boards = [board.items] if board is not None else []
+    catalogue = catalogue_lib.catalogue_of(*indexed, table.items, *boards)
     table_rows = catalogue.rows(table.items)
     popularity = np.zeros(len(catalogue), dtype=np.int64)
     popularity[table_rows] = table.popularity
@@ -136,7 +140,10 @@ def cooccurrence_candidates(
         catalogue_lib.source_from_table(table, catalogue, top_n),
         popularity,
         counted,
-        extra={} if similar is None else {"pin2vec_similar": pin2vec_source(similar, catalogue, top_n)},
+        extra={
+            **({} if similar is None else {"pin2vec_similar": pin2vec_source(similar, catalogue, top_n)}),
+            **({} if board is None else {"board": catalogue_lib.source_from_table(board, catalogue, top_n)}),
+        },
     )
 
 
@@ -176,11 +183,15 @@ class Executor(base_executor.BaseExecutor):
         similar = RelatedItemsSearcher(index.uri, max_k=settings.top_n)
         next_index = (input_dict.get(NEXT_INDEX_KEY) or [None])[0]
         table = candidate_table.load_table(candidates.uri)
+        board = (input_dict.get(BOARD_KEY) or [None])[0]
+        board_table = None if board is None else candidate_table.load_table(board.uri)
         if next_index is None:  # a pipeline from before the next-engagement index: the cosine one is pin2vec
-            candidates_ = cooccurrence_candidates(table, similar, settings.top_n)
+            candidates_ = cooccurrence_candidates(table, similar, settings.top_n, board=board_table)
         else:
             next_searcher = RelatedItemsSearcher(next_index.uri, max_k=settings.top_n)
-            candidates_ = cooccurrence_candidates(table, next_searcher, settings.top_n, similar=similar)
+            candidates_ = cooccurrence_candidates(
+                table, next_searcher, settings.top_n, similar=similar, board=board_table
+            )
         catalogue = candidates_.catalogue
         splits = {name: read_queries(examples, split, catalogue) for name, split in SPLITS.items()}
         training = read_training_queries(examples, catalogue)

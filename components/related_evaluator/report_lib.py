@@ -26,7 +26,13 @@ REPORTED_SPLIT = "test"  # the headline, curves and buckets; validation only cho
 HEADLINE_K = "10"
 EXAMPLE_ROWS = 10
 NO_HISTORY_NOTE = "No training history was recorded for this run, so there is no loss curve."
-_PALETTE = {"pin2vec": "#2563eb", "pin2vec_similar": "#7c3aed", "cooccurrence": "#d97706", "blend": "#059669"}
+_PALETTE = {
+    "pin2vec": "#2563eb",
+    "pin2vec_similar": "#7c3aed",
+    "cooccurrence": "#d97706",
+    "board": "#dc2626",
+    "blend": "#059669",
+}
 _OTHER_COLOURS = ("#7c3aed", "#db2777", "#0891b2", "#65a30d", "#475569")
 _SPARK = "▁▂▃▄▅▆▇█"
 

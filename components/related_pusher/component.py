@@ -25,6 +25,7 @@ class RelatedPusherSpec(ComponentSpec):
         "index": ChannelParameter(type=ScannIndex),
         "next_index": ChannelParameter(type=ScannIndex, optional=True),
         "cooccurrence": ChannelParameter(type=RelatedCandidates, optional=True),
+        "board": ChannelParameter(type=RelatedCandidates, optional=True),
         "blend": ChannelParameter(type=RelatedCandidates, optional=True),
         "evaluation": ChannelParameter(type=RelatedEvaluation, optional=True),
     }
@@ -45,6 +46,7 @@ class RelatedPusher(base_component.BaseComponent):
         serving_base_dir: str,
         next_index=None,
         cooccurrence=None,
+        board=None,
         blend=None,
         evaluation=None,
     ):
@@ -55,6 +57,7 @@ class RelatedPusher(base_component.BaseComponent):
                 index=index,
                 next_index=next_index,
                 cooccurrence=cooccurrence,
+                board=board,
                 blend=blend,
                 evaluation=evaluation,
                 serving_base_dir=serving_base_dir,

@@ -46,6 +46,7 @@ class Executor(base_executor.BaseExecutor):
             name: (input_dict.get(name) or [None])[0]
             for name in (
                 serving_layout.COOCCURRENCE_MODEL,
+                serving_layout.BOARD_MODEL,
                 serving_layout.BLEND_MODEL,
                 serving_layout.EVALUATION_MODEL,
             )

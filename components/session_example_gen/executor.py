@@ -40,10 +40,10 @@ HELD_OUT = SPLITS[1:]
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
 TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
-_BAD = "bad"
+BAD_OUTPUT = "bad"  # ParseBatches' tagged output of quarantine lines
 
 
-class _Counting(beam.DoFn):
+class Counting(beam.DoFn):
     """A DoFn that counts by name into the component's Beam Metrics namespace."""
 
     def setup(self) -> None:
@@ -56,7 +56,7 @@ class _Counting(beam.DoFn):
             self._counters[name].inc(n)
 
 
-class _ParseBatches(_Counting):
+class ParseBatches(Counting):
     """RowBatch -> one list of event tuples; malformed rows go to the `bad` output as quarantine lines."""
 
     def __init__(self, source: lib.EventSource):
@@ -67,7 +67,7 @@ class _ParseBatches(_Counting):
         for name, count in parsed.counts.items():
             self._inc(name, count)
         for line in parsed.bad:
-            yield beam.pvalue.TaggedOutput(_BAD, line)
+            yield beam.pvalue.TaggedOutput(BAD_OUTPUT, line)
         if parsed.events:
             yield parsed.events
 
@@ -103,7 +103,7 @@ def _by_user(events: list[lib.EventTuple]) -> Iterator[tuple[str, list[tuple[str
     yield from grouped.items()
 
 
-class _UserExamples(_Counting):
+class _UserExamples(Counting):
     """One user's events -> serialized train pairs (one list, main) and held-out eval/test/rerank pairs
     (tagged, one list each)."""
 
@@ -167,10 +167,10 @@ def build_pipeline(
         | "ListFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
-        | "ParseRows" >> beam.ParDo(_ParseBatches(source)).with_outputs(_BAD, main="events")
+        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
     )
     prefix, suffix = os.path.splitext(quarantine_file)
-    _ = parsed[_BAD] | "WriteQuarantine" >> beam.io.WriteToText(
+    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
         prefix, file_name_suffix=suffix, shard_name_template=""
     )
     frequent = None
@@ -216,6 +216,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         input_path = exec_properties[INPUT_PATH_KEY]
         source, settings = lib.decode_config(input_path, exec_properties[INPUT_CONFIG_KEY])
+        if source.time_col is None and not source.sessions:
+            raise ValueError(f"{input_path}: engagement events need a time column (--time-col) to be ordered")
         files = lib.list_input_files(input_path)
         lib.check_input_files(files, source)
 

@@ -90,7 +90,7 @@ class EventSource:
     path: str  # a file, a directory (all non-hidden files in it) or a glob of shards
     user_col: str = "user_id"
     item_col: str = "item_id"
-    time_col: str = "timestamp"
+    time_col: str | None = "timestamp"  # None: rows carry no time (collections may not); every row at time 0
     action_col: str | None = None  # when set, a required column; see `actions`
     weight_col: str | None = None  # when set, a required numeric column; rows with weight <= 0 are dropped
     file_format: str = "auto"  # auto|csv|tsv|parquet|sessions; auto decides by extension (an outer .gz is ok)
@@ -109,8 +109,9 @@ class EventSource:
             )
             object.__setattr__(self, "sessions", True)
             return
-        for name in ("user_col", "item_col", "time_col"):
+        for name in ("user_col", "item_col"):
             _check(bool(getattr(self, name)), name, getattr(self, name), "a column name")
+        _check(self.time_col is None or bool(self.time_col), "time_col", self.time_col, "a column or None")
         if self.actions and not self.action_col:
             raise ValueError(f"EventSource.actions={self.actions!r} needs action_col (the column to filter)")
         object.__setattr__(self, "actions", tuple(self.actions))
@@ -120,8 +121,8 @@ class EventSource:
         """Columns every row must have (none for pre-sessionized input)."""
         if self.sessions:
             return ()
-        optional = tuple(c for c in (self.action_col, self.weight_col) if c)
-        return (self.user_col, self.item_col, self.time_col, *optional)
+        optional = tuple(c for c in (self.time_col, self.action_col, self.weight_col) if c)
+        return (self.user_col, self.item_col, *optional)
 
 
 def _check(ok: bool, name: str, value: Any, expected: str) -> None:
@@ -275,7 +276,7 @@ def parse_row(row: Mapping[str, Any], source: EventSource) -> Event | BadRow | D
         if not value:
             return BadRow(EMPTY_ID, f"column {column!r} holds an empty id")
     try:
-        ts = parse_timestamp(row[source.time_col])
+        ts = 0 if source.time_col is None else parse_timestamp(row[source.time_col])
     except ValueError as e:
         return BadRow(BAD_TIMESTAMP, f"column {source.time_col!r}: {e}")
     if source.weight_col:
@@ -349,8 +350,9 @@ def parse_batch(batch: RowBatch, source: EventSource) -> ParsedBatch:
         return ParsedBatch(events, bad, counts)
     columns = batch.columns
     fast = not (source.weight_col or source.action_col) and all(
-        c in columns for c in (source.user_col, source.item_col, source.time_col)
+        c in columns for c in (source.user_col, source.item_col, source.time_col) if c is not None
     )
+    fast = fast and source.time_col is not None
     if fast:
         u, i, t = (columns.index(c) for c in (source.user_col, source.item_col, source.time_col))
         needed = max(u, i, t)

@@ -16,4 +16,5 @@ COMPONENTS = frozenset(
         "RelatedPusher",
     }
 )
+COMPONENTS_WITH_COLLECTIONS = COMPONENTS | {"BoardCooccurrence"}  # a run given --collections
 RESOLVER = "latest_blessed_model_resolver"

@@ -15,8 +15,8 @@ from pipeline.config import PipelineSettings, RunSettings
 from pipeline.local_runner import run_local
 from pipeline.metadata import connection_config
 from pipeline.summary import summarize_run
-from tests.e2e.expected import COMPONENTS
-from tests.e2e.tiny_log import write_tiny_log
+from tests.e2e.expected import COMPONENTS_WITH_COLLECTIONS as COMPONENTS
+from tests.e2e.tiny_log import topic_of, write_tiny_collections, write_tiny_log
 from trainer_module.model import TrainerSettings
 
 pytestmark = pytest.mark.e2e
@@ -27,8 +27,11 @@ def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     log = root / "events.tsv"
     write_tiny_log(log, bad_rows=["u1\t\t3\t880000000"])
+    collections = root / "boards.csv"
+    write_tiny_collections(collections)
     settings = PipelineSettings(
         source=EventSource(path=str(log)),
+        collections=EventSource(path=str(collections), user_col="board", item_col="pin", time_col=None),
         sessions=SessionSettings(min_count=3),
         trainer=TrainerSettings(embedding_dim=16, num_negatives=8, epochs=3, batch_size=64),
         index=IndexSettings(min_recall=0.5),
@@ -66,7 +69,7 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in ("embedding", "related", "pin2vec", "cooccurrence", "blend", "evaluation"):
+    for model in ("embedding", "related", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -79,7 +82,7 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.examples["pairs_train"] > 0
     assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in ("embedding", "related", "pin2vec", "cooccurrence", "blend", "evaluation"):
+    for model in ("embedding", "related", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
@@ -154,7 +157,7 @@ def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
     assert set(evaluation["splits"]) == {"validation", "test"}
     for split in ("validation", "test"):
         by_source = evaluation["splits"][split]
-        assert set(by_source) == {"pin2vec", "pin2vec_similar", "cooccurrence", "blend"}
+        assert set(by_source) == {"pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"}
         for metrics in by_source.values():
             assert metrics["queries"] == 80
             assert 0.0 <= metrics["hit_rate"]["10"] <= metrics["hit_rate"]["50"] <= 1.0
@@ -165,7 +168,7 @@ def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
     assert evaluation["blend"]["weight"] in [s["weight"] for s in evaluation["blend"]["sweep"]]
     with open(summary.report_html, encoding="utf-8") as f:
         html = f.read()
-    assert all(source in html for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "blend"))
+    assert all(source in html for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"))
     assert "<svg" in html
     assert os.path.isfile(summary.report_markdown)
 
@@ -174,7 +177,7 @@ def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
     from pipeline import cli
 
     _, run, _, _ = two_runs
-    for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "blend"):
+    for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"):
         argv = ["related", "--output-dir", run.output_dir, "--json", "--source", source, "--k", "5", "i1"]
         assert cli.main(argv) == 0
         answer = json.loads(capsys.readouterr().out)["i1"]
@@ -214,3 +217,35 @@ def test_a_code_change_reruns_its_step_and_what_follows_it(two_runs, tmp_path, m
     reran = {name for name, _, was_cached in third["components"] if not was_cached}
     assert {"CooccurrenceCandidates", "RelatedEvaluator"} <= reran, third["components"]
     assert {"SessionExampleGen", "Transform", "Trainer", "ScannIndexer"} <= cached, third["components"]
+
+
+def test_board_source_lists_items_saved_with_the_query_and_is_served_over_rest(two_runs, capsys):
+    """Each tiny board holds one topic, so the board source's answers stay in the query's topic; the pushed
+    board table and the pin2vec index answer over TF Serving's REST API from a real `pin2vec serve`."""
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    from pipeline import cli
+
+    _, run, _, _ = two_runs
+    argv = ["related", "--output-dir", run.output_dir, "--json", "--source", "board", "--k", "5", "i1"]
+    assert cli.main(argv) == 0
+    answer = json.loads(capsys.readouterr().out)["i1"]
+    assert answer and {topic_of(r["item"]) for r in answer} == {topic_of("i1")}
+    command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", run.serving_dir]
+    command += ["--rest-port", "0", "--grpc-port", "0", "--grpc-frontend", "python"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(process.stdout.readline())
+        assert ready["models"]["board"] and ready["models"]["pin2vec"]
+        for model in ("board", "pin2vec"):
+            url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/{model}:predict"
+            response = requests.post(url, json={"instances": ["i1"]}, timeout=30)
+            assert response.status_code == 200, response.text
+            assert len(response.json()["predictions"][0]["related_ids"]) == 10
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)

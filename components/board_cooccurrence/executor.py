@@ -1,0 +1,203 @@
+"""Thin executor: collections (board, item[, time] rows) -> board co-occurrence candidate table, with Beam.
+
+Rows are read, parsed and quarantined exactly as SessionExampleGen reads events (the board is the "user");
+saves are grouped per board, each board's runs become weighted pairs (board_lib), pairs are merged and ranked
+per item shard as numpy arrays, never one Beam element per pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_beam_executor
+
+from components.board_cooccurrence import board_lib
+from components.cooccurrence import cooccurrence_lib
+from components.cooccurrence.executor import assemble_table
+from components.session_example_gen import sessions_lib
+from components.session_example_gen.executor import BAD_OUTPUT, ParseBatches, read_metrics
+from formats import candidate_table
+
+COLLECTIONS_PATH_KEY = "collections_path"
+SOURCE_CONFIG_KEY = "source_config"  # JSON of the EventSource fields naming the board, item and time columns
+CONFIG_KEY = "board_config"
+INPUT_FINGERPRINT_KEY = "input_fingerprint"
+CANDIDATES_KEY = "candidates"
+QUARANTINE_KEY = "quarantine"
+QUARANTINE_FILE = "quarantine.jsonl"
+SOURCE_NAME = "board"
+SHARDS = 8
+
+
+def _saves_by_board(events: list[tuple]) -> Iterator[tuple[str, tuple[str, int]]]:
+    for board, item, timestamp, *_ in events:
+        yield board, (item, timestamp)
+
+
+class _Items(beam.CombineFn):
+    """Event lists -> the sorted unique item ids (bytes), the rows of the table."""
+
+    def create_accumulator(self) -> set:
+        return set()
+
+    def add_input(self, items: set, events: list[tuple]) -> set:
+        items.update(item for _, item, *_ in events)
+        return items
+
+    def merge_accumulators(self, accumulators) -> set:
+        return set().union(*accumulators)
+
+    def extract_output(self, items: set) -> np.ndarray:
+        return np.array(sorted(item.encode("utf-8") for item in items), dtype=np.bytes_)
+
+
+def _board_pairs(board_saves, vocabulary: np.ndarray, settings: board_lib.BoardSettings):
+    """(shard, (keys, weights)) of one board's runs, plus ("saves", rows) for the popularity count."""
+    _, saves = board_saves
+    saves = list(saves)
+    saved_rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i, _ in saves], dtype=np.bytes_))
+    yield "saves", saved_rows
+    for run in board_lib.board_runs(saves, settings.max_board_size):
+        rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i in run], dtype=np.bytes_))
+        keys, weights = board_lib.run_pair_weights(rows, len(vocabulary), settings.board_size_exponent)
+        shard = (keys // len(vocabulary)) % SHARDS
+        for s in np.unique(shard):
+            mine = shard == s
+            yield int(s), (keys[mine], weights[mine])
+
+
+def _count_rows(rows_lists, size: int) -> np.ndarray:
+    return sum((np.bincount(rows, minlength=size) for rows in rows_lists), np.zeros(size, np.int64))
+
+
+def _sum_arrays(arrays) -> np.ndarray:
+    """Element-wise sum; Beam also hands in the empty result of combining nothing, which is skipped."""
+    arrays = [array for array in arrays if len(array)]
+    return functools.reduce(np.add, arrays) if arrays else np.zeros(0)
+
+
+def _rank(merged, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
+    shard, (keys, weights) = merged
+    top = cooccurrence_lib.top_candidate_rows(keys, weights, degrees, len(vocabulary), settings)
+    path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
+    np.savez(path, **top._asdict())
+    return path
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    files: list[str],
+    source: sessions_lib.EventSource,
+    settings: board_lib.BoardSettings,
+    quarantine_file: str,
+    out_dir: str,
+) -> None:
+    """Collection files -> out_dir/vocabulary.npy, saves.npy and shard-*.npz of ranked candidates."""
+    parsed = (
+        p
+        | "ListFiles" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ReadRows" >> beam.FlatMap(sessions_lib.read_row_batches, source)
+        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
+    )
+    prefix, suffix = os.path.splitext(quarantine_file)
+    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
+        prefix, file_name_suffix=suffix, shard_name_template=""
+    )
+    vocabulary = beam.pvalue.AsSingleton(parsed.events | "Items" >> beam.CombineGlobally(_Items()))
+    pairs = (
+        parsed.events
+        | "KeyByBoard" >> beam.FlatMap(_saves_by_board)
+        | "GroupByBoard" >> beam.GroupByKey()
+        | "BoardPairs" >> beam.FlatMap(_board_pairs, vocabulary, settings)
+        | "GroupByShard" >> beam.GroupByKey()
+    )
+    saves = pairs | "Saves" >> beam.Filter(lambda kv: kv[0] == "saves")
+    merged = (
+        pairs
+        | "PairShards" >> beam.Filter(lambda kv: kv[0] != "saves")
+        | "Merge" >> beam.Map(lambda kv: (kv[0], board_lib.merge_weights(kv[1])))
+    )
+    degrees = beam.pvalue.AsSingleton(
+        merged
+        | "ShardDegrees" >> beam.Map(lambda kv, v: board_lib.degrees(*kv[1], len(v)), vocabulary)
+        | "Degrees" >> beam.CombineGlobally(_sum_arrays)
+    )
+    _ = merged | "Rank" >> beam.Map(_rank, degrees, vocabulary, settings, out_dir)
+    _ = (
+        saves
+        | "CountSaves" >> beam.Map(lambda kv, v: _count_rows(kv[1], len(v)), vocabulary)
+        | "WriteSaves" >> beam.Map(lambda counts: np.save(os.path.join(out_dir, "saves.npy"), counts))
+    )
+    _ = vocabulary.pvalue | "WriteVocabulary" >> beam.Map(
+        lambda array: np.save(os.path.join(out_dir, "vocabulary.npy"), array)
+    )
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Collections -> `candidates` (a candidate table, formats/candidate_table.py) + `quarantine`."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]):
+        self._log_startup(input_dict, output_dict, exec_properties)
+        path = exec_properties[COLLECTIONS_PATH_KEY]
+        source = source_from_json(path, exec_properties[SOURCE_CONFIG_KEY])
+        settings = board_lib.settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        candidates = output_dict[CANDIDATES_KEY][0]
+        quarantine = output_dict[QUARANTINE_KEY][0]
+        files = sessions_lib.list_input_files(path)
+        sessions_lib.check_input_files(files, source)
+        quarantine_file = os.path.join(quarantine.uri, QUARANTINE_FILE)
+        with tempfile.TemporaryDirectory() as scratch:
+            with self._make_beam_pipeline() as p:
+                build_pipeline(p, files, source, settings, quarantine_file, scratch)
+            counts = read_metrics(p.result)
+            check_counts(path, counts, settings, quarantine_file)
+            meta = {"source": SOURCE_NAME, **dataclasses.asdict(settings)}
+            table = assemble_table(scratch, settings, meta, popularity_file="saves.npy")
+        candidate_table.save_table(table, candidates.uri)
+        candidates.set_int_custom_property("num_items", len(table.items))
+        candidates.set_int_custom_property("top_n", table.top_n)
+        for name in ("rows_read", "bad_rows"):
+            quarantine.set_int_custom_property(name, counts.get(name, 0))
+        logging.info(
+            "Board co-occurrence for %d items from %s (%s) written to %s",
+            len(table.items),
+            path,
+            sessions_lib.summary(counts),
+            candidates.uri,
+        )
+
+
+def source_to_json(source: sessions_lib.EventSource) -> str:
+    """The columns to read (everything but the path, which travels as its own property)."""
+    return json.dumps({k: v for k, v in dataclasses.asdict(source).items() if k != "path"}, sort_keys=True)
+
+
+def source_from_json(path: str, text: str) -> sessions_lib.EventSource:
+    fields = json.loads(text)
+    fields["actions"] = tuple(fields.get("actions", ()))
+    return sessions_lib.EventSource(path=path, **fields)
+
+
+def check_counts(
+    path: str, counts: dict[str, int], settings: board_lib.BoardSettings, quarantine: str
+) -> None:
+    """Fails a run whose collections read nothing or too many malformed rows, naming the quarantine file."""
+    rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
+    if rows == 0 or counts.get("events_read", 0) == 0:
+        raise ValueError(f"no collection rows read from {path!r} (--collections)")
+    if bad / rows > settings.max_bad_share:
+        raise ValueError(
+            f"{bad} of {rows} collection rows ({bad / rows:.2%}) of {path!r} are malformed, more than "
+            f"max_bad_share={settings.max_bad_share:.2%}; the bad rows are listed in {quarantine}"
+        )
