@@ -48,6 +48,8 @@ def next_version(model_bases: list[str], now: float | None = None) -> int:
 
 
 PROVENANCE_FILE = "pushed_from.json"
+# In each pushed evaluation version: {"default_source", "models", "kept_back"}, what serving answers from.
+SERVED_SOURCES_FILE = "served_sources.json"
 
 
 def write_provenance(directory: str, provenance: dict[str, str]) -> None:
@@ -71,9 +73,14 @@ def already_pushed_version(model_base: str, provenance: dict[str, str]) -> int |
 
 
 def publish_directory(
-    source: str, model_base: str, version: int, provenance: dict[str, str] | None = None
+    source: str,
+    model_base: str,
+    version: int,
+    provenance: dict[str, str] | None = None,
+    extra_json: dict[str, dict] | None = None,
 ) -> str:
-    """Copies `source` to `<model_base>/<version>` atomically and returns the final path."""
+    """Copies `source` to `<model_base>/<version>` atomically and returns the final path; `extra_json`
+    (file name -> object) is written into the copy before it appears."""
     if not os.path.isdir(source):
         raise FileNotFoundError(f"Nothing to push: {source} is not a directory")
     final = os.path.join(model_base, str(version))
@@ -85,6 +92,9 @@ def publish_directory(
         shutil.copytree(source, staging)
         if provenance:
             write_provenance(staging, provenance)
+        for name, values in (extra_json or {}).items():
+            with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
+                json.dump(values, f, sort_keys=True)
         os.rename(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

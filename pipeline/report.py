@@ -47,6 +47,14 @@ def print_summary(
             f"Pushed version {summary.pushed_version} to "
             f"{summary.pushed_dir}/{{{','.join(summary.pushed_models)}}}/"
         )
+        if summary.kept_back_reason:
+            lines.append(
+                f"  The model was kept back ({summary.kept_back_reason}); the sources that do not depend on "
+                f"it were pushed, and serving answers from {summary.default_source or 'none'}, the best of "
+                "them on the validation queries."
+            )
+        elif summary.default_source:
+            lines.append(f"  Serving answers from {summary.default_source} by default (best on validation).")
     else:
         lines.append(f"NOT pushed: {summary.not_pushed_reason or 'the pusher did not run'}")
     titles_flag = f" --titles {titles_file}" if titles_file else ""

@@ -39,6 +39,8 @@ class RunSummary:
     pushed_version: int | None = None
     pushed_dir: str = ""
     not_pushed_reason: str = ""
+    kept_back_reason: str = ""  # pushed, but without the model's parts: why
+    default_source: str = ""  # what serving and `pin2vec related` answer from after this push
     related: dict = field(default_factory=dict)  # the RelatedEvaluator's evaluation.json
     report_html: str = ""
     report_markdown: str = ""
@@ -113,6 +115,8 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
         if custom_value(pushed, "pushed", 0) == 1:
             summary.pushed_version = custom_value(pushed, "pushed_version")
             summary.pushed_dir = custom_value(pushed, "pushed_destination", "")
+            summary.default_source = custom_value(pushed, "default_source", "")
+            summary.kept_back_reason = custom_value(pushed, "not_pushed_reason", "")
         else:
             summary.not_pushed_reason = custom_value(pushed, "not_pushed_reason", "")
     return summary

@@ -8,6 +8,7 @@ is the default.
 
 from __future__ import annotations
 
+import json
 import os
 
 from formats import candidate_table, evaluation_result, serving_layout
@@ -17,13 +18,19 @@ SOURCES = tuple(serving_layout.SOURCE_MODELS)
 
 
 def default_source(serving_dir: str) -> str:
-    """The source the last pushed evaluation found best on validation. Without one: pin2vec, or
-    pin2vec_similar where only the cosine index was pushed (before the next-engagement index existed)."""
+    """The source the last push chose: the evaluation's best on validation, or the best of what was pushed
+    when the model was kept back. Without one: pin2vec, or pin2vec_similar where only the cosine index was
+    pushed (before the next-engagement index existed)."""
     version = latest_version_dir(
         os.path.join(serving_dir, serving_layout.EVALUATION_MODEL), evaluation_result.EVALUATION_FILE
     )
     if version is not None:
-        best = evaluation_result.read_evaluation(version).best_source
+        served = os.path.join(version, serving_layout.SERVED_SOURCES_FILE)
+        if os.path.isfile(served):  # what the pusher chose among the sources it pushed
+            with open(served, encoding="utf-8") as f:
+                best = json.load(f).get("default_source")
+        else:  # versions pushed before the pusher recorded it: every source went out
+            best = evaluation_result.read_evaluation(version).best_source
         if best in SOURCES:
             return best
     for source in serving_layout.INDEX_SOURCES:

@@ -1,4 +1,4 @@
-"""Thin executor: checks both blessings, then publishes model, index and candidate tables as one version."""
+"""Thin executor: checks the blessings, then publishes what push_policy allows as one version."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.related_pusher import push_policy
-from formats import serving_layout
+from formats import evaluation_result, serving_layout
 
 
 class Executor(base_executor.BaseExecutor):
@@ -35,14 +35,8 @@ class Executor(base_executor.BaseExecutor):
                 index_recall=next_index.get_float_custom_property("recall_at_k"),
                 index_name="pin2vec (next-engagement)",
             )
-        if reasons:
-            logging.warning("Not pushing model %s: %s", model.uri, "; ".join(reasons))
-            pushed.set_int_custom_property("pushed", 0)
-            pushed.set_string_custom_property("not_pushed_reason", "; ".join(reasons))
-            return
-
         # Published in this order: a reader following `embedding` (last) finds everything else in place.
-        sources = {
+        available = {
             name: (input_dict.get(name) or [None])[0]
             for name in (
                 serving_layout.COOCCURRENCE_MODEL,
@@ -51,23 +45,62 @@ class Executor(base_executor.BaseExecutor):
                 serving_layout.EVALUATION_MODEL,
             )
         }
-        sources = {name: artifact.uri for name, artifact in sources.items() if artifact is not None}
-        sources[serving_layout.RELATED_MODEL] = index.uri
+        available = {name: artifact.uri for name, artifact in available.items() if artifact is not None}
+        available[serving_layout.RELATED_MODEL] = index.uri
         if next_index is not None:
-            sources[serving_layout.PIN2VEC_MODEL] = next_index.uri
-        sources[serving_layout.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
+            available[serving_layout.PIN2VEC_MODEL] = next_index.uri
+        available[serving_layout.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
+        chosen = push_policy.models_to_push(available, refused=bool(reasons))
+        if not chosen:
+            logging.warning("Not pushing model %s: %s", model.uri, "; ".join(reasons))
+            pushed.set_int_custom_property("pushed", 0)
+            pushed.set_string_custom_property("not_pushed_reason", "; ".join(reasons))
+            return
+        sources = {name: available[name] for name in chosen}
+        evaluation = read_evaluation(sources.get(serving_layout.EVALUATION_MODEL))
+        default = push_policy.default_source(evaluation, sources)
+        served = {"default_source": default, "models": sorted(sources), "kept_back": "; ".join(reasons)}
         bases = {name: os.path.join(base, name) for name in sources}
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
-        version = serving_layout.already_pushed_version(bases[serving_layout.RELATED_MODEL], provenance)
+        # The model directory that records where a version came from (and says "already serving").
+        anchor = next(
+            m for m in (serving_layout.EVALUATION_MODEL, serving_layout.RELATED_MODEL) if m in sources
+        )
+        version = serving_layout.already_pushed_version(bases[anchor], provenance)
         if version is not None:
-            logging.info("Model %s and its index are already serving as version %d", model.uri, version)
+            logging.info("Model %s and its sources are already serving as version %d", model.uri, version)
         else:
             version = serving_layout.next_version(list(bases.values()))
             for name, uri in sources.items():
                 serving_layout.publish_directory(
-                    uri, bases[name], version, provenance if name == serving_layout.RELATED_MODEL else None
+                    uri,
+                    bases[name],
+                    version,
+                    provenance if name == anchor else None,
+                    {serving_layout.SERVED_SOURCES_FILE: served}
+                    if name == serving_layout.EVALUATION_MODEL
+                    else None,
                 )
             logging.info("Pushed version %d of %s under %s", version, ", ".join(sources), base)
+        if reasons:
+            logging.warning(
+                "The model %s was kept back (%s); pushed what does not depend on it (%s), serving answers "
+                "from %s",
+                model.uri,
+                "; ".join(reasons),
+                ", ".join(sources),
+                default,
+            )
+            pushed.set_string_custom_property("not_pushed_reason", "; ".join(reasons))
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_destination", base)
         pushed.set_int_custom_property("pushed_version", version)
+        pushed.set_string_custom_property("pushed_models", ",".join(sorted(sources)))
+        pushed.set_string_custom_property("default_source", default or "")
+
+
+def read_evaluation(directory: str | None) -> dict | None:
+    """The evaluation.json the version's default source is chosen from, if one was pushed."""
+    if directory is None or not os.path.isfile(os.path.join(directory, evaluation_result.EVALUATION_FILE)):
+        return None
+    return evaluation_result.read_evaluation(directory).raw

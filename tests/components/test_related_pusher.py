@@ -6,14 +6,17 @@ import os
 import pytest
 from tfx.types import standard_artifacts
 
+from components.cooccurrence.component import RelatedCandidates
+from components.related_evaluator.component import RelatedEvaluation
 from components.related_pusher.executor import Executor
 from components.scann_indexer.component import ScannIndex
-from formats import serving_layout
+from formats import candidate_table, evaluation_result, serving_layout
+from serving import related_sources
 
 
 def _model(tmp_path):
     serving = tmp_path / "model" / "Format-Serving"
-    serving.mkdir(parents=True)
+    serving.mkdir(parents=True, exist_ok=True)
     (serving / "saved_model.pb").write_bytes(b"not really a SavedModel")
     model = standard_artifacts.Model()
     model.uri = str(tmp_path / "model")
@@ -29,7 +32,7 @@ def _blessing(tmp_path, blessed):
 
 def _index(tmp_path, blessed, recall):
     directory = tmp_path / "index"
-    directory.mkdir()
+    directory.mkdir(exist_ok=True)
     (directory / "index.json").write_text(json.dumps({"recall_at_k": recall}), encoding="utf-8")
     index = ScannIndex()
     index.uri = str(directory)
@@ -38,7 +41,7 @@ def _index(tmp_path, blessed, recall):
     return index
 
 
-def _push(tmp_path, model_blessed, index_blessed, recall=0.95):
+def _push(tmp_path, model_blessed, index_blessed, recall=0.95, extra_inputs=None):
     base = tmp_path / "serving"
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed")
@@ -47,11 +50,53 @@ def _push(tmp_path, model_blessed, index_blessed, recall=0.95):
             "model": [_model(tmp_path)],
             "model_blessing": [_blessing(tmp_path, model_blessed)],
             "index": [_index(tmp_path, index_blessed, recall)],
+            **(extra_inputs or {}),
         },
         {"pushed_model": [pushed]},
         {"serving_base_dir": str(base)},
     )
     return base, pushed
+
+
+def _sources(tmp_path):
+    """A co-occurrence table, a blend table and an evaluation that found the blend best."""
+    inputs = {}
+    for name in ("cooccurrence", "blend"):
+        table = candidate_table.from_lists({"a": [("b", 1.0)]}, {"a": 1}, top_n=2)
+        candidate_table.save_table(table, str(tmp_path / name))
+        inputs[name] = [RelatedCandidates()]
+        inputs[name][0].uri = str(tmp_path / name)
+    rates = {"pin2vec": 0.3, "cooccurrence": 0.2, "blend": 0.35}
+    evaluation = {
+        "ks": [10],
+        "sources": list(rates),
+        "best_source": "blend",
+        "splits": {"validation": {name: {"hit_rate": {"10": rate}} for name, rate in rates.items()}},
+    }
+    evaluation_result.write_evaluation(str(tmp_path / "evaluation"), evaluation)
+    inputs["evaluation"] = [RelatedEvaluation()]
+    inputs["evaluation"][0].uri = str(tmp_path / "evaluation")
+    return inputs
+
+
+def test_a_refused_model_still_pushes_co_occurrence_which_serving_then_answers_from(tmp_path):
+    inputs = _sources(tmp_path)
+    base, pushed = _push(tmp_path, model_blessed=False, index_blessed=True, extra_inputs=inputs)
+    version = pushed.get_int_custom_property("pushed_version")
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation"]  # no model, index or blend of it
+    assert "Evaluator" in pushed.get_string_custom_property("not_pushed_reason")
+    served = json.loads((base / "evaluation" / str(version) / serving_layout.SERVED_SOURCES_FILE).read_text())
+    assert served["default_source"] == "cooccurrence" and "Evaluator" in served["kept_back"]
+    assert related_sources.default_source(str(base)) == "cooccurrence"
+    _, again = _push(tmp_path, model_blessed=False, index_blessed=True, extra_inputs=inputs)
+    assert again.get_int_custom_property("pushed_version") == version  # the same artifacts: not pushed twice
+
+
+def test_a_full_push_records_the_evaluations_best_source_as_the_default(tmp_path):
+    base, pushed = _push(tmp_path, model_blessed=True, index_blessed=True, extra_inputs=_sources(tmp_path))
+    assert pushed.get_string_custom_property("default_source") == "blend"
+    assert related_sources.default_source(str(base)) == "blend"
 
 
 def test_blessed_model_and_index_are_pushed_under_one_version(tmp_path):

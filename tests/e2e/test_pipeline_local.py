@@ -249,3 +249,26 @@ def test_board_source_lists_items_saved_with_the_query_and_is_served_over_rest(t
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
+
+
+def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_runs, tmp_path, capsys):
+    """TF Serving's rule holds (no unblessed model, index or blend of it goes out), yet the sources that do not
+    depend on the model are pushed, and `pin2vec related` answers from the best of them."""
+    from pipeline import cli
+    from pipeline.config import EvaluationSettings
+
+    settings, run, _, _ = two_runs
+    copy = dataclasses.replace(run, output_dir=str(tmp_path / "out"))
+    shutil.copytree(run.output_dir, copy.output_dir)
+    refused = dataclasses.replace(settings, evaluation=EvaluationSettings(min_hit_rate_at_10=1.0))
+    run_local(refused, copy)
+    summary = summarize_run(connection_config(copy), copy.pipeline_name, copy.pipeline_root)
+    assert not summary.blessed and "Evaluator" in summary.kept_back_reason
+    assert summary.pushed_models == ["board", "cooccurrence", "evaluation"]
+    assert summary.default_source in ("cooccurrence", "board")
+    serving = os.path.join(copy.output_dir, "serving")
+    assert len(os.listdir(os.path.join(serving, "embedding"))) == 1  # only the first run's blessed model
+    assert cli.main(["related", "--output-dir", copy.output_dir, "--k", "3", "i1"]) == 0
+    out = capsys.readouterr().out
+    assert f"({summary.default_source}: {os.path.join(serving, summary.default_source)}" in out
+    assert "  3. " in out
