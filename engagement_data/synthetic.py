@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +103,11 @@ def make_world(settings: SyntheticSettings) -> World:
     ranks = rng.permutation(n)
     item_weight = 1.0 / np.power(ranks + 1.0, settings.zipf_exponent)
     item_topic = np.minimum(rng.permutation(n) // settings.topic_size, topics - 1)
+    return world_from(item_topic, item_weight, topics)
+
+
+def world_from(item_topic: np.ndarray, item_weight: np.ndarray, topics: int) -> World:
+    """The sampling tables of any partition of the items into `topics` groups, drawn by `item_weight`."""
     items_by_topic = np.argsort(item_topic, kind="stable")
     topic_start = np.searchsorted(item_topic[items_by_topic], np.arange(topics + 1))
     cumulative = np.cumsum(item_weight[items_by_topic])
@@ -136,6 +141,9 @@ def _sample_popular(world: World, count: int, rng: np.random.Generator) -> np.nd
 
 def _topic_of_popularity(world: World, count: int, rng: np.random.Generator) -> np.ndarray:
     return world.item_topic[_sample_popular(world, count, rng)]
+
+
+Retopic = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -177,8 +185,13 @@ def generate_chunk(
     first_session: int,
     lengths: np.ndarray,
     rng: np.random.Generator,
+    retopic: Retopic | None = None,
 ) -> Chunk:
-    """Events of sessions first_session .. first_session + len(lengths) - 1."""
+    """Events of sessions first_session .. first_session + len(lengths) - 1.
+
+    `retopic(topics, rng)`, when given, moves some events' topics before their items are drawn (the boards
+    world sends some to a bridge topic); without it no random numbers are spent on it.
+    """
     n_sessions, total = len(lengths), int(lengths.sum())
     session = np.repeat(np.arange(n_sessions), lengths)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -187,6 +200,8 @@ def generate_chunk(
     new_segment = (position == 0) | (rng.random(total) < settings.drift)
     segment = np.cumsum(new_segment) - 1
     topic = _topic_of_popularity(world, int(segment[-1]) + 1, rng)[segment]
+    if retopic is not None:
+        topic = retopic(topic, rng)
     item = _sample_in_topics(world, topic, rng)
     noisy = rng.random(total) < settings.noise
     item[noisy] = _sample_popular(world, int(noisy.sum()), rng)
@@ -203,18 +218,27 @@ def generate_chunk(
     return Chunk(user, item, timestamp, user % settings.shards)
 
 
-class _ShardWriters:
-    """One open writer per shard; columns go out as Arrow tables (fast CSV or Parquet)."""
+class ShardWriters:
+    """One open writer per shard; columns go out as Arrow tables (fast CSV or Parquet).
 
-    def __init__(self, directory: str, settings: SyntheticSettings):
+    `prefix` names the files (`<prefix>-00000-of-00004.csv`); `columns` are (name, Arrow type alias) pairs.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        settings: SyntheticSettings,
+        prefix: str = "events",
+        columns: Sequence[tuple[str, str]] = tuple((c, "int64") for c in COLUMNS),
+    ):
         import pyarrow as pa
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
         self._pa = pa
-        self.schema = pa.schema([(c, pa.int64()) for c in COLUMNS])
+        self.schema = pa.schema([(name, pa.type_for_alias(alias)) for name, alias in columns])
         self.paths = [
-            os.path.join(directory, f"events-{i:05d}-of-{settings.shards:05d}.{settings.file_format}")
+            os.path.join(directory, f"{prefix}-{i:05d}-of-{settings.shards:05d}.{settings.file_format}")
             for i in range(settings.shards)
         ]
         if settings.file_format == "csv":
@@ -224,13 +248,17 @@ class _ShardWriters:
             self._writers = [pq.ParquetWriter(p, self.schema) for p in self.paths]
 
     def write(self, chunk: Chunk) -> None:
-        order = np.argsort(chunk.shard, kind="stable")
-        bounds = np.searchsorted(chunk.shard[order], np.arange(len(self._writers) + 1))
+        self.write_columns([chunk.user, chunk.item, chunk.timestamp], chunk.shard)
+
+    def write_columns(self, columns: Sequence[np.ndarray], shard_of_row: np.ndarray) -> None:
+        """Each row to its shard's file, in the rows' order."""
+        order = np.argsort(shard_of_row, kind="stable")
+        bounds = np.searchsorted(shard_of_row[order], np.arange(len(self._writers) + 1))
         for shard, writer in enumerate(self._writers):
             rows = order[bounds[shard] : bounds[shard + 1]]
             if len(rows):
-                columns = [chunk.user[rows], chunk.item[rows], chunk.timestamp[rows]]
-                writer.write_table(self._pa.Table.from_arrays(columns, schema=self.schema))
+                table = self._pa.Table.from_arrays([column[rows] for column in columns], schema=self.schema)
+                writer.write_table(table)
 
     def close(self) -> None:
         for writer in self._writers:
@@ -258,19 +286,25 @@ def write_ground_truth(world: World, path: str) -> str:
     return path
 
 
-def generate(settings: SyntheticSettings, out_dir: str) -> SyntheticLog:
-    """Writes `out_dir/events/*` (sharded by user), `ground_truth.tsv` and `synthetic.json`."""
-    events_dir = os.path.join(out_dir, EVENTS_SUBDIR)
-    os.makedirs(events_dir, exist_ok=True)
-    stale = [f for f in os.listdir(events_dir) if f.startswith("events-")]
+def empty_shard_dir(directory: str, prefix: str) -> str:
+    """Creates `directory`; refuses one already holding `<prefix>-*` shards (a rerun must not mix logs)."""
+    os.makedirs(directory, exist_ok=True)
+    stale = [f for f in os.listdir(directory) if f.startswith(f"{prefix}-")]
     if stale:
+        noun = "event" if prefix == "events" else prefix
         raise FileExistsError(
-            f"{events_dir} already holds {len(stale)} event shard(s), e.g. {stale[0]}; "
+            f"{directory} already holds {len(stale)} {noun} shard(s), e.g. {stale[0]}; "
             "use an empty --out directory"
         )
-    world = make_world(settings)
+    return directory
+
+
+def write_events(
+    world: World, settings: SyntheticSettings, events_dir: str, retopic: Retopic | None = None
+) -> tuple[tuple[str, ...], int, int]:
+    """Writes the sessions' events to `events_dir` a chunk at a time: (shard paths, events, sessions)."""
     rng = np.random.default_rng([settings.seed, 1])
-    writers = _ShardWriters(events_dir, settings)
+    writers = ShardWriters(events_dir, settings)
     written = sessions = 0
     try:
         while written < settings.events:
@@ -278,11 +312,19 @@ def generate(settings: SyntheticSettings, out_dir: str) -> SyntheticLog:
             if settings.events - written - budget == 1:  # never leave a single event for the last chunk
                 budget += 1
             lengths = session_lengths(settings, max(budget, 2), rng)
-            writers.write(generate_chunk(world, settings, sessions, lengths, rng))
+            writers.write(generate_chunk(world, settings, sessions, lengths, rng, retopic))
             written += int(lengths.sum())
             sessions += len(lengths)
     finally:
         writers.close()
+    return tuple(writers.paths), written, sessions
+
+
+def generate(settings: SyntheticSettings, out_dir: str) -> SyntheticLog:
+    """Writes `out_dir/events/*` (sharded by user), `ground_truth.tsv` and `synthetic.json`."""
+    events_dir = empty_shard_dir(os.path.join(out_dir, EVENTS_SUBDIR), "events")
+    world = make_world(settings)
+    shards, written, sessions = write_events(world, settings, events_dir)
     ground_truth = write_ground_truth(world, os.path.join(out_dir, GROUND_TRUTH_FILE))
     users = (sessions + SESSIONS_PER_USER - 1) // SESSIONS_PER_USER
     manifest = os.path.join(out_dir, MANIFEST_FILE)
@@ -296,7 +338,7 @@ def generate(settings: SyntheticSettings, out_dir: str) -> SyntheticLog:
             "columns": list(COLUMNS),
         }
         json.dump(record, f, indent=2, sort_keys=True)
-    return SyntheticLog(events_dir, tuple(writers.paths), ground_truth, manifest, written, sessions, users)
+    return SyntheticLog(events_dir, shards, ground_truth, manifest, written, sessions, users)
 
 
 def read_ground_truth(path: str) -> dict[str, list[str]]:

@@ -39,9 +39,37 @@ def _add_synthetic_flags(data) -> None:
     synthetic.add_argument("--shards", type=int, default=4, help="event files, sharded by user")
     synthetic.add_argument("--file-format", default="csv", choices=["csv", "parquet"])
     synthetic.add_argument("--topic-size", type=int, default=10, help="items per topic (planted related + 1)")
-    synthetic.add_argument("--zipf-exponent", type=float, default=0.8)
-    synthetic.add_argument("--drift", type=float, default=0.1, help="per-event chance to change topic")
-    synthetic.add_argument("--noise", type=float, default=0.05, help="per-event chance of an off-topic item")
+    # None: the generator's own default (the boards world has a steeper Zipf and less drift and noise).
+    synthetic.add_argument("--zipf-exponent", type=float, default=None, help="default 0.8; --boards: 1.2")
+    synthetic.add_argument(
+        "--drift", type=float, default=None, help="per-event chance to change topic (0.1; --boards: 0.05)"
+    )
+    synthetic.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        help="per-event chance of an off-topic item (0.05; --boards: 0.02)",
+    )
+    boards = data.add_argument_group(
+        "synthetic --boards (sessions and boards: engagement_data/synthetic_boards.py)"
+    )
+    boards.add_argument(
+        "--boards",
+        action="store_true",
+        help="also write boards (collections/) over fine and coarse topics (default --out: "
+        "work/data/synthetic-boards)",
+    )
+    boards.add_argument("--users", type=int, default=None, help="board owners (default: one per 750 events)")
+    boards.add_argument("--boards-per-user", type=int, default=8)
+    boards.add_argument("--saves-per-board", type=int, default=12, help="mean saves per board")
+    boards.add_argument("--fine-per-coarse", type=int, default=8, help="fine topics per coarse topic")
+    boards.add_argument("--bridge-prob", type=float, default=0.1, help="per-event chance of a bridge topic")
+    boards.add_argument("--segmentation", type=int, default=2, help="boards per fine interest of a user")
+    boards.add_argument(
+        "--coarse-board-share", type=float, default=0.6, help="boards spanning a coarse topic"
+    )
+    boards.add_argument("--board-drift-share", type=float, default=0.3, help="boards changing topic halfway")
+    boards.add_argument("--save-zipf-exponent", type=float, default=0.5, help="save popularity (flatter)")
 
 
 def _add_settings_flags(parser) -> None:
@@ -342,6 +370,9 @@ def cmd_data_synthetic(args) -> int:
 
     from engagement_data.synthetic import SyntheticSettings, generate
 
+    knobs = {k: getattr(args, k) for k in ("zipf_exponent", "drift", "noise") if getattr(args, k) is not None}
+    if args.boards:
+        return cmd_data_synthetic_boards(args, knobs)
     settings = SyntheticSettings(
         items=args.items,
         events=args.events,
@@ -349,9 +380,7 @@ def cmd_data_synthetic(args) -> int:
         shards=args.shards,
         file_format=args.file_format,
         topic_size=args.topic_size,
-        zipf_exponent=args.zipf_exponent,
-        drift=args.drift,
-        noise=args.noise,
+        **knobs,
     )
     started = time.monotonic()
     log = generate(settings, args.out or "work/data/synthetic")
@@ -360,6 +389,42 @@ def cmd_data_synthetic(args) -> int:
         f"{settings.items:,} items in {time.monotonic() - started:.1f} s\n"
         f"  events:       {log.events_dir} ({len(log.shards)} shards; columns user_id,item_id,timestamp)\n"
         f"  ground truth: {log.ground_truth}\n  manifest:     {log.manifest}"
+    )
+    return 0
+
+
+def cmd_data_synthetic_boards(args, knobs: dict) -> int:
+    import time
+
+    from engagement_data.synthetic_boards import BoardsSettings, generate
+
+    settings = BoardsSettings(
+        items=args.items,
+        events=args.events,
+        seed=args.seed,
+        shards=args.shards,
+        file_format=args.file_format,
+        fine_topic_size=args.topic_size,
+        fine_per_coarse=args.fine_per_coarse,
+        bridge_prob=args.bridge_prob,
+        users=args.users,
+        boards_per_user=args.boards_per_user,
+        saves_per_board=args.saves_per_board,
+        segmentation=args.segmentation,
+        coarse_board_share=args.coarse_board_share,
+        board_drift_share=args.board_drift_share,
+        save_zipf_exponent=args.save_zipf_exponent,
+        **knobs,
+    )
+    started = time.monotonic()
+    log = generate(settings, args.out or "work/data/synthetic-boards")
+    print(
+        f"synthetic sessions and boards: {log.events:,} events, {log.sessions:,} sessions, "
+        f"{log.saves:,} saves to {log.boards:,} boards of {log.owners:,} users, {settings.items:,} items "
+        f"in {time.monotonic() - started:.1f} s\n"
+        f"  events:       {log.events_dir} (columns user_id,item_id,timestamp)\n"
+        f"  collections:  {log.collections_dir} (columns board_id,item_id,timestamp)\n"
+        f"  ground truth: {log.ground_truth}\n  items:        {log.items}\n  manifest:     {log.manifest}"
     )
     return 0
 
