@@ -252,8 +252,8 @@ def test_board_source_lists_items_saved_with_the_query_and_is_served_over_rest(t
 
 
 def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_runs, tmp_path, capsys):
-    """TF Serving's rule holds (no unblessed model, index or blend of it goes out), yet the sources that do not
-    depend on the model are pushed, and `pin2vec related` answers from the best of them."""
+    """TF Serving's rule holds (no unblessed model, index or blend of it goes out), yet the sources that do
+    not depend on the model are pushed, and `pin2vec related` answers from the best of them."""
     from pipeline import cli
     from pipeline.config import EvaluationSettings
 
