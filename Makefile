@@ -80,3 +80,13 @@ bench-related-evaluator: setup  # RelatedEvaluator's lib work at 100k and 1M syn
 	rm -f $(WORK)/bench/related_evaluator.md && mkdir -p $(WORK)/bench
 	$(PY) -m bench.bench_related_evaluator --items 100000 --pairs 2000000 --append-to $(WORK)/bench/related_evaluator.md
 	$(PY) -m bench.bench_related_evaluator --items 1000000 --pairs 20000000 --append-to $(WORK)/bench/related_evaluator.md --write
+
+# The Pin2Vec post's board experiment on planted data (sessions + segmented, coarse, drifting boards): one
+# default `pin2vec run` with --collections, scored on held-out engagements and on the planted truth; writes
+# docs/BENCHMARKS.md (~5 min on 2 cores).
+.PHONY: bench-boards
+bench-boards: setup
+	$(VENV)/bin/pin2vec data synthetic --boards --items 5000 --events 300000 --out $(WORK)/data/boards
+	$(VENV)/bin/pin2vec run --events $(WORK)/data/boards/events --collections $(WORK)/data/boards/collections \
+	  --collection-col board_id --collection-time-col timestamp --output-dir $(WORK)/runs/boards
+	$(PY) -m bench.planted_boards --world $(WORK)/data/boards --run-dir $(WORK)/runs/boards --write

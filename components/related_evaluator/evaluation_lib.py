@@ -339,6 +339,8 @@ def evaluate_sources(
         "catalogue_size": len(catalogue),
         "splits": metrics,
         "comparisons": compare_to(best, splits, sources, candidates.popularity),
+        # Every other source against the network's own answers: how Pin2Vec compares, whichever source won.
+        "comparisons_to_pin2vec": compare_to("pin2vec", splits, sources, candidates.popularity),
         "blend": {
             "method": "rerank" if model is not None else "rrf",
             "tuned_on": tuned_on,

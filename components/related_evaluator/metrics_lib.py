@@ -52,6 +52,24 @@ def catalogue_coverage(answers: Sequence[Sequence[str]], k: int, catalogue_size:
     return len({item for answer in answers for item in answer[:k]}) / catalogue_size
 
 
+def paired_mean_difference(values: np.ndarray, reference: np.ndarray, z: float = 1.96) -> dict:
+    """Mean of one source's per-query scores (e.g. precision@10) minus a reference's on the same queries,
+    with a normal-approximation interval of the per-query differences (z=1.96: 95%)."""
+    values, reference = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    if values.shape != reference.shape:
+        raise ValueError(f"paired values differ in shape: {values.shape} vs {reference.shape}")
+    differences = values - reference
+    n = len(differences)
+    difference = float(differences.mean()) if n else 0.0
+    half_width = z * float(differences.std(ddof=1)) / np.sqrt(n) if n > 1 else float("inf")  # 1: no spread
+    return {
+        "queries": n,
+        "difference": difference,
+        "low": difference - half_width,
+        "high": difference + half_width,
+    }
+
+
 def popularity_buckets(counts: Mapping[str, int]) -> dict[str, str]:
     """Item -> head / torso / tail: the most engaged items that make up the first third of all engagements
     are the head, the next third the torso, the rest the tail (ties broken by item id, for determinism)."""

@@ -166,3 +166,17 @@ def test_compare_rows_pairs_hits_per_query_and_per_bucket():
     assert (result["wins"], result["losses"], result["difference"]) == (1, 2, -0.25)
     assert result["buckets"]["head"]["wins"] == 1 and result["buckets"]["torso"]["difference"] == 0.0
     assert (result["buckets"]["tail"]["losses"], result["buckets"]["tail"]["queries"]) == (2, 2)
+
+
+def test_paired_mean_difference_by_hand():
+    result = m.paired_mean_difference([0.3, 0.5, 0.1, 0.3], [0.1, 0.2, 0.1, 0.2])
+    differences = np.array([0.2, 0.3, 0.0, 0.1])
+    half = 1.96 * differences.std(ddof=1) / 2
+    assert result["difference"] == pytest.approx(0.15)
+    assert (result["low"], result["high"]) == pytest.approx((0.15 - half, 0.15 + half))
+    single = m.paired_mean_difference([0.4], [0.1])
+    assert (
+        single["difference"] == pytest.approx(0.3) and single["low"] < 0 < single["high"]
+    )  # one query: no interval
+    with pytest.raises(ValueError, match="shape"):
+        m.paired_mean_difference([0.1, 0.2], [0.1])
