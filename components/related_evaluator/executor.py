@@ -147,6 +147,14 @@ def cooccurrence_candidates(
     )
 
 
+def network_vectors(next_index_dir: str, vector_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden layers, softmax rows) from the pin2vec index, in the row order of the cosine index's ids."""
+    ids, softmax_rows, _ = index_files.load_vectors(next_index_dir)
+    if list(ids) != list(vector_ids):
+        raise ValueError(f"the indexes {next_index_dir} and the cosine one list different items: same run?")
+    return index_files.load_queries(next_index_dir, softmax_rows), softmax_rows
+
+
 def read_history(model_run: types.Artifact | None) -> dict | None:
     if model_run is None:
         return None
@@ -209,6 +217,9 @@ class Executor(base_executor.BaseExecutor):
         if rerank_settings.enabled and len(training):
             vector_ids, vectors, _ = index_files.load_vectors(index.uri)
             pairs = read_pairs(examples, "train", catalogue)
+            hidden, softmax_rows = None, None
+            if next_index is not None:
+                hidden, softmax_rows = network_vectors(next_index.uri, vector_ids)
             rerank_inputs = rerank_lib.RerankInputs(
                 candidates_.pin2vec.ids,
                 candidates_.cooccurrence.ids,
@@ -217,6 +228,8 @@ class Executor(base_executor.BaseExecutor):
                 candidates_.popularity,
                 rerank_lib.interaction_stats(pairs, len(catalogue), rerank_settings.recent_share),
                 rerank_settings.pool_per_source,
+                hidden,
+                softmax_rows,
             )
             del pairs
         result, blend_source, settings = evaluation_lib.evaluate_sources(

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the network's next-engagement score and the embeddings' euclidean distance
 
 FEATURES = (
     "log_cooccurrence_rank",  # log of the candidate's rank in the query's co-occurrence list (absent: pool+1)
@@ -34,6 +34,8 @@ FEATURES = (
     "log_forward_count",  # pairs where the candidate came after the query: "what users do next"
     "log_backward_count",
     "cosine",  # embedding similarity (0 where either item has no vector)
+    "next_score",  # the network's logit for "candidate follows query": hidden(query) . softmax row(candidate)
+    "euclidean_distance",  # between the two hidden layers, the post's reranker feature (0 without vectors)
     "log_popularity",  # the candidate's engagement count (co-occurrence degree)
     "log_recent_popularity",  # its engagements in the last `recent_share` of the training time span
     "recent_share",  # recent / all: trending items score high, fading ones low
@@ -152,6 +154,10 @@ class RerankInputs:
     popularity: np.ndarray  # int64 [N]
     stats: InteractionStats
     pool_per_source: int = 100
+    hidden: np.ndarray | None = (
+        None  # [V, dim]: raw hidden layers, rows as `vectors` (None: no such features)
+    )
+    softmax_rows: np.ndarray | None = None  # [V, dim]: the output layer's rows, rows as `vectors`
 
     def __post_init__(self) -> None:
         n = len(self.popularity)
@@ -160,6 +166,12 @@ class RerankInputs:
                 f"vectors has shape {self.vectors.shape} and vector_row {self.vector_row.shape}: "
                 f"expected 2-D vectors and one row number per catalogue item ({n})"
             )
+        for name in ("hidden", "softmax_rows"):
+            array = getattr(self, name)
+            if array is not None and (array.ndim != 2 or len(array) != len(self.vectors)):
+                raise ValueError(
+                    f"{name} has shape {array.shape}: expected one row per vector ({len(self.vectors)})"
+                )
         if len(self.pin2vec) != n or len(self.cooccurrence) != n or self.stats.num_items != n:
             raise ValueError(f"sources, popularity and stats must all cover the same {n} catalogue items")
         depth = self.pool_per_source
@@ -246,6 +258,11 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
         cosine[has] = np.einsum(
             "ij,ij->i", inputs.vectors[q_vector[has]], inputs.vectors[c_vector[has]]
         ).astype(np.float64)
+    next_score, distance = np.zeros(len(query)), np.zeros(len(query))
+    if has.any() and inputs.hidden is not None and inputs.softmax_rows is not None:
+        q_hidden, c_hidden = inputs.hidden[q_vector[has]], inputs.hidden[c_vector[has]]
+        next_score[has] = np.einsum("ij,ij->i", q_hidden, inputs.softmax_rows[c_vector[has]])
+        distance[has] = np.linalg.norm(q_hidden - c_hidden, axis=1)
     labels = inputs.stats.label_counts[candidates]
     recent = inputs.stats.recent_label_counts[candidates]
     log_count = np.log1p(fwd + bwd)
@@ -262,6 +279,8 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
         np.log1p(fwd),
         np.log1p(bwd),
         cosine,
+        next_score,
+        distance,
         np.log1p(inputs.popularity[candidates]),
         np.log1p(recent),
         np.divide(recent, labels, out=np.zeros(len(labels)), where=labels > 0),

@@ -14,7 +14,16 @@ FEATURE = {name: i for i, name in enumerate(rerank_lib.FEATURES)}
 
 
 def world(
-    embedding, cooccurrence, vector_ids, vectors, popularity, triples, pool_per_source, recent_share=0.1
+    embedding,
+    cooccurrence,
+    vector_ids,
+    vectors,
+    popularity,
+    triples,
+    pool_per_source,
+    recent_share=0.1,
+    hidden=None,
+    softmax_rows=None,
 ):
     """(Candidates, RerankInputs) over the catalogue of every id named, from id lists and training triples."""
     candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=100)
@@ -29,6 +38,8 @@ def world(
         candidates.popularity,
         rerank_lib.interaction_stats(pairs, len(catalogue), recent_share),
         pool_per_source,
+        None if hidden is None else np.asarray(hidden, dtype=np.float64),
+        None if softmax_rows is None else np.asarray(softmax_rows, dtype=np.float64),
     )
     return candidates, inputs
 
@@ -41,7 +52,10 @@ def tiny_inputs(pool_per_source=3):
     cooccurrence = {"q": [("c", 3.0), ("a", 2.0)], "c": [("b", 1.0), ("q", 0.5)]}
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
     popularity = {"q": 7, "a": 3, "b": 0, "c": 1}
-    return world(embedding, cooccurrence, ["q", "a", "b"], vectors, popularity, TINY_PAIRS, pool_per_source)
+    hidden = np.array([[1.0, 2.0], [4.0, 6.0], [0.0, 0.0]])  # q, a, b
+    softmax_rows = np.array([[0.5, 0.0], [1.0, -1.0], [2.0, 2.0]])
+    args = (embedding, cooccurrence, ["q", "a", "b"], vectors, popularity, TINY_PAIRS, pool_per_source)
+    return world(*args, hidden=hidden, softmax_rows=softmax_rows)
 
 
 def pool_of(candidates, inputs, item):
@@ -103,6 +117,10 @@ def test_features_by_hand():
     assert a[FEATURE["log_popularity"]] == pytest.approx(math.log(4))
     assert a[FEATURE["recent_share"]] == 0.0
     assert b[FEATURE["log_popularity"]] == 0.0 and b[FEATURE["cosine"]] == 0.0
+    assert a[FEATURE["next_score"]] == pytest.approx(1.0 * 1.0 + 2.0 * -1.0)  # hidden(q) . softmax row(a)
+    assert a[FEATURE["euclidean_distance"]] == pytest.approx(5.0)  # |(1, 2) - (4, 6)|
+    assert b[FEATURE["next_score"]] == pytest.approx(1.0 * 2.0 + 2.0 * 2.0)
+    assert c[FEATURE["next_score"]] == 0.0 and c[FEATURE["euclidean_distance"]] == 0.0  # c has no vector
 
 
 def planted_groups(n, seed):
@@ -288,7 +306,9 @@ def test_fit_matches_a_per_pool_newton_reference():
     np.testing.assert_allclose(model.weights, w, atol=1e-9)
 
 
-def reference_pool_and_features(query, embedding, cooccurrence, vectors, popularity, triples, pool, share):
+def reference_pool_and_features(
+    query, embedding, cooccurrence, vectors, popularity, triples, pool, share, hidden, softmax_rows
+):
     """The per-item pool and features the arrays must reproduce (the evaluator's original code)."""
     first, last = min(t for *_, t in triples), max(t for *_, t in triples)
     cutoff = last - share * (last - first)
@@ -311,12 +331,15 @@ def reference_pool_and_features(query, embedding, cooccurrence, vectors, popular
         fwd, bwd = forward[(query, c)], forward[(c, query)]
         has = query in vectors and c in vectors
         cosine = float(vectors[query] @ vectors[c]) if has else 0.0
+        next_score = float(hidden[query] @ softmax_rows[c]) if has else 0.0
+        distance = float(np.linalg.norm(hidden[query] - hidden[c])) if has else 0.0
         lc = math.log1p(fwd + bwd)
         rows.append(
             (math.log(cr), float(cr < absent), math.log(pr), float(pr < absent),
              math.log(ranks(cooccurrence, c).get(query, absent)),
              math.log(ranks(embedding, c).get(query, absent)),
-             lc, math.log1p(fwd), math.log1p(bwd), cosine, math.log1p(popularity.get(c, 0)),
+             lc, math.log1p(fwd), math.log1p(bwd), cosine, next_score, distance,
+             math.log1p(popularity.get(c, 0)),
              math.log1p(recent[c]), recent[c] / labels[c] if labels[c] else 0.0,
              cosine * lq, float(pr < absent) * lq, lc * lq)
         )  # fmt: skip
@@ -344,15 +367,20 @@ def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(se
         (str(rng.choice(names)), str(rng.choice(names)), int(rng.integers(0, 100))) for _ in range(400)
     ]
     pool = 5
-    candidates, inputs = world(embedding, cooccurrence, with_vectors, vectors, popularity, triples, pool, 0.2)
+    hidden, softmax_rows = rng.normal(size=(2, len(with_vectors), 4))
+    args = (embedding, cooccurrence, with_vectors, vectors, popularity, triples, pool, 0.2)
+    candidates, inputs = world(*args, hidden=hidden, softmax_rows=softmax_rows)
     by_name = dict(zip(with_vectors, vectors, strict=True))
+    hidden_of = dict(zip(with_vectors, hidden, strict=True))
+    rows_of = dict(zip(with_vectors, softmax_rows, strict=True))
     queries = [*names, "unknown"]
     pools = rerank_lib.pool_features(candidates.catalogue.rows(queries), inputs)
-    model = rerank_lib.RerankModel(rerank_lib.FEATURES, np.zeros(16), np.ones(16), rng.normal(size=16), 1.0)
+    d = len(rerank_lib.FEATURES)
+    model = rerank_lib.RerankModel(rerank_lib.FEATURES, np.zeros(d), np.ones(d), rng.normal(size=d), 1.0)
     ids, _ = rerank_lib.rerank_rows(candidates.catalogue.rows(queries), inputs, model, top_n=4)
     for position, query in enumerate(queries):
         expected_pool, expected_x = reference_pool_and_features(
-            query, embedding, cooccurrence, by_name, popularity, triples, pool, 0.2
+            query, embedding, cooccurrence, by_name, popularity, triples, pool, 0.2, hidden_of, rows_of
         )
         entries = slice(pools.starts[position], pools.starts[position + 1])
         assert candidates.catalogue.names(pools.candidates[entries]) == expected_pool, query
