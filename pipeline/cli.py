@@ -265,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     compile_ = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines")
     compile_.add_argument("--kubeflow", required=True, metavar="OUT.json")
     compile_.add_argument("--image", default="pin2vec:latest")
+    compile_.add_argument(
+        "--input-fingerprint",
+        default=None,
+        help="a version of the input data (default: read from the input files; required when they cannot be "
+        "read from here), so that the cluster's cache never reuses results of older logs",
+    )
     _add_settings_flags(compile_)
     return parser
 
@@ -568,7 +574,9 @@ def cmd_compile(args) -> int:
     from pipeline.kubeflow_runner import compile_kubeflow
 
     settings, run = settings_from_args(args)
-    out = compile_kubeflow(settings, run, args.kubeflow, image=args.image)
+    out = compile_kubeflow(
+        settings, run, args.kubeflow, image=args.image, input_fingerprint=args.input_fingerprint
+    )
     print(f"Kubeflow pipeline spec written to {out}")
     return 0
 

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from tfx import v1 as tfx
 
+from components.session_example_gen.sessions_lib import fingerprint_inputs
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.pipeline import create_pipeline
 
 DEFAULT_IMAGE = "pin2vec:latest"
+
+
+def resolve_input_fingerprint(settings: PipelineSettings, given: str | None) -> str:
+    """The fingerprint the compiled spec carries: `given`, else one read from the input files (events and
+    collections: names, sizes, modification times). Without either, new logs at the same path would be
+    answered from the cluster's cache, so an input that cannot be read from here is an error."""
+    if given:
+        return given
+    paths = [settings.source.path] + ([settings.collections.path] if settings.collections else [])
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            digest.update(fingerprint_inputs(path).encode())
+        except Exception as error:
+            raise ValueError(
+                f"cannot fingerprint the input {path!r} from here ({type(error).__name__}: {error}); pass "
+                "--input-fingerprint with a version of the data (e.g. its date partition or a hash of its "
+                "file listing), so that the cluster's cache never answers new logs with old results"
+            ) from error
+    return digest.hexdigest()
 
 
 def compile_kubeflow(
@@ -17,14 +39,15 @@ def compile_kubeflow(
     run: RunSettings,
     output_file: str,
     image: str = DEFAULT_IMAGE,
-    input_fingerprint: str = "",
+    input_fingerprint: str | None = None,
 ) -> str:
     """Writes the pipeline-spec JSON; on the cluster, paths are the object-store paths of `run`.
 
-    The metadata store is the cluster's, so no connection config is compiled in. The input usually is
-    not readable from where the pipeline is compiled: pass a fingerprint of it (a data version) so that
-    the cluster's cache tells new data from old.
+    The metadata store is the cluster's, so no connection config is compiled in. The spec carries a
+    fingerprint of the input (`resolve_input_fingerprint`) so that the cluster's cache tells new data from
+    old.
     """
+    input_fingerprint = resolve_input_fingerprint(settings, input_fingerprint)
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,

@@ -2,16 +2,24 @@
 
 import json
 
+import pytest
+
 from components.session_example_gen.sessions_lib import EventSource
 from pipeline.config import PipelineSettings, RunSettings
-from pipeline.kubeflow_runner import compile_kubeflow
+from pipeline.kubeflow_runner import compile_kubeflow, resolve_input_fingerprint
 from tests.e2e.expected import COMPONENTS, RESOLVER
 
 
 def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     settings = PipelineSettings(source=EventSource(path="gs://bucket/events/*.parquet"))
     run = RunSettings(output_dir="gs://bucket/pin2vec")
-    out = compile_kubeflow(settings, run, str(tmp_path / "pin2vec.json"), image="example/pin2vec:1")
+    out = compile_kubeflow(
+        settings,
+        run,
+        str(tmp_path / "pin2vec.json"),
+        image="example/pin2vec:1",
+        input_fingerprint="2026-12-03",
+    )
     spec = json.loads((tmp_path / "pin2vec.json").read_text())
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     assert out.endswith("pin2vec.json")
@@ -25,3 +33,20 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     }
     assert images == {"example/pin2vec:1"}
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/pin2vec/pipeline"
+    example_gen = spec["pipelineSpec"]["components"]["SessionExampleGen"]
+    assert "input_fingerprint" in json.dumps(example_gen)
+    parameters = json.dumps(spec["pipelineSpec"]["root"]["dag"]["tasks"]["SessionExampleGen"])
+    assert "2026-12-03" in parameters
+
+
+def test_an_unreadable_input_needs_a_fingerprint_and_a_readable_one_gets_its_own(tmp_path):
+    remote = PipelineSettings(source=EventSource(path="gs://no-such-bucket-here/events/*.parquet"))
+    with pytest.raises(ValueError, match="--input-fingerprint"):
+        resolve_input_fingerprint(remote, None)
+    assert resolve_input_fingerprint(remote, "v7") == "v7"
+    log = tmp_path / "events.csv"
+    log.write_text("user_id,item_id,timestamp\nu,i,1\n")
+    local = PipelineSettings(source=EventSource(path=str(log)))
+    first = resolve_input_fingerprint(local, None)
+    log.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")  # new logs at the same path
+    assert resolve_input_fingerprint(local, None) != first
