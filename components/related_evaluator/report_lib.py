@@ -93,6 +93,26 @@ def headline(evaluation: Mapping) -> tuple[str, float, list[Comparison]]:
     return best, best_hr, others
 
 
+SMALL_SAMPLE = 300  # fewer test queries than this: the headline warns that differences are hard to read
+
+
+def noise_note(evaluation: Mapping) -> str:
+    """Whether the best source's lead is within noise: the paired 95% intervals of the other sources' test
+    HR@10 minus the best's (`comparisons`), and a warning on small samples. Empty for older evaluations."""
+    compared = evaluation.get("comparisons", {}).get("splits", {}).get(REPORTED_SPLIT, {})
+    if not compared:
+        return ""
+    within = [source for source, c in compared.items() if c["low"] <= 0 <= c["high"]]
+    if within:
+        note = f"Its lead over {', '.join(within)} is within noise (the paired 95% interval includes 0)."
+    else:
+        note = "Its lead over every other source is beyond noise (every paired 95% interval excludes 0)."
+    queries = evaluation["splits"][REPORTED_SPLIT][evaluation["best_source"]].get("queries", SMALL_SAMPLE)
+    if queries < SMALL_SAMPLE:
+        note += f" Only {queries} test queries: ratios between sources mean little at this size."
+    return note
+
+
 def _hr(by_source: Mapping, source: str, k: str = HEADLINE_K) -> float:
     return float(by_source[source]["hit_rate"][k])
 
@@ -191,7 +211,8 @@ def _headline_html(evaluation: Mapping) -> str:
     versus = "; ".join(f"{html.escape(c.source)} {_fmt(c.hit_rate)} ({_ratio(c.ratio)})" for c in others)
     return (
         f'<p class="verdict"><b>{html.escape(best)}</b> is the best source (chosen on the validation split): '
-        f"test HR@10 <b>{_fmt(best_hr)}</b>" + (f" vs {versus}" if versus else "") + ".</p>"
+        f"test HR@10 <b>{_fmt(best_hr)}</b>" + (f" vs {versus}" if versus else "") + ". "
+        f"{html.escape(noise_note(evaluation))}</p>"
         f'<div class="cards">{"".join(cards)}</div>'
     )
 
@@ -516,7 +537,8 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         "",
         f"**{_md(best)}** is the best source (chosen on the validation split): test HR@10 **{_fmt(best_hr)}**"
         + (f" vs {versus}" if versus else "")
-        + ".",
+        + ". "
+        + noise_note(evaluation),
         "",
         "## Training loss",
         "",

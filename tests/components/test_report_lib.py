@@ -227,3 +227,19 @@ def test_an_evaluation_without_comparisons_renders_without_the_paired_table(eval
     assert report_lib.paired_rows(evaluation, "test") == []
     assert "paired" not in report_lib.render_html(evaluation, history, TITLES)
     assert "paired" not in report_lib.render_markdown(evaluation, history, TITLES)
+
+
+def test_headline_says_whether_the_lead_is_within_noise_and_warns_on_small_samples(evaluation, history):
+    assert report_lib.noise_note(evaluation) == (
+        "Its lead over every other source is beyond noise (every paired 95% interval excludes 0)."
+    )
+    test = evaluation["comparisons"]["splits"]["test"]
+    test["cooccurrence"]["high"] = 0.004
+    for source in evaluation["sources"]:
+        evaluation["splits"]["test"][source]["queries"] = 40
+    note = report_lib.noise_note(evaluation)
+    assert note.startswith("Its lead over cooccurrence is within noise (the paired 95% interval includes 0).")
+    assert "Only 40 test queries" in note
+    assert note in report_lib.render_markdown(evaluation, history, TITLES)
+    del evaluation["comparisons"]
+    assert report_lib.noise_note(evaluation) == ""
