@@ -438,13 +438,17 @@ def cmd_data_synthetic_boards(args, knobs: dict) -> int:
 def cmd_run(args) -> int:
     import dataclasses
 
+    from pipeline.input_checks import check_local_inputs
+
+    settings, run = settings_from_args(args)
+    check_local_inputs(settings)  # before TensorFlow and TFX load: mistakes are reported in about a second
+
     from pipeline.config import default_eval_user_share
     from pipeline.local_runner import input_size_bytes, run_local
     from pipeline.metadata import connection_config
     from pipeline.report import print_summary
     from pipeline.summary import summarize_run
 
-    settings, run = settings_from_args(args)
     if args.titles:  # the run report names the example items
         settings = dataclasses.replace(settings, titles_path=os.path.abspath(args.titles))
     if args.eval_user_share is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime
+import glob
 import gzip
 import hashlib
 import io
@@ -587,9 +588,22 @@ def _is_local(path: str) -> bool:
     return "://" not in path
 
 
+class _LocalFiles:
+    """The part of TFX's fileio that listing and fingerprinting use, for local paths, without TensorFlow."""
+
+    glob = staticmethod(glob.glob)
+    isdir = staticmethod(os.path.isdir)
+    exists = staticmethod(os.path.exists)
+    listdir = staticmethod(os.listdir)
+    stat = staticmethod(os.stat)
+
+
 def list_input_files(path: str) -> list[str]:
-    """Sorted data files of a file, a directory (its non-hidden files, no subdirectories) or a glob."""
-    fileio = _fileio()
+    """Sorted data files of a file, a directory (its non-hidden files, no subdirectories) or a glob.
+
+    Local paths are listed with the standard library, remote ones (gs://...) through TFX's fileio, so that a
+    mistyped local path is reported before TensorFlow is imported (tens of seconds)."""
+    fileio = _LocalFiles() if _is_local(path) else _fileio()
     if any(c in path for c in "*?["):
         files = [str(f) for f in fileio.glob(path)]
     elif fileio.isdir(path):
@@ -607,7 +621,7 @@ def list_input_files(path: str) -> list[str]:
 
 def fingerprint_inputs(path: str) -> str:
     """Hash of the input files' names, sizes and modification times, so a pipeline cache sees new data."""
-    fileio = _fileio()
+    fileio = _LocalFiles() if _is_local(path) else _fileio()
     digest = hashlib.sha256()
     for file in list_input_files(path):
         stat = fileio.stat(file)
