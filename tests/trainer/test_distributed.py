@@ -59,7 +59,6 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-@pytest.mark.slow
 def test_trains_on_a_local_cluster_of_worker_and_ps_processes(tmp_path):
     chief, worker, ps0, ps1 = (f"127.0.0.1:{p}" for p in _free_ports(4))
     cluster = {"chief": [chief], "worker": [worker], "ps": [ps0, ps1]}

@@ -102,7 +102,6 @@ def transformed(tmp_path_factory):
     return output, files, expected
 
 
-@pytest.mark.slow
 def test_raw_pairs_map_to_the_indices_transform_materialized(transformed, tmp_path):
     output, files, expected = transformed
     size = len(output.vocabulary_by_name(features.VOCABULARY))
@@ -117,7 +116,6 @@ def test_raw_pairs_map_to_the_indices_transform_materialized(transformed, tmp_pa
         assert _collect(cached)[1] == _collect(cached)[1] == known
 
 
-@pytest.mark.slow
 def test_vocabulary_lookup_equals_the_transform_graph_on_every_id(transformed):
     output, _, _ = transformed
     vocabulary = output.vocabulary_by_name(features.VOCABULARY)
