@@ -17,7 +17,7 @@ from pipeline.config import (
 )
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
-from pipeline.progress import configure_run_logging
+from pipeline.progress import run_logging
 
 
 def input_size_bytes(path: str) -> int:
@@ -31,7 +31,11 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
     os.makedirs(run.output_dir, exist_ok=True)
     log_file = os.path.join(run.output_dir, "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log")
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
-    progress = configure_run_logging(log_file, verbose)
+    with run_logging(log_file, verbose) as progress:
+        return _run(settings, run, log_file, progress)
+
+
+def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress) -> dict:
     input_bytes = input_size_bytes(settings.source.path)
     beam_args = run.beam_args or default_beam_args(input_bytes)
     if settings.statistics_skip_train is None:

@@ -7,11 +7,13 @@ to the run's log file for when something needs a closer look.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 
 from absl import logging as absl_logging
 
@@ -63,17 +65,30 @@ class ComponentProgress(logging.Handler):
         self.stream.flush()
 
 
-def configure_run_logging(log_file: str, verbose: bool = False) -> ComponentProgress:
-    """Routes all logs to `log_file` and a progress view (or everything, when verbose) to stderr."""
+@contextlib.contextmanager
+def run_logging(log_file: str, verbose: bool = False) -> Iterator[ComponentProgress]:
+    """For the block: all logs to `log_file` and a progress view (or everything, when verbose) to stderr.
+    The root logger's handlers and level are restored afterwards, so a run leaves no handler behind writing
+    to a stream that may be gone (a caller's, or a test's captured stderr)."""
     absl_logging.set_verbosity(absl_logging.INFO)
     absl_logging.use_python_logging(quiet=True)
     root = logging.getLogger()
+    previous_handlers, previous_level = list(root.handlers), root.level
     root.setLevel(logging.INFO)
-    for handler in list(root.handlers):
+    for handler in previous_handlers:
         root.removeHandler(handler)
     to_file = logging.FileHandler(log_file)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.addHandler(to_file)
     progress = ComponentProgress()
-    root.addHandler(logging.StreamHandler(sys.stderr) if verbose else progress)
-    return progress
+    to_console = logging.StreamHandler(sys.stderr) if verbose else progress
+    root.addHandler(to_file)
+    root.addHandler(to_console)
+    try:
+        yield progress
+    finally:
+        for handler in (to_file, to_console):
+            root.removeHandler(handler)
+        to_file.close()
+        for handler in previous_handlers:
+            root.addHandler(handler)
+        root.setLevel(previous_level)

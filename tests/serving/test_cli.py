@@ -33,7 +33,14 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     try:
         ready = json.loads(process.stdout.readline())
         assert ready["event"] == "ready" and ready["host"] == "127.0.0.1"  # loopback by default
-        expected = {"embedding": [], "related": [3], "pin2vec": [4], "cooccurrence": [], "blend": []}
+        expected = {
+            "embedding": [],
+            "related": [3],
+            "pin2vec": [4],
+            "cooccurrence": [],
+            "board": [],
+            "blend": [],
+        }
         assert ready["models"] == expected
         url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/related:predict"
         response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
