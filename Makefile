@@ -90,3 +90,12 @@ bench-boards: setup
 	$(VENV)/bin/pin2vec run --events $(WORK)/data/boards/events --collections $(WORK)/data/boards/collections \
 	  --collection-col board_id --collection-time-col timestamp --output-dir $(WORK)/runs/boards
 	$(PY) -m bench.planted_boards --world $(WORK)/data/boards --run-dir $(WORK)/runs/boards --write
+
+# Text as sessions (words are items, one verse a session: the next item complements, not substitutes): the
+# King James Version from Debian's bible-kjv-text (31,102 verses, 789,684 words), one default `pin2vec run`
+# (~12 min on 2 cores, 8 of them RelatedEvaluator). Needs `sudo apt-get install bible-kjv-text`
+# (`pin2vec data kjv` says so when it is missing).
+.PHONY: bench-text
+bench-text: setup
+	$(VENV)/bin/pin2vec data kjv --out $(WORK)/data/kjv
+	$(VENV)/bin/pin2vec run --sessions $(WORK)/data/kjv/sessions.txt --output-dir $(WORK)/runs/kjv

@@ -24,11 +24,34 @@ MAX_K = 1000
 
 def _add_data_parser(sub) -> None:
     data = sub.add_parser("data", help="fetch a data set into a local cache, or generate a synthetic one")
-    data.add_argument("dataset", choices=["movielens-100k", "synthetic"])
+    data.add_argument("dataset", choices=["movielens-100k", "synthetic", "text", "kjv"])
     data.add_argument(
-        "--out", default=None, help="cache/output directory (default: work/data/ml-100k, work/data/synthetic)"
+        "--out",
+        default=None,
+        help="cache/output directory (default: work/data/ml-100k, work/data/synthetic, work/data/text, "
+        "work/data/kjv)",
     )
     _add_synthetic_flags(data)
+    _add_text_flags(data)
+
+
+def _add_text_flags(data) -> None:
+    text = data.add_argument_group(
+        "text, kjv (words are items, one sentence or verse a session: engagement_data/text_sessions.py)"
+    )
+    text.add_argument(
+        "--source",
+        default=None,
+        help="text: the UTF-8 text file (required); kjv: the Debian data file (default: /usr/lib/bible.data, "
+        "from apt-get install bible-kjv-text)",
+    )
+    text.add_argument(
+        "--format",
+        default=None,
+        choices=["plain", "kjv"],
+        help="text: plain (sentences; default) or kjv (one '<ref> <text>' verse per line)",
+    )
+    text.add_argument("--min-words", type=int, default=2, help="drop shorter sessions (default: %(default)s)")
 
 
 def _add_synthetic_flags(data) -> None:
@@ -364,10 +387,32 @@ def _load_titles(path: str | None) -> dict[str, str]:
 def cmd_data(args) -> int:
     if args.dataset == "synthetic":
         return cmd_data_synthetic(args)
+    if args.dataset in ("text", "kjv"):
+        return cmd_data_text(args)
     from engagement_data.movielens import fetch_movielens_100k
 
     files = fetch_movielens_100k(args.out or "work/data/ml-100k")
     print(f"MovieLens-100K ready ({files.source}):\n  ratings: {files.ratings}\n  titles:  {files.titles}")
+    return 0
+
+
+def cmd_data_text(args) -> int:
+    from engagement_data.text_sessions import KJV_DATA_FILE, TextSettings, write_text_sessions
+
+    if args.dataset == "kjv":
+        source, fmt, out = args.source or KJV_DATA_FILE, args.format or "kjv", args.out or "work/data/kjv"
+    elif not args.source:
+        print("pin2vec data text: --source FILE is required", file=sys.stderr)
+        return 2
+    else:
+        source, fmt, out = args.source, args.format or "plain", args.out or "work/data/text"
+    written = write_text_sessions(source, out, TextSettings(format=fmt, min_words=args.min_words))
+    print(
+        f"text sessions ({fmt}): {written.sessions:,} sessions of {written.words:,} words, "
+        f"{written.vocabulary:,} distinct words from {source} ({written.dropped_short:,} under "
+        f"{args.min_words} words dropped)\n  sessions: {written.sessions_path} (pin2vec run --sessions)\n"
+        f"  manifest: {written.manifest_path}"
+    )
     return 0
 
 
