@@ -309,7 +309,7 @@ def settings_from_args(args):
         PipelineSettings,
         RunSettings,
     )
-    from trainer_module.model import TrainerSettings
+    from trainer_module.settings import TrainerSettings
 
     def overrides(cls, **values):
         return dataclasses.replace(cls(), **{k: v for k, v in values.items() if v is not None})

@@ -3,6 +3,8 @@
 import json
 import os
 import string
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,9 @@ from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
 from pipeline import cli
 from pipeline.config import IN_PROCESS_BEAM_ARGS, MULTI_PROCESS_BEAM_ARGS, default_beam_args
-from trainer_module.model import TrainerSettings
+from trainer_module.settings import TrainerSettings
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ITEM_IDS = list(string.ascii_lowercase[:20])
 
@@ -48,7 +52,7 @@ def test_settings_from_args_defaults():
     assert settings.source.sessions is False
     assert settings.source.file_format == "auto"
     assert settings.sessions.window == 5
-    assert settings.trainer.epochs == 5
+    assert settings.trainer == TrainerSettings()  # no trainer flag given: every default
     assert run.output_dir == os.path.abspath("out")
     assert run.beam_args is None  # chosen by input size when the run starts
     assert default_beam_args(10_000) == IN_PROCESS_BEAM_ARGS
@@ -197,3 +201,32 @@ def test_related_pin2vec_similar_source_is_the_cosine_index(output_with_tables, 
     ]
     assert cli.main(argv) == 0
     assert len(json.loads(capsys.readouterr().out)["a"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--events", "no/such/events.csv"], "no input files at 'no/such/events.csv'"),
+        (["--events", "{empty}"], "no input files"),
+        (["--events", "{log}", "--window", "0"], "window"),
+        (["--events", "{log}", "--epochs", "-1"], "epochs"),
+        (["--events", "{log}", "--item-col", "pin"], "has no column(s) ['pin']"),
+        (["--events", "{log}", "--collections", "no/boards.csv"], "--collections no/boards.csv"),
+    ],
+)
+def test_run_reports_input_mistakes_before_loading_tensorflow(tmp_path, argv, message):
+    """Each mistake is reported by a fresh `pin2vec run` process that never imports TensorFlow (tens of
+    seconds): the median over these cases is what a user waits (docs/BENCHMARKS.md, "CLI input errors")."""
+    (tmp_path / "empty").mkdir()
+    log = tmp_path / "events.csv"
+    log.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")
+    argv = [a.format(empty=tmp_path / "empty", log=log) for a in argv]
+    probe = (
+        "import sys; from pipeline import cli; code = cli.main(sys.argv[1:]); "
+        "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(code)"
+    )
+    command = [sys.executable, "-c", probe, "run", *argv, "--output-dir", str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (tmp_path / "out").exists()  # nothing started

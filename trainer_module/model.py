@@ -7,59 +7,17 @@ plus a bias; training uses sampled softmax with negatives drawn from the unigram
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
 from trainer_module.sampled_softmax import sampled_softmax_loss
+from trainer_module.settings import TrainerSettings
 
-
-@dataclass(frozen=True)
-class TrainerSettings:
-    """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values.
-
-    Defaults chosen on validation queries by bench/sweep_trainer.py (docs/BENCHMARKS.md), never on the test.
-    """
-
-    embedding_dim: int = 128
-    num_negatives: int = 64  # shared by the whole batch
-    sampler_exponent: float = 0.75  # word2vec's unigram distortion; 0 is uniform, 1 is raw frequency
-    batch_size: int = 8192  # large: a step's fixed cost is spread over many pairs (bench/bench_quick.py)
-    epochs: int = 5
-    optimizer: str = "adagrad"  # one of OPTIMIZERS; adagrad updates only the rows a batch touches
-    learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
-    shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
-    cache_input: bool = True  # keep parsed batches in a local temporary file after the first epoch
-    symmetric_pairs: bool = True  # also train label -> item, as skip-gram does (doubles the pairs per epoch)
-    vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
-    seed: int = 42
-
-    @classmethod
-    def from_config(cls, config: dict | None) -> TrainerSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        config = config or {}
-        unknown = sorted(set(config) - known - {"trainer_settings_version"})
-        if unknown:
-            raise ValueError(f"Unknown trainer settings {unknown}; expected some of {sorted(known)}")
-        return cls(**{k: v for k, v in config.items() if k in known})
-
-    def __post_init__(self):
-        for name in ("embedding_dim", "num_negatives", "batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"TrainerSettings.learning_rate must be > 0, got {self.learning_rate}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"TrainerSettings.optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}"
-            )
-        if self.shuffle_buffer < 0:
-            raise ValueError(f"TrainerSettings.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+__all__ = ["OPTIMIZERS", "Pin2VecModel", "TrainerSettings", "build_model", "write_sampler_file"]
 
 
 # Sparse-friendly choices: adagrad and sgd update only the embedding rows a batch touches (O(batch * dim)

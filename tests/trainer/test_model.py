@@ -62,3 +62,10 @@ def test_sampler_file_rejects_non_positive_counts(tmp_path):
     path = write_sampler_file([3, 2, 1], str(tmp_path / "c.txt"))
     with open(path) as f:
         assert f.read().split() == ["3", "2", "1"]
+
+
+def test_every_optimizer_name_the_settings_accept_has_a_builder():
+    from trainer_module.model import OPTIMIZERS
+    from trainer_module.settings import OPTIMIZER_NAMES
+
+    assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)

@@ -1,0 +1,57 @@
+"""The Trainer's hyper-parameters, apart from the model so that settings can be built and checked (by the CLI,
+before anything heavy loads) without importing TensorFlow."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# Sparse-friendly choices: adagrad and sgd update only the rows a batch touches; see model.OPTIMIZERS.
+OPTIMIZER_NAMES = ("adagrad", "sgd", "adam")
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values.
+
+    Defaults chosen on validation queries by bench/sweep_trainer.py (docs/BENCHMARKS.md), never on the test.
+    """
+
+    embedding_dim: int = 128
+    num_negatives: int = 64  # shared by the whole batch
+    # Negatives drawn by count^this (word2vec's 0.75; 0 is uniform, 1 raw frequency): 0.5 trains the served
+    # next-engagement scorer fastest and is as good as 0.75 after 20 epochs (docs/BENCHMARKS.md).
+    sampler_exponent: float = 0.5
+    batch_size: int = 8192  # large: a step's fixed cost is spread over many pairs (bench/bench_quick.py)
+    # The next-engagement scorer (what pin2vec serves) keeps improving up to 20 epochs where cosine
+    # neighbours stop at ~5-10: validation HR@10 0.093 at 5 epochs vs 0.132 at 20 (ML-100K, 3 seeds).
+    epochs: int = 20
+    optimizer: str = "adagrad"  # one of OPTIMIZER_NAMES; adagrad updates only the rows a batch touches
+    learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
+    shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
+    cache_input: bool = True  # keep parsed batches in a local temporary file after the first epoch
+    symmetric_pairs: bool = True  # also train label -> item, as skip-gram does (doubles the pairs per epoch)
+    vocabulary_min_count: int = 1  # pairs-level cut-off inside Transform; rare ids go to the OOV bucket
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, config: dict | None) -> TrainerSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        config = config or {}
+        unknown = sorted(set(config) - known - {"trainer_settings_version"})
+        if unknown:
+            raise ValueError(f"Unknown trainer settings {unknown}; expected some of {sorted(known)}")
+        return cls(**{k: v for k, v in config.items() if k in known})
+
+    def __post_init__(self):
+        for name in ("embedding_dim", "num_negatives", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"TrainerSettings.learning_rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in OPTIMIZER_NAMES:
+            raise ValueError(
+                f"TrainerSettings.optimizer must be one of {sorted(OPTIMIZER_NAMES)}, got {self.optimizer!r}"
+            )
+        if self.shuffle_buffer < 0:
+            raise ValueError(f"TrainerSettings.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
