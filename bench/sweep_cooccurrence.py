@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from bench.docs_section import write_section
-from bench.reference_gensim import default_split, machine_description
+from bench.reference_gensim import ReferenceSplit, default_split, machine_description
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator import metrics_lib
@@ -39,6 +39,20 @@ def answer_from_lists(lists: Mapping[str, Sequence[tuple[str, float]]]):
     return lambda items, k: [[c for c, _ in (lists.get(i) or [])[:k]] for i in items]
 
 
+def evaluate_lists(
+    split: ReferenceSplit, pairs: Sequence[tuple[str, str]], settings: CooccurrenceSettings
+) -> tuple[dict, dict]:
+    """(validation, test) metrics_lib figures of CooccurrenceCandidates' lists built from `pairs`."""
+    lists, degrees = cooccurrence_lib.cooccurrence_lists(pairs, settings)
+    answer = answer_from_lists(lists)
+    buckets = metrics_lib.popularity_buckets(degrees)
+    validation, test = (
+        metrics_lib.evaluate_source(queries, answer, buckets, len(degrees))
+        for queries in (split.validation, split.test)
+    )
+    return validation, test
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ratings", default="work/data/ml-100k/ratings.tsv")
@@ -53,14 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for window in WINDOWS:
         pairs = window_pairs(split.sentences, window)
         for exponent in EXPONENTS:
-            lists, degrees = cooccurrence_lib.cooccurrence_lists(
-                pairs, CooccurrenceSettings(popularity_exponent=exponent)
-            )
-            answer = answer_from_lists(lists)
-            buckets = metrics_lib.popularity_buckets(degrees)
-            validation, test = (
-                metrics_lib.evaluate_source(queries, answer, buckets, len(degrees))
-                for queries in (split.validation, split.test)
+            validation, test = evaluate_lists(
+                split, pairs, CooccurrenceSettings(popularity_exponent=exponent)
             )
             key = (validation["hit_rate"]["10"], validation["mrr"]["10"])
             if best is None or key > best[0]:

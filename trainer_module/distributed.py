@@ -161,11 +161,11 @@ def train_with_parameter_servers(
 
     @tf.function
     def train_step(iterator):
-        return strategy.run(lambda batch: model.train_step(batch)["loss"], args=(next(iterator),))
+        return strategy.run(lambda batch: tf.reduce_mean(model.train_batch(batch)), args=(next(iterator),))
 
     @tf.function
     def eval_step(iterator):
-        return strategy.run(lambda batch: model.test_step(batch)["loss"], args=(next(iterator),))
+        return strategy.run(lambda batch: tf.reduce_mean(model.evaluate_batch(batch)), args=(next(iterator),))
 
     workers = max(task.num_workers, 1)
     if steps_per_epoch is None:

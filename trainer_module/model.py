@@ -44,6 +44,12 @@ def write_sampler_file(counts: Sequence[int], path: str) -> str:
     return path
 
 
+# Op seed of the negative sampler when evaluating. Without one, the evaluation's sampler takes its seeds from
+# the global seed alone, exactly as the training's does: both draw the same stream, so an evaluation's k-th
+# batch was scored against the negatives of training step k, which the model has already pushed down.
+EVAL_SAMPLER_SEED = 1
+
+
 class Pin2VecModel(tf_keras.Model):
     """Maps item indices to embeddings; `train_step` applies the sampled-softmax objective.
 
@@ -72,6 +78,10 @@ class Pin2VecModel(tf_keras.Model):
             initializer=tf_keras.initializers.TruncatedNormal(stddev=dim**-0.5, seed=settings.seed + 1),
         )
         self.softmax_biases = self.add_weight(name="softmax_biases", shape=[num_classes], initializer="zeros")
+        # "loss" in fit's history and evaluate's result: the mean over every pair of the epoch (or of the
+        # evaluation), reset by Keras at each start. Without a metric Keras reports the value the last
+        # step returned, i.e. the loss of the epoch's last batch only.
+        self.loss_tracker = tf_keras.metrics.Mean(name="loss")
 
     def call(self, item_indices, training=False):
         return tf.nn.elu(self.item_table(item_indices) + self.hidden_bias)
@@ -79,7 +89,7 @@ class Pin2VecModel(tf_keras.Model):
     def softmax_logits(self, item_indices):
         return tf.matmul(self(item_indices), self.softmax_weights, transpose_b=True) + self.softmax_biases
 
-    def _sampled_loss(self, items, labels):
+    def _sampled_loss(self, items, labels, sampler_seed: int | None = None):
         labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
         # Each distinct item of the batch is looked up, activated and scored against the negatives once.
         distinct, positions = tf.unique(tf.reshape(tf.cast(items, tf.int64), [-1]))
@@ -93,6 +103,7 @@ class Pin2VecModel(tf_keras.Model):
             num_sampled=num_sampled,
             unique=True,
             range_max=self.num_classes,
+            seed=sampler_seed,
         )
         if self.sampler_file:
             sampled = tf.random.fixed_unigram_candidate_sampler(
@@ -105,10 +116,14 @@ class Pin2VecModel(tf_keras.Model):
         )
         return losses
 
-    def train_step(self, data):
-        """Steps on the batch's summed loss, as word2vec does per pair: an item row's update grows with the
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def train_batch(self, data) -> tf.Tensor:
+        """One step on the batch's summed loss, as word2vec does per pair: an item row's update grows with the
         pairs it is in, not shrinks with the batch size, so one learning rate serves any batch size (Adam
-        is indifferent to the scale; Adagrad and SGD are not). The reported loss is the mean."""
+        is indifferent to the scale; Adagrad and SGD are not). Returns the per-pair losses [batch]."""
         items, labels = data
         with tf.GradientTape() as tape:
             losses = self._sampled_loss(items, labels)
@@ -116,11 +131,21 @@ class Pin2VecModel(tf_keras.Model):
         self.optimizer.apply_gradients(
             zip(tape.gradient(total, self.trainable_variables), self.trainable_variables, strict=True)
         )
-        return {"loss": tf.reduce_mean(losses)}
+        return losses
+
+    def train_step(self, data):
+        """`train_batch`; the reported loss is the running mean per pair since the epoch began."""
+        self.loss_tracker.update_state(self.train_batch(data))
+        return {"loss": self.loss_tracker.result()}
+
+    def evaluate_batch(self, data) -> tf.Tensor:
+        """Per-pair losses [batch] against negatives drawn independently of the training's."""
+        items, labels = data
+        return self._sampled_loss(items, labels, sampler_seed=EVAL_SAMPLER_SEED)
 
     def test_step(self, data):
-        items, labels = data
-        return {"loss": tf.reduce_mean(self._sampled_loss(items, labels))}
+        self.loss_tracker.update_state(self.evaluate_batch(data))
+        return {"loss": self.loss_tracker.result()}
 
     def item_embeddings(self):
         """Embeddings of every index (vocabulary + OOV rows), as the exported model computes them."""

@@ -19,13 +19,14 @@ class TrainerSettings:
 
     embedding_dim: int = 128
     num_negatives: int = 64  # shared by the whole batch
-    # Negatives drawn by count^this (word2vec's 0.75; 0 is uniform, 1 raw frequency): 0.5 trains the served
-    # next-engagement scorer fastest and is as good as 0.75 after 20 epochs (docs/BENCHMARKS.md).
-    sampler_exponent: float = 0.5
+    # Negatives drawn by count^this: word2vec's 0.75 (0 is uniform, 1 raw frequency). 0.5 trains the served
+    # next-engagement scorer sooner but ties it after 20 epochs; 1.0 and <= 0 are worse (docs/BENCHMARKS.md).
+    sampler_exponent: float = 0.75
     batch_size: int = 8192  # large: a step's fixed cost is spread over many pairs (bench/bench_quick.py)
-    # The next-engagement scorer (what pin2vec serves) keeps improving up to 20 epochs where cosine
-    # neighbours stop at ~5-10: validation HR@10 0.093 at 5 epochs vs 0.132 at 20 (ML-100K, 3 seeds).
-    epochs: int = 20
+    # The next-engagement scorer (what pin2vec serves) keeps improving to about 25 epochs, where cosine
+    # neighbours peak at 10-15 and then drift down; at 5 it is worse than cosine (docs/BENCHMARKS.md,
+    # "Trainer settings sweep": 20 configurations x 20 epochs, 4 of them to 40, on validation only).
+    epochs: int = 25
     optimizer: str = "adagrad"  # one of OPTIMIZER_NAMES; adagrad updates only the rows a batch touches
     learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off

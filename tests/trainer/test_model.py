@@ -69,3 +69,37 @@ def test_every_optimizer_name_the_settings_accept_has_a_builder():
     from trainer_module.settings import OPTIMIZER_NAMES
 
     assert set(OPTIMIZERS) == set(OPTIMIZER_NAMES)
+
+
+def test_reported_loss_is_the_mean_over_every_pair_not_the_last_batch(tmp_path):
+    """Keras reports what the metrics say; without one, fit's history held the epoch's last batch only."""
+    items, labels = _planted_pairs(40, n=1000)
+    settings = TrainerSettings(embedding_dim=8, num_negatives=8, batch_size=64, epochs=1)
+    model = build_model(41, settings, write_sampler_file([1] * 41, str(tmp_path / "counts.txt")))
+    data = tf.data.Dataset.from_tensor_slices((items, labels)).batch(300)  # 300, 300, 300, 100 pairs
+    history = model.fit(data, epochs=2, verbose=0).history
+    assert int(model.loss_tracker.count) == 1000  # reset at the epoch's start, then every pair counted once
+    assert history["loss"][-1] == pytest.approx(float(model.loss_tracker.total) / 1000)
+    evaluated = model.evaluate(data, verbose=0, return_dict=True)["loss"]
+    assert int(model.loss_tracker.count) == 1000
+    assert evaluated == pytest.approx(float(model.loss_tracker.total) / 1000)
+
+
+def _sampler_seeds(step, data) -> list[tuple[int, int]]:
+    graph = tf.function(step).get_concrete_function(data).graph
+    return [
+        (op.get_attr("seed"), op.get_attr("seed2"))
+        for op in graph.get_operations()
+        if op.type.endswith("CandidateSampler")
+    ]
+
+
+def test_evaluation_negatives_are_not_the_training_negatives(tmp_path):
+    """Seeded from the global seed alone, both samplers drew one stream: an evaluation's k-th batch met the
+    negatives of training step k, which training had pushed down, so the validation loss read low."""
+    settings = TrainerSettings(embedding_dim=8, num_negatives=4)
+    model = build_model(20, settings, write_sampler_file([1] * 20, str(tmp_path / "counts.txt")))
+    spec = (tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.int64))
+    train_seeds, eval_seeds = _sampler_seeds(model.train_step, spec), _sampler_seeds(model.test_step, spec)
+    assert len(train_seeds) == len(eval_seeds) == 1
+    assert train_seeds != eval_seeds
