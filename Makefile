@@ -86,7 +86,8 @@ bench-related-evaluator: setup  # RelatedEvaluator's lib work at 100k and 1M syn
 # docs/BENCHMARKS.md (~5 min on 2 cores).
 .PHONY: bench-boards
 bench-boards: setup
-	$(VENV)/bin/pin2vec data synthetic --boards --items 5000 --events 300000 --out $(WORK)/data/boards
+	test -f $(WORK)/data/boards/synthetic_boards.json || $(VENV)/bin/pin2vec data synthetic --boards \
+	  --items 5000 --events 300000 --out $(WORK)/data/boards
 	$(VENV)/bin/pin2vec run --events $(WORK)/data/boards/events --collections $(WORK)/data/boards/collections \
 	  --collection-col board_id --collection-time-col timestamp --output-dir $(WORK)/runs/boards
 	$(PY) -m bench.planted_boards --world $(WORK)/data/boards --run-dir $(WORK)/runs/boards --write

@@ -25,7 +25,7 @@ from components.board_cooccurrence import board_lib
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.executor import assemble_table
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.executor import BAD_OUTPUT, ParseBatches, read_metrics
+from components.session_example_gen.executor import read_events, read_metrics
 from formats import candidate_table
 
 COLLECTIONS_PATH_KEY = "collections_path"
@@ -103,20 +103,10 @@ def build_pipeline(
     out_dir: str,
 ) -> None:
     """Collection files -> out_dir/vocabulary.npy, saves.npy and shard-*.npz of ranked candidates."""
-    parsed = (
-        p
-        | "ListFiles" >> beam.Create(files)
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadRows" >> beam.FlatMap(sessions_lib.read_row_batches, source)
-        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
-    )
-    prefix, suffix = os.path.splitext(quarantine_file)
-    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
-        prefix, file_name_suffix=suffix, shard_name_template=""
-    )
-    vocabulary = beam.pvalue.AsSingleton(parsed.events | "Items" >> beam.CombineGlobally(_Items()))
+    events = read_events(p, files, source, quarantine_file)
+    vocabulary = beam.pvalue.AsSingleton(events | "Items" >> beam.CombineGlobally(_Items()))
     pairs = (
-        parsed.events
+        events
         | "KeyByBoard" >> beam.FlatMap(_saves_by_board)
         | "GroupByBoard" >> beam.GroupByKey()
         | "BoardPairs" >> beam.FlatMap(_board_pairs, vocabulary, settings)

@@ -148,6 +148,23 @@ class _UserExamples(Counting):
             yield records
 
 
+def read_events(p: beam.Pipeline, files: list[str], source: lib.EventSource, quarantine_file: str):
+    """Files -> a PCollection of event lists (one per batch of rows); malformed rows, with their reason, go
+    to `quarantine_file`. Shared with BoardCooccurrence, which reads collections as events of boards."""
+    parsed = (
+        p
+        | "ListFiles" >> beam.Create(files)
+        | "SpreadFiles" >> beam.Reshuffle()
+        | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
+        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
+    )
+    prefix, suffix = os.path.splitext(quarantine_file)
+    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
+        prefix, file_name_suffix=suffix, shard_name_template=""
+    )
+    return parsed.events
+
+
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
@@ -162,25 +179,15 @@ def build_pipeline(
     Rows, events and a user's training pairs move between steps in batches: per-element overhead, not the
     algorithm, is what limits a Beam pipeline over tens of millions of events on a laptop.
     """
-    parsed = (
-        p
-        | "ListFiles" >> beam.Create(files)
-        | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
-        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
-    )
-    prefix, suffix = os.path.splitext(quarantine_file)
-    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
-        prefix, file_name_suffix=suffix, shard_name_template=""
-    )
+    events = read_events(p, files, source, quarantine_file)
     frequent = None
     if settings.min_count > 1:
         frequent = beam.pvalue.AsSingleton(
-            parsed.events | "FrequentItems" >> beam.CombineGlobally(_FrequentItems(settings.min_count))
+            events | "FrequentItems" >> beam.CombineGlobally(_FrequentItems(settings.min_count))
         )
     gap = None if source.sessions else settings.session_gap_seconds
     examples = (
-        parsed.events
+        events
         | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
         | "UserExamples"
