@@ -48,10 +48,14 @@ def source_answers(serving_dir: str, source: str, items: Sequence[str], k: int =
 
 
 def precision_table(
-    precision: Mapping[str, np.ndarray], buckets: np.ndarray, reference: str = "pin2vec"
+    precision: Mapping[str, np.ndarray],
+    buckets: np.ndarray,
+    answered: Mapping[str, np.ndarray] | None = None,
+    reference: str = "pin2vec",
 ) -> list[str]:
-    """Markdown rows: each source's mean precision@10 overall and by bucket, and its paired difference from
-    `reference` (95% interval; bold where it excludes 0)."""
+    """Markdown rows: each source's mean precision@10 overall and by bucket, the share of items it answers
+    at all (per bucket, when `answered` is given), and its paired difference from `reference` (95% interval;
+    bold where it excludes 0)."""
     rows = []
     for source, values in precision.items():
         cells = [f"{values.mean():.3f}"] + [
@@ -65,7 +69,11 @@ def precision_table(
                 for mask in [np.ones(len(values), bool)]
                 + [buckets == b for b in range(len(metrics_lib.BUCKETS))]
             ]
-        rows.append(f"| {source} | {' / '.join(cells[:1])} | {' / '.join(cells[1:])} | {' / '.join(diffs)} |")
+        shares = ""
+        if answered is not None:
+            masks = [buckets == b for b in range(len(metrics_lib.BUCKETS))]
+            shares = " / ".join(f"{answered[source][mask].mean():.2f}" for mask in masks) + " | "
+        rows.append(f"| {source} | {cells[0]} | {' / '.join(cells[1:])} | {shares}{' / '.join(diffs)} |")
     return rows
 
 
@@ -110,7 +118,9 @@ def measure(world: str, run_dir: str) -> str:
     buckets = metrics_lib.item_buckets(np.array([engaged.get(item, 0) for item in items]))
     truths = [set(truth[item]) for item in items]
     sources = [s for s in evaluation["sources"]]
-    precision = {s: planted_precision(source_answers(serving, s, items), truths) for s in sources}
+    answers = {s: source_answers(serving, s, items) for s in sources}
+    precision = {s: planted_precision(answers[s], truths) for s in sources}
+    answered = {s: np.array([bool(a) for a in answers[s]]) for s in sources}
     sizes = " / ".join(str(int((buckets == b).sum())) for b in range(len(metrics_lib.BUCKETS)))
     queries = evaluation["splits"]["test"]["pin2vec"]["queries"]
     lines = [
@@ -132,9 +142,10 @@ def measure(world: str, run_dir: str) -> str:
         f"Planted truth ({len(items)} items: {sizes} head / torso / tail; precision@10 = share of the top 10 "
         "in the item's fine topic, at most 0.9; an item a source cannot answer scores 0):",
         "",
-        "| source | precision@10 | head / torso / tail | pin2vec minus source: all / head / torso / tail |",
-        "|---|---|---|---|",
-        *precision_table(precision, buckets),
+        "| source | precision@10 | head / torso / tail | items answered: head / torso / tail "
+        "| pin2vec minus source: all / head / torso / tail |",
+        "|---|---|---|---|---|",
+        *precision_table(precision, buckets, answered),
         "",
         f"Best source by validation: {evaluation['best_source']}.",
     ]
