@@ -232,6 +232,12 @@ def _add_export_related_parser(sub) -> None:
     export.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
     export.add_argument("--version", type=int, default=None, help="index version (default: the latest)")
     export.add_argument("--format", choices=["both", "parquet", "tfrecord"], default="both")
+    export.add_argument(
+        "--source",
+        choices=["pin2vec", "pin2vec_similar"],
+        default="pin2vec",
+        help="which index: what the network predicts next (default) or its cosine neighbours",
+    )
     export.add_argument("--batch-size", type=int, default=1024, help="items searched per index call")
     export.add_argument(
         "--beam-arg", action="append", default=None, help="a Beam pipeline option, repeatable"
@@ -585,6 +591,7 @@ def cmd_export_related(args) -> int:
     settings = ExportSettings(
         serving_dir=args.serving_dir or os.path.join(args.output_dir, "serving"),
         out=args.out,
+        source=args.source,
         k=args.k,
         version=args.version,
         formats=("parquet", "tfrecord") if args.format == "both" else (args.format,),

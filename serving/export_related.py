@@ -1,7 +1,8 @@
 """`pin2vec export-related`: every item's related items as an offline candidate table (Beam).
 
-Rows: item_id (bytes), related_ids (list of bytes, best first), scores (cosine similarity) and distances
-(1 - score), the same answer `pin2vec serve` gives for the same index version. Written as Parquet and/or
+Rows: item_id (bytes), related_ids (list of bytes, best first), scores (the index's own: cosine similarity for
+`pin2vec_similar`, the network's logit for `pin2vec`) and distances (1 - score), the same answer `pin2vec
+serve` gives for the same index version. Written as Parquet and/or
 TFRecord of tf.train.Example with the same four features; ids are the vocabulary's bytes, exactly.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from formats import index_files
+from formats import index_files, serving_layout
 from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 from serving.model_registry import version_dirs
 
@@ -26,8 +27,9 @@ FILE_PREFIX = "related"
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
-    serving_dir: str  # the run's serving directory; the index is <serving_dir>/related/<version>
+    serving_dir: str  # the run's serving directory; the index is <serving_dir>/<source's model>/<version>
     out: str
+    source: str = "pin2vec"  # one of serving_layout.INDEX_SOURCES
     k: int = 50
     version: int | None = None  # None: the latest complete version
     formats: tuple[str, ...] = FORMATS
@@ -39,13 +41,17 @@ class ExportSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+        if self.source not in serving_layout.INDEX_SOURCES:
+            raise ValueError(
+                f"source must be one of {list(serving_layout.INDEX_SOURCES)}; got {self.source!r}"
+            )
         unknown = sorted(set(self.formats) - set(FORMATS))
         if unknown or not self.formats:
             raise ValueError(f"formats must be some of {list(FORMATS)}; got {list(self.formats)}")
 
 
-def index_directory(serving_dir: str, version: int | None) -> str:
-    base = os.path.join(serving_dir, "related")
+def index_directory(serving_dir: str, version: int | None, source: str = "pin2vec") -> str:
+    base = os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])
     if version is None:
         found = latest_version_dir(base)
         if found is None:
@@ -122,7 +128,7 @@ class _RelatedBatch(beam.DoFn):
 
 def export_related(settings: ExportSettings) -> list[str]:
     """Runs the Beam pipeline and returns the files written."""
-    directory = index_directory(settings.serving_dir, settings.version)
+    directory = index_directory(settings.serving_dir, settings.version, settings.source)
     with open(os.path.join(directory, index_files.METADATA_FILE), encoding="utf-8") as f:
         num_items = json.load(f)["num_items"]
     if settings.k > num_items - 1:

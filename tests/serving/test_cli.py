@@ -69,7 +69,7 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
     publish(artifacts.index_b, str(serving), "related", 2)
     out = tmp_path / "table"
     argv = ["export-related", "--serving-dir", str(serving), "--k", "7", "--out", str(out)]
-    assert cli.main([*argv, "--version", "1", "--batch-size", "64"]) == 0
+    assert cli.main([*argv, "--version", "1", "--batch-size", "64", "--source", "pin2vec_similar"]) == 0
     assert "Related items written" in capsys.readouterr().out
 
     table = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
@@ -98,6 +98,21 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
     first = next(e for e in examples if e["item_id"].numpy() == ITEM_IDS[150].encode())
     assert [r.decode() for r in first["related_ids"].values.numpy()] == [
         r for r, _ in expected[ITEM_IDS[150]]
+    ]
+
+
+def test_export_related_defaults_to_the_pin2vec_index(artifacts, tmp_path, capsys):
+    serving = tmp_path / "serving"
+    publish(artifacts.index_a, str(serving), "related", 1)
+    publish(artifacts.index_b, str(serving), "pin2vec", 1)
+    out = tmp_path / "table"
+    assert cli.main(["export-related", "--serving-dir", str(serving), "--k", "5", "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
+    expected = RelatedItemsSearcher(os.path.join(serving, "pin2vec", "1"), max_k=5).related(ITEM_IDS, 5)
+    row = next(r for r in table if index_files.decode_item_id(r["item_id"]) == ITEM_IDS[3])
+    assert [index_files.decode_item_id(r) for r in row["related_ids"]] == [
+        r for r, _ in expected[ITEM_IDS[3]]
     ]
 
 
