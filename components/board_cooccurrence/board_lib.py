@@ -22,11 +22,15 @@ from components.cooccurrence import cooccurrence_lib
 
 @dataclass(frozen=True)
 class BoardSettings:
-    """How board co-occurrences are weighted, ranked and kept. Defaults: bench/sweep_boards.py."""
+    """How board co-occurrences are weighted, ranked and kept. Defaults: bench/sweep_boards.py on the planted
+    boards world, validation only (docs/BENCHMARKS.md, "Board co-occurrence weighting")."""
 
     top_n: int = 100
-    board_size_exponent: float = 1.0  # pair weight 1 / (n - 1)^this for a board (run) of n distinct items
-    popularity_exponent: float = 0.25  # as session co-occurrence: weight / candidate_degree^this
+    # Pair weight 1 / (n - 1)^this for a board (run) of n distinct items: large boards are down-weighted. Of
+    # the exponents that do (0.5, 1), 0.5 is as good on validation. Not down-weighting at all (0) did better
+    # there, but that world has no catch-all boards of thousands of items, the case this guards against.
+    board_size_exponent: float = 0.5
+    popularity_exponent: float = 0.0  # weight / candidate_degree^this; 0 (raw weights) won at every exponent
     max_board_size: int = 500  # longer boards are cut into runs of this many saves, in save order
     min_count: float = 0.0  # pairs of smaller total weight are dropped
     max_bad_share: float = 0.01  # fail the run when more than this share of collection rows is malformed

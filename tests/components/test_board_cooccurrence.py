@@ -24,7 +24,7 @@ SAVES = {
 
 
 def test_pair_weights_by_hand():
-    lists = board_lib.board_lists(SAVES, BoardSettings(popularity_exponent=0.0))
+    lists = board_lib.board_lists(SAVES, BoardSettings(popularity_exponent=0.0, board_size_exponent=1.0))
     assert lists["a"] == [("b", pytest.approx(1.5)), ("c", pytest.approx(0.5))]
     assert lists["c"] == [("a", pytest.approx(0.5)), ("b", pytest.approx(0.5))]
     assert "d" not in lists  # saved alone: no co-occurrence
