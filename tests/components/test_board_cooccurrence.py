@@ -95,7 +95,8 @@ def test_executor_matches_the_reference_and_counts_saves(tmp_path):
 def test_collections_without_a_time_column_rank_in_file_order(tmp_path):
     path = tmp_path / "boards.tsv"
     path.write_text("board\tpin\nb1\tx\nb1\ty\nb2\tx\nb2\ty\nb2\tz\n")
-    candidates, _ = _run(tmp_path, str(path), BoardSettings(popularity_exponent=0.0), time_col=None)
+    settings = BoardSettings(popularity_exponent=0.0, board_size_exponent=1.0)
+    candidates, _ = _run(tmp_path, str(path), settings, time_col=None)
     table = candidate_table.load_table(candidates.uri)
     assert table.candidates("x", 5) == [("y", 1.5), ("z", 0.5)]
 
