@@ -114,9 +114,15 @@ def _add_settings_flags(parser) -> None:
         default=None,
         help="items saved to boards: a CSV/TSV/Parquet file, a directory or a glob",
     )
-    boards.add_argument("--collection-col", default="board", help="the column naming the board (collection)")
+    boards.add_argument(
+        "--collection-col",
+        default="board",
+        help="the column naming the board (collection); `pin2vec data synthetic --boards` writes board_id",
+    )
     boards.add_argument("--collection-item-col", default=None, help="the item column (default: --item-col)")
-    boards.add_argument("--collection-time-col", default=None, help="save time; without it, file order")
+    boards.add_argument(
+        "--collection-time-col", default=None, help="save time; without it, the order of rows in each file"
+    )
 
     sessions = parser.add_argument_group("sessions and pairs")
     sessions.add_argument(
@@ -336,8 +342,7 @@ def settings_from_args(args):
             path=args.collections,
             user_col=args.collection_col,
             item_col=args.collection_item_col or args.item_col,
-            time_col=args.collection_time_col,
-            file_format=args.format,
+            time_col=args.collection_time_col,  # the format comes from each file's extension
         )
     settings = PipelineSettings(
         source=source,
@@ -531,10 +536,10 @@ def cmd_related(args) -> int:
         print(f"pin2vec related: --k must be between 1 and {MAX_K}, got {args.k}", file=sys.stderr)
         return 2
     serving_dir = args.serving_dir or os.path.join(args.output_dir, "serving")
-    source = args.source or default_source(serving_dir)
     try:
+        source = args.source or default_source(serving_dir)
         answerer, version_dir = open_source(serving_dir, source, max_k=max(args.k, 100))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         print(f"pin2vec related: {error}", file=sys.stderr)
         return 1
     answers = answerer.related(ids, args.k)

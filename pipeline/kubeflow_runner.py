@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from tfx import v1 as tfx
@@ -14,24 +13,20 @@ from pipeline.pipeline import create_pipeline
 DEFAULT_IMAGE = "pin2vec:latest"
 
 
-def resolve_input_fingerprint(settings: PipelineSettings, given: str | None) -> str:
-    """The fingerprint the compiled spec carries: `given`, else one read from the input files (events and
-    collections: names, sizes, modification times). Without either, new logs at the same path would be
-    answered from the cluster's cache, so an input that cannot be read from here is an error."""
+def resolve_input_fingerprint(path: str, given: str | None) -> str:
+    """The fingerprint a compiled input step carries: `given`, else one read from the files at `path` (names,
+    sizes, modification times). Without either, new logs at the same path would be answered from the
+    cluster's cache, so an input that cannot be read from here is an error."""
     if given:
         return given
-    paths = [settings.source.path] + ([settings.collections.path] if settings.collections else [])
-    digest = hashlib.sha256()
-    for path in paths:
-        try:
-            digest.update(fingerprint_inputs(path).encode())
-        except Exception as error:
-            raise ValueError(
-                f"cannot fingerprint the input {path!r} from here ({type(error).__name__}: {error}); pass "
-                "--input-fingerprint with a version of the data (e.g. its date partition or a hash of its "
-                "file listing), so that the cluster's cache never answers new logs with old results"
-            ) from error
-    return digest.hexdigest()
+    try:
+        return fingerprint_inputs(path)
+    except Exception as error:
+        raise ValueError(
+            f"cannot fingerprint the input {path!r} from here ({type(error).__name__}: {error}); pass "
+            "--input-fingerprint with a version of the data (e.g. its date partition or a hash of its "
+            "file listing), so that the cluster's cache never answers new logs with old results"
+        ) from error
 
 
 def compile_kubeflow(
@@ -44,15 +39,18 @@ def compile_kubeflow(
     """Writes the pipeline-spec JSON; on the cluster, paths are the object-store paths of `run`.
 
     The metadata store is the cluster's, so no connection config is compiled in. The spec carries a
-    fingerprint of the input (`resolve_input_fingerprint`) so that the cluster's cache tells new data from
+    fingerprint of each input (`resolve_input_fingerprint`) so that the cluster's cache tells new data from
     old.
     """
-    input_fingerprint = resolve_input_fingerprint(settings, input_fingerprint)
+    collections = settings.collections
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,
         settings=settings,
-        input_fingerprint=input_fingerprint,
+        input_fingerprint=resolve_input_fingerprint(settings.source.path, input_fingerprint),
+        # One fingerprint per input: new collections must not retrain, new events must not recount boards.
+        collections_fingerprint=collections
+        and resolve_input_fingerprint(collections.path, input_fingerprint),
         serving_dir=run.serving_dir,
         beam_pipeline_args=list(run.beam_args or ()),
         enable_cache=run.enable_cache,

@@ -91,6 +91,7 @@ def create_pipeline(
     settings: PipelineSettings,
     serving_dir: str,
     input_fingerprint: str | None = None,
+    collections_fingerprint: str | None = None,
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
@@ -178,8 +179,9 @@ def create_pipeline(
     )
     board = None
     if settings.collections is not None:
-        # A fingerprint given for remote inputs stands for the collections too; locally, theirs is computed.
-        board = BoardCooccurrence(settings.collections, settings.board, input_fingerprint=input_fingerprint)
+        board = BoardCooccurrence(
+            settings.collections, settings.board, input_fingerprint=collections_fingerprint
+        )
     related_evaluator = RelatedEvaluator(
         examples=example_gen.outputs["examples"],
         index=indexer.outputs["index"],

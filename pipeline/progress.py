@@ -8,6 +8,7 @@ to the run's log file for when something needs a closer look.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -79,14 +80,15 @@ def run_logging(log_file: str, verbose: bool = False) -> Iterator[ComponentProgr
         root.removeHandler(handler)
     to_file = logging.FileHandler(log_file)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    progress = ComponentProgress()
-    to_console = logging.StreamHandler(sys.stderr) if verbose else progress
-    root.addHandler(to_file)
-    root.addHandler(to_console)
+    # Verbose: everything on the console, and the progress view still counts components, quietly.
+    progress = ComponentProgress(stream=io.StringIO() if verbose else None)
+    added = [to_file, progress] + ([logging.StreamHandler(sys.stderr)] if verbose else [])
+    for handler in added:
+        root.addHandler(handler)
     try:
         yield progress
     finally:
-        for handler in (to_file, to_console):
+        for handler in added:
             root.removeHandler(handler)
         to_file.close()
         for handler in previous_handlers:

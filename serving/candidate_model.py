@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from formats import candidate_table, serving_layout
+from formats import candidate_table, index_files, serving_layout
 from serving.embedding_export import read_index_vectors
 from serving.related_model import RelatedServable, RelatedSettings
 
@@ -52,8 +52,19 @@ class TableSearcher:
         return out
 
 
+def distance_index(related_base: str, version: int) -> str:
+    """The index whose embeddings give a table version its distances: the same version's, or, after a push
+    that kept the model back (tables only), the newest index pushed before it."""
+    older = [v for v in serving_layout.existing_versions(related_base) if v <= version]
+    for candidate in reversed(older):
+        path = os.path.join(related_base, str(candidate))
+        if os.path.isfile(os.path.join(path, index_files.METADATA_FILE)):
+            return path
+    return os.path.join(related_base, str(version))  # absent: TableSearcher reports every distance as unknown
+
+
 class CandidateTableLoader:
-    """Loads `<base>/<name>/<version>/` candidate tables, with `<base>/related/<version>/` for distances."""
+    """Loads `<base>/<name>/<version>/` candidate tables, with `distance_index` for distances."""
 
     def __init__(self, name: str, settings: RelatedSettings | None = None):
         self.name = name
@@ -71,6 +82,6 @@ class CandidateTableLoader:
 
     def load(self, version_dir: str, version: int) -> RelatedServable:
         base = os.path.dirname(os.path.dirname(os.path.abspath(version_dir)))
-        index_dir = os.path.join(base, serving_layout.RELATED_MODEL, os.path.basename(version_dir))
+        index_dir = distance_index(os.path.join(base, serving_layout.RELATED_MODEL), version)
         searcher = TableSearcher(version_dir, index_dir, self.settings.max_k)
         return RelatedServable(version_dir, version, self.settings, searcher=searcher)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from formats import candidate_table, evaluation_result, serving_layout
+from formats import candidate_table, evaluation_result, index_files, serving_layout
 from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 
 SOURCES = tuple(serving_layout.SOURCE_MODELS)
@@ -31,12 +31,22 @@ def default_source(serving_dir: str) -> str:
                 best = json.load(f).get("default_source")
         else:  # versions pushed before the pusher recorded it: every source went out
             best = evaluation_result.read_evaluation(version).best_source
-        if best in SOURCES:
+        # An evaluation from before the next-engagement index names "pin2vec" for what is now pin2vec_similar
+        # (the `related` folder): a source without a pushed version falls through to the indexes below.
+        if best in SOURCES and _has_version(serving_dir, best):
             return best
     for source in serving_layout.INDEX_SOURCES:
         if latest_version_dir(os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])) is not None:
             return source
     return serving_layout.INDEX_SOURCES[0]
+
+
+def _has_version(serving_dir: str, source: str) -> bool:
+    base = os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])
+    marker = (
+        index_files.METADATA_FILE if source in serving_layout.INDEX_SOURCES else candidate_table.META_FILE
+    )
+    return latest_version_dir(base, marker) is not None
 
 
 def open_source(serving_dir: str, source: str, max_k: int = 100):

@@ -38,13 +38,16 @@ def refusal_reasons(
 
 def models_to_push(available: Iterable[str], refused: bool) -> list[str]:
     """The available models that go out: all of them, or, when the network was refused, those that do not
-    depend on it, provided at least one of them is a candidate source (an evaluation alone serves nobody)."""
+    depend on it, provided at least one of them is a candidate source (an evaluation alone serves nobody) and
+    the evaluation goes with them (it records which source serving falls back to)."""
     available = list(available)
     if not refused:
         return available
     kept = [name for name in available if name not in MODEL_DEPENDENT]
     sources = set(serving_layout.SOURCE_MODELS.values())
-    return kept if any(name in sources for name in kept) else []
+    if serving_layout.EVALUATION_MODEL not in kept or not any(name in sources for name in kept):
+        return []
+    return kept
 
 
 def default_source(evaluation: Mapping | None, pushed_models: Iterable[str]) -> str | None:

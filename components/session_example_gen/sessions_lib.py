@@ -91,7 +91,7 @@ class EventSource:
     path: str  # a file, a directory (all non-hidden files in it) or a glob of shards
     user_col: str = "user_id"
     item_col: str = "item_id"
-    time_col: str | None = "timestamp"  # None: rows carry no time (collections may not); every row at time 0
+    time_col: str | None = "timestamp"  # None: no time column (collections may lack one): rows in file order
     action_col: str | None = None  # when set, a required column; see `actions`
     weight_col: str | None = None  # when set, a required numeric column; rows with weight <= 0 are dropped
     file_format: str = "auto"  # auto|csv|tsv|parquet|sessions; auto decides by extension (an outer .gz is ok)
@@ -364,7 +364,9 @@ def parse_batch(batch: RowBatch, source: EventSource) -> ParsedBatch:
             continue
         raw = batch.raw(row_number)
         parsed = parse_row(raw.row, source)
-        if isinstance(parsed, Event):
+        if isinstance(parsed, Event) and source.time_col is None:  # no time: the row's place in its file
+            events.append((parsed.user, parsed.item, raw.line, parsed.seq))
+        elif isinstance(parsed, Event):
             events.append(tuple(parsed))
         elif isinstance(parsed, BadRow):
             counts["bad_rows"] += 1

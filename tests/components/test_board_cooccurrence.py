@@ -134,3 +134,12 @@ def test_run_weights_are_symmetric_and_skip_self_pairs():
     assert weights.tolist() == [0.5] * 6
     merged_keys, merged = board_lib.merge_weights([(keys, weights), (keys[:1], weights[:1])])
     assert merged[merged_keys.tolist().index(keys[0])] == pytest.approx(1.0)
+
+
+def test_without_a_time_column_runs_follow_the_rows_of_the_file_not_the_ids(tmp_path):
+    path = tmp_path / "boards.csv"
+    path.write_text("board,pin\nb1,z\nb1,a\nb1,m\n")  # saved z, a, m: runs of 2 are (z, a), (m)
+    settings = BoardSettings(popularity_exponent=0.0, board_size_exponent=0.0, max_board_size=2)
+    candidates, _ = _run(tmp_path, str(path), settings, time_col=None)
+    table = candidate_table.load_table(candidates.uri)
+    assert table.candidates("z", 5) == [("a", 1.0)] and table.candidates("m", 5) == []

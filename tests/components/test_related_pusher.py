@@ -32,7 +32,7 @@ def _blessing(tmp_path, blessed):
 
 def _index(tmp_path, blessed, recall):
     directory = tmp_path / "index"
-    directory.mkdir(exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "index.json").write_text(json.dumps({"recall_at_k": recall}), encoding="utf-8")
     index = ScannIndex()
     index.uri = str(directory)
@@ -151,3 +151,21 @@ def test_nothing_is_pushed_without_both_blessings(
     reason = pushed.get_string_custom_property("not_pushed_reason")
     assert expected in reason
     assert unexpected not in reason
+
+
+def test_a_refused_model_without_an_evaluation_pushes_nothing_and_says_why(tmp_path):
+    inputs = _sources(tmp_path)
+    del inputs["evaluation"]  # nothing would record which source serving falls back to
+    base, pushed = _push(tmp_path, model_blessed=False, index_blessed=True, extra_inputs=inputs)
+    assert not base.exists() and pushed.get_int_custom_property("pushed") == 0
+    assert "Evaluator" in pushed.get_string_custom_property("not_pushed_reason")
+
+
+def test_an_unblessed_next_engagement_index_keeps_the_network_back(tmp_path):
+    next_index = _index(tmp_path / "next", blessed=False, recall=0.61)
+    inputs = {**_sources(tmp_path), "next_index": [next_index]}
+    base, pushed = _push(tmp_path, model_blessed=True, index_blessed=True, extra_inputs=inputs)
+    assert "pin2vec (next-engagement) index recall@k 0.610" in pushed.get_string_custom_property(
+        "not_pushed_reason"
+    )
+    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation"]

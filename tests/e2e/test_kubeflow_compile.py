@@ -39,14 +39,19 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     assert "2026-12-03" in parameters
 
 
-def test_an_unreadable_input_needs_a_fingerprint_and_a_readable_one_gets_its_own(tmp_path):
-    remote = PipelineSettings(source=EventSource(path="gs://no-such-bucket-here/events/*.parquet"))
-    with pytest.raises(ValueError, match="--input-fingerprint"):
-        resolve_input_fingerprint(remote, None)
-    assert resolve_input_fingerprint(remote, "v7") == "v7"
+def test_an_unreadable_input_needs_a_fingerprint_and_a_readable_one_gets_its_own(tmp_path, monkeypatch):
+    from pipeline import kubeflow_runner
+
     log = tmp_path / "events.csv"
     log.write_text("user_id,item_id,timestamp\nu,i,1\n")
-    local = PipelineSettings(source=EventSource(path=str(log)))
-    first = resolve_input_fingerprint(local, None)
+    first = resolve_input_fingerprint(str(log), None)
     log.write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")  # new logs at the same path
-    assert resolve_input_fingerprint(local, None) != first
+    assert resolve_input_fingerprint(str(log), None) != first
+    assert resolve_input_fingerprint("gs://bucket/events/*.parquet", "v7") == "v7"
+
+    def unreadable(path):
+        raise PermissionError(f"no credentials for {path}")
+
+    monkeypatch.setattr(kubeflow_runner, "fingerprint_inputs", unreadable)
+    with pytest.raises(ValueError, match="--input-fingerprint"):
+        resolve_input_fingerprint("gs://bucket/events/*.parquet", None)
