@@ -15,7 +15,7 @@ def _version(base, model, version, marker):
 
 
 def test_an_evaluation_from_before_the_next_engagement_index_falls_back_to_the_cosine_one(tmp_path):
-    """Such an evaluation calls the cosine index `pin2vec`; it lives in `related/`, and `pin2vec/` is empty."""
+    """Such an evaluation calls the cosine index `pin2vec`; it is in `related/`, and `pin2vec/` is empty."""
     _version(tmp_path, serving_layout.RELATED_MODEL, 5, "index.json")
     evaluation = _version(tmp_path, serving_layout.EVALUATION_MODEL, 5, "evaluation.json")
     values = {"ks": [10], "sources": ["pin2vec", "cooccurrence"], "best_source": "pin2vec", "splits": {}}
