@@ -89,7 +89,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 # name -> (query vectors, candidate vectors, candidate biases or None):
 # score(query q, candidate c) = queries[q] . candidates[c] (+ biases[c])
 SCORERS: dict[str, Callable[[ModelArrays], tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {
-    # cosine between hidden layers (input x input): what the exported model and the index serve today
+    # cosine between hidden layers (input x input): the pin2vec_similar index
     "similar": lambda a: (_unit(a.hidden), _unit(a.hidden), None),
     # the network's own logit of the candidate as the next engagement (input x output), without its bias
     "next": lambda a: (a.hidden, a.softmax_weights, None),

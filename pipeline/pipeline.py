@@ -96,8 +96,9 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
 ) -> tfx.dsl.Pipeline:
-    """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> ScaNN index; co-occurrence
-    candidates and their blend with Pin2Vec, evaluated side by side on held-out engagements -> push.
+    """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> two ScaNN indexes (what the
+    network predicts next, and its cosine neighbours); co-occurrence (and, given collections, board)
+    candidates and the blend, evaluated side by side on held-out engagements -> push.
 
     `input_fingerprint` (default: computed from the input files' names, sizes and times) changes whenever
     the input files do, so that the cache never reuses pairs made from older logs.

@@ -1,9 +1,9 @@
 """Opening one of the pushed related-item sources by name: the Pin2Vec indexes (pin2vec: what the network
-predicts next; pin2vec_similar: cosine neighbours) or the co-occurrence and blend tables.
+predicts next; pin2vec_similar: cosine neighbours) or the co-occurrence, board and blend tables.
 
-The RelatedPusher publishes them side by side under `<serving>/<source>/<version>/`, together with
-`<serving>/evaluation/<version>/evaluation.json`, whose `best_source` (chosen on the run's validation queries)
-is the default.
+The RelatedPusher publishes them side by side under `<serving>/<model>/<version>/` (serving_layout's
+SOURCE_MODELS), with `<serving>/evaluation/<version>/served_sources.json` naming the default source: the
+best on the run's validation queries among those pushed.
 """
 
 from __future__ import annotations

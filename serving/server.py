@@ -1,7 +1,8 @@
 """`pin2vec serve`: the REST and gRPC front ends over one model registry, on one asyncio loop.
 
-Models: `embedding` (the exported SavedModel) and `related` (the ScaNN index), from
-`<model_base>/<model>/<version>/`, polled. Add a model by adding its loader to `default_loaders`.
+Models: `embedding` (the exported SavedModel), `related` (the cosine index), `pin2vec` (the next-engagement
+index), `cooccurrence`, `board` and `blend` (candidate tables), from `<model_base>/<model>/<version>/`,
+polled. Add a model by adding its loader to `default_loaders`.
 """
 
 from __future__ import annotations

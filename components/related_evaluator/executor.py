@@ -1,4 +1,5 @@
-"""Thin executor: held-out queries + ScaNN index + co-occurrence table -> metrics, blend table, report."""
+"""Thin executor: held-out queries + both ScaNN indexes + co-occurrence (and board) tables -> metrics, blend
+table, report."""
 
 from __future__ import annotations
 

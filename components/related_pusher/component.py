@@ -1,4 +1,5 @@
-"""Pushes a blessed embedding model together with its passing ScaNN index, or nothing at all."""
+"""Pushes a blessed model with its passing indexes and the candidate tables as one version; when the model or
+an index is refused, only what does not depend on the network (co-occurrence, board, the evaluation)."""
 
 from __future__ import annotations
 
