@@ -112,12 +112,12 @@ def measure(world: str, run_dir: str) -> str:
     truth = read_ground_truth(os.path.join(world, "ground_truth.tsv"))
     items = sorted(truth)
     cooccurrence = candidate_table.load_table(
-        latest_version_dir(os.path.join(serving, "cooccurrence"), "table.json")
+        latest_version_dir(os.path.join(serving, "cooccurrence"), candidate_table.META_FILE)
     )
     engaged = dict(zip(cooccurrence.items, cooccurrence.popularity.tolist(), strict=True))
     buckets = metrics_lib.item_buckets(np.array([engaged.get(item, 0) for item in items]))
     truths = [set(truth[item]) for item in items]
-    sources = [s for s in evaluation["sources"]]
+    sources = list(evaluation["sources"])
     answers = {s: source_answers(serving, s, items) for s in sources}
     precision = {s: planted_precision(answers[s], truths) for s in sources}
     answered = {s: np.array([bool(a) for a in answers[s]]) for s in sources}

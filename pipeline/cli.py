@@ -13,6 +13,8 @@ import os
 import sys
 import warnings
 
+from formats.serving_layout import INDEX_SOURCES, SOURCE_MODELS  # plain constants: no TensorFlow
+
 # Library deprecation notices (google-api-core, Beam, TF) are not actionable for a pin2vec user.
 warnings.filterwarnings("ignore", category=FutureWarning)
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -240,7 +242,7 @@ def _add_export_related_parser(sub) -> None:
     export.add_argument("--format", choices=["both", "parquet", "tfrecord"], default="both")
     export.add_argument(
         "--source",
-        choices=["pin2vec", "pin2vec_similar"],
+        choices=list(INDEX_SOURCES),
         default="pin2vec",
         help="which index: what the network predicts next (default) or its cosine neighbours",
     )
@@ -288,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     related.add_argument("--titles", default=None)
     related.add_argument(
         "--source",
-        choices=["pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"],
+        choices=list(SOURCE_MODELS),
         default=None,
         help="candidate source (default: the best on the last pushed run's validation queries)",
     )

@@ -44,16 +44,7 @@ class RunSummary:
     related: dict = field(default_factory=dict)  # the RelatedEvaluator's evaluation.json
     report_html: str = ""
     report_markdown: str = ""
-
-    @property
-    def pushed_models(self) -> list[str]:
-        """The model folders under pushed_dir that hold the pushed version."""
-        if self.pushed_version is None or not os.path.isdir(self.pushed_dir):
-            return []
-        version = str(self.pushed_version)
-        return sorted(
-            m for m in os.listdir(self.pushed_dir) if os.path.isdir(os.path.join(self.pushed_dir, m, version))
-        )
+    pushed_models: list[str] = field(default_factory=list)  # the model folders the pusher published into
 
 
 def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -116,6 +107,7 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
             summary.pushed_version = custom_value(pushed, "pushed_version")
             summary.pushed_dir = custom_value(pushed, "pushed_destination", "")
             summary.default_source = custom_value(pushed, "default_source", "")
+            summary.pushed_models = [m for m in custom_value(pushed, "pushed_models", "").split(",") if m]
             summary.kept_back_reason = custom_value(pushed, "not_pushed_reason", "")
         else:
             summary.not_pushed_reason = custom_value(pushed, "not_pushed_reason", "")

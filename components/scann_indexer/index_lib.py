@@ -35,7 +35,9 @@ class IndexSettings:
     num_leaves_to_search: int | None = None  # None: a tenth of the leaves, at least 1
     training_sample_size: int = 250_000  # rows sampled to train the partitioner and the quantizer
     dimensions_per_block: int = 2  # asymmetric hashing: dimensions quantized together
-    anisotropic_quantization_threshold: float = 0.2  # ScaNN's advice for unit-norm data
+    # ScaNN's advice for unit-norm data (the cosine index); the next-engagement index is not unit-norm, and
+    # its recall check (tuning the leaves searched) is what guards it.
+    anisotropic_quantization_threshold: float = 0.2
     reorder_multiplier: int = 10  # rescore num_neighbors * this candidates exactly
     brute_force_below: int = 2000  # fewer items than this: exact brute force, partitioning does not pay off
     normalize: bool = True  # cosine similarity via dot products of unit vectors

@@ -40,10 +40,10 @@ HELD_OUT = SPLITS[1:]
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
 TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
-BAD_OUTPUT = "bad"  # ParseBatches' tagged output of quarantine lines
+_BAD = "bad"  # _ParseBatches' tagged output of quarantine lines
 
 
-class Counting(beam.DoFn):
+class _Counting(beam.DoFn):
     """A DoFn that counts by name into the component's Beam Metrics namespace."""
 
     def setup(self) -> None:
@@ -56,7 +56,7 @@ class Counting(beam.DoFn):
             self._counters[name].inc(n)
 
 
-class ParseBatches(Counting):
+class _ParseBatches(_Counting):
     """RowBatch -> one list of event tuples; malformed rows go to the `bad` output as quarantine lines."""
 
     def __init__(self, source: lib.EventSource):
@@ -67,7 +67,7 @@ class ParseBatches(Counting):
         for name, count in parsed.counts.items():
             self._inc(name, count)
         for line in parsed.bad:
-            yield beam.pvalue.TaggedOutput(BAD_OUTPUT, line)
+            yield beam.pvalue.TaggedOutput(_BAD, line)
         if parsed.events:
             yield parsed.events
 
@@ -103,7 +103,7 @@ def _by_user(events: list[lib.EventTuple]) -> Iterator[tuple[str, list[tuple[str
     yield from grouped.items()
 
 
-class _UserExamples(Counting):
+class _UserExamples(_Counting):
     """One user's events -> serialized train pairs (one list, main) and held-out eval/test/rerank pairs
     (tagged, one list each)."""
 
@@ -156,10 +156,10 @@ def read_events(p: beam.Pipeline, files: list[str], source: lib.EventSource, qua
         | "ListFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
-        | "ParseRows" >> beam.ParDo(ParseBatches(source)).with_outputs(BAD_OUTPUT, main="events")
+        | "ParseRows" >> beam.ParDo(_ParseBatches(source)).with_outputs(_BAD, main="events")
     )
     prefix, suffix = os.path.splitext(quarantine_file)
-    _ = parsed[BAD_OUTPUT] | "WriteQuarantine" >> beam.io.WriteToText(
+    _ = parsed[_BAD] | "WriteQuarantine" >> beam.io.WriteToText(
         prefix, file_name_suffix=suffix, shard_name_template=""
     )
     return parsed.events
