@@ -18,3 +18,11 @@ def write_section(text: str, start: str, end: str, path: str = BENCHMARKS) -> No
         document = document.rstrip("\n") + "\n\n" + section + "\n"
     with open(path, "w", encoding="utf-8") as f:
         f.write(document)
+
+
+def report(text: str, start: str, end: str, write: bool) -> int:
+    """A bench's last step: prints its section and writes it into docs/BENCHMARKS.md when asked."""
+    print(text)
+    if write:
+        write_section(text, start, end)
+    return 0

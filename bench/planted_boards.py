@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from bench.docs_section import write_section
+from bench.docs_section import report
 from bench.reference_gensim import machine_description
 from components.related_evaluator import metrics_lib
 from engagement_data.synthetic import read_ground_truth
@@ -159,10 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     text = measure(args.world, args.run_dir)
-    print(text)
-    if args.write:
-        write_section(text, START, END)
-    return 0
+    return report(text, START, END, args.write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bench.docs_section import write_section
+from bench.docs_section import report
 from bench.reference_gensim import machine_description
 from components.board_cooccurrence import board_lib
 from components.related_evaluator import metrics_lib
@@ -112,10 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Best on validation: board_size_exponent {size}, popularity_exponent {popularity}.",
         ]
     )
-    print(text)
-    if args.write:
-        write_section(text, START, END)
-    return 0
+    return report(text, START, END, args.write)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import datetime
 import sys
 from collections.abc import Mapping, Sequence
 
-from bench.docs_section import write_section
+from bench.docs_section import report
 from bench.reference_gensim import ReferenceSplit, default_split, machine_description
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
@@ -93,10 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Best on validation: window {window}, exponent {exponent} (test HR@10 {test_hr:.4f}).",
         ]
     )
-    print(text)
-    if args.write:
-        write_section(text, START, END)
-    return 0
+    return report(text, START, END, args.write)
 
 
 if __name__ == "__main__":

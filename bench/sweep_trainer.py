@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from bench.docs_section import write_section
+from bench.docs_section import report
 from bench.reference_gensim import ReferenceSplit, default_split, machine_description
 from bench.sweep_cooccurrence import evaluate_lists, window_pairs
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
@@ -359,10 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             reference,
         ]
     )
-    print(text)
-    if args.write:
-        write_section(text, START, END)
-    return 0
+    return report(text, START, END, args.write)
 
 
 if __name__ == "__main__":
