@@ -140,12 +140,11 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
 
 
 def hit_rate(ranks: np.ndarray, k: int = 10) -> float:
-    return float(((ranks > 0) & (ranks <= k)).mean()) if len(ranks) else 0.0
+    return metrics_lib.rank_hit_rate(ranks, k)
 
 
 def mrr(ranks: np.ndarray, k: int = 10) -> float:
-    hit = (ranks > 0) & (ranks <= k)
-    return float(np.where(hit, 1.0 / np.maximum(ranks, 1), 0.0).mean()) if len(ranks) else 0.0
+    return metrics_lib.rank_mrr(ranks, k)
 
 
 def summary(queries: Queries, ranks: np.ndarray, buckets: np.ndarray) -> dict:

@@ -136,14 +136,6 @@ def query_ranks(queries: Queries, rows_of) -> np.ndarray:
     return ranks
 
 
-def _rate(ranks: np.ndarray, k: int) -> float:
-    return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
-
-
-def _mrr(ranks: np.ndarray, k: int) -> float:
-    return float((1.0 / ranks[(ranks > 0) & (ranks <= k)]).sum()) / len(ranks) if len(ranks) else 0.0
-
-
 def choose_blend_weight(
     validation: Queries, candidates: Candidates, settings: blend_lib.BlendSettings
 ) -> tuple[float, list[dict]]:
@@ -151,7 +143,13 @@ def choose_blend_weight(
     sweep = []
     for weight in settings.weights:
         ranks = query_ranks(validation, lambda items, w=weight: blend_rows(items, candidates, w, settings))
-        sweep.append({"weight": weight, "hit_rate_at_10": _rate(ranks, 10), "mrr_at_10": _mrr(ranks, 10)})
+        sweep.append(
+            {
+                "weight": weight,
+                "hit_rate_at_10": metrics_lib.rank_hit_rate(ranks, 10),
+                "mrr_at_10": metrics_lib.rank_mrr(ranks, 10),
+            }
+        )
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), -s["weight"]))
     return best["weight"], sweep
 
@@ -301,7 +299,7 @@ def evaluate_sources(
         validation = splits["validation"]
         ranks = query_ranks(validation, lambda items: blend_rows(items, candidates, weight, settings))
         model, rerank_record = choose_reranker(
-            training, validation, _rate(ranks, 10), rerank_inputs, rerank_settings
+            training, validation, metrics_lib.rank_hit_rate(ranks, 10), rerank_inputs, rerank_settings
         )
     elif rerank_enabled:
         rerank_record = {"training_queries": 0, "sweep": [], "skipped": "the Examples have no rerank queries"}

@@ -118,13 +118,24 @@ def answer_ranks(rows: np.ndarray, items: np.ndarray, targets: np.ndarray, depth
     return ranks.astype(np.int64), position
 
 
+def rank_hit_rate(ranks: np.ndarray, k: int) -> float:
+    """`hit_rate` over an array of 1-based ranks where 0 means absent: what the array code paths produce."""
+    ranks = np.asarray(ranks)
+    return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
+
+
+def rank_mrr(ranks: np.ndarray, k: int) -> float:
+    """`mean_reciprocal_rank` over an array of 1-based ranks where 0 means absent."""
+    ranks = np.asarray(ranks)
+    hit = (ranks > 0) & (ranks <= k)
+    return float((1.0 / ranks[hit]).sum()) / len(ranks) if len(ranks) else 0.0
+
+
 def _summary_of(ranks: np.ndarray, ks: Sequence[int]) -> dict:
-    n = len(ranks)
-    hit = {k: (ranks > 0) & (ranks <= k) for k in ks}
     return {
-        "queries": n,
-        "hit_rate": {str(k): int(hit[k].sum()) / n if n else 0.0 for k in ks},
-        "mrr": {str(k): float((1.0 / ranks[hit[k]]).sum()) / n if n else 0.0 for k in ks},
+        "queries": len(ranks),
+        "hit_rate": {str(k): rank_hit_rate(ranks, k) for k in ks},
+        "mrr": {str(k): rank_mrr(ranks, k) for k in ks},
     }
 
 

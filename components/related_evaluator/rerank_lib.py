@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from components.related_evaluator import metrics_lib
+
 FORMAT_VERSION = 2  # 2: the network's next-engagement score and the embeddings' euclidean distance
 
 FEATURES = (
@@ -435,15 +437,6 @@ def pool_ranks(query_pools_: QueryPools, model: RerankModel) -> np.ndarray:
     return np.where(entries >= 0, rank[np.maximum(entries, 0)], 0)
 
 
-def _hit_rate(ranks: np.ndarray, k: int) -> float:
-    return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
-
-
-def _mrr(ranks: np.ndarray, k: int) -> float:
-    hit = (ranks > 0) & (ranks <= k)
-    return float((1.0 / ranks[hit]).sum()) / len(ranks) if len(ranks) else 0.0
-
-
 @dataclass(frozen=True)
 class RerankChoice:
     model: RerankModel | None  # None: too few training queries
@@ -466,7 +459,13 @@ def choose_reranker(training, validation, inputs: RerankInputs, settings: Rerank
         model = fit_conditional_logit(train, l2, settings.newton_iterations)
         ranks = pool_ranks(validation_pools, model)
         fitted[l2] = (model, ranks)
-        sweep.append({"l2": l2, "hit_rate_at_10": _hit_rate(ranks, 10), "mrr_at_10": _mrr(ranks, 10)})
+        sweep.append(
+            {
+                "l2": l2,
+                "hit_rate_at_10": metrics_lib.rank_hit_rate(ranks, 10),
+                "mrr_at_10": metrics_lib.rank_mrr(ranks, 10),
+            }
+        )
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), s["l2"]))
     model, ranks = fitted[best["l2"]]
     return RerankChoice(model, best["hit_rate_at_10"], best["mrr_at_10"], sweep, len(train), ranks)

@@ -180,3 +180,12 @@ def test_paired_mean_difference_by_hand():
     )  # one query: no interval
     with pytest.raises(ValueError, match="shape"):
         m.paired_mean_difference([0.1, 0.2], [0.1])
+
+
+def test_rank_arrays_give_the_same_rates_as_rank_lists():
+    ranks = [1, None, 3, 12]
+    array = np.array([0 if r is None else r for r in ranks])
+    for k in (1, 3, 10, 20):
+        assert m.rank_hit_rate(array, k) == m.hit_rate(ranks, k)
+        assert m.rank_mrr(array, k) == pytest.approx(m.mean_reciprocal_rank(ranks, k))
+    assert m.rank_hit_rate(np.array([], int), 10) == m.rank_mrr(np.array([], int), 10) == 0.0
