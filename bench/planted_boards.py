@@ -25,7 +25,7 @@ from components.related_evaluator import metrics_lib
 from engagement_data.synthetic import read_ground_truth
 from formats import candidate_table, evaluation_result
 from formats.index_searcher import latest_version_dir
-from serving.related_sources import open_source
+from serving.related_sources import latest_version, open_source
 
 START, END = "<!-- planted-boards:start -->", "<!-- planted-boards:end -->"
 K = 10
@@ -111,9 +111,7 @@ def measure(world: str, run_dir: str) -> str:
     evaluation = evaluation_result.read_evaluation(version).raw
     truth = read_ground_truth(os.path.join(world, "ground_truth.tsv"))
     items = sorted(truth)
-    cooccurrence = candidate_table.load_table(
-        latest_version_dir(os.path.join(serving, "cooccurrence"), candidate_table.META_FILE)
-    )
+    cooccurrence = candidate_table.load_table(latest_version(serving, "cooccurrence"))
     engaged = dict(zip(cooccurrence.items, cooccurrence.popularity.tolist(), strict=True))
     buckets = metrics_lib.item_buckets(np.array([engaged.get(item, 0) for item in items]))
     truths = [set(truth[item]) for item in items]

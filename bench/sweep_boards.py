@@ -24,6 +24,7 @@ from components.related_evaluator import metrics_lib
 from components.related_evaluator.metrics_lib import Query
 from engagement_data.synthetic_boards import COLLECTIONS_SUBDIR, read_shards
 from formats import candidate_table
+from serving.related_sources import latest_version
 
 START, END = "<!-- sweep-boards:start -->", "<!-- sweep-boards:end -->"
 GRID = [(size, popularity) for size in (0.0, 0.5, 1.0) for popularity in (0.0, 0.25, 0.5)]
@@ -69,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the table into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     boards, splits = read_boards(args.world), run_queries(args.run_dir)
-    table = candidate_table.load_table(max(glob.glob(os.path.join(args.run_dir, "serving/cooccurrence/*"))))
+    table = candidate_table.load_table(latest_version(os.path.join(args.run_dir, "serving"), "cooccurrence"))
     buckets = metrics_lib.popularity_buckets(dict(zip(table.items, table.popularity.tolist(), strict=True)))
     catalogue = len({item for saves in boards.values() for item, _ in saves})
     lines = [

@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -326,19 +327,34 @@ def generate(settings: SyntheticSettings, out_dir: str) -> SyntheticLog:
     world = make_world(settings)
     shards, written, sessions = write_events(world, settings, events_dir)
     ground_truth = write_ground_truth(world, os.path.join(out_dir, GROUND_TRUTH_FILE))
-    users = (sessions + SESSIONS_PER_USER - 1) // SESSIONS_PER_USER
-    manifest = os.path.join(out_dir, MANIFEST_FILE)
-    with open(manifest, "w", encoding="utf-8") as f:
-        record = {
-            "settings": dataclasses.asdict(settings),
-            "events": written,
-            "sessions": sessions,
-            "users": users,
-            "topics": settings.num_topics,
-            "columns": list(COLUMNS),
-        }
+    manifest = write_manifest(
+        os.path.join(out_dir, MANIFEST_FILE),
+        settings,
+        written,
+        sessions,
+        topics=settings.num_topics,
+        columns=list(COLUMNS),
+    )
+    return SyntheticLog(events_dir, shards, ground_truth, manifest, written, sessions, users_for(sessions))
+
+
+def users_for(sessions: int) -> int:
+    """Users of a generated log: SESSIONS_PER_USER sessions each, the last user possibly fewer."""
+    return (sessions + SESSIONS_PER_USER - 1) // SESSIONS_PER_USER
+
+
+def write_manifest(path: str, settings: Any, events: int, sessions: int, **more: Any) -> str:
+    """The generated directory's JSON record: its settings and counts, plus what the generator adds."""
+    record = {
+        "settings": dataclasses.asdict(settings),
+        "events": events,
+        "sessions": sessions,
+        "users": users_for(sessions),
+        **more,
+    }
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2, sort_keys=True)
-    return SyntheticLog(events_dir, shards, ground_truth, manifest, written, sessions, users)
+    return path
 
 
 def read_ground_truth(path: str) -> dict[str, list[str]]:

@@ -23,7 +23,6 @@ the settings: the same settings give byte-identical files. The measurements read
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -359,23 +358,20 @@ def generate(settings: BoardsSettings, out_dir: str) -> BoardsLog:
     ground_truth = syn.write_ground_truth(world.engaged, os.path.join(out_dir, syn.GROUND_TRUTH_FILE))
     items = write_items(world, os.path.join(out_dir, ITEMS_FILE))
     boards = settings.owners * settings.boards_per_user
-    manifest = os.path.join(out_dir, MANIFEST_FILE)
-    with open(manifest, "w", encoding="utf-8") as f:
-        record = {
-            "settings": dataclasses.asdict(settings),
-            "events": events,
-            "sessions": sessions,
-            "users": (sessions + syn.SESSIONS_PER_USER - 1) // syn.SESSIONS_PER_USER,
-            "saves": saves,
-            "boards": boards,
-            "board_owners": settings.owners,
-            "fine_topics": settings.num_fine,
-            "coarse_topics": settings.num_coarse,
-            "event_shards": [os.path.basename(p) for p in event_shards],
-            "collection_shards": [os.path.basename(p) for p in save_shards],
-            "columns": {"events": list(syn.COLUMNS), "collections": [c for c, _ in COLLECTION_COLUMNS]},
-        }
-        json.dump(record, f, indent=2, sort_keys=True)
+    manifest = syn.write_manifest(
+        os.path.join(out_dir, MANIFEST_FILE),
+        settings,
+        events,
+        sessions,
+        saves=saves,
+        boards=boards,
+        board_owners=settings.owners,
+        fine_topics=settings.num_fine,
+        coarse_topics=settings.num_coarse,
+        event_shards=[os.path.basename(p) for p in event_shards],
+        collection_shards=[os.path.basename(p) for p in save_shards],
+        columns={"events": list(syn.COLUMNS), "collections": [c for c, _ in COLLECTION_COLUMNS]},
+    )
     return BoardsLog(
         events_dir,
         collections_dir,

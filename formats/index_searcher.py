@@ -37,8 +37,10 @@ class RelatedItemsSearcher:
         if isinstance(max_k, bool) or not isinstance(max_k, int) or max_k < 1:
             raise ValueError(f"max_k must be an integer >= 1; got {max_k!r}")
         self.directory = directory
-        self._searcher, self._item_ids, embeddings, self.metadata = index_files.load_index(directory)
-        self._queries = index_files.load_queries(directory, embeddings)
+        self._searcher, self._item_ids, self.vectors, self.metadata = index_files.load_index(directory)
+        self.query_vectors = index_files.load_queries(
+            directory, self.vectors
+        )  # each row's query, as searched
         self._rows = {item_id: row for row, item_id in enumerate(self._item_ids)}
         # An item has at most num_items - 1 related items: itself is excluded.
         self.max_k = min(max_k, len(self._item_ids) - 1)
@@ -125,10 +127,10 @@ class RelatedItemsSearcher:
         """
         options = self._options(k)
         if len(query_rows) == 1:  # a server's usual request: ScaNN's single search costs 20% less
-            neighbours, scores = self._searcher.search(self._queries[query_rows[0]], **options)
+            neighbours, scores = self._searcher.search(self.query_vectors[query_rows[0]], **options)
             neighbours, scores = [np.asarray(neighbours).tolist()], [np.asarray(scores).tolist()]
         else:
-            neighbours, scores = self._searcher.search_batched(self._queries[query_rows], **options)
+            neighbours, scores = self._searcher.search_batched(self.query_vectors[query_rows], **options)
             neighbours, scores = np.asarray(neighbours).tolist(), np.asarray(scores).tolist()
         rows = zip(query_rows, neighbours, scores, strict=True)
         return [

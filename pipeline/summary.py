@@ -38,13 +38,17 @@ class RunSummary:
     next_index_recall: float | None = None  # the pin2vec (next-engagement) index; index_* is the cosine one
     pushed_version: int | None = None
     pushed_dir: str = ""
-    not_pushed_reason: str = ""
-    kept_back_reason: str = ""  # pushed, but without the model's parts: why
+    not_pushed_reason: str = ""  # why the model was not pushed (the rest may have been: see pushed_version)
     default_source: str = ""  # what serving and `pin2vec related` answer from after this push
     related: dict = field(default_factory=dict)  # the RelatedEvaluator's evaluation.json
     report_html: str = ""
     report_markdown: str = ""
     pushed_models: list[str] = field(default_factory=list)  # the model folders the pusher published into
+
+    @property
+    def kept_back_reason(self) -> str:
+        """Why a push went out without the model's parts (empty when all of it went out, or nothing did)."""
+        return self.not_pushed_reason if self.pushed_version is not None else ""
 
 
 def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
@@ -108,7 +112,5 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
             summary.pushed_dir = custom_value(pushed, "pushed_destination", "")
             summary.default_source = custom_value(pushed, "default_source", "")
             summary.pushed_models = [m for m in custom_value(pushed, "pushed_models", "").split(",") if m]
-            summary.kept_back_reason = custom_value(pushed, "not_pushed_reason", "")
-        else:
-            summary.not_pushed_reason = custom_value(pushed, "not_pushed_reason", "")
+        summary.not_pushed_reason = custom_value(pushed, "not_pushed_reason", "")
     return summary

@@ -33,34 +33,32 @@ def default_source(serving_dir: str) -> str:
             best = evaluation_result.read_evaluation(version).best_source
         # An evaluation from before the next-engagement index names "pin2vec" for what is now pin2vec_similar
         # (the `related` folder): a source without a pushed version falls through to the indexes below.
-        if best in SOURCES and _has_version(serving_dir, best):
+        if best in SOURCES and latest_version(serving_dir, best) is not None:
             return best
     for source in serving_layout.INDEX_SOURCES:
-        if latest_version_dir(os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])) is not None:
+        if latest_version(serving_dir, source) is not None:
             return source
     return serving_layout.INDEX_SOURCES[0]
 
 
-def _has_version(serving_dir: str, source: str) -> bool:
+def latest_version(serving_dir: str, source: str) -> str | None:
+    """The newest complete pushed version directory of `source` (its last-written file present), if any."""
     base = os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])
-    marker = (
-        index_files.METADATA_FILE if source in serving_layout.INDEX_SOURCES else candidate_table.META_FILE
-    )
-    return latest_version_dir(base, marker) is not None
+    index = source in serving_layout.INDEX_SOURCES
+    return latest_version_dir(base, index_files.METADATA_FILE if index else candidate_table.META_FILE)
 
 
 def open_source(serving_dir: str, source: str, max_k: int = 100):
     """(an object with .related(ids, k), its version dir). Errors say what to run when nothing is pushed."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
-    base = os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])
-    index = source in serving_layout.INDEX_SOURCES
-    version = latest_version_dir(base) if index else latest_version_dir(base, candidate_table.META_FILE)
+    version = latest_version(serving_dir, source)
     if version is None:
+        base = os.path.join(serving_dir, serving_layout.SOURCE_MODELS[source])
         raise FileNotFoundError(
             f"no pushed {source} version under {base}; run `pin2vec run` first (or check that its last run "
             "was pushed)"
         )
-    if index:
+    if source in serving_layout.INDEX_SOURCES:
         return RelatedItemsSearcher(version, max_k=max_k), version
     return candidate_table.load_table(version), version

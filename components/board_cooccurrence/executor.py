@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,29 +45,32 @@ def _saves_by_board(events: list[tuple]) -> Iterator[tuple[str, tuple[str, int]]
         yield board, (item, timestamp)
 
 
-class _Items(beam.CombineFn):
-    """Event lists -> the sorted unique item ids (bytes), the rows of the table."""
+class _ItemSaves(beam.CombineFn):
+    """Event lists -> (the sorted unique item ids as bytes, the rows of the table; saves per item, in that
+    order: the table's popularity)."""
 
-    def create_accumulator(self) -> set:
-        return set()
+    def create_accumulator(self) -> Counter:
+        return Counter()
 
-    def add_input(self, items: set, events: list[tuple]) -> set:
-        items.update(item for _, item, *_ in events)
-        return items
+    def add_input(self, saves: Counter, events: list[tuple]) -> Counter:
+        saves.update(item for _, item, *_ in events)
+        return saves
 
-    def merge_accumulators(self, accumulators) -> set:
-        return set().union(*accumulators)
+    def merge_accumulators(self, accumulators) -> Counter:
+        merged: Counter = Counter()
+        for saves in accumulators:
+            merged.update(saves)
+        return merged
 
-    def extract_output(self, items: set) -> np.ndarray:
-        return np.array(sorted(item.encode("utf-8") for item in items), dtype=np.bytes_)
+    def extract_output(self, saves: Counter) -> tuple[np.ndarray, np.ndarray]:
+        items = sorted(saves)
+        vocabulary = np.array([item.encode("utf-8") for item in items], dtype=np.bytes_)
+        return vocabulary, np.array([saves[item] for item in items], dtype=np.int64)
 
 
 def _board_pairs(board_saves, vocabulary: np.ndarray, settings: board_lib.BoardSettings):
-    """(shard, (keys, weights)) of one board's runs, plus ("saves", rows) for the popularity count."""
+    """(shard, (keys, weights)) of one board's runs."""
     _, saves = board_saves
-    saves = list(saves)
-    saved_rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i, _ in saves], dtype=np.bytes_))
-    yield "saves", saved_rows
     for run in board_lib.board_runs(saves, settings.max_board_size):
         rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i in run], dtype=np.bytes_))
         keys, weights = board_lib.run_pair_weights(rows, len(vocabulary), settings.board_size_exponent)
@@ -74,10 +78,6 @@ def _board_pairs(board_saves, vocabulary: np.ndarray, settings: board_lib.BoardS
         for s in np.unique(shard):
             mine = shard == s
             yield int(s), (keys[mine], weights[mine])
-
-
-def _count_rows(rows_lists, size: int) -> np.ndarray:
-    return sum((np.bincount(rows, minlength=size) for rows in rows_lists), np.zeros(size, np.int64))
 
 
 def _sum_arrays(arrays) -> np.ndarray:
@@ -104,18 +104,14 @@ def build_pipeline(
 ) -> None:
     """Collection files -> out_dir/vocabulary.npy, saves.npy and shard-*.npz of ranked candidates."""
     events = read_events(p, files, source, quarantine_file)
-    vocabulary = beam.pvalue.AsSingleton(events | "Items" >> beam.CombineGlobally(_Items()))
-    pairs = (
+    item_saves = events | "ItemSaves" >> beam.CombineGlobally(_ItemSaves())
+    vocabulary = beam.pvalue.AsSingleton(item_saves | "Vocabulary" >> beam.Map(lambda vs: vs[0]))
+    merged = (
         events
         | "KeyByBoard" >> beam.FlatMap(_saves_by_board)
         | "GroupByBoard" >> beam.GroupByKey()
         | "BoardPairs" >> beam.FlatMap(_board_pairs, vocabulary, settings)
         | "GroupByShard" >> beam.GroupByKey()
-    )
-    saves = pairs | "Saves" >> beam.Filter(lambda kv: kv[0] == "saves")
-    merged = (
-        pairs
-        | "PairShards" >> beam.Filter(lambda kv: kv[0] != "saves")
         | "Merge" >> beam.Map(lambda kv: (kv[0], board_lib.merge_weights(kv[1])))
     )
     degrees = beam.pvalue.AsSingleton(
@@ -124,14 +120,12 @@ def build_pipeline(
         | "Degrees" >> beam.CombineGlobally(_sum_arrays)
     )
     _ = merged | "Rank" >> beam.Map(_rank, degrees, vocabulary, settings, out_dir)
-    _ = (
-        saves
-        | "CountSaves" >> beam.Map(lambda kv, v: _count_rows(kv[1], len(v)), vocabulary)
-        | "WriteSaves" >> beam.Map(lambda counts: np.save(os.path.join(out_dir, "saves.npy"), counts))
-    )
-    _ = vocabulary.pvalue | "WriteVocabulary" >> beam.Map(
-        lambda array: np.save(os.path.join(out_dir, "vocabulary.npy"), array)
-    )
+    for position, name in enumerate(("vocabulary", "saves")):
+        _ = item_saves | f"Write[{name}]" >> beam.Map(
+            lambda arrays, position=position, name=name: np.save(
+                os.path.join(out_dir, f"{name}.npy"), arrays[position]
+            )
+        )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

@@ -148,14 +148,6 @@ def cooccurrence_candidates(
     )
 
 
-def network_vectors(next_index_dir: str, vector_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(hidden layers, softmax rows) from the pin2vec index, in the row order of the cosine index's ids."""
-    ids, softmax_rows, _ = index_files.load_vectors(next_index_dir)
-    if list(ids) != list(vector_ids):
-        raise ValueError(f"the indexes {next_index_dir} and the cosine one list different items: same run?")
-    return index_files.load_queries(next_index_dir, softmax_rows), softmax_rows
-
-
 def read_history(model_run: types.Artifact | None) -> dict | None:
     if model_run is None:
         return None
@@ -194,6 +186,7 @@ class Executor(base_executor.BaseExecutor):
         table = candidate_table.load_table(candidates.uri)
         board = (input_dict.get(BOARD_KEY) or [None])[0]
         board_table = None if board is None else candidate_table.load_table(board.uri)
+        next_searcher = None
         if next_index is None:  # a pipeline from before the next-engagement index: the cosine one is pin2vec
             candidates_ = cooccurrence_candidates(table, similar, settings.top_n, board=board_table)
         else:
@@ -216,16 +209,19 @@ class Executor(base_executor.BaseExecutor):
 
         rerank_inputs = None
         if rerank_settings.enabled and len(training):
-            vector_ids, vectors, _ = index_files.load_vectors(index.uri)
             pairs = read_pairs(examples, "train", catalogue)
+            # The searchers' own arrays: the cosine index's unit rows, and the pin2vec index's hidden layers
+            # (its queries) and softmax rows (what it indexes), both in the vocabulary's row order.
             hidden, softmax_rows = None, None
-            if next_index is not None:
-                hidden, softmax_rows = network_vectors(next_index.uri, vector_ids)
+            if next_searcher is not None:
+                if next_searcher.item_ids != similar.item_ids:
+                    raise ValueError(f"the indexes {next_index.uri} and {index.uri} list different items")
+                hidden, softmax_rows = next_searcher.query_vectors, next_searcher.vectors
             rerank_inputs = rerank_lib.RerankInputs(
                 candidates_.pin2vec.ids,
                 candidates_.cooccurrence.ids,
-                vectors,
-                rerank_lib.vector_rows(catalogue, vector_ids),
+                similar.vectors,
+                rerank_lib.vector_rows(catalogue, similar.item_ids),
                 candidates_.popularity,
                 rerank_lib.interaction_stats(pairs, len(catalogue), rerank_settings.recent_share),
                 rerank_settings.pool_per_source,

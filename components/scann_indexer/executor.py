@@ -58,21 +58,19 @@ class Executor(base_executor.BaseExecutor):
 
         item_ids = read_vocabulary(transform_graph.uri)
         model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-        embedder = SignatureEmbedder(model_dir)
-        embed = {"batch_size": _EMBED_BATCH_SIZE, "log_every": _LOG_EVERY_BATCHES}
-        hidden = index_lib.embed_items(embedder, item_ids, **embed)
+        network = index_lib.embed_items(
+            SignatureEmbedder(model_dir), item_ids, batch_size=_EMBED_BATCH_SIZE, log_every=_LOG_EVERY_BATCHES
+        )
+        hidden, rows, biases = split_network_rows(network)
         similar = artifact_utils.get_single_instance(output_dict[INDEX_KEY])
         build_and_record(similar, item_ids, hidden, settings, None, index_lib.SIMILAR_SCORER)
 
-        if NEXT_INDEX_KEY in output_dict:
-            rows = index_lib.embed_items(embedder.softmax_rows, item_ids, **embed)
-            biases = index_lib.embed_items(embedder.softmax_biases, item_ids, **embed)[:, 0]
-            indexed, queries = index_lib.next_engagement_vectors(
-                hidden, rows, biases, with_bias=features.NEXT_SCORE_USES_BIAS
-            )
-            next_settings = dataclasses.replace(settings, normalize=False)
-            next_index = artifact_utils.get_single_instance(output_dict[NEXT_INDEX_KEY])
-            build_and_record(next_index, item_ids, indexed, next_settings, queries, index_lib.NEXT_SCORER)
+        indexed, queries = index_lib.next_engagement_vectors(
+            hidden, rows, biases, with_bias=features.NEXT_SCORE_USES_BIAS
+        )
+        next_settings = dataclasses.replace(settings, normalize=False)
+        next_index = artifact_utils.get_single_instance(output_dict[NEXT_INDEX_KEY])
+        build_and_record(next_index, item_ids, indexed, next_settings, queries, index_lib.NEXT_SCORER)
 
 
 def build_and_record(
@@ -144,24 +142,17 @@ class SignatureEmbedder:
         self._signature = self._loaded.signatures[features.SERVING_SIGNATURE]
 
     def __call__(self, item_ids: list[str]) -> np.ndarray:
-        """The hidden layers (embeddings) of `item_ids`."""
-        return self._output(item_ids, features.SERVING_OUTPUT)
-
-    def softmax_rows(self, item_ids: list[str]) -> np.ndarray:
-        return self._output(item_ids, features.SOFTMAX_ROW_OUTPUT)
-
-    def softmax_biases(self, item_ids: list[str]) -> np.ndarray:
-        """[n, 1], so that `index_lib.embed_items` can batch it like the others."""
-        return self._output(item_ids, features.SOFTMAX_BIAS_OUTPUT)[:, np.newaxis]
-
-    def _output(self, item_ids: list[str], name: str) -> np.ndarray:
+        """[n, 2 * dim + 1]: each item's hidden layer, softmax row and softmax bias side by side, from one
+        pass through the signature per batch (`split_network_rows` takes them apart)."""
         raw = tf.constant([index_files.encode_item_id(item_id) for item_id in item_ids], dtype=tf.string)
         outputs = self._signature(**{features.SERVING_INPUT: raw})
-        if name not in outputs:
+        needed = (features.SERVING_OUTPUT, features.SOFTMAX_ROW_OUTPUT, features.SOFTMAX_BIAS_OUTPUT)
+        missing = [name for name in needed if name not in outputs]
+        if missing:
             raise ValueError(
                 f"signature {features.SERVING_SIGNATURE!r} of {self._model_dir} returns {sorted(outputs)}; "
-                f"expected {name!r} (models exported before the softmax rows were exported cannot build the "
-                "pin2vec index: retrain)"
+                f"expected {missing} too (models exported before the softmax rows were exported cannot build "
+                "the pin2vec index: retrain)"
             )
         if features.KNOWN_OUTPUT in outputs:
             unknown = np.flatnonzero(~outputs[features.KNOWN_OUTPUT].numpy())
@@ -172,7 +163,14 @@ class SignatureEmbedder:
                     "Transform vocabulary should be in the model's: were model and transform_graph made by "
                     "the same run?"
                 )
-        return outputs[name].numpy()
+        hidden, rows, biases = (outputs[name].numpy() for name in needed)
+        return np.hstack([hidden, rows, biases[:, np.newaxis]])
+
+
+def split_network_rows(network: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`SignatureEmbedder`'s side-by-side rows -> (hidden layers, softmax rows, softmax biases)."""
+    dim = (network.shape[1] - 1) // 2
+    return network[:, :dim], network[:, dim : 2 * dim], network[:, 2 * dim]
 
 
 def save_to_uri(

@@ -24,8 +24,9 @@ DIM = 8
 
 @pytest.fixture(scope="module")
 def model_artifact(tmp_path_factory):
-    vectors = np.random.default_rng(0).normal(size=(len(VOCABULARY), DIM)).astype(np.float32)
-    module = TinyEmbeddingModel(VOCABULARY, vectors)
+    rng = np.random.default_rng(0)
+    vectors, softmax_rows = rng.normal(size=(2, len(VOCABULARY), DIM)).astype(np.float32)
+    module = TinyEmbeddingModel(VOCABULARY, vectors, softmax_rows, np.zeros(len(VOCABULARY), np.float32))
     uri = str(tmp_path_factory.mktemp("model"))
     tf.saved_model.save(
         module,
@@ -49,12 +50,12 @@ def _transform_graph(directory, vocabulary):
 
 
 def _run(model, transform_graph, directory, settings):
-    index = ScannIndex()
-    index.uri = str(directory)
+    index, next_index = ScannIndex(), ScannIndex()
+    index.uri, next_index.uri = str(directory), str(directory) + "-next"
     directory.mkdir()  # the orchestrator creates output directories before Do()
     executor.Executor().Do(
         {executor.MODEL_KEY: [model], executor.TRANSFORM_GRAPH_KEY: [transform_graph]},
-        {executor.INDEX_KEY: [index]},
+        {executor.INDEX_KEY: [index], executor.NEXT_INDEX_KEY: [next_index]},
         {executor.INDEX_CONFIG_KEY: index_lib.settings_to_json(settings)},
     )
     return index
