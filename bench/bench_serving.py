@@ -4,7 +4,8 @@ One run:
  1. seeded synthetic embeddings: 1,000 Gaussian topic centres, each item a centre plus unit noise (so items
     have real neighbourhoods, as trained embeddings do), normalized; item ids "item-0000000"...
  2. the ScaNN index built by the indexer's own code (components/scann_indexer/index_lib), saved and published
-    as <work>/serving/related/1 like the RelatedPusher does; recall@10 against exact search on 1,000 items;
+    as <work>/serving/pin2vec_similar/1 like the RelatedPusher does; recall@10 against exact search on 1,000
+    items;
  3. baselines on the same vectors and queries, in-process: exact numpy (brute force) and faiss IVF-Flat
     (nprobe chosen as the smallest reaching ScaNN's recall); ScaNN in-process for the same single-query and
     batched timings;
@@ -120,7 +121,7 @@ def build_or_load_index(args, vectors):
         sort_keys=True,
     )
     base = os.path.join(args.work, "serving")
-    version_dir = os.path.join(base, "related", "1")
+    version_dir = os.path.join(base, serving_layout.PIN2VEC_SIMILAR_MODEL, "1")
     key_file = os.path.join(args.work, "index_key.json")
     cached = ""
     if os.path.isfile(key_file):
@@ -145,7 +146,7 @@ def build_or_load_index(args, vectors):
     metadata["bench_build_seconds"] = build_s
     with open(os.path.join(staging, index_files.METADATA_FILE), "w") as f:
         json.dump(metadata, f)
-    serving_layout.publish_directory(staging, os.path.join(base, "related"), 1)
+    serving_layout.publish_directory(staging, os.path.join(base, serving_layout.PIN2VEC_SIMILAR_MODEL), 1)
     shutil.rmtree(staging)
     with open(key_file, "w") as f:
         f.write(key)
@@ -252,6 +253,7 @@ def inprocess_predict(base: str, requests: list[bytes], passes: int = 3) -> dict
     submit, encode). CPU microseconds per request, median of `passes`."""
     from tensorflow_serving.apis import predict_pb2
 
+    from formats import serving_layout
     from serving.grpc_server import PredictionServicer
     from serving.model_registry import ModelRegistry
     from serving.predict import RequestLimits
@@ -268,7 +270,14 @@ def inprocess_predict(base: str, requests: list[bytes], passes: int = 3) -> dict
     general = [predict_pb2.PredictRequest.FromString(request) for request in requests]
     for request in general:
         request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
-    registry = ModelRegistry(base, [RelatedLoader()], keep_versions=1)
+    # `related`, the name clients call, answering from the index as `pin2vec serve` would.
+    similar = serving_layout.PIN2VEC_SIMILAR_MODEL
+    registry = ModelRegistry(
+        base,
+        [RelatedLoader(similar)],
+        keep_versions=1,
+        aliases={serving_layout.DEFAULT_MODEL: lambda: similar},
+    )
     registry.start(3600.0)
     servicer, context = PredictionServicer(registry, RequestLimits()), Context()
 

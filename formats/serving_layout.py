@@ -13,20 +13,21 @@ import time
 import uuid
 
 EMBEDDING_MODEL = "embedding"  # the SavedModel, loadable by stock TF Serving
-RELATED_MODEL = "related"  # the cosine index over hidden layers (item embeddings), served by `pin2vec serve`
-PIN2VEC_MODEL = (
-    "pin2vec"  # the next-engagement index (softmax rows x hidden layers), served by `pin2vec serve`
-)
+PIN2VEC_MODEL = "pin2vec"  # the next-engagement index (softmax rows x hidden layers)
+PIN2VEC_SIMILAR_MODEL = "pin2vec_similar"  # the cosine index over hidden layers (item embeddings)
 COOCCURRENCE_MODEL = "cooccurrence"  # co-occurrence candidate table
 BOARD_MODEL = "board"  # board co-occurrence candidate table (items saved to the same collections)
 BLEND_MODEL = "blend"  # blended candidate table
 EVALUATION_MODEL = "evaluation"  # evaluation.json (which source is best) and the run report
+# Not a folder: the model a client calls by default, answering from the source the last push chose
+# (SERVED_SOURCES_FILE's default_source), the same one `pin2vec related` answers from.
+DEFAULT_MODEL = "related"
 
 # Each related-items source (as evaluation.json and `pin2vec related --source` name it) -> its model folder.
 # `pin2vec` is what the network predicts next; `pin2vec_similar` its cosine neighbours (substitutes).
 SOURCE_MODELS = {
     "pin2vec": PIN2VEC_MODEL,
-    "pin2vec_similar": RELATED_MODEL,
+    "pin2vec_similar": PIN2VEC_SIMILAR_MODEL,
     "cooccurrence": COOCCURRENCE_MODEL,
     "board": BOARD_MODEL,
     "blend": BLEND_MODEL,

@@ -82,6 +82,6 @@ class CandidateTableLoader:
 
     def load(self, version_dir: str, version: int) -> RelatedServable:
         base = os.path.dirname(os.path.dirname(os.path.abspath(version_dir)))
-        index_dir = distance_index(os.path.join(base, serving_layout.RELATED_MODEL), version)
+        index_dir = distance_index(os.path.join(base, serving_layout.PIN2VEC_SIMILAR_MODEL), version)
         searcher = TableSearcher(version_dir, index_dir, self.settings.max_k)
         return RelatedServable(version_dir, version, self.settings, searcher=searcher)

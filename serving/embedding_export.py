@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from formats import candidate_table, index_files
+from formats import candidate_table, index_files, serving_layout
 from formats.index_searcher import latest_version_dir
 
 FORMATS = ("word2vec", "tsv")
@@ -52,8 +52,9 @@ class ItemVectors:
 
 
 def load_pushed_vectors(serving_dir: str) -> ItemVectors:
-    """The latest complete version under <serving_dir>/related, as stored by the ScannIndexer."""
-    base = os.path.join(serving_dir, "related")
+    """The latest complete version under <serving_dir>/pin2vec_similar (the hidden layers), as stored by the
+    ScannIndexer."""
+    base = os.path.join(serving_dir, serving_layout.PIN2VEC_SIMILAR_MODEL)
     directory = latest_version_dir(base)
     if directory is None:
         raise FileNotFoundError(
@@ -189,7 +190,7 @@ def latest_cooccurrence_popularity(output_dir: str) -> dict[str, int] | None:
 
 @dataclass(frozen=True)
 class EmbeddingExportSettings:
-    serving_dir: str  # the run's serving directory; vectors come from <serving_dir>/related/<latest>
+    serving_dir: str  # the run's serving directory; vectors come from <serving_dir>/pin2vec_similar/<latest>
     out: str  # word2vec: the file; tsv: a directory or a file-name prefix (see tsv_paths)
     format: str = "word2vec"
 

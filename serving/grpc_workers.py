@@ -100,15 +100,9 @@ def _read_line(process: subprocess.Popen, timeout_s: float) -> str:
 
 
 async def _serve_worker(settings, parent_pid: int) -> None:
-    from serving.model_registry import ModelRegistry
-    from serving.server import build_grpc_server, default_loaders
+    from serving.server import build_grpc_server, build_registry
 
-    registry = ModelRegistry(
-        settings.model_base,
-        default_loaders(settings),
-        settings.keep_versions,
-        settings.loading_switch_interval_s,
-    )
+    registry = build_registry(settings)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
     server, port = build_grpc_server(settings, registry, reuse_port=True)

@@ -6,6 +6,9 @@ loader requires is not loaded (it is looked at again next poll); one whose load 
 reason logged and kept in its status, and the versions already loaded keep serving. A new version is loaded
 on the poller thread and swapped in with one reference assignment, so requests are never paused; a version
 swapped out is closed only when the last request holding it has finished.
+
+An alias is a model name that answers from another model, chosen again at each poll (after the loads): the
+`related` model a client calls by default answers from the source the last push chose.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from formats import serving_layout
 from serving.errors import Code, ServingError
@@ -93,16 +96,22 @@ class ModelRegistry:
         loaders: Sequence[ModelLoader],
         keep_versions: int = 2,
         loading_switch_interval_s: float | None = None,
+        aliases: Mapping[str, Callable[[], str]] | None = None,
     ):
         """`loading_switch_interval_s`: Python's GIL switch interval while a version loads (None: left as
         it is). A loader's Python code holds the GIL between switches, so every request served meanwhile
         waits up to one interval each time it needs the GIL; a shorter interval during loads keeps those
-        waits out of the latency, at no cost the rest of the time."""
+        waits out of the latency, at no cost the rest of the time.
+
+        `aliases`: name -> a function giving the model that name answers from (called at each poll)."""
         if keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1; got {keep_versions}")
         names = [loader.name for loader in loaders]
         if len(set(names)) != len(names):
             raise ValueError(f"two loaders for one model name: {names}")
+        clashes = sorted(set(names) & set(aliases or {}))
+        if clashes:
+            raise ValueError(f"an alias cannot share a loader's model name: {clashes}")
         self.model_base = model_base
         self.keep_versions = keep_versions
         self.loading_switch_interval_s = loading_switch_interval_s
@@ -110,6 +119,8 @@ class ModelRegistry:
         self._loaded: dict[str, dict[int, _Entry]] = {name: {} for name in self._loaders}
         self._refused: dict[str, dict[int, str]] = {name: {} for name in self._loaders}
         self._waiting: dict[str, set[int]] = {name: set() for name in self._loaders}
+        self._aliases = dict(aliases or {})
+        self._alias_targets: dict[str, str] = {}
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
@@ -117,20 +128,27 @@ class ModelRegistry:
 
     @property
     def model_names(self) -> list[str]:
-        return list(self._loaders)
+        return [*self._loaders, *self._aliases]
+
+    def alias_target(self, name: str) -> str | None:
+        """The model an alias answers from now (None: not an alias, or not resolved yet)."""
+        with self._lock:
+            return self._alias_targets.get(name)
 
     # -- requests ---------------------------------------------------------------------------------------
 
     def acquire(self, name: str, version: int | None = None) -> Lease:
         """The requested version (latest when None), held until the lease is released."""
         with self._lock:
+            requested, name = name, self._resolve(name)
             versions = self._known(name)
             if version is None:
                 if not versions:
+                    via = f" (model '{requested}' answers from '{name}')" if requested != name else ""
                     raise ServingError(
                         Code.UNAVAILABLE if self._refused[name] or self._waiting[name] else Code.NOT_FOUND,
-                        f"Servable not found for request: Latest({name}): no version of '{name}' is loaded "
-                        f"from {os.path.join(self.model_base, name)}",
+                        f"Servable not found for request: Latest({requested}): no version of '{name}' is "
+                        f"loaded from {os.path.join(self.model_base, name)}{via}",
                     )
                 entry = versions[max(versions)]
             else:
@@ -138,11 +156,20 @@ class ModelRegistry:
                 if entry is None:
                     raise ServingError(
                         Code.NOT_FOUND,
-                        f"Servable not found for request: Specific({name}, {version}); loaded versions: "
+                        f"Servable not found for request: Specific({requested}, {version}); loaded versions: "
                         f"{sorted(versions)}",
                     )
             entry.in_flight += 1
         return Lease(self, entry)
+
+    def _resolve(self, name: str) -> str:
+        """The model `name` answers from (itself unless an alias); call with the lock held."""
+        if name not in self._aliases:
+            return name
+        target = self._alias_targets.get(name)
+        if target is None:
+            raise ServingError(Code.UNAVAILABLE, f"model '{name}' is an alias not resolved yet; try again")
+        return target
 
     def _known(self, name: str) -> dict[int, _Entry]:
         if name not in self._loaders:
@@ -161,6 +188,7 @@ class ModelRegistry:
     def status(self, name: str, version: int | None = None) -> list[VersionStatus]:
         """Loaded and refused versions, newest first (one version when `version` is given)."""
         with self._lock:
+            name = self._resolve(name)
             loaded = sorted(self._known(name))
             refused = dict(self._refused[name])
         statuses = [VersionStatus(v, "AVAILABLE") for v in loaded]
@@ -184,6 +212,25 @@ class ModelRegistry:
         with self._poll_lock:
             for name, loader in self._loaders.items():
                 self._poll_model(name, loader)
+            for alias, resolve in self._aliases.items():
+                self._resolve_alias(alias, resolve)
+
+    def _resolve_alias(self, alias: str, resolve: Callable[[], str]) -> None:
+        try:
+            target = resolve()
+        except Exception:  # a bad resolve keeps the previous target serving
+            log.exception("resolving the model alias %s failed; it keeps answering as before", alias)
+            return
+        if target not in self._loaders:
+            log.error(
+                "model alias %s names %r, not a served model; it keeps answering as before", alias, target
+            )
+            return
+        with self._lock:
+            previous = self._alias_targets.get(alias)
+            self._alias_targets[alias] = target
+        if target != previous:
+            log.info("model %s now answers from %s", alias, target)
 
     def _poll_model(self, name: str, loader: ModelLoader) -> None:
         on_disk = version_dirs(os.path.join(self.model_base, name))

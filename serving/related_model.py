@@ -1,11 +1,16 @@
-"""The `related` model: a pushed ScaNN index served as a TF Serving signature.
+"""The index models (`pin2vec`, `pin2vec_similar`): a pushed ScaNN index served as a TF Serving signature.
+
+Every related-items model, the candidate tables too, answers with this signature, so `related` (the model a
+client calls by default) can answer from whichever source the last push chose.
 
     serving_default
       inputs   item_ids      DT_STRING [n]      raw item ids
                k             DT_INT32  [] or [n] neighbours per id (optional; default `default_k`)
       outputs  related_ids   DT_STRING [n, K]   best first; K = the largest k asked
-               scores        DT_FLOAT  [n, K]   cosine similarity
-               distances     DT_FLOAT  [n, K]   cosine distance 1 - score: the reranker's embedding distance
+               scores        DT_FLOAT  [n, K]   the index's score (cosine similarity, or the next-engagement
+                                                  inner product for `pin2vec`)
+               distances     DT_FLOAT  [n, K]   cosine distance between the two items' embeddings: the
+                                                  reranker's embedding distance
                in_vocabulary DT_BOOL   [n]      False: the id is not in the index, its row is all padding
 
 Padding (unknown ids, or slots past a row's own k) is id "", score -1 and distance 2: the farthest possible.
@@ -33,7 +38,6 @@ from serving.errors import Code, ServingError
 from serving.signatures import signature_def
 from serving.tensors import one_value
 
-MODEL_NAME = "related"
 SIGNATURE = "serving_default"
 IDS_INPUT = "item_ids"
 K_INPUT = "k"
@@ -282,10 +286,10 @@ class RelatedServable:
 
 
 class RelatedLoader:
-    """Loads `<base>/<name>/<version>/` index directories (see formats/index_files.py): `related` (cosine
-    neighbours) or `pin2vec` (what the network predicts next)."""
+    """Loads `<base>/<name>/<version>/` index directories (see formats/index_files.py): `pin2vec` (what the
+    network predicts next) or `pin2vec_similar` (cosine neighbours)."""
 
-    def __init__(self, settings: RelatedSettings | None = None, name: str = MODEL_NAME):
+    def __init__(self, name: str, settings: RelatedSettings | None = None):
         self.settings = settings or RelatedSettings()
         self.name = name
 

@@ -1,8 +1,9 @@
 """`pin2vec serve`: the REST and gRPC front ends over one model registry, on one asyncio loop.
 
-Models: `embedding` (the exported SavedModel), `related` (the cosine index), `pin2vec` (the next-engagement
-index), `cooccurrence`, `board` and `blend` (candidate tables), from `<model_base>/<model>/<version>/`,
-polled. Add a model by adding its loader to `default_loaders`.
+Models: `embedding` (the exported SavedModel), `pin2vec` (the next-engagement index), `pin2vec_similar` (the
+cosine index), `cooccurrence`, `board` and `blend` (candidate tables), from `<model_base>/<model>/<version>/`,
+polled; and `related`, the model a client calls by default, which answers from the source the last push chose.
+Add a model by adding its loader to `default_loaders`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Callable, Coroutine
 
 from formats import serving_layout
+from serving import related_sources
 from serving.access_log import BufferedLinesHandler
 from serving.candidate_model import CandidateTableLoader
 from serving.embedding_model import EmbeddingLoader
@@ -81,12 +83,28 @@ class ServerSettings:
 def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
     return [
         EmbeddingLoader(),
-        RelatedLoader(settings.related),
-        RelatedLoader(settings.related, name=serving_layout.PIN2VEC_MODEL),
+        RelatedLoader(serving_layout.PIN2VEC_MODEL, settings.related),
+        RelatedLoader(serving_layout.PIN2VEC_SIMILAR_MODEL, settings.related),
         CandidateTableLoader(serving_layout.COOCCURRENCE_MODEL, settings.related),
         CandidateTableLoader(serving_layout.BOARD_MODEL, settings.related),
         CandidateTableLoader(serving_layout.BLEND_MODEL, settings.related),
     ]
+
+
+def build_registry(settings: ServerSettings, loaders: list[ModelLoader] | None = None) -> ModelRegistry:
+    """The registry of `loaders` (default: every model), with `related` answering from the pushed default
+    source (where the default loaders are served)."""
+
+    def default_model() -> str:
+        return serving_layout.SOURCE_MODELS[related_sources.default_source(settings.model_base)]
+
+    return ModelRegistry(
+        settings.model_base,
+        loaders or default_loaders(settings),
+        settings.keep_versions,
+        settings.loading_switch_interval_s,
+        aliases=None if loaders else {serving_layout.DEFAULT_MODEL: default_model},
+    )
 
 
 def grpc_address(host: str, port: int) -> str:
@@ -139,12 +157,7 @@ async def serve(
 
     if loaders and settings.grpc_workers > 1:
         raise ValueError("gRPC workers load the default models; custom loaders need grpc_workers=1")
-    registry = ModelRegistry(
-        settings.model_base,
-        loaders or default_loaders(settings),
-        settings.keep_versions,
-        settings.loading_switch_interval_s,
-    )
+    registry = build_registry(settings, loaders)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, registry.start, settings.poll_seconds)
 
@@ -198,6 +211,7 @@ async def _serve_rest_until_stopped(
         "grpc_frontend": grpc_frontend,
         "grpc_pids": [os.getpid(), *(p.pid for p in workers.processes)] if workers else [os.getpid()],
         "models": {name: [s.version for s in _safe_status(registry, name)] for name in registry.model_names},
+        "related_answers_from": registry.alias_target(serving_layout.DEFAULT_MODEL),
     }
     on_ready(ready)
     log.info(

@@ -108,12 +108,12 @@ def test_related_rejects_bad_arguments(tmp_path, capsys, argv):
 
 @pytest.fixture(scope="module")
 def output_dir(tmp_path_factory):
-    """`<output_dir>/serving/related/5/`: a real index over seeded random embeddings of items a..t."""
+    """`<output_dir>/serving/pin2vec_similar/5/`: a real index over seeded random embeddings of items a..t."""
     output_dir = tmp_path_factory.mktemp("run")
     embeddings = np.random.default_rng(7).normal(size=(len(ITEM_IDS), 8)).astype(np.float32)
     settings = IndexSettings()
     searcher = index_lib.build_index(embeddings, settings)
-    directory = output_dir / "serving" / "related" / "5"
+    directory = output_dir / "serving" / "pin2vec_similar" / "5"
     index_lib.save_index(searcher, ITEM_IDS, embeddings, str(directory), settings, recall=1.0)
     return output_dir
 
@@ -146,7 +146,7 @@ def test_related_text_shows_titles(output_dir, tmp_path, capsys):
     argv = ["related", "--output-dir", str(output_dir), "--titles", str(titles), "--k", "3", "c", "zzz"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    assert os.path.join(str(output_dir), "serving", "related", "5") in out
+    assert os.path.join(str(output_dir), "serving", "pin2vec_similar", "5") in out
     assert "Related to c Title of C:" in out
     assert out.count("Title of ") == 4  # the query and its 3 related items
     assert "zzz: unknown item" in out

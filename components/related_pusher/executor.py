@@ -46,7 +46,7 @@ class Executor(base_executor.BaseExecutor):
             )
         }
         available = {name: artifact.uri for name, artifact in available.items() if artifact is not None}
-        available[serving_layout.RELATED_MODEL] = index.uri
+        available[serving_layout.PIN2VEC_SIMILAR_MODEL] = index.uri
         if next_index is not None:
             available[serving_layout.PIN2VEC_MODEL] = next_index.uri
         available[serving_layout.EMBEDDING_MODEL] = path_utils.serving_model_path(model.uri)
@@ -64,7 +64,7 @@ class Executor(base_executor.BaseExecutor):
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
         # The model directory that records where a version came from (and says "already serving").
         anchor = next(
-            m for m in (serving_layout.EVALUATION_MODEL, serving_layout.RELATED_MODEL) if m in sources
+            m for m in (serving_layout.EVALUATION_MODEL, serving_layout.PIN2VEC_SIMILAR_MODEL) if m in sources
         )
         version = serving_layout.already_pushed_version(bases[anchor], provenance)
         if version is not None:

@@ -16,7 +16,7 @@ from formats import serving_layout
 # Models built from the trained network: pushed only when it and its indexes passed their gates.
 MODEL_DEPENDENT = (
     serving_layout.EMBEDDING_MODEL,
-    serving_layout.RELATED_MODEL,
+    serving_layout.PIN2VEC_SIMILAR_MODEL,
     serving_layout.PIN2VEC_MODEL,
     serving_layout.BLEND_MODEL,
 )

@@ -21,7 +21,7 @@ def test_refusal_reasons(model_blessed, index_blessed, expected):
         assert fragment in reason
 
 
-ALL = ["cooccurrence", "board", "blend", "evaluation", "related", "pin2vec", "embedding"]
+ALL = ["cooccurrence", "board", "blend", "evaluation", "pin2vec_similar", "pin2vec", "embedding"]
 
 
 def test_everything_goes_out_when_nothing_is_refused():
@@ -33,7 +33,7 @@ def test_a_refused_network_keeps_back_everything_built_from_it_and_nothing_else(
 
 
 def test_an_evaluation_alone_is_not_pushed():
-    assert push_policy.models_to_push(["evaluation", "related", "embedding"], refused=True) == []
+    assert push_policy.models_to_push(["evaluation", "pin2vec_similar", "embedding"], refused=True) == []
 
 
 EVALUATION = {

@@ -107,10 +107,10 @@ def test_blessed_model_and_index_are_pushed_under_one_version(tmp_path):
     assert version > 0
     assert pushed.get_string_custom_property("pushed_destination") == str(base)
     assert os.listdir(base / serving_layout.EMBEDDING_MODEL) == [str(version)]
-    assert os.listdir(base / serving_layout.RELATED_MODEL) == [str(version)]
+    assert os.listdir(base / serving_layout.PIN2VEC_SIMILAR_MODEL) == [str(version)]
     embedding = base / serving_layout.EMBEDDING_MODEL / str(version) / "saved_model.pb"
     assert embedding.read_bytes() == b"not really a SavedModel"
-    index_json = base / serving_layout.RELATED_MODEL / str(version) / "index.json"
+    index_json = base / serving_layout.PIN2VEC_SIMILAR_MODEL / str(version) / "index.json"
     assert json.loads(index_json.read_text(encoding="utf-8")) == {"recall_at_k": 0.95}
 
 
@@ -131,7 +131,7 @@ def test_a_second_push_gets_a_higher_version(tmp_path):
         pushed.get_int_custom_property("pushed_version"),
     ]
     assert versions[1] > versions[0]
-    assert sorted(int(v) for v in os.listdir(base / serving_layout.RELATED_MODEL)) == versions
+    assert sorted(int(v) for v in os.listdir(base / serving_layout.PIN2VEC_SIMILAR_MODEL)) == versions
 
 
 @pytest.mark.parametrize(

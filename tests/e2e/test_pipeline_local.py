@@ -69,7 +69,7 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in ("embedding", "related", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
+    for model in ("embedding", "pin2vec_similar", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -82,12 +82,12 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.examples["pairs_train"] > 0
     assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in ("embedding", "related", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
+    for model in ("embedding", "pin2vec_similar", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
     assert os.path.exists(os.path.join(embedding_dir, "saved_model.pb"))
-    for model, scorer in (("related", "similar"), ("pin2vec", "next")):
+    for model, scorer in (("pin2vec_similar", "similar"), ("pin2vec", "next")):
         with open(os.path.join(run.serving_dir, model, str(summary.pushed_version), "index.json")) as f:
             metadata = json.load(f)
         assert metadata["num_items"] == summary.index_items and metadata["scorer"] == scorer
@@ -229,6 +229,7 @@ def test_board_source_lists_items_saved_with_the_query_and_is_served_over_rest(t
     import requests
 
     from pipeline import cli
+    from serving import related_sources
 
     _, run, _, _ = two_runs
     argv = ["related", "--output-dir", run.output_dir, "--json", "--source", "board", "--k", "5", "i1"]
@@ -241,11 +242,17 @@ def test_board_source_lists_items_saved_with_the_query_and_is_served_over_rest(t
     try:
         ready = json.loads(process.stdout.readline())
         assert ready["models"]["board"] and ready["models"]["pin2vec"]
-        for model in ("board", "pin2vec"):
+        # `related`, the model clients call by default, answers from the source `pin2vec related` uses.
+        default = related_sources.default_source(run.serving_dir)
+        assert ready["related_answers_from"] == default
+        answers = {}
+        for model in ("board", "pin2vec", "related", default):
             url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/{model}:predict"
             response = requests.post(url, json={"instances": ["i1"]}, timeout=30)
             assert response.status_code == 200, response.text
-            assert len(response.json()["predictions"][0]["related_ids"]) == 10
+            answers[model] = response.json()["predictions"][0]
+            assert len(answers[model]["related_ids"]) == 10
+        assert answers["related"] == answers[default]
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)
@@ -256,6 +263,7 @@ def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_r
     not depend on the model are pushed, and `pin2vec related` answers from the best of them."""
     from pipeline import cli
     from pipeline.config import EvaluationSettings
+    from serving.server import ServerSettings, build_registry
 
     settings, run, _, _ = two_runs
     copy = dataclasses.replace(run, output_dir=str(tmp_path / "out"))
@@ -272,3 +280,12 @@ def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_r
     out = capsys.readouterr().out
     assert f"({summary.default_source}: {os.path.join(serving, summary.default_source)}" in out
     assert "  3. " in out
+    # The server's `related` answers from that source too, never from the refused model's index.
+    registry = build_registry(ServerSettings(model_base=serving))
+    registry.poll()
+    try:
+        assert registry.alias_target("related") == summary.default_source
+        with registry.acquire("related") as servable:
+            assert servable.directory.startswith(os.path.join(serving, summary.default_source))
+    finally:
+        registry.stop()

@@ -10,6 +10,7 @@ import os
 import queue
 import shutil
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -76,6 +77,17 @@ def artifacts(tmp_path_factory) -> Artifacts:
 def publish(source: str, model_base: str, model: str, version: int) -> str:
     """Publishes like the RelatedPusher: copy to a dot-temp directory, then rename into place."""
     return serving_layout.publish_directory(source, os.path.join(model_base, model), version)
+
+
+def wait_until(condition, timeout_s: float = 30.0, what: str = "the condition"):
+    """`condition()`'s first truthy value, polled until `timeout_s`; AssertionError naming `what` after."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def copy_partially(source: str, target: str, skip: str) -> None:

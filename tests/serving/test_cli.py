@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
     base = str(tmp_path / "serving")
-    publish(artifacts.index_a, base, "related", 3)
+    publish(artifacts.index_a, base, "pin2vec_similar", 3)
     publish(artifacts.index_b, base, "pin2vec", 4)  # the next-engagement index's model, served beside it
     access_log = tmp_path / "access.jsonl"
     command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0"]
@@ -35,13 +35,14 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
         assert ready["event"] == "ready" and ready["host"] == "127.0.0.1"  # loopback by default
         expected = {
             "embedding": [],
-            "related": [3],
             "pin2vec": [4],
+            "pin2vec_similar": [3],
             "cooccurrence": [],
             "board": [],
             "blend": [],
+            "related": [4],  # no evaluation pushed: `related` answers from pin2vec, as `pin2vec related` does
         }
-        assert ready["models"] == expected
+        assert ready["models"] == expected and ready["related_answers_from"] == "pin2vec"
         url = f"http://127.0.0.1:{ready['rest_port']}/v1/models/related:predict"
         response = requests.post(url, json={"instances": [ITEM_IDS[10]]}, timeout=10)
         assert response.status_code == 200 and len(response.json()["predictions"][0]["related_ids"]) == 10
@@ -59,14 +60,14 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
         ("rest", "related", 400),
         ("rest", "pin2vec", 200),
     ]
-    assert all(line["latency_ms"] >= 0 for line in lines) and lines[0]["version"] == 3
+    assert all(line["latency_ms"] >= 0 for line in lines) and lines[0]["version"] == 4
     assert "'instances' must be a non-empty list" in lines[1]["error"]
 
 
 def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts, tmp_path, capsys):
     serving = tmp_path / "serving"
-    publish(artifacts.index_a, str(serving), "related", 1)
-    publish(artifacts.index_b, str(serving), "related", 2)
+    publish(artifacts.index_a, str(serving), "pin2vec_similar", 1)
+    publish(artifacts.index_b, str(serving), "pin2vec_similar", 2)
     out = tmp_path / "table"
     argv = ["export-related", "--serving-dir", str(serving), "--k", "7", "--out", str(out)]
     assert cli.main([*argv, "--version", "1", "--batch-size", "64", "--source", "pin2vec_similar"]) == 0
@@ -74,7 +75,7 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
 
     table = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
     assert len(table) == NUM_ITEMS
-    searcher = RelatedItemsSearcher(os.path.join(serving, "related", "1"), max_k=7)
+    searcher = RelatedItemsSearcher(os.path.join(serving, "pin2vec_similar", "1"), max_k=7)
     expected = searcher.related(ITEM_IDS, 7)
     by_id = {index_files.decode_item_id(row["item_id"]): row for row in table}
     assert set(by_id) == set(ITEM_IDS)  # non-UTF-8 ids survive as bytes
@@ -103,7 +104,7 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
 
 def test_export_related_defaults_to_the_pin2vec_index(artifacts, tmp_path, capsys):
     serving = tmp_path / "serving"
-    publish(artifacts.index_a, str(serving), "related", 1)
+    publish(artifacts.index_a, str(serving), "pin2vec_similar", 1)
     publish(artifacts.index_b, str(serving), "pin2vec", 1)
     out = tmp_path / "table"
     assert cli.main(["export-related", "--serving-dir", str(serving), "--k", "5", "--out", str(out)]) == 0

@@ -21,7 +21,7 @@ def push_index(serving_dir: str, version: int, item_ids: list[str], seed: int) -
     vectors = np.random.default_rng(seed).normal(size=(len(item_ids), DIM)).astype(np.float32)
     settings = IndexSettings()
     searcher = index_lib.build_index(vectors, settings)
-    directory = os.path.join(serving_dir, "related", str(version))
+    directory = os.path.join(serving_dir, "pin2vec_similar", str(version))
     index_lib.save_index(searcher, item_ids, vectors, directory, settings, recall=1.0)
     return index_files.normalize_rows(vectors)
 
@@ -32,7 +32,7 @@ def serving(tmp_path):
     push_index(serving_dir, 1, [f"old-{i}" for i in range(20)], seed=1)
     ids = ["café", "50", "181"] + [f"item-{i}" for i in range(3, 40)]
     vectors = push_index(serving_dir, 2, ids, seed=2)
-    os.makedirs(os.path.join(serving_dir, "related", ".3-in-progress"))  # a push in progress is ignored
+    os.makedirs(os.path.join(serving_dir, "pin2vec_similar", ".3-in-progress"))  # in progress: ignored
     return serving_dir, ids, vectors
 
 
@@ -43,7 +43,7 @@ def test_word2vec_round_trips_through_gensim(serving, tmp_path):
     out = str(tmp_path / "exported" / "items.w2v.txt")
     loaded, paths = embedding_export.export_embeddings(EmbeddingExportSettings(serving_dir, out, "word2vec"))
     assert paths == [out]
-    assert loaded.source.endswith(os.path.join("related", "2"))  # the latest complete version
+    assert loaded.source.endswith(os.path.join("pin2vec_similar", "2"))  # the latest complete version
     with open(out, encoding="utf-8") as f:
         assert f.readline() == f"{len(ids)} {DIM}\n"
     keyed = KeyedVectors.load_word2vec_format(out, binary=False)
@@ -105,7 +105,7 @@ def test_tsv_ids_only_has_no_header_and_prefix_names_files(tmp_path):
 
 def test_reads_what_load_index_reads_and_refuses_an_inconsistent_index(serving):
     serving_dir, _, _ = serving
-    directory = os.path.join(serving_dir, "related", "2")
+    directory = os.path.join(serving_dir, "pin2vec_similar", "2")
     _, item_ids, embeddings, _ = index_files.load_index(directory)
     read = embedding_export.read_index_vectors(directory)
     assert read.item_ids == item_ids
@@ -118,7 +118,7 @@ def test_reads_what_load_index_reads_and_refuses_an_inconsistent_index(serving):
 
 def test_missing_index_and_bad_format_say_what_to_do(tmp_path):
     with pytest.raises(
-        FileNotFoundError, match=r"no complete pushed index under .*related; run `pin2vec run`"
+        FileNotFoundError, match=r"no complete pushed index under .*pin2vec_similar; run `pin2vec run`"
     ):
         embedding_export.load_pushed_vectors(str(tmp_path / "serving"))
     with pytest.raises(ValueError, match=r"format='csv' is invalid"):
@@ -155,4 +155,4 @@ def test_cli_exports_with_titles_and_the_runs_popularity(serving, tmp_path, caps
     assert cli.main([*word2vec, "--serving-dir", serving_dir]) == 0
     assert (tmp_path / "v.txt").read_text(encoding="utf-8").startswith(f"{len(ids)} 8\n")
     assert cli.main([*argv[:-1], "/nonexistent"]) == 1
-    assert "no complete pushed index under /nonexistent/serving/related" in capsys.readouterr().err
+    assert "no complete pushed index under /nonexistent/serving/pin2vec_similar" in capsys.readouterr().err

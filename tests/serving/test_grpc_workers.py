@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import grpc
 import numpy as np
@@ -24,7 +23,7 @@ from serving.predict import RequestLimits
 from serving.related_model import RelatedSettings
 from serving.server import ServerSettings
 from serving.tensors import array_to_proto, proto_to_array
-from tests.serving.conftest import ITEM_IDS, publish
+from tests.serving.conftest import ITEM_IDS, publish, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHANNELS = 24  # connections spread over the listening sockets by hash: all on one of two is 2 ** -23
@@ -72,19 +71,9 @@ def _answers(stubs) -> list[tuple[int, list[bytes]]]:
     return out
 
 
-def _wait_for(condition, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_workers_share_the_port_swap_versions_and_go_with_the_server(artifacts, tmp_path):
     base = str(tmp_path / "serving")
-    publish(artifacts.index_a, base, "related", 1)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
     command = [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", base, "--rest-port", "0"]
     command += ["--grpc-port", "0", "--grpc-workers", "2", "--poll-seconds", "0.2"]
     command += ["--access-log", str(tmp_path / "access.jsonl")]
@@ -115,18 +104,18 @@ def test_workers_share_the_port_swap_versions_and_go_with_the_server(artifacts, 
         assert all(connected(pid) for pid in pids), "every process should hold some of the connections"
         assert sum(len(connected(pid)) for pid in pids) == CHANNELS
 
-        publish(artifacts.index_b, base, "related", 2)  # each process polls and swaps on its own
+        publish(artifacts.index_b, base, "pin2vec_similar", 2)  # each process polls and swaps on its own
 
         def all_on_version_2():
             answers = _answers(stubs)
             return answers if {version for version, _ in answers} == {2} else None
 
-        second = _wait_for(all_on_version_2, 60, "every process to serve version 2")
+        second = wait_until(all_on_version_2, 60, "every process to serve version 2")
         assert second[0][1] != first[0][1]  # version 2's index has other vectors
 
         server.send_signal(signal.SIGKILL)  # no clean shutdown: the worker must notice on its own
         server.wait(timeout=10)
-        _wait_for(lambda: not psutil.pid_exists(pids[1]), 15, "the worker to exit after its server")
+        wait_until(lambda: not psutil.pid_exists(pids[1]), 15, "the worker to exit after its server")
     finally:
         for channel in channels:
             channel.close()

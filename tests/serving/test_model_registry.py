@@ -36,15 +36,15 @@ def test_version_dirs_takes_ascii_integer_directories_only(tmp_path):
 
 def test_a_swapped_out_version_serves_its_holders_then_closes(artifacts, tmp_path):
     base = str(tmp_path)
-    registry = ModelRegistry(base, [RelatedLoader(), EmbeddingLoader()], keep_versions=1)
-    publish(artifacts.index_a, base, "related", 1)
+    registry = ModelRegistry(base, [RelatedLoader("pin2vec_similar"), EmbeddingLoader()], keep_versions=1)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
     registry.poll()
-    lease = registry.acquire("related")
+    lease = registry.acquire("pin2vec_similar")
     assert lease.servable.version == 1
-    publish(artifacts.index_b, base, "related", 2)
+    publish(artifacts.index_b, base, "pin2vec_similar", 2)
     registry.poll()
-    assert [s.version for s in registry.status("related")] == [2]
-    with registry.acquire("related") as latest:
+    assert [s.version for s in registry.status("pin2vec_similar")] == [2]
+    with registry.acquire("pin2vec_similar") as latest:
         assert latest.version == 2
     # The request that took version 1 before the swap still gets its answer from version 1.
     answer = asyncio.run(_related(lease.servable, ITEM_IDS[5]))
@@ -53,7 +53,7 @@ def test_a_swapped_out_version_serves_its_holders_then_closes(artifacts, tmp_pat
     with pytest.raises(RuntimeError, match="closed"):  # released by its last holder: closed
         asyncio.run(_related(lease.servable, ITEM_IDS[5]))
     with pytest.raises(ServingError) as error:
-        registry.acquire("related", 1)
+        registry.acquire("pin2vec_similar", 1)
     assert error.value.code == Code.NOT_FOUND
     registry.stop()
 
@@ -61,12 +61,12 @@ def test_a_swapped_out_version_serves_its_holders_then_closes(artifacts, tmp_pat
 def test_newest_versions_are_kept_and_broken_ones_skipped(artifacts, tmp_path):
     base = str(tmp_path)
     for version in (1, 2, 3):
-        publish(artifacts.index_a, base, "related", version)
-    os.remove(os.path.join(base, "related", "3", "embeddings.npy"))  # incomplete: waits, not refused
-    registry = ModelRegistry(base, [RelatedLoader()], keep_versions=2)
+        publish(artifacts.index_a, base, "pin2vec_similar", version)
+    os.remove(os.path.join(base, "pin2vec_similar", "3", "embeddings.npy"))  # incomplete: waits, not refused
+    registry = ModelRegistry(base, [RelatedLoader("pin2vec_similar")], keep_versions=2)
     registry.poll()
-    assert [s.version for s in registry.status("related")] == [2, 1]
-    assert registry.acquire("related").servable.version == 2
+    assert [s.version for s in registry.status("pin2vec_similar")] == [2, 1]
+    assert registry.acquire("pin2vec_similar").servable.version == 2
     registry.stop()
 
 

@@ -162,7 +162,7 @@ def test_a_taken_port_is_an_error_unless_shared(frontend):
 @pytest.fixture(scope="module")
 def native_server(artifacts, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("native"))
-    publish(artifacts.index_b, base, "related", 1)
+    publish(artifacts.index_b, base, "pin2vec_similar", 1)
     with running_server(base, grpc_frontend="native") as running:
         yield running
 

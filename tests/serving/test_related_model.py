@@ -28,7 +28,7 @@ class ListsOnly:
 @pytest.fixture(scope="module")
 def searcher(artifacts, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("related_model"))
-    return RelatedItemsSearcher(publish(artifacts.index_a, base, "related", 1), max_k=20)
+    return RelatedItemsSearcher(publish(artifacts.index_a, base, "pin2vec_similar", 1), max_k=20)
 
 
 def test_array_and_list_paths_answer_every_request_alike(searcher):

@@ -16,7 +16,7 @@ def _version(base, model, version, marker):
 
 def test_an_evaluation_from_before_the_next_engagement_index_falls_back_to_the_cosine_one(tmp_path):
     """Such an evaluation calls the cosine index `pin2vec`; it is in `related/`, and `pin2vec/` is empty."""
-    _version(tmp_path, serving_layout.RELATED_MODEL, 5, "index.json")
+    _version(tmp_path, serving_layout.PIN2VEC_SIMILAR_MODEL, 5, "index.json")
     evaluation = _version(tmp_path, serving_layout.EVALUATION_MODEL, 5, "evaluation.json")
     values = {"ks": [10], "sources": ["pin2vec", "cooccurrence"], "best_source": "pin2vec", "splits": {}}
     (evaluation / "evaluation.json").write_text(json.dumps(values))
@@ -26,9 +26,9 @@ def test_an_evaluation_from_before_the_next_engagement_index_falls_back_to_the_c
 
 
 def test_a_table_pushed_without_its_model_takes_distances_from_the_newest_older_index(tmp_path):
-    base = tmp_path / serving_layout.RELATED_MODEL
-    _version(tmp_path, serving_layout.RELATED_MODEL, 3, "index.json")
-    _version(tmp_path, serving_layout.RELATED_MODEL, 7, "index.json")
+    base = tmp_path / serving_layout.PIN2VEC_SIMILAR_MODEL
+    _version(tmp_path, serving_layout.PIN2VEC_SIMILAR_MODEL, 3, "index.json")
+    _version(tmp_path, serving_layout.PIN2VEC_SIMILAR_MODEL, 7, "index.json")
     (base / "9").mkdir()  # incomplete: no index.json
     assert distance_index(str(base), 7) == str(base / "7")
     assert distance_index(str(base), 9) == str(base / "7")

@@ -25,8 +25,8 @@ from tests.serving.conftest import ITEM_IDS, publish, running_server
 def server(artifacts, tmp_path_factory, request):
     """The server on each gRPC front end: the C++ transport (the default where built) and grpc.aio."""
     base = str(tmp_path_factory.mktemp("serving"))
-    publish(artifacts.index_a, base, "related", 1)
-    publish(artifacts.index_b, base, "related", 2)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
+    publish(artifacts.index_b, base, "pin2vec_similar", 2)
     publish(artifacts.embedding, base, "embedding", 7)
     with running_server(base, grpc_frontend=request.param) as running:
         assert running.grpc_frontend == request.param
@@ -267,7 +267,7 @@ def test_grpc_one_id_answers_as_the_general_path_does(stubs, item_id, k):
 
 def test_the_standard_library_event_loop_serves_too(artifacts, tmp_path):
     base = str(tmp_path)
-    publish(artifacts.index_a, base, "related", 1)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
     with running_server(base, event_loop="asyncio") as running:
         body = {"instances": [ITEM_IDS[7]]}
         answer = _post(running, "/v1/models/related:predict", body).json()

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import threading
-import time
 
 import grpc
 import numpy as np
@@ -16,7 +15,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from formats import index_files
 from serving.tensors import array_to_proto
-from tests.serving.conftest import ITEM_IDS, copy_partially, publish, running_server
+from tests.serving.conftest import ITEM_IDS, copy_partially, publish, running_server, wait_until
 
 
 def _served_versions(server, model="related"):
@@ -24,15 +23,6 @@ def _served_versions(server, model="related"):
     if response.status_code != 200:
         return {}
     return {int(s["version"]): s for s in response.json()["model_version_status"]}
-
-
-def _wait_for(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _related_version(server):
@@ -105,15 +95,15 @@ class _Load:
 
 def test_hot_swap_under_concurrent_load_fails_no_request(artifacts, tmp_path):
     base = str(tmp_path)
-    publish(artifacts.index_a, base, "related", 1)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
     with running_server(base, keep_versions=1) as server, _Load(server) as load:
-        _wait_for(lambda: load.ok > 50)
+        wait_until(lambda: load.ok > 50)
         before = _related_version(server)
-        publish(artifacts.index_b, base, "related", 2)
-        _wait_for(lambda: 2 in load.versions)
-        _wait_for(lambda: list(_served_versions(server)) == [2])  # version 1 unloaded: keep_versions=1
+        publish(artifacts.index_b, base, "pin2vec_similar", 2)
+        wait_until(lambda: 2 in load.versions)
+        wait_until(lambda: list(_served_versions(server)) == [2])  # version 1 unloaded: keep_versions=1
         served_after = load.ok
-        _wait_for(lambda: load.ok > served_after + 50)
+        wait_until(lambda: load.ok > served_after + 50)
         after = _related_version(server)
     assert load.failures == []
     assert load.versions == {1, 2}
@@ -122,10 +112,10 @@ def test_hot_swap_under_concurrent_load_fails_no_request(artifacts, tmp_path):
 
 def test_half_written_and_broken_versions_are_not_served(artifacts, tmp_path, caplog):
     base = str(tmp_path)
-    publish(artifacts.index_a, base, "related", 1)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
     with running_server(base) as server:
         expected = _related_version(server)
-        related = os.path.join(base, "related")
+        related = os.path.join(base, "pin2vec_similar")
         # A push in progress (dot-temp name), and a version copied without its index.json (non-atomic copy).
         shutil.copytree(artifacts.index_b, os.path.join(related, ".5.tmp-abc"))
         copy_partially(artifacts.index_b, os.path.join(related, "6"), skip=index_files.METADATA_FILE)
@@ -133,7 +123,7 @@ def test_half_written_and_broken_versions_are_not_served(artifacts, tmp_path, ca
         shutil.copytree(artifacts.index_b, os.path.join(related, "7"))
         with open(os.path.join(related, "7", index_files.ITEM_IDS_FILE), "wb") as f:
             f.write(b"truncated")
-        _wait_for(lambda: 7 in _served_versions(server))
+        wait_until(lambda: 7 in _served_versions(server))
         statuses = _served_versions(server)
         assert statuses[7]["state"] == "END"
         assert "does not end with a newline" in statuses[7]["status"]["error_message"]
@@ -145,18 +135,18 @@ def test_half_written_and_broken_versions_are_not_served(artifacts, tmp_path, ca
             os.path.join(artifacts.index_b, index_files.METADATA_FILE),
             os.path.join(related, "6", "index.json"),
         )
-        _wait_for(lambda: _served_versions(server).get(6, {}).get("state") == "AVAILABLE")
+        wait_until(lambda: _served_versions(server).get(6, {}).get("state") == "AVAILABLE")
         assert _related_version(server) != expected
 
 
 def test_a_removed_version_is_unloaded_and_pinning_it_is_not_found(artifacts, tmp_path):
     base = str(tmp_path)
-    publish(artifacts.index_a, base, "related", 1)
-    publish(artifacts.index_b, base, "related", 2)
+    publish(artifacts.index_a, base, "pin2vec_similar", 1)
+    publish(artifacts.index_b, base, "pin2vec_similar", 2)
     with running_server(base) as server:
         assert set(_served_versions(server)) == {1, 2}
-        shutil.rmtree(os.path.join(base, "related", "2"))  # a rollback: the operator removes version 2
-        _wait_for(lambda: set(_served_versions(server)) == {1})
+        shutil.rmtree(os.path.join(base, "pin2vec_similar", "2"))  # an operator removes version 2
+        wait_until(lambda: set(_served_versions(server)) == {1})
         response = requests.post(
             f"{server.rest}/v1/models/related/versions/2:predict", data='{"instances": ["x"]}', timeout=10
         )
@@ -168,4 +158,4 @@ def test_no_version_yet_is_unavailable_not_a_crash(tmp_path):
         response = requests.post(
             f"{server.rest}/v1/models/related:predict", data='{"instances": ["x"]}', timeout=10
         )
-        assert response.status_code == 404 and "no version of 'related'" in response.json()["error"]
+        assert response.status_code == 404 and "Latest(related): no version of" in response.json()["error"]
