@@ -7,13 +7,14 @@ dot-prefixed temporary name and renamed into place, and `index.json` is the last
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from formats import index_files, serving_layout
+from formats import index_files, push_records, serving_layout
 
 DEFAULT_MAX_K = 100
 PAD_ID = b""  # the id, score of a slot with no related item (unknown id, or fewer than k found)
@@ -45,6 +46,29 @@ class RelatedItemsSearcher:
         # An item has at most num_items - 1 related items: itself is excluded.
         self.max_k = min(max_k, len(self._item_ids) - 1)
         self._options_by_k: dict[int, dict] = {}  # ScaNN's search options for each k asked so far
+        self._check_stored_vectors()
+
+    def _check_stored_vectors(self, samples: int = 16) -> None:
+        """ScaNN scores its answers exactly (brute force, or reordering) against its own copy of the vectors;
+        for a few items, those scores must be the dot products with embeddings.npy. A garbled or mismatched
+        ScaNN dataset fails here instead of serving wrong neighbours."""
+        if self.num_items < 2:
+            return
+        rows = np.unique(np.linspace(0, self.num_items - 1, min(samples, self.num_items)).astype(np.int64))
+        found, scores = self._searcher.search_batched(
+            self.query_vectors[rows], final_num_neighbors=min(10, self.num_items)
+        )
+        found, scores = np.asarray(found), np.asarray(scores)
+        valid = (found >= 0) & (found < self.num_items)
+        expected = np.einsum("qd,qkd->qk", self.query_vectors[rows], self.vectors[np.where(valid, found, 0)])
+        wrong = ~valid | ~np.isclose(scores, expected, rtol=1e-3, atol=1e-4)
+        if wrong.any():
+            query, slot = np.argwhere(wrong)[0]
+            raise ValueError(
+                f"index in {self.directory} is inconsistent: ScaNN's stored vectors do not match "
+                f"{index_files.EMBEDDINGS_FILE} (item row {rows[query]}: neighbour {found[query, slot]} "
+                f"scored {scores[query, slot]:.5f}, the embeddings give {expected[query, slot]:.5f})"
+            )
 
     @property
     def num_items(self) -> int:
@@ -173,11 +197,19 @@ class RelatedItemsSearcher:
 
 def latest_version_dir(base: str, marker: str = index_files.METADATA_FILE) -> str | None:
     """The highest integer-named subdirectory of `base` holding `marker`, the file a complete version gets
-    last (an index's index.json by default), if any.
+    last (an index's index.json by default), that is committed and matches its manifest, if any: a damaged
+    version is skipped, with a warning, for the newest good one.
 
     Names starting with '.' (pushes in progress) and any other non-integer names are ignored.
     """
     for version in reversed(serving_layout.existing_versions(base)):
-        if os.path.isfile(os.path.join(base, str(version), marker)):
-            return os.path.join(base, str(version))
+        directory = os.path.join(base, str(version))
+        if not os.path.isfile(os.path.join(directory, marker)):
+            continue
+        try:
+            push_records.check_model_version(directory)
+        except push_records.CorruptVersionError as error:
+            logging.getLogger("pin2vec").warning("skipping version %d: %s", version, error)
+            continue
+        return directory
     return None

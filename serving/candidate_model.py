@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from formats import candidate_table, index_files, serving_layout
+from formats import candidate_table, index_files, push_records, serving_layout
 from serving.embedding_export import read_index_vectors
 from serving.related_model import RelatedServable, RelatedSettings
 
@@ -55,7 +55,12 @@ class TableSearcher:
 def distance_index(related_base: str, version: int) -> str:
     """The index whose embeddings give a table version its distances: the same version's, or, after a push
     that kept the model back (tables only), the newest index pushed before it."""
-    older = [v for v in serving_layout.existing_versions(related_base) if v <= version]
+    serving_dir, model = os.path.split(os.path.abspath(related_base))
+    older = [
+        v
+        for v in serving_layout.existing_versions(related_base)
+        if v <= version and push_records.manifest_of(serving_dir, model, v)[0]
+    ]
     for candidate in reversed(older):
         path = os.path.join(related_base, str(candidate))
         if os.path.isfile(os.path.join(path, index_files.METADATA_FILE)):

@@ -1,7 +1,8 @@
 """Which versions of which models are served: a polled base directory, loads off the request path, swaps.
 
 `<base>/<model>/<version>/`, as TF Serving lays it out. Each poll, per model, the newest `keep_versions`
-complete versions are served. A version directory named with a dot (a push in progress) or lacking a file its
+committed, complete versions are served; a version whose files differ from its manifest is refused
+(formats/push_records.py). A version directory named with a dot (a push in progress) or lacking a file its
 loader requires is not loaded (it is looked at again next poll); one whose load fails is refused, with the
 reason logged and kept in its status, and the versions already loaded keep serving. A new version is loaded
 on the poller thread and swapped in with one reference assignment, so requests are never paused; a version
@@ -21,7 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-from formats import serving_layout
+from formats import push_records, serving_layout
 from serving.errors import Code, ServingError
 from serving.servable import ModelLoader, Servable
 
@@ -29,10 +30,13 @@ log = logging.getLogger("pin2vec.serving")
 
 
 def version_dirs(model_base: str) -> dict[int, str]:
-    """{version: path} of the integer-named directories (ASCII digits only) under `model_base`."""
+    """{version: path} of the integer-named directories (ASCII digits only) under `model_base` whose version
+    is committed (push_records: a push is visible whole or not at all)."""
+    serving_dir, model = os.path.split(os.path.abspath(model_base))
     paths = {
         version: os.path.join(model_base, str(version))
         for version in serving_layout.existing_versions(model_base)
+        if push_records.manifest_of(serving_dir, model, version)[0]
     }
     return {version: path for version, path in paths.items() if os.path.isdir(path)}
 
@@ -266,6 +270,7 @@ class ModelRegistry:
             return None
         self._waiting[name].discard(version)
         try:
+            push_records.check_model_version(path)  # its files as pushed, before anything reads them
             with _switch_interval(self.loading_switch_interval_s):
                 servable = loader.load(path, version)
         except Exception as error:  # any failure of a user's artifact refuses that version only

@@ -35,7 +35,6 @@ class Executor(base_executor.BaseExecutor):
                 index_recall=next_index.get_float_custom_property("recall_at_k"),
                 index_name="pin2vec (next-engagement)",
             )
-        # Published in this order: a reader following `embedding` (last) finds everything else in place.
         available = {
             name: (input_dict.get(name) or [None])[0]
             for name in (
@@ -60,27 +59,20 @@ class Executor(base_executor.BaseExecutor):
         evaluation = read_evaluation(sources.get(serving_layout.EVALUATION_MODEL))
         default = push_policy.default_source(evaluation, sources)
         served = {"default_source": default, "models": sorted(sources), "kept_back": "; ".join(reasons)}
-        bases = {name: os.path.join(base, name) for name in sources}
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
-        # The model directory that records where a version came from (and says "already serving").
-        anchor = next(
-            m for m in (serving_layout.EVALUATION_MODEL, serving_layout.PIN2VEC_SIMILAR_MODEL) if m in sources
-        )
-        version = serving_layout.already_pushed_version(bases[anchor], provenance)
-        if version is not None:
-            logging.info("Model %s and its sources are already serving as version %d", model.uri, version)
+        extra = {serving_layout.EVALUATION_MODEL: {serving_layout.SERVED_SOURCES_FILE: served}}
+        result = serving_layout.publish_version(base, sources, provenance, extra)
+        version = result.version
+        if result.already_serving:
+            logging.info(
+                "Model %s and its sources are already serving as version %d%s",
+                model.uri,
+                version,
+                f" (published what a killed push had left out: {', '.join(result.completed)})"
+                if result.completed
+                else "",
+            )
         else:
-            version = serving_layout.next_version(list(bases.values()))
-            for name, uri in sources.items():
-                serving_layout.publish_directory(
-                    uri,
-                    bases[name],
-                    version,
-                    provenance if name == anchor else None,
-                    {serving_layout.SERVED_SOURCES_FILE: served}
-                    if name == serving_layout.EVALUATION_MODEL
-                    else None,
-                )
             logging.info("Pushed version %d of %s under %s", version, ", ".join(sources), base)
         if reasons:
             logging.warning(

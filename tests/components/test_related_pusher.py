@@ -84,7 +84,7 @@ def test_a_refused_model_still_pushes_co_occurrence_which_serving_then_answers_f
     base, pushed = _push(tmp_path, model_blessed=False, index_blessed=True, extra_inputs=inputs)
     version = pushed.get_int_custom_property("pushed_version")
     assert pushed.get_int_custom_property("pushed") == 1
-    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation"]  # no model, index or blend of it
+    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation", "versions"]  # no model, index, blend
     assert "Evaluator" in pushed.get_string_custom_property("not_pushed_reason")
     served = json.loads((base / "evaluation" / str(version) / serving_layout.SERVED_SOURCES_FILE).read_text())
     assert served["default_source"] == "cooccurrence" and "Evaluator" in served["kept_back"]
@@ -168,4 +168,4 @@ def test_an_unblessed_next_engagement_index_keeps_the_network_back(tmp_path):
     assert "pin2vec (next-engagement) index recall@k 0.610" in pushed.get_string_custom_property(
         "not_pushed_reason"
     )
-    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation"]
+    assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation", "versions"]

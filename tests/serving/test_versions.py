@@ -13,9 +13,11 @@ import numpy as np
 import requests
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from formats import index_files
+from formats import index_files, push_records, serving_layout
 from serving.tensors import array_to_proto
 from tests.serving.conftest import ITEM_IDS, copy_partially, publish, running_server, wait_until
+
+_LOAD_BODY = json.dumps({"inputs": {"item_ids": ITEM_IDS[3:11], "k": 5}})
 
 
 def _served_versions(server, model="related"):
@@ -35,8 +37,10 @@ def _related_version(server):
 class _Load:
     """Client threads calling `related` over REST and gRPC until stopped; counts answers and failures."""
 
-    def __init__(self, server, threads_per_protocol=3):
+    def __init__(self, server, threads_per_protocol=3, expected_rest=None):
+        """`expected_rest`: the one REST answer every request must get (None: any well-formed answer)."""
         self.server = server
+        self.expected_rest = expected_rest
         self.stop = threading.Event()
         self.ok = 0
         self.failures: list[str] = []
@@ -66,13 +70,15 @@ class _Load:
 
     def _rest(self):
         session = requests.Session()
-        body = json.dumps({"inputs": {"item_ids": ITEM_IDS[3:11], "k": 5}})
+        body = _LOAD_BODY
         while not self.stop.is_set():
             try:
                 response = session.post(
                     f"{self.server.rest}/v1/models/related:predict", data=body, timeout=10
                 )
                 ok = response.status_code == 200 and len(response.json()["outputs"]["related_ids"]) == 8
+                if ok and self.expected_rest is not None:
+                    ok = response.json()["outputs"] == self.expected_rest
                 self._record(ok, response.text[:200])
             except requests.RequestException as error:
                 self._record(False, repr(error))
@@ -159,3 +165,64 @@ def test_no_version_yet_is_unavailable_not_a_crash(tmp_path):
             f"{server.rest}/v1/models/related:predict", data='{"instances": ["x"]}', timeout=10
         )
         assert response.status_code == 404 and "Latest(related): no version of" in response.json()["error"]
+
+
+def _cut(path, keep):
+    """`path` keeps `keep(bytes)` of its content."""
+    data = path.read_bytes()
+    path.write_bytes(keep(data))
+
+
+def _scann_dataset(directory):
+    return directory / index_files.SCANN_DIR / "dataset.npy"
+
+
+# The damage an operator's copy, a disk or a bad sync can do to a pushed version: each moved in as a new
+# version whose commit record names the good version's manifest (what a copied record would say).
+CORRUPTIONS = {
+    "item_ids.txt cut mid-line": lambda d: _cut(
+        d / index_files.ITEM_IDS_FILE, lambda b: b[: len(b) // 2 + 3]
+    ),
+    "embeddings.npy truncated": lambda d: _cut(d / index_files.EMBEDDINGS_FILE, lambda b: b[: len(b) // 2]),
+    "item_ids.txt short by 100 lines": lambda d: _cut(
+        d / index_files.ITEM_IDS_FILE, lambda b: b"\n".join(b.split(b"\n")[100:])
+    ),
+    "ScaNN dataset.npy truncated to half": lambda d: _cut(_scann_dataset(d), lambda b: b[: len(b) // 2]),
+    "ScaNN dataset.npy garbled, same size": lambda d: _cut(
+        _scann_dataset(d), lambda b: b[:128] + bytes(reversed(b[128:]))
+    ),
+    "item_ids.txt reordered": lambda d: _cut(
+        d / index_files.ITEM_IDS_FILE, lambda b: b"\n".join(reversed(b.split(b"\n")[:-1])) + b"\n"
+    ),
+    "a file missing": lambda d: (d / index_files.SCANN_DIR / "scann_config.pb").unlink(),
+}
+
+
+def test_corrupt_versions_moved_in_under_load_are_never_served(artifacts, tmp_path):
+    """REST and gRPC clients call `related` while seven damaged copies of the good version are moved in one
+    after another: no request fails and every answer is the good version's."""
+    base = tmp_path / "serving"
+    sources = {serving_layout.PIN2VEC_SIMILAR_MODEL: artifacts.index_a}
+    good = serving_layout.publish_version(str(base), sources, {"index": "a"}).version
+    record = push_records.committed(str(base))[good]
+    model_base = base / serving_layout.PIN2VEC_SIMILAR_MODEL
+    with running_server(str(base)) as server:
+        expected = requests.post(f"{server.rest}/v1/models/related:predict", data=_LOAD_BODY, timeout=10)
+        with _Load(server, expected_rest=expected.json()["outputs"]) as load:
+            wait_until(lambda: load.ok > 20)
+            for offset, (name, corrupt) in enumerate(CORRUPTIONS.items(), start=1):
+                version = good + offset
+                staging = base / f".corrupt-{offset}"
+                shutil.copytree(model_base / str(good), staging)
+                corrupt(staging)
+                os.rename(staging, model_base / str(version))
+                push_records.write_commit(str(base), version, record)
+                refused = wait_until(
+                    lambda v=version: _served_versions(server).get(v, {}).get("state") == "END",
+                    what=f"version {version} ({name}) to be refused",
+                )
+                assert refused, name
+            answered = load.ok
+            wait_until(lambda: load.ok > answered + 20)
+    assert load.failures == []
+    assert load.versions == {good}  # every gRPC answer came from the good version

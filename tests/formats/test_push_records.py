@@ -1,0 +1,117 @@
+"""Version-atomic pushes: a version is visible whole or not at all, damage is caught, a killed push is
+finished or replaced, and a serving directory from before commit records keeps its versions."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from formats import push_records, serving_layout
+from formats.index_searcher import latest_version_dir
+
+MODELS = ("cooccurrence", "evaluation", "embedding")
+
+
+def _sources(tmp_path, tag="a"):
+    """One directory per model, each with a marker file and a nested file."""
+    sources = {}
+    for name in MODELS:
+        directory = tmp_path / "artifacts" / tag / name
+        (directory / "sub").mkdir(parents=True, exist_ok=True)
+        (directory / "meta.json").write_text(json.dumps({"model": name, "tag": tag}), encoding="utf-8")
+        (directory / "sub" / "data.bin").write_bytes(bytes(range(256)) * 4)
+        sources[name] = str(directory)
+    return sources
+
+
+def _push(serving, sources, tag="a"):
+    return serving_layout.publish_version(
+        str(serving),
+        sources,
+        {name: uri for name, uri in sources.items()} | {"tag": tag},
+        {"evaluation": {serving_layout.SERVED_SOURCES_FILE: {"default_source": "cooccurrence"}}},
+    )
+
+
+def test_a_push_is_committed_with_a_manifest_per_model(tmp_path):
+    serving = tmp_path / "serving"
+    result = _push(serving, _sources(tmp_path))
+    assert not result.already_serving
+    record = push_records.committed(str(serving))[result.version]
+    assert sorted(record["models"]) == sorted(MODELS)
+    for name in MODELS:
+        directory = serving / name / str(result.version)
+        push_records.check_model_version(str(directory))  # raises when anything differs
+        manifest = json.loads((directory / push_records.MANIFEST_FILE).read_text())
+        assert set(manifest["files"]) >= {"meta.json", os.path.join("sub", "data.bin")}
+    assert json.loads((serving / "evaluation" / str(result.version) / "served_sources.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["truncate", "garble_same_size", "remove", "add_file", "replace_manifest"],
+)
+def test_a_damaged_model_version_is_refused_and_readers_keep_the_newest_good_one(tmp_path, damage):
+    serving = tmp_path / "serving"
+    good = _push(serving, _sources(tmp_path, "a"), "a").version
+    bad = _push(serving, _sources(tmp_path, "b"), "b").version
+    directory = serving / "cooccurrence" / str(bad)
+    data = directory / "sub" / "data.bin"
+    if damage == "truncate":
+        data.write_bytes(data.read_bytes()[:100])
+    elif damage == "garble_same_size":
+        data.write_bytes(bytes(reversed(data.read_bytes())))
+    elif damage == "remove":
+        data.unlink()
+    elif damage == "add_file":
+        (directory / "extra.txt").write_text("x")
+    else:  # a manifest rewritten to match damaged files: the commit record names the original one
+        data.write_bytes(b"other")
+        push_records.write_manifest(str(directory))
+    with pytest.raises(push_records.CorruptVersionError):
+        push_records.check_model_version(str(directory))
+    assert latest_version_dir(str(serving / "cooccurrence"), "meta.json") == str(
+        serving / "cooccurrence" / str(good)
+    )
+    # The same artifacts pushed again: not "already serving" (a model is damaged), so a new version.
+    again = _push(serving, _sources(tmp_path, "b"), "b")
+    assert not again.already_serving and again.version > bad
+
+
+def test_a_push_killed_after_its_commit_is_finished_by_the_rerun(tmp_path):
+    serving = tmp_path / "serving"
+    sources = _sources(tmp_path)
+    first = _push(serving, sources)
+    shutil.rmtree(serving / "embedding" / str(first.version))  # killed before embedding was renamed
+    again = _push(serving, sources)
+    assert again.already_serving and again.version == first.version and again.completed == ("embedding",)
+    push_records.check_model_version(str(serving / "embedding" / str(first.version)))
+    assert _push(serving, sources).completed == ()
+
+
+def test_a_push_killed_before_its_commit_is_never_visible_and_is_cleaned_up(tmp_path):
+    serving = tmp_path / "serving"
+    first = _push(serving, _sources(tmp_path, "a"), "a").version
+    orphan = serving / "cooccurrence" / str(first + 10)  # renamed into place, then killed before the commit
+    shutil.copytree(serving / "cooccurrence" / str(first), orphan)
+    assert latest_version_dir(str(serving / "cooccurrence"), "meta.json") == str(
+        serving / "cooccurrence" / str(first)
+    )
+    with pytest.raises(push_records.CorruptVersionError, match="not committed"):
+        push_records.check_model_version(str(orphan))
+    second = _push(serving, _sources(tmp_path, "b"), "b").version
+    assert not orphan.exists() and second > first
+
+
+def test_versions_pushed_before_commit_records_stay_visible(tmp_path):
+    serving = tmp_path / "serving"
+    sources = _sources(tmp_path)
+    serving_layout.publish_directory(sources["cooccurrence"], str(serving / "cooccurrence"), 3)
+    assert not push_records.records_in_use(str(serving))
+    push_records.check_model_version(str(serving / "cooccurrence" / "3"))  # legacy layout: no checks
+    version = _push(serving, sources).version
+    records = push_records.committed(str(serving))
+    assert records[3] == {"legacy": True, "models": {"cooccurrence": None}}
+    assert version in records
+    push_records.check_model_version(str(serving / "cooccurrence" / "3"))  # still visible after records
