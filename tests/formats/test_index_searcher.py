@@ -175,3 +175,16 @@ def test_query_vectors_of_another_shape_are_refused(tmp_path):
             1.0,
             vectors[:2],
         )
+
+
+@pytest.mark.parametrize("brute_force_below", [10_000, 0], ids=["brute force", "tree + AH + reorder"])
+def test_an_index_whose_scann_vectors_differ_from_its_embeddings_is_refused(tmp_path, brute_force_below):
+    """No manifest needed: ScaNN's exact scores must be the dot products with embeddings.npy."""
+    directory = tmp_path / "1"
+    _save(directory, 600, IndexSettings(brute_force_below=brute_force_below))
+    RelatedItemsSearcher(str(directory))  # intact: loads
+    embeddings = np.load(directory / index_files.EMBEDDINGS_FILE)
+    rolled = np.roll(embeddings, 1, axis=0)  # same size and rows, wrong order: what a stale copy looks like
+    np.save(directory / index_files.EMBEDDINGS_FILE, rolled)
+    with pytest.raises(ValueError, match="ScaNN's stored vectors do not match embeddings.npy"):
+        RelatedItemsSearcher(str(directory))
