@@ -100,18 +100,27 @@ def publish_version(
         order = sorted(staged, key=lambda name: name == EMBEDDING_MODEL)  # embedding last
         for name in order[:-1] if order[-1] == EMBEDDING_MODEL else order:
             os.rename(staged[name][0], os.path.join(serving_dir, name, str(version)))
+            _fault_point(f"after-rename-{name}")
         record = {
             "models": {name: digest for name, (_, digest) in staged.items()},
             "provenance": provenance,
             "pushed_at": time.time(),
         }
         push_records.write_commit(serving_dir, version, record)
+        _fault_point("after-commit")
         if EMBEDDING_MODEL in staged:
             os.rename(staged[EMBEDDING_MODEL][0], os.path.join(serving_dir, EMBEDDING_MODEL, str(version)))
     finally:
         for staging, _ in staged.values():
             shutil.rmtree(staging, ignore_errors=True)
     return PushResult(version, False)
+
+
+def _fault_point(name: str) -> None:
+    """The fault suite's kill switch: with PIN2VEC_KILL_AT=<name>, the process dies here as `kill -9` would
+    (no cleanup, no exception handlers)."""
+    if os.environ.get("PIN2VEC_KILL_AT") == name:
+        os._exit(137)
 
 
 def _stage(source: str, model_base: str, version: int, extra_json: dict[str, dict] | None) -> tuple[str, str]:

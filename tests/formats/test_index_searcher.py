@@ -186,5 +186,5 @@ def test_an_index_whose_scann_vectors_differ_from_its_embeddings_is_refused(tmp_
     embeddings = np.load(directory / index_files.EMBEDDINGS_FILE)
     rolled = np.roll(embeddings, 1, axis=0)  # same size and rows, wrong order: what a stale copy looks like
     np.save(directory / index_files.EMBEDDINGS_FILE, rolled)
-    with pytest.raises(ValueError, match="ScaNN's stored vectors do not match embeddings.npy"):
+    with pytest.raises(ValueError, match=r"ScaNN's stored vectors do not match embeddings\.npy"):
         RelatedItemsSearcher(str(directory))

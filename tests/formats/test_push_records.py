@@ -4,6 +4,8 @@ finished or replaced, and a serving directory from before commit records keeps i
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -115,3 +117,34 @@ def test_versions_pushed_before_commit_records_stay_visible(tmp_path):
     assert records[3] == {"legacy": True, "models": {"cooccurrence": None}}
     assert version in records
     push_records.check_model_version(str(serving / "cooccurrence" / "3"))  # still visible after records
+
+
+@pytest.mark.parametrize("kill_at", ["after-rename-cooccurrence", "after-rename-evaluation", "after-commit"])
+def test_a_push_killed_at_each_step_is_never_seen_partly_and_the_rerun_completes(tmp_path, kill_at):
+    """A real process killed (os._exit, as kill -9) at each point of the push, then the rerun."""
+    serving = tmp_path / "serving"
+    first = _push(serving, _sources(tmp_path, "a"), "a").version
+    sources = _sources(tmp_path, "b")
+    script = (
+        "import json, sys; from formats import serving_layout; "
+        "s = json.loads(sys.argv[2]); "
+        "serving_layout.publish_version(sys.argv[1], s, {**s, 'tag': 'b'}, "
+        "{'evaluation': {'served_sources.json': {'default_source': 'cooccurrence'}}})"
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(serving), json.dumps(sources)],
+        cwd=repo,
+        env={**os.environ, "PIN2VEC_KILL_AT": kill_at},
+        check=False,
+    )
+    assert killed.returncode == 137
+    newest = {name: latest_version_dir(str(serving / name), "meta.json") for name in MODELS}
+    if kill_at == "after-commit":  # committed: visible, all but the embedding renamed after the commit
+        assert newest["cooccurrence"] != newest["embedding"] == str(serving / "embedding" / str(first))
+    else:  # not committed: every reader still sees the first version only
+        assert newest == {name: str(serving / name / str(first)) for name in MODELS}
+    rerun = _push(serving, sources, "b")
+    newest = {name: latest_version_dir(str(serving / name), "meta.json") for name in MODELS}
+    assert newest == {name: str(serving / name / str(rerun.version)) for name in MODELS}
+    assert rerun.version > first and rerun.already_serving == (kill_at == "after-commit")
