@@ -57,13 +57,14 @@ def candidates_from_lists(
     cooccurrence: Mapping[str, Sequence[tuple[str, float]] | None],
     popularity: Mapping[str, int],
     top_n: int,
+    extra: Mapping[str, Mapping[str, Sequence[tuple[str, float]] | None]] | None = None,
 ) -> Candidates:
-    """Candidates from item -> ranked lists (small inputs: tests, tools); the catalogue: every id named."""
+    """Candidates from item -> ranked lists (small inputs: tests, tools); the catalogue: every id named.
+    `extra`: other sources' lists by source name (e.g. board)."""
+    extra = extra or {}
+    every = (embedding, cooccurrence, *extra.values())
     catalogue = catalogue_lib.catalogue_of(
-        embedding,
-        cooccurrence,
-        popularity,
-        *([c for c, _ in ranked or []] for lists in (embedding, cooccurrence) for ranked in lists.values()),
+        *every, popularity, *([c for c, _ in ranked or []] for lists in every for ranked in lists.values())
     )
     counts = np.zeros(len(catalogue), dtype=np.int64)
     counted = np.zeros(len(catalogue), dtype=bool)
@@ -77,6 +78,7 @@ def candidates_from_lists(
         catalogue_lib.source_from_lists(cooccurrence, catalogue, top_n),
         counts,
         counted,
+        {name: catalogue_lib.source_from_lists(lists, catalogue, top_n) for name, lists in extra.items()},
     )
 
 

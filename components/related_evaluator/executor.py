@@ -227,6 +227,7 @@ class Executor(base_executor.BaseExecutor):
                 rerank_settings.pool_per_source,
                 hidden,
                 softmax_rows,
+                board=None if "board" not in candidates_.extra else candidates_.extra["board"].ids,
             )
             del pairs
         result, blend_source, settings = evaluation_lib.evaluate_sources(

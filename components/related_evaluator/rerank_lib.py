@@ -1,8 +1,9 @@
-"""Learned reranking of the union of Pin2Vec and co-occurrence candidates, as pure functions.
+"""Learned reranking of the union of Pin2Vec, co-occurrence and (when given) board co-occurrence candidates,
+as pure functions.
 
 The Pin2Vec post: both sources feed a reranker, and the embedding distance is one of its features. For a query
 item the pool is the union of each source's top `pool_per_source`; each candidate gets generic features (its
-rank in both lists and the query's rank in the candidate's own lists, co-occurrence counts in both directions,
+rank in every list and the query's rank in the candidate's own lists, co-occurrence counts in both directions,
 embedding cosine, candidate popularity and its recent "trending" share of the training span, and query
 popularity interactions). A conditional-logit model (a softmax over the pool, L2-regularised, fitted by
 Newton's method) learns which candidate the user engages with next from the `rerank` transitions that
@@ -23,7 +24,11 @@ import numpy as np
 
 from components.related_evaluator import metrics_lib
 
-FORMAT_VERSION = 2  # 2: the network's next-engagement score and the embeddings' euclidean distance
+# 2: the network's next-engagement score and the embeddings' euclidean distance. 3: the board features, so a
+# model fitted without them has fewer weights than FEATURES and is refused rather than misread.
+FORMAT_VERSION = 3
+
+SOURCES = ("cooccurrence", "pin2vec", "board")  # pool order: a candidate's slot is its first source's
 
 FEATURES = (
     "log_cooccurrence_rank",  # log of the candidate's rank in the query's co-occurrence list (absent: pool+1)
@@ -32,6 +37,12 @@ FEATURES = (
     "in_pin2vec",
     "log_reverse_cooccurrence_rank",  # the query's rank in the candidate's own co-occurrence list
     "log_reverse_pin2vec_rank",
+    # Board co-occurrence (items saved to the same collections). Without a board table these are the
+    # constants log(absent), 0, log(absent) in every pool, which a conditional logit ignores (they cancel in
+    # the softmax).
+    "log_board_rank",
+    "in_board",
+    "log_reverse_board_rank",  # the query's rank in the candidate's own board list
     "log_count",  # training pairs of the two items, either order
     "log_forward_count",  # pairs where the candidate came after the query: "what users do next"
     "log_backward_count",
@@ -160,6 +171,7 @@ class RerankInputs:
         None  # [V, dim]: raw hidden layers, rows as `vectors` (None: no such features)
     )
     softmax_rows: np.ndarray | None = None  # [V, dim]: the output layer's rows, rows as `vectors`
+    board: np.ndarray | None = None  # int32 [N, c]: board co-occurrence candidates (None: no board table)
 
     def __post_init__(self) -> None:
         n = len(self.popularity)
@@ -174,11 +186,18 @@ class RerankInputs:
                 raise ValueError(
                     f"{name} has shape {array.shape}: expected one row per vector ({len(self.vectors)})"
                 )
-        if len(self.pin2vec) != n or len(self.cooccurrence) != n or self.stats.num_items != n:
+        if any(len(source) != n for source in self.sources().values()) or self.stats.num_items != n:
             raise ValueError(f"sources, popularity and stats must all cover the same {n} catalogue items")
         depth = self.pool_per_source
         self.pin2vec = left_aligned(self.pin2vec)[:, :depth]
         self.cooccurrence = left_aligned(self.cooccurrence)[:, :depth]
+        if self.board is not None:
+            self.board = left_aligned(self.board)[:, :depth]
+
+    def sources(self) -> dict[str, np.ndarray]:
+        """The given candidate sources by name, in pool order (SOURCES)."""
+        given = {"cooccurrence": self.cooccurrence, "pin2vec": self.pin2vec, "board": self.board}
+        return {name: given[name] for name in SOURCES if given[name] is not None}
 
 
 def vector_rows(catalogue, vector_ids: Sequence[str]) -> np.ndarray:
@@ -206,37 +225,40 @@ class Pools:
 
 def candidate_pools(
     items: np.ndarray, inputs: RerankInputs
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Co-occurrence candidates, then Pin2Vec's, each once, the query excluded, for every item at once.
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Every given source's candidates in SOURCES order, each once, the query excluded, for all items at once.
 
-    Returns (starts, candidates, co-occurrence rank, Pin2Vec rank) of the flattened pools; a rank is
-    pool_per_source + 1 where the candidate is not in that source's list."""
+    Returns (starts, candidates, rank by source name) of the flattened pools, with a rank array for every name
+    in SOURCES: pool_per_source + 1 where the candidate is not in that source's list (or the source is not
+    given)."""
     items = np.asarray(items, dtype=np.int64)
     absent = inputs.pool_per_source + 1
-    rows = [source[np.maximum(items, 0)] for source in (inputs.cooccurrence, inputs.pin2vec)]
-    both = np.concatenate(rows, axis=1).astype(np.int64)
-    width_c = rows[0].shape[1]
-    rank = np.concatenate([np.arange(1, s.shape[1] + 1) for s in rows])[None, :].repeat(len(items), axis=0)
-    from_cooccurrence = np.zeros(both.shape, dtype=bool)
-    from_cooccurrence[:, :width_c] = True
-    valid = (both >= 0) & (both != items[:, None]) & (items[:, None] >= 0)
-    owner = np.repeat(np.arange(len(items), dtype=np.int64)[:, None], both.shape[1], axis=1)[valid]
-    candidate, rank, from_cooccurrence = both[valid], rank[valid], from_cooccurrence[valid]
-    n = max(len(inputs.popularity), 1)
-    key = owner * n + candidate
-    order = np.argsort(key, kind="stable")  # within a key: co-occurrence first, then by position
-    if not len(key):
+    given = inputs.sources()
+    rows = [source[np.maximum(items, 0)] for source in given.values()]
+    joined = np.concatenate(rows, axis=1).astype(np.int64)
+    widths = [r.shape[1] for r in rows]
+    rank = np.broadcast_to(np.concatenate([np.arange(1, w + 1) for w in widths]), joined.shape)
+    origin = np.broadcast_to(np.repeat(np.arange(len(rows)), widths), joined.shape)  # index into `given`
+    valid = (joined >= 0) & (joined != items[:, None]) & (items[:, None] >= 0)
+    owner = np.repeat(np.arange(len(items), dtype=np.int64)[:, None], joined.shape[1], axis=1)[valid]
+    candidate, rank, origin = joined[valid], rank[valid], origin[valid]
+    if not len(candidate):
         empty = np.empty(0, np.int64)
-        return np.zeros(len(items) + 1, np.int64), empty, empty, empty
+        return np.zeros(len(items) + 1, np.int64), empty, {name: empty for name in SOURCES}
+    key = owner * max(len(inputs.popularity), 1) + candidate
+    order = np.argsort(key, kind="stable")  # within a key: by source, then by position
     sorted_key = key[order]
     starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
-    c_rank = np.minimum.reduceat(np.where(from_cooccurrence, rank, absent)[order], starts)
-    p_rank = np.minimum.reduceat(np.where(from_cooccurrence, absent, rank)[order], starts)
     first = order[starts]  # each candidate's first slot: pool order is slot order
     by_slot = np.argsort(first, kind="stable")
-    first, c_rank, p_rank = first[by_slot], c_rank[by_slot], p_rank[by_slot]
+    ranks = {}
+    for s, name in enumerate(given):
+        ranks[name] = np.minimum.reduceat(np.where(origin == s, rank, absent)[order], starts)[by_slot]
+    first = first[by_slot]
+    for name in SOURCES:
+        ranks.setdefault(name, np.full(len(first), absent, dtype=np.int64))
     pool_starts = np.searchsorted(owner[first], np.arange(len(items) + 1))
-    return pool_starts.astype(np.int64), candidate[first], c_rank, p_rank
+    return pool_starts.astype(np.int64), candidate[first], {name: ranks[name] for name in SOURCES}
 
 
 def _reverse_rank(source: np.ndarray, candidates: np.ndarray, query: np.ndarray, absent: int) -> np.ndarray:
@@ -248,7 +270,8 @@ def _reverse_rank(source: np.ndarray, candidates: np.ndarray, query: np.ndarray,
 def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
     """The pools of `items` and the [M, len(FEATURES)] float64 features of each candidate for its query."""
     items = np.asarray(items, dtype=np.int64)
-    starts, candidates, c_rank, p_rank = candidate_pools(items, inputs)
+    starts, candidates, ranks = candidate_pools(items, inputs)
+    c_rank, p_rank, b_rank = ranks["cooccurrence"], ranks["pin2vec"], ranks["board"]
     absent = inputs.pool_per_source + 1
     query = np.repeat(items, np.diff(starts))
     fwd = inputs.stats.pair_counts(query, candidates)
@@ -277,6 +300,13 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
         in_pin2vec,
         np.log(_reverse_rank(inputs.cooccurrence, candidates, query, absent)),
         np.log(_reverse_rank(inputs.pin2vec, candidates, query, absent)),
+        np.log(b_rank),
+        (b_rank < absent).astype(np.float64),
+        np.log(
+            np.full(len(candidates), absent)
+            if inputs.board is None
+            else _reverse_rank(inputs.board, candidates, query, absent)
+        ),
         log_count,
         np.log1p(fwd),
         np.log1p(bwd),
@@ -328,7 +358,8 @@ class RerankModel:
         data = json.loads(text)
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(
-                f"{where}: format_version {data.get('format_version')!r}, expected {FORMAT_VERSION}"
+                f"{where}: format_version {data.get('format_version')!r}, expected {FORMAT_VERSION} (its "
+                "features differ from this code's: run the RelatedEvaluator again to fit a new reranker)"
             )
         features = tuple(data["features"])
         if features != FEATURES:

@@ -123,6 +123,27 @@ def test_examples_without_a_rerank_split_tune_the_blend_on_validation(evaluated,
     assert result["splits"]["test"]["blend"]["hit_rate"]["10"] == 1.0
 
 
+def test_the_board_table_feeds_the_reranker_pool(evaluated, tmp_path):
+    """The rerank query i0 -> i20 is answered by the board table only (i20 is the item farthest from i0, and
+    co-occurrence knows i0 -> i10): with the table its target is in the reranker's pool, without it not."""
+    *_, inputs = evaluated
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test", "rerank"])
+    for split in ("train", "eval", "test"):
+        write_split(examples, split, [("i1", "i11"), ("i20", "i21")])
+    write_split(examples, "rerank", [("i18", "i19"), ("i9", "i19"), ("i0", "i20")])
+    board = RelatedCandidates()
+    board.uri = str(tmp_path / "board")
+    candidate_table.save_table(candidate_table.from_lists({"i0": [("i20", 1.0)]}, {}, top_n=5), board.uri)
+    with_board = {**inputs, "examples": [examples], "board": [board]}
+    result, _, _ = run_evaluator(tmp_path / "with_board", with_board)
+    assert "3 rerank-split queries have their target" in result["blend"]["rerank"]["skipped"]
+    assert "board" in result["splits"]["test"]
+    result, _, _ = run_evaluator(tmp_path / "without_board", {**inputs, "examples": [examples]})
+    assert "2 rerank-split queries have their target" in result["blend"]["rerank"]["skipped"]
+
+
 def test_report_files_are_written(evaluated):
     _, evaluation, _, _ = evaluated
     for name in ("report.html", "report.md"):

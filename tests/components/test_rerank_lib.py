@@ -24,9 +24,12 @@ def world(
     recent_share=0.1,
     hidden=None,
     softmax_rows=None,
+    board=None,
 ):
-    """(Candidates, RerankInputs) over the catalogue of every id named, from id lists and training triples."""
-    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=100)
+    """(Candidates, RerankInputs) over the catalogue of every id named, from id lists and training triples;
+    `board`: the board source's lists (None: no board table)."""
+    extra = None if board is None else {"board": board}
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, 100, extra)
     catalogue = candidates.catalogue
     batch = ([a for a, _, _ in triples], [b for _, b, _ in triples], [t for _, _, t in triples])
     pairs = rerank_lib.pairs_from_batches([batch], catalogue)
@@ -40,6 +43,7 @@ def world(
         pool_per_source,
         None if hidden is None else np.asarray(hidden, dtype=np.float64),
         None if softmax_rows is None else np.asarray(softmax_rows, dtype=np.float64),
+        board=None if board is None else candidates.extra["board"].ids,
     )
     return candidates, inputs
 
@@ -47,7 +51,7 @@ def world(
 TINY_PAIRS = [("q", "a", 10), ("q", "a", 20), ("a", "q", 30), ("c", "q", 100), ("q", "q", 100)]
 
 
-def tiny_inputs(pool_per_source=3):
+def tiny_inputs(pool_per_source=3, board=None):
     embedding = {"q": [("a", 0.9), ("b", 0.8), ("q", 0.7)], "a": [("q", 0.9)], "b": [("a", 0.5)]}
     cooccurrence = {"q": [("c", 3.0), ("a", 2.0)], "c": [("b", 1.0), ("q", 0.5)]}
     vectors = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
@@ -55,7 +59,7 @@ def tiny_inputs(pool_per_source=3):
     hidden = np.array([[1.0, 2.0], [4.0, 6.0], [0.0, 0.0]])  # q, a, b
     softmax_rows = np.array([[0.5, 0.0], [1.0, -1.0], [2.0, 2.0]])
     args = (embedding, cooccurrence, ["q", "a", "b"], vectors, popularity, TINY_PAIRS, pool_per_source)
-    return world(*args, hidden=hidden, softmax_rows=softmax_rows)
+    return world(*args, hidden=hidden, softmax_rows=softmax_rows, board=board)
 
 
 def pool_of(candidates, inputs, item):
@@ -93,6 +97,47 @@ def test_pool_is_cooccurrence_then_pin2vec_each_once_without_the_query():
     assert pool_of(candidates, inputs, "unknown")[0] == []
     candidates, narrow = tiny_inputs(pool_per_source=1)
     assert pool_of(candidates, narrow, "q")[0] == ["c", "a"]
+
+
+TINY_BOARD = {"q": [("d", 2.0), ("a", 1.0)], "d": [("b", 1.0), ("q", 1.0)]}  # d: only board proposes it
+
+
+def test_board_candidates_join_the_pool_with_their_board_rank():
+    candidates, inputs = tiny_inputs(board=TINY_BOARD)
+    pool, x = pool_of(candidates, inputs, "q")
+    assert pool == ["c", "a", "b", "d"]  # co-occurrence, then Pin2Vec, then board; "a" (in all three) once
+    c, a, b, d = x
+    absent = math.log(4)
+    assert d[FEATURE["in_board"]] == 1.0 and d[FEATURE["log_board_rank"]] == 0.0
+    assert d[FEATURE["in_cooccurrence"]] == 0.0 and d[FEATURE["in_pin2vec"]] == 0.0
+    assert d[FEATURE["log_reverse_board_rank"]] == pytest.approx(math.log(2))  # q is 2nd in d's board list
+    assert a[FEATURE["log_board_rank"]] == pytest.approx(math.log(2)) and a[FEATURE["in_board"]] == 1.0
+    assert a[FEATURE["log_cooccurrence_rank"]] == pytest.approx(math.log(2))
+    assert a[FEATURE["log_pin2vec_rank"]] == 0.0
+    assert c[FEATURE["in_board"]] == 0.0 and c[FEATURE["log_board_rank"]] == absent
+    assert b[FEATURE["in_board"]] == 0.0 and b[FEATURE["log_reverse_board_rank"]] == absent
+    # Only the board's own lists are cut to pool_per_source: with 1, "a" (board's 2nd) has no board rank.
+    candidates, narrow = tiny_inputs(pool_per_source=1, board=TINY_BOARD)
+    pool, x = pool_of(candidates, narrow, "q")
+    assert pool == ["c", "a", "d"] and x[1, FEATURE["in_board"]] == 0.0 and x[2, FEATURE["in_board"]] == 1.0
+    # The other features do not depend on the board table being there.
+    candidates, without = tiny_inputs()
+    pool, x_without = pool_of(candidates, without, "q")
+    board_columns = [FEATURE[f] for f in ("log_board_rank", "in_board", "log_reverse_board_rank")]
+    others = [i for i in range(len(rerank_lib.FEATURES)) if i not in board_columns]
+    np.testing.assert_array_equal(
+        x_without[:, others], pool_of(*tiny_inputs(board=TINY_BOARD), "q")[1][:3, others]
+    )
+
+
+def test_without_a_board_table_its_features_are_constants():
+    candidates, inputs = tiny_inputs()
+    pools = rerank_lib.pool_features(candidates.catalogue.rows(["q", "a", "b", "c"]), inputs)
+    assert len(pools.candidates) > 4  # several pools, all with the same board columns
+    absent = math.log(4)
+    assert (pools.x[:, FEATURE["log_board_rank"]] == absent).all()
+    assert (pools.x[:, FEATURE["in_board"]] == 0.0).all()
+    assert (pools.x[:, FEATURE["log_reverse_board_rank"]] == absent).all()
 
 
 def test_features_by_hand():
@@ -158,6 +203,14 @@ def test_model_json_round_trip_and_refusals():
         rerank_lib.RerankModel.from_json(text, "m.json")
     with pytest.raises(ValueError, match=r"m\.json: format_version"):
         rerank_lib.RerankModel.from_json('{"format_version": 99}', "m.json")
+    # A model of the previous format (no board features) is refused, not read with its weights shifted.
+    older = json.loads(model.to_json())
+    board = ("log_board_rank", "in_board", "log_reverse_board_rank")
+    keep = [i for i, f in enumerate(rerank_lib.FEATURES) if f not in board]
+    older.update(format_version=2, features=[rerank_lib.FEATURES[i] for i in keep])
+    older.update({k: [older[k][i] for i in keep] for k in ("mean", "scale", "weights")})
+    with pytest.raises(ValueError, match=r"format_version 2, expected 3 .*RelatedEvaluator again"):
+        rerank_lib.RerankModel.from_json(json.dumps(older))
 
 
 def test_pools_rank_by_descending_score_with_ties_by_id_and_give_probabilities():
@@ -240,6 +293,43 @@ def test_validation_chooses_but_never_fits():
     assert wrong.hit_rate_at_10 == 1.0 and wrong.mrr_at_10 < 0.3  # 6 candidates fit in 10, but last-ish
 
 
+def board_world(items=80, per_item=6, seed=0, with_board=True):
+    """Co-occurrence and Pin2Vec rank each query's `per_item` candidates in random order and no training pair
+    tells them apart; the next engagement is always the one the board lists first (its only board candidate).
+    Returns (candidates, inputs, the (item, target) query pairs)."""
+    rng = np.random.default_rng(seed)
+    embedding, cooccurrence, board, queries = {}, {}, {}, []
+    for i in range(items):
+        q = f"q{i}"
+        candidates = [f"c{i}_{j}" for j in range(per_item)]
+        target = candidates[int(rng.integers(per_item))]
+        cooccurrence[q] = [(c, 1.0 / r) for r, c in enumerate(rng.permutation(candidates), 1)]
+        embedding[q] = [(c, 1.0 / r) for r, c in enumerate(rng.permutation(candidates), 1)]
+        board[q] = [(target, 1.0)]
+        queries.append((q, target))
+    ids = sorted({x for q, ranked in embedding.items() for x in [q] + [c for c, _ in ranked]})
+    vectors = rng.normal(size=(len(ids), 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    args = (embedding, cooccurrence, ids, vectors, {x: 3 for x in ids}, [], 100)
+    candidates, inputs = world(*args, board=board if with_board else None)
+    return candidates, inputs, queries
+
+
+def test_the_reranker_learns_to_follow_the_board():
+    settings = RerankSettings(min_training_queries=20)
+    candidates, inputs, queries = board_world()
+    training, validation = halves(candidates, queries)
+    choice = rerank_lib.choose_reranker(training, validation, inputs, settings)
+    assert set(choice.validation_ranks.tolist()) == {1}  # unseen query items: board's candidate first
+    assert choice.model.weights[FEATURE["in_board"]] > 0
+    assert choice.model.weights[FEATURE["log_board_rank"]] < 0  # (collinear with in_board here)
+    # Without the board table the same queries are a coin toss among 6 (MRR by chance: 0.41).
+    candidates, inputs, queries = board_world(with_board=False)
+    training, validation = halves(candidates, queries)
+    blind = rerank_lib.choose_reranker(training, validation, inputs, settings)
+    assert blind.mrr_at_10 < 0.7 and blind.model.weights[FEATURE["in_board"]] == 0.0
+
+
 def test_too_few_training_queries_means_no_reranker():
     candidates, inputs, queries, _ = direction_world(items=10)
     every = catalogue_lib.queries_from(queries, candidates.catalogue)
@@ -307,9 +397,10 @@ def test_fit_matches_a_per_pool_newton_reference():
 
 
 def reference_pool_and_features(
-    query, embedding, cooccurrence, vectors, popularity, triples, pool, share, hidden, softmax_rows
+    query, embedding, cooccurrence, vectors, popularity, triples, pool, share, hidden, softmax_rows, board
 ):
-    """The per-item pool and features the arrays must reproduce (the evaluator's original code)."""
+    """The per-item pool and features the arrays must reproduce (the evaluator's original code, with the
+    board's lists, {} without a board table)."""
     first, last = min(t for *_, t in triples), max(t for *_, t in triples)
     cutoff = last - share * (last - first)
     forward, labels, recent = Counter(), Counter(), Counter()
@@ -322,12 +413,12 @@ def reference_pool_and_features(
     def ranks(lists, item):
         return {c: r for r, (c, _) in enumerate((lists.get(item) or [])[:pool], 1) if c != item}
 
-    crank, prank = ranks(cooccurrence, query), ranks(embedding, query)
-    candidates = list({**dict.fromkeys(crank), **dict.fromkeys(prank)})
+    crank, prank, brank = ranks(cooccurrence, query), ranks(embedding, query), ranks(board, query)
+    candidates = list({**dict.fromkeys(crank), **dict.fromkeys(prank), **dict.fromkeys(brank)})
     absent, lq = pool + 1, math.log1p(popularity.get(query, 0))
     rows = []
     for c in candidates:
-        cr, pr = crank.get(c, absent), prank.get(c, absent)
+        cr, pr, br = crank.get(c, absent), prank.get(c, absent), brank.get(c, absent)
         fwd, bwd = forward[(query, c)], forward[(c, query)]
         has = query in vectors and c in vectors
         cosine = float(vectors[query] @ vectors[c]) if has else 0.0
@@ -338,6 +429,7 @@ def reference_pool_and_features(
             (math.log(cr), float(cr < absent), math.log(pr), float(pr < absent),
              math.log(ranks(cooccurrence, c).get(query, absent)),
              math.log(ranks(embedding, c).get(query, absent)),
+             math.log(br), float(br < absent), math.log(ranks(board, c).get(query, absent)),
              lc, math.log1p(fwd), math.log1p(bwd), cosine, next_score, distance,
              math.log1p(popularity.get(c, 0)),
              math.log1p(recent[c]), recent[c] / labels[c] if labels[c] else 0.0,
@@ -346,8 +438,8 @@ def reference_pool_and_features(
     return candidates, np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(rerank_lib.FEATURES))
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(seed):
+@pytest.mark.parametrize("seed,with_board", [(0, False), (1, False), (2, False), (3, True), (4, True)])
+def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(seed, with_board):
     rng = np.random.default_rng(seed)
     names = [f"n{i:02d}" for i in range(25)]
 
@@ -368,8 +460,11 @@ def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(se
     ]
     pool = 5
     hidden, softmax_rows = rng.normal(size=(2, len(with_vectors), 4))
+    board = lists() if with_board else {}
     args = (embedding, cooccurrence, with_vectors, vectors, popularity, triples, pool, 0.2)
-    candidates, inputs = world(*args, hidden=hidden, softmax_rows=softmax_rows)
+    candidates, inputs = world(
+        *args, hidden=hidden, softmax_rows=softmax_rows, board=board if with_board else None
+    )
     by_name = dict(zip(with_vectors, vectors, strict=True))
     hidden_of = dict(zip(with_vectors, hidden, strict=True))
     rows_of = dict(zip(with_vectors, softmax_rows, strict=True))
@@ -380,7 +475,7 @@ def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(se
     ids, _ = rerank_lib.rerank_rows(candidates.catalogue.rows(queries), inputs, model, top_n=4)
     for position, query in enumerate(queries):
         expected_pool, expected_x = reference_pool_and_features(
-            query, embedding, cooccurrence, by_name, popularity, triples, pool, 0.2, hidden_of, rows_of
+            query, embedding, cooccurrence, by_name, popularity, triples, pool, 0.2, hidden_of, rows_of, board
         )
         entries = slice(pools.starts[position], pools.starts[position + 1])
         assert candidates.catalogue.names(pools.candidates[entries]) == expected_pool, query
