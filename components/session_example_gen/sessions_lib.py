@@ -622,10 +622,19 @@ def list_input_files(path: str) -> list[str]:
 
 
 def fingerprint_inputs(path: str) -> str:
-    """Hash of the input files' names, sizes and modification times, so a pipeline cache sees new data."""
-    fileio = _LocalFiles() if _is_local(path) else _fileio()
+    """Hash of the input files, so a pipeline cache sees new data: for local files their names and contents
+    (an edit that keeps a file's size and modification time, as `cp -p`, `rsync -a` or `tar` can leave, is
+    seen; about 1 s per GB, docs/BENCHMARKS.md); for remote ones (gs://...) their names, sizes and
+    modification times, what the filesystem offers without reading them."""
+    local = _is_local(path)
+    fileio = _LocalFiles() if local else _fileio()
     digest = hashlib.sha256()
     for file in list_input_files(path):
+        if local:
+            with open(file, "rb") as f:
+                content = hashlib.file_digest(f, "sha256").hexdigest()
+            digest.update(f"{file}\t{content}\n".encode())
+            continue
         stat = fileio.stat(file)
         size = getattr(stat, "st_size", getattr(stat, "length", 0))
         mtime = getattr(stat, "st_mtime_ns", getattr(stat, "mtime_nsec", 0))

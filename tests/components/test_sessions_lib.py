@@ -327,6 +327,18 @@ def test_fingerprint_changes_when_a_file_changes(tmp_path):
     assert lib.fingerprint_inputs(str(tmp_path)) != before
 
 
+def test_fingerprint_sees_an_edit_that_keeps_size_and_modification_time(tmp_path):
+    """What `cp -p`, `rsync -a` or `tar` can leave: other rows, the same size and mtime."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp\nu1,i1,1\n")
+    stat = path.stat()
+    before = lib.fingerprint_inputs(str(path))
+    path.write_text("user_id,item_id,timestamp\nu1,i2,1\n")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    assert lib.fingerprint_inputs(str(path)) != before
+
+
 # Rows the cheap path must read exactly as parse_row does (or hand over to it): every kind of value a CSV
 # or Parquet column can hold, including the malformed ones.
 AWKWARD_ROWS = [
