@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 
@@ -18,6 +19,7 @@ from pipeline.config import (
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import run_logging
+from pipeline.stale_executions import fail_stale_executions
 
 
 def input_size_bytes(path: str) -> int:
@@ -36,6 +38,13 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
 
 
 def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress) -> dict:
+    for stale in fail_stale_executions(connection_config(run), run.pipeline_name, run.pipeline_root):
+        logging.warning(
+            "%s (execution %d) was left unfinished by a run that died: marked FAILED in ML Metadata%s",
+            stale.node,
+            stale.execution_id,
+            f", removed {', '.join(stale.removed)}" if stale.removed else "",
+        )
     input_bytes = input_size_bytes(settings.source.path)
     beam_args = run.beam_args or default_beam_args(input_bytes)
     if settings.statistics_skip_train is None:
