@@ -135,7 +135,11 @@ def export_related(settings: ExportSettings) -> list[str]:
         raise ValueError(f"k={settings.k} but the index at {directory} has only {num_items - 1} other items")
     os.makedirs(settings.out, exist_ok=True)
     prefix = os.path.join(settings.out, FILE_PREFIX)
-    with beam.Pipeline(options=PipelineOptions(list(settings.beam_args))) as pipeline:
+    # Beam's default runner is Prism, which it downloads on first use: name the local one unless told.
+    beam_args = list(settings.beam_args)
+    if not any(arg.startswith("--runner") for arg in beam_args):
+        beam_args.append("--runner=DirectRunner")
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as pipeline:
         rows = (
             pipeline
             | "Ranges" >> beam.Create(row_ranges(num_items, settings.batch_size))

@@ -281,6 +281,13 @@ def run_loop(main: Coroutine, event_loop: str) -> None:
 
 
 def run(settings: ServerSettings, access_log_path: str | None = None) -> int:
+    if not os.path.isdir(settings.model_base):  # TF Serving would wait for it; a typo should not look ready
+        print(
+            f"pin2vec serve: --model-base {settings.model_base} is not a directory; give a run's serving "
+            "directory (<output-dir>/serving, written by `pin2vec run`)",
+            file=sys.stderr,
+        )
+        return 2
     handler = configure_logging(access_log_path)
     sys.setswitchinterval(settings.gil_switch_interval_s)
     try:

@@ -126,8 +126,14 @@ def json_to_array(value: Any, dtype: int, name: str) -> np.ndarray:
             raise ValueError("not numbers")
         if dtype == types_pb2.DT_BOOL and array.dtype != np.bool_:
             raise ValueError("not true/false")
-        if dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64) and array.dtype.kind not in "iub":
-            raise ValueError("not integers")
+        if dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64):
+            if array.dtype.kind not in "iub":
+                raise ValueError("not integers")
+            bounds = np.iinfo(_NUMPY_DTYPES[dtype])
+            if array.size and (array.min() < bounds.min or array.max() > bounds.max):  # astype would wrap
+                raise ValueError(
+                    f"{array.max() if array.max() > bounds.max else array.min()} is out of range"
+                )
         return array.astype(_NUMPY_DTYPES[dtype])
     except (ValueError, TypeError, OverflowError) as error:
         raise ServingError(

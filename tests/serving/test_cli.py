@@ -120,3 +120,10 @@ def test_export_related_defaults_to_the_pin2vec_index(artifacts, tmp_path, capsy
 def test_export_related_errors_name_what_is_missing(tmp_path, capsys):
     assert cli.main(["export-related", "--serving-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "no complete pushed index under" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_model_base_that_does_not_exist(tmp_path, capsys):
+    missing = tmp_path / "no-such-serving"
+    assert cli.main(["serve", "--model-base", str(missing), "--rest-port", "0", "--grpc-port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert f"--model-base {missing} is not a directory" in err and "pin2vec run" in err

@@ -129,6 +129,12 @@ def test_rest_embedding_model_serves_vectors(server, artifacts):
         ("/v1/models/related:predict", {"instances": ["a"], "signature_name": "x"}, 400, "not found"),
         ("/v1/models/related:predict", {"inputs": {"item_ids": ["a"], "k": 0}}, 400, "in [1, 50]"),
         ("/v1/models/related:predict", {"inputs": {"item_ids": ["a"], "k": 51}}, 400, "in [1, 50]"),
+        (
+            "/v1/models/related:predict",
+            {"inputs": {"item_ids": ["a"], "k": 10**10}},
+            400,
+            "10000000000 is out of range",
+        ),
         ("/v1/models/related:predict", {"inputs": {"item_ids": ["a"], "k": "3"}}, 400, "'k'"),
         ("/v1/models/related:predict", {"inputs": {"item_ids": [1, 2]}}, 400, "strings"),
         ("/v1/models/related:predict", {"inputs": {"ids": ["a"]}}, 400, "unknown input"),
