@@ -206,6 +206,9 @@ def latest_version_dir(base: str, marker: str = index_files.METADATA_FILE) -> st
         directory = os.path.join(base, str(version))
         if not os.path.isfile(os.path.join(directory, marker)):
             continue
+        serving_dir, model = os.path.split(os.path.abspath(base))
+        if not push_records.manifest_of(serving_dir, model, version)[0]:
+            continue  # not committed yet, or newer than the pinned version: not there for readers
         try:
             push_records.check_model_version(directory)
         except push_records.CorruptVersionError as error:

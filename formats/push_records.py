@@ -11,6 +11,9 @@ the newest good one.
 A serving directory pushed before commit records existed has no `versions/` directory: its versions are all
 read as before, without checks. The pusher records them (`serving_layout.publish_version`) when it first
 creates `versions/`, so they stay visible.
+
+A rollback pins serving to an earlier committed version (`versions/pinned.json`): every reader then treats
+newer versions as not there, without anything being deleted, until the pin is released.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import uuid
 
 MANIFEST_FILE = "MANIFEST.json"
 COMMITS_DIR = "versions"  # <serving>/versions/<version>.json
+PIN_FILE = "pinned.json"  # in COMMITS_DIR: {"version", "at", "by"}: serve nothing newer (a rollback)
+HISTORY_FILE = "rollbacks.jsonl"  # in COMMITS_DIR: every pin and release, one JSON object per line
 MANIFEST_FORMAT = 1
 _CHUNK = 1 << 20
 
@@ -131,11 +136,43 @@ def write_commit(serving_dir: str, version: int, record: dict, directory: str | 
     os.replace(temporary, os.path.join(directory, f"{version}.json"))
 
 
+def pinned_version(serving_dir: str) -> int | None:
+    """The version a rollback pinned serving to (None: serve the newest)."""
+    try:
+        with open(os.path.join(commits_dir(serving_dir), PIN_FILE), encoding="utf-8") as f:
+            return int(json.load(f)["version"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        path = os.path.join(commits_dir(serving_dir), PIN_FILE)
+        raise CorruptVersionError(f"{path} is unreadable: {error}") from error
+
+
+def write_pin(serving_dir: str, version: int | None, note: dict) -> None:
+    """Pins serving to `version` (None: releases the pin), atomically, and appends `note` to the history."""
+    directory = commits_dir(serving_dir)
+    path = os.path.join(directory, PIN_FILE)
+    if version is None:
+        if os.path.exists(path):
+            os.remove(path)
+    else:
+        temporary = os.path.join(directory, f".{PIN_FILE}.tmp-{uuid.uuid4().hex[:8]}")
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump({**note, "version": version}, f, sort_keys=True)
+        os.replace(temporary, path)
+    with open(os.path.join(directory, HISTORY_FILE), "a", encoding="utf-8") as f:
+        f.write(json.dumps({**note, "version": version}, sort_keys=True) + "\n")
+
+
 def manifest_of(serving_dir: str, model: str, version: int) -> tuple[bool, str | None]:
     """(visible, expected manifest sha256) of one model version: visible when the serving directory has no
-    commit records (legacy), or its version's record lists the model; the sha256 is None for legacy ones."""
+    commit records (legacy), or its version's record lists the model and it is not after a pinned version;
+    the sha256 is None for legacy ones."""
     if not records_in_use(serving_dir):
         return True, None
+    pinned = pinned_version(serving_dir)
+    if pinned is not None and version > pinned:
+        return False, None
     path = os.path.join(commits_dir(serving_dir), f"{version}.json")
     try:
         with open(path, encoding="utf-8") as f:
@@ -156,7 +193,8 @@ def check_model_version(version_dir: str) -> None:
     visible, digest = manifest_of(serving_dir, model, version)
     if not visible:
         raise CorruptVersionError(
-            f"{version_dir} is not committed (no {COMMITS_DIR}/{version}.json lists it)"
+            f"{version_dir} is not committed (no {COMMITS_DIR}/{version}.json lists it) or is newer than the "
+            f"version serving is pinned to ({COMMITS_DIR}/{PIN_FILE})"
         )
     if digest is not None:
         verify_manifest(version_dir, digest)

@@ -82,7 +82,7 @@ def publish_version(
     under the same version. A damaged one means a new version. `extra_json`: model -> {file name: object}
     written into that model's copy."""
     extra_json = extra_json or {}
-    _adopt_legacy_versions(serving_dir)
+    adopt_legacy_versions(serving_dir)
     records = push_records.committed(serving_dir)
     newest = max(records, default=None)
     if newest is not None and records[newest].get("provenance") == provenance:
@@ -182,7 +182,7 @@ def _remove_leftovers(serving_dir: str, newest_committed: int | None) -> None:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _adopt_legacy_versions(serving_dir: str) -> None:
+def adopt_legacy_versions(serving_dir: str) -> None:
     """Turns commit records on for a serving directory pushed before them, recording every version already
     there (without a manifest to check) so that none disappears. All records appear in one rename."""
     if push_records.records_in_use(serving_dir):

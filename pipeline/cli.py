@@ -224,6 +224,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_serve_parser(sub)
+    rollback = sub.add_parser(
+        "rollback",
+        help="serve an earlier pushed version (nothing is deleted), or the newest again with --release",
+    )
+    rollback.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
+    rollback.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
+    target = rollback.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", type=int, default=None, metavar="VERSION", help="a pushed version")
+    target.add_argument("--previous", action="store_true", help="the version before the one served now")
+    target.add_argument("--release", action="store_true", help="serve the newest pushed version again")
     _add_export_related_parser(sub)
     _add_export_embeddings_parser(sub)
 
@@ -424,6 +434,14 @@ def cmd_serve(args) -> int:
     return run(settings, access_log_path=args.access_log)
 
 
+def cmd_rollback(args) -> int:
+    from serving.rollback import rollback
+
+    serving_dir = args.serving_dir or os.path.join(args.output_dir, "serving")
+    print(rollback(serving_dir, to=args.to, previous=args.previous, release=args.release))
+    return 0
+
+
 def cmd_export_related(args) -> int:
     from serving.export_related import ExportSettings, export_related
 
@@ -487,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         "related": cmd_related,
         "compile": cmd_compile,
         "serve": cmd_serve,
+        "rollback": cmd_rollback,
         "export-related": cmd_export_related,
         "export-embeddings": cmd_export_embeddings,
     }

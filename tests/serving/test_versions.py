@@ -14,6 +14,7 @@ import requests
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from formats import index_files, push_records, serving_layout
+from serving.rollback import rollback
 from serving.tensors import array_to_proto
 from tests.serving.conftest import ITEM_IDS, copy_partially, publish, running_server, wait_until
 
@@ -226,3 +227,23 @@ def test_corrupt_versions_moved_in_under_load_are_never_served(artifacts, tmp_pa
             wait_until(lambda: load.ok > answered + 20)
     assert load.failures == []
     assert load.versions == {good}  # every gRPC answer came from the good version
+
+
+def test_a_rollback_reaches_a_running_server_within_a_poll_with_no_failed_request(artifacts, tmp_path):
+    base = tmp_path / "serving"
+    similar = serving_layout.PIN2VEC_SIMILAR_MODEL
+    first = serving_layout.publish_version(str(base), {similar: artifacts.index_a}, {"index": "a"}).version
+    second = serving_layout.publish_version(str(base), {similar: artifacts.index_b}, {"index": "b"}).version
+    with running_server(str(base), keep_versions=1) as server, _Load(server) as load:
+        wait_until(lambda: _related_version(server) and second in load.versions)
+        newest_answer = _related_version(server)
+        assert "(was" in rollback(str(base), previous=True)
+        wait_until(lambda: list(_served_versions(server)) == [first], what="the rollback to be served")
+        served = load.ok
+        wait_until(lambda: load.ok > served + 50)
+        assert _related_version(server) != newest_answer
+        rollback(str(base), release=True)
+        wait_until(lambda: list(_served_versions(server)) == [second], what="the release to be served")
+        assert _related_version(server) == newest_answer
+    assert load.failures == []
+    assert load.versions == {first, second}
