@@ -125,6 +125,12 @@ def _add_serve_parser(sub) -> None:
     serve.add_argument("--grpc-port", type=int, default=8500, help="0 picks a free port")
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often the model base is scanned")
     serve.add_argument("--keep-versions", type=int, default=2, help="newest versions kept loaded per model")
+    serve.add_argument(
+        "--model-config-file",
+        default=None,
+        help="TF Serving's model config (text proto): per model a version policy and version labels "
+        "(stable, canary), read again when it changes; see docs/SERVING.md",
+    )
     serve.add_argument("--max-k", type=int, default=100, help="largest k a related request may ask")
     serve.add_argument("--max-instances", type=int, default=1024, help="rows per request")
     serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
@@ -430,6 +436,7 @@ def cmd_serve(args) -> int:
         grpc_workers=args.grpc_workers,
         event_loop=args.event_loop,
         grpc_frontend=args.grpc_frontend,
+        model_config_file=args.model_config_file and os.path.abspath(args.model_config_file),
     )
     return run(settings, access_log_path=args.access_log)
 

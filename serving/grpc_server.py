@@ -28,12 +28,10 @@ _OK, _UNKNOWN = 0, 2  # tensorflow.error.Code
 MAX_SEND_BYTES = 64 * 1024 * 1024
 
 
-def _version(spec: model_pb2.ModelSpec) -> int | None:
+def _version(registry: ModelRegistry, spec: model_pb2.ModelSpec) -> int | None:
+    """The version a ModelSpec asks for: its number, its label's (the model config's), or None (latest)."""
     if spec.version_label:
-        raise ServingError(
-            Code.INVALID_ARGUMENT,
-            f"version labels ('{spec.version_label}') are not supported; give a version",
-        )
+        return registry.label_version(spec.name, spec.version_label)
     return spec.version.value if spec.HasField("version") else None
 
 
@@ -115,7 +113,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             result = await predict(
                 self.registry,
                 spec.name,
-                _version(spec),
+                _version(self.registry, spec),
                 spec.signature_name,
                 _decode(request),
                 self.limits,
@@ -181,7 +179,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     Code.INVALID_ARGUMENT, f"metadata_field must be ['signature_def']; got {fields}"
                 )
             spec = request.model_spec
-            with self.registry.acquire(spec.name, _version(spec)) as servable:
+            with self.registry.acquire(spec.name, _version(self.registry, spec)) as servable:
                 signatures = get_model_metadata_pb2.SignatureDefMap()
                 for name, signature in servable.signature_defs.items():
                     signatures.signature_def[name].CopyFrom(signature)
@@ -206,7 +204,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def GetModelStatus(self, request: get_model_status_pb2.GetModelStatusRequest, context):
         async def work():
             spec = request.model_spec
-            statuses = self.registry.status(spec.name, _version(spec))
+            statuses = self.registry.status(spec.name, _version(self.registry, spec))
             state = get_model_status_pb2.ModelVersionStatus.State
             response = get_model_status_pb2.GetModelStatusResponse(
                 model_version_status=[

@@ -24,9 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from formats import push_records, serving_layout
 from serving.errors import Code, ServingError
+from serving.model_config import ModelEntry, VersionPolicy, parse_model_config
 from serving.servable import ModelLoader, Servable
 
 log = logging.getLogger("pin2vec.serving")
+_NO_ENTRY = ModelEntry(None, {})
 
 
 def version_dirs(model_base: str) -> dict[int, str]:
@@ -101,13 +103,16 @@ class ModelRegistry:
         keep_versions: int = 2,
         loading_switch_interval_s: float | None = None,
         aliases: Mapping[str, Callable[[], str]] | None = None,
+        model_config_file: str | None = None,
     ):
         """`loading_switch_interval_s`: Python's GIL switch interval while a version loads (None: left as
         it is). A loader's Python code holds the GIL between switches, so every request served meanwhile
         waits up to one interval each time it needs the GIL; a shorter interval during loads keeps those
         waits out of the latency, at no cost the rest of the time.
 
-        `aliases`: name -> a function giving the model that name answers from (called at each poll)."""
+        `aliases`: name -> a function giving the model that name answers from (called at each poll).
+        `model_config_file`: TF Serving's model config (version policies and labels; model_config.py), read
+        again at each poll when it changed; a bad one is logged and the last good one kept."""
         if keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1; got {keep_versions}")
         names = [loader.name for loader in loaders]
@@ -125,6 +130,9 @@ class ModelRegistry:
         self._waiting: dict[str, set[int]] = {name: set() for name in self._loaders}
         self._aliases = dict(aliases or {})
         self._alias_targets: dict[str, str] = {}
+        self.model_config_file = model_config_file
+        self._config: dict[str, ModelEntry] = {}
+        self._config_stamp: tuple | None = None  # (mtime_ns, size) of the config last read
         self._lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
@@ -165,6 +173,28 @@ class ModelRegistry:
                     )
             entry.in_flight += 1
         return Lease(self, entry)
+
+    def label_version(self, name: str, label: str) -> int:
+        """The version `label` names for model `name` in the model config (for an alias: its own entry,
+        else the entry of the model it answers from)."""
+        with self._lock:
+            target = self._resolve(name)
+            labels = {**self._entry(target).labels, **self._entry(name).labels}
+        if label not in labels:
+            where = self.model_config_file or "no --model-config-file given"
+            raise ServingError(
+                Code.NOT_FOUND,
+                f"model '{name}' has no version label '{label}' ({where}); labels: {sorted(labels)}",
+            )
+        return labels[label]
+
+    def _entry(self, name: str) -> ModelEntry:
+        """The model's config entry; else the entry of an alias (one push, one version number for every
+        model); else none."""
+        for candidate in (name, *self._aliases):
+            if candidate in self._config:
+                return self._config[candidate]
+        return _NO_ENTRY
 
     def _resolve(self, name: str) -> str:
         """The model `name` answers from (itself unless an alias); call with the lock held."""
@@ -214,10 +244,29 @@ class ModelRegistry:
     def poll(self) -> None:
         """One pass over every model's directory: load what is new, drop what is gone or superseded."""
         with self._poll_lock:
+            self._read_config()
             for name, loader in self._loaders.items():
                 self._poll_model(name, loader)
             for alias, resolve in self._aliases.items():
                 self._resolve_alias(alias, resolve)
+
+    def _read_config(self) -> None:
+        if self.model_config_file is None:
+            return
+        try:
+            stat = os.stat(self.model_config_file)
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if stamp == self._config_stamp:
+                return
+            self._config_stamp = stamp
+            with open(self.model_config_file, encoding="utf-8") as f:
+                config = parse_model_config(f.read(), self.model_config_file)
+        except (OSError, ValueError) as error:
+            log.error("model config not applied, the last good one stays: %s", error)
+            return
+        with self._lock:
+            self._config = config
+        log.info("model config %s applied: %s", self.model_config_file, ", ".join(sorted(config)) or "empty")
 
     def _resolve_alias(self, alias: str, resolve: Callable[[], str]) -> None:
         try:
@@ -240,9 +289,13 @@ class ModelRegistry:
         on_disk = version_dirs(os.path.join(self.model_base, name))
         current = self._loaded[name]
         keep: dict[int, _Entry] = {}
+        policy = self._entry(name).policy or VersionPolicy("latest", num=self.keep_versions)
+        wanted = set(policy.select(list(on_disk)))
         for version in sorted(on_disk, reverse=True):
-            if len(keep) == self.keep_versions:
+            if policy.kind == "latest" and len(keep) == policy.num:
                 break
+            if version not in wanted and policy.kind != "latest":
+                continue
             if version in current:
                 keep[version] = current[version]
                 continue

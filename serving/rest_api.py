@@ -1,8 +1,8 @@
 """TF Serving's REST API as pure functions: URL paths, the predict request's two forms, the answers.
 
-    GET  /v1/models/{name}[/versions/{v}]             model status
-    GET  /v1/models/{name}[/versions/{v}]/metadata    signatures
-    POST /v1/models/{name}[/versions/{v}]:predict     {"signature_name", "instances"|"inputs"}
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]             model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata    signatures
+    POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict     {"signature_name", "instances"|"inputs"}
 
 Row form ("instances": a list, one item per row; each a value, or an object of named inputs) is answered with
 "predictions" (one item per row); columnar form ("inputs": an object of named inputs, or one value) with
@@ -24,7 +24,7 @@ from serving.model_registry import VersionStatus
 from serving.tensors import array_to_json, json_to_array
 
 _PATH = re.compile(
-    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?"
+    r"/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?:(?P<metadata>/metadata)|(?P<predict>:predict))?"
 )
 
@@ -34,6 +34,7 @@ class Route:
     name: str
     version: int | None
     kind: str  # "status", "metadata" or "predict"
+    label: str | None = None  # a version label (the model config's version_labels), resolved by the server
 
 
 def parse_path(path: str) -> Route:
@@ -41,13 +42,13 @@ def parse_path(path: str) -> Route:
     if match is None:
         raise ServingError(
             Code.NOT_FOUND,
-            f"Malformed request: {path}; expected /v1/models/NAME[/versions/N][/metadata|:predict]",
+            f"Malformed request: {path}; expected /v1/models/NAME[/versions/N|/labels/L][/metadata|:predict]",
         )
     version = match["version"]
     if version is not None and not (version.isascii() and version.isdigit()):
         raise ServingError(Code.INVALID_ARGUMENT, f"version must be an integer; got {version!r}")
     kind = "metadata" if match["metadata"] else "predict" if match["predict"] else "status"
-    return Route(match["name"], None if version is None else int(version), kind)
+    return Route(match["name"], None if version is None else int(version), kind, match["label"])
 
 
 @dataclasses.dataclass

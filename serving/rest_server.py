@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -40,6 +41,10 @@ class RestFrontEnd:
         served = None  # the version that answered (the latest, unless the path pins one)
         try:
             route = rest_api.parse_path(request.path)
+            if route.label is not None:  # TF Serving's labels: the model config names their versions
+                route = dataclasses.replace(
+                    route, version=self.registry.label_version(route.name, route.label), label=None
+                )
             if route.kind == "predict":
                 if request.method != "POST":
                     raise ServingError(

@@ -63,6 +63,8 @@ class ServerSettings:
     # gRPC's transport: "native" (grpc++ in C++ threads, answers from Python; native_grpc_server.py),
     # "python" (grpc.aio) or "auto" (native when `make setup` built it, else python, with a warning).
     grpc_frontend: str = "auto"
+    # TF Serving's --model_config_file: version policies and labels per model (model_config.py), polled.
+    model_config_file: str | None = None
 
     def __post_init__(self):
         for name in ("rest_port", "grpc_port"):
@@ -104,6 +106,7 @@ def build_registry(settings: ServerSettings, loaders: list[ModelLoader] | None =
         settings.keep_versions,
         settings.loading_switch_interval_s,
         aliases=None if loaders else {serving_layout.DEFAULT_MODEL: default_model},
+        model_config_file=settings.model_config_file,
     )
 
 
