@@ -67,8 +67,9 @@ def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[st
     return metrics, changes
 
 
-def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
-    artifacts = latest_outputs(config, pipeline_name)
+def summarize_run(config, pipeline_name: str, pipeline_root: str, run_id: str | None = None) -> RunSummary:
+    """The run's figures; with `run_id` (run_local's), that run's own, else the newest of the pipeline's."""
+    artifacts = latest_outputs(config, pipeline_name, run_id=run_id)
     summary = RunSummary(pipeline_root=pipeline_root)
     if examples := artifacts.get(EXAMPLES):
         summary.examples = {
