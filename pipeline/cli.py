@@ -364,7 +364,11 @@ def _run_locked(args, settings, run) -> int:
     )
     result = run_local(settings, run, verbose=args.verbose)
     summary = summarize_run(
-        connection_config(run), run.pipeline_name, run.pipeline_root, run_id=result["run_id"]
+        connection_config(run),
+        run.pipeline_name,
+        run.pipeline_root,
+        run_id=result["run_id"],
+        gate=settings.evaluation,
     )
     print_summary(summary, run, result, titles_file=args.titles)
     return 0
