@@ -183,10 +183,12 @@ def keep_quarantine(quarantine_file: str, kept_file: str) -> str:
     fileio.makedirs(os.path.dirname(kept_file))
     with fileio.open(kept_file, "wb") as out:
         for shard in shards:
+            last = b"\n"
             with fileio.open(shard, "rb") as f:
-                data = f.read()
-            out.write(data)
-            if data and not data.endswith(b"\n"):
+                while chunk := f.read(1 << 20):  # a large log's quarantine need not fit in memory
+                    out.write(chunk)
+                    last = chunk[-1:]
+            if last != b"\n":
                 out.write(b"\n")
     return kept_file
 
