@@ -213,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(run)
     run.add_argument("--titles", default=None, help="TSV item_id<TAB>title, to show names in the summary")
     run.add_argument("--verbose", action="store_true", help="print every log line, not just progress")
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run holds the output directory, wait for it to finish (default: fail at once)",
+    )
 
     related = sub.add_parser("related", help="related items from the latest pushed model and index")
     related.add_argument("ids", nargs="*")
@@ -342,12 +347,19 @@ def _load_titles(path: str | None) -> dict[str, str]:
 
 
 def cmd_run(args) -> int:
-    import dataclasses
-
     from pipeline.input_checks import check_local_inputs
+    from pipeline.run_lock import run_lock
 
     settings, run = settings_from_args(args)
     check_local_inputs(settings)  # before TensorFlow and TFX load: mistakes are reported in about a second
+    # One run per output directory: taken before anything is written there, held until the summary is out.
+    waiting = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    with run_lock(run.output_dir, wait=args.wait, on_wait=waiting):
+        return _run_locked(args, settings, run)
+
+
+def _run_locked(args, settings, run) -> int:
+    import dataclasses
 
     from pipeline.config import default_eval_user_share
     from pipeline.local_runner import input_size_bytes, run_local
@@ -367,7 +379,13 @@ def cmd_run(args) -> int:
         file=sys.stderr,
     )
     result = run_local(settings, run, verbose=args.verbose)
-    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    summary = summarize_run(
+        connection_config(run),
+        run.pipeline_name,
+        run.pipeline_root,
+        run_id=result["run_id"],
+        gate=settings.evaluation,
+    )
     print_summary(summary, run, result, titles_file=args.titles)
     return 0
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 import time
 
 from tfx import v1 as tfx
+from tfx.dsl.compiler import constants as compiler_constants
+from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.session_example_gen.sessions_lib import list_input_files
 from pipeline.config import (
@@ -28,16 +31,40 @@ def input_size_bytes(path: str) -> int:
     return sum(fileio.stat(f).length for f in list_input_files(path))
 
 
+class _KnownRunIdRunner(tfx.orchestration.LocalDagRunner):
+    """LocalDagRunner with a pipeline run id chosen by the caller (LocalDagRunner picks and forgets one), so
+    that the run's ML Metadata records can be told from other runs' (its `pipeline_run` context is named so).
+    """
+
+    def __init__(self, run_id: str):
+        super().__init__()
+        self.run_id = run_id
+
+    def run_with_ir(self, pipeline, run_options=None):
+        # LocalDagRunner substitutes its own id only where the parameter is still unset.
+        runtime_parameter_utils.substitute_runtime_parameter(
+            pipeline, {compiler_constants.PIPELINE_RUN_ID_PARAMETER_NAME: self.run_id}
+        )
+        return super().run_with_ir(pipeline, run_options=run_options)
+
+
+def log_file_name(started: float, pid: int) -> str:
+    """Unique per run: start time and process id."""
+    return f"run-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}-{pid}.log"
+
+
 def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = False) -> dict:
-    """Runs the whole pipeline; returns {log_file, seconds, components: [(name, seconds, cached)]}."""
+    """Runs the whole pipeline; returns {run_id, log_file, seconds, components: [(name, seconds, cached)]}."""
     os.makedirs(run.output_dir, exist_ok=True)
-    log_file = os.path.join(run.output_dir, "logs", f"run-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    started = time.time()
+    log_file = os.path.join(run.output_dir, "logs", log_file_name(started, os.getpid()))
     os.makedirs(os.path.dirname(log_file), exist_ok=True)
+    run_id = datetime.datetime.fromtimestamp(started).isoformat()  # LocalDagRunner's format
     with run_logging(log_file, verbose) as progress:
-        return _run(settings, run, log_file, progress)
+        return _run(settings, run, log_file, progress, run_id)
 
 
-def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress) -> dict:
+def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, run_id: str) -> dict:
     for stale in fail_stale_executions(connection_config(run), run.pipeline_name, run.pipeline_root):
         logging.warning(
             "%s (execution %d) was left unfinished by a run that died: marked FAILED in ML Metadata%s",
@@ -61,10 +88,11 @@ def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress) 
     )
     started = time.monotonic()
     try:
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        _KnownRunIdRunner(run_id).run(pipeline)
     except Exception as error:
         raise RuntimeError(f"{error}\n(full log: {log_file})") from error
     return {
+        "run_id": run_id,
         "log_file": log_file,
         "seconds": time.monotonic() - started,
         "components": progress.finished,

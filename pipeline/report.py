@@ -7,7 +7,7 @@ import sys
 
 from components.related_evaluator.report_lib import paired_rows
 from pipeline.config import RunSettings
-from pipeline.summary import RunSummary
+from pipeline.summary import DROP, FLOOR, GateFailure, RunSummary
 
 
 def print_summary(
@@ -30,9 +30,7 @@ def print_summary(
         versus = f"  ({change:+.4f} vs the last blessed model)" if change is not None else ""
         lines.append(f"  {name}: {value:.4f}{versus}")
     lines.append(f"  blessed: {'yes' if summary.blessed else 'NO'}")
-    hint = noise_hint(summary)
-    if hint:
-        lines.append(f"  {hint}")
+    lines += [f"  {line}" for line in gate_advice(summary)]
     if summary.index_recall is not None:
         next_recall = (
             "" if summary.next_index_recall is None else f"{summary.next_index_recall:.3f} (pin2vec), "
@@ -77,22 +75,57 @@ def print_summary(
     print("\n".join(lines), file=out)
 
 
-def noise_hint(summary: RunSummary) -> str | None:
-    """When a drop against the blessed model kept a model back, how it compares with sampling noise.
+def gate_advice(summary: RunSummary) -> list[str]:
+    """When the Evaluator's gate refused the model: which check failed, and the advice for that check only.
+
+    The floor (--min-hit-rate) and the drop against the last blessed model (--max-hit-rate-drop) are separate
+    checks; loosening one does not pass the other, so each failed check gets its own line and its own flag.
+    """
+    if summary.blessed or not summary.gate_failures:
+        return []
+    by_check = {failure.check: failure for failure in summary.gate_failures}
+    lines = []
+    if FLOOR in by_check:
+        lines.append(floor_advice(by_check[FLOOR]))
+    if DROP in by_check:
+        lines.append(drop_advice(by_check[DROP], summary))
+    if len(lines) > 1:
+        lines.append("Both checks failed: the model passes only when each of them does.")
+    return lines
+
+
+def floor_advice(failure: GateFailure) -> str:
+    if failure.value is None:
+        return f"Failed the floor: HR@10 was not measured (--min-hit-rate {failure.limit:g})."
+    at_most = math.floor(round(failure.value * 10_000, 6)) / 10_000  # never above the measured value
+    return (
+        f"Failed the floor: HR@10 {failure.value:.4f} is below --min-hit-rate {failure.limit:g}. "
+        "Improve the model (more data, epochs, --embedding-dim), or accept this level with "
+        f"--min-hit-rate {at_most:.4f} or lower."
+    )
+
+
+def drop_advice(failure: GateFailure, summary: RunSummary) -> str:
+    """The drop against the last blessed model, next to the sampling noise that can explain it.
 
     On small logs HR@10 over a few thousand validation queries moves by about a point between equally good
     models, and the default gate tolerates no drop, so a person needs the size of the noise to decide.
     """
-    change = summary.metric_changes.get("hit_rate_at_10")
+    change = failure.value
+    if change is None:
+        return f"Failed the drop check against the blessed model (--max-hit-rate-drop {failure.limit:g})."
+    text = (
+        f"Failed the drop check: HR@10 is {-change:.4f} below the last blessed model's, more than "
+        f"--max-hit-rate-drop {failure.limit:g} tolerates"
+    )
     hit_rate, queries = summary.metrics.get("hit_rate_at_10"), summary.metrics.get("example_count")
-    if summary.blessed or change is None or change >= 0 or hit_rate is None or not queries:
-        return None
-    error = math.sqrt(hit_rate * (1.0 - hit_rate) / queries)
-    size = "within" if -change <= error else "beyond"
+    if hit_rate is not None and queries:
+        error = math.sqrt(hit_rate * (1.0 - hit_rate) / queries)
+        size = "within" if -change <= error else "beyond"
+        text += f"; {size} one standard error ({error:.4f} on {queries:.0f} validation queries)"
     return (
-        f"HR@10 is {-change:.4f} below the blessed model's, {size} one standard error ({error:.4f} on "
-        f"{queries:.0f} validation queries). The last blessed model keeps serving; to accept drops this "
-        f"small, rerun with --max-hit-rate-drop {math.ceil(round(-change * 100, 6)) / 100:.2f}."
+        f"{text}. The last blessed model keeps serving; to accept drops this small, rerun with "
+        f"--max-hit-rate-drop {math.ceil(round(-change * 100, 6)) / 100:.2f}."
     )
 
 

@@ -19,6 +19,19 @@ INDEX = ("ScannIndexer", "index")
 NEXT_INDEX = ("ScannIndexer", "next_index")
 PUSHED = ("RelatedPusher", "pushed_model")
 RELATED_EVALUATION = ("RelatedEvaluator", "evaluation")
+HIT_RATE_AT_10 = "hit_rate_at_10"  # the gated metric (pipeline.pipeline.HIT_RATE_AT_10)
+
+
+FLOOR, DROP = "floor", "drop"  # the Evaluator's two HR@10 checks: --min-hit-rate, --max-hit-rate-drop
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """One failed check of the Evaluator's gate on HR@10."""
+
+    check: str  # FLOOR (--min-hit-rate) or DROP (--max-hit-rate-drop)
+    value: float | None  # FLOOR: the candidate's HR@10; DROP: its change against the last blessed model
+    limit: float  # FLOOR: the floor; DROP: the tolerated drop (positive)
 
 
 @dataclass
@@ -44,6 +57,7 @@ class RunSummary:
     report_html: str = ""
     report_markdown: str = ""
     pushed_models: list[str] = field(default_factory=list)  # the model folders the pusher published into
+    gate_failures: list[GateFailure] | None = None  # the failed checks; None when not known
 
     @property
     def kept_back_reason(self) -> str:
@@ -67,8 +81,49 @@ def read_overall_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[st
     return metrics, changes
 
 
-def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
-    artifacts = latest_outputs(config, pipeline_name)
+def read_gate_failures(evaluation_uri: str) -> list[GateFailure] | None:
+    """The HR@10 checks that failed, from the Evaluator's validation result; None when there is none."""
+    import tensorflow_model_analysis as tfma
+
+    try:
+        result = tfma.load_validation_result(evaluation_uri)
+    except Exception:  # no (readable) validation result: the caller falls back to the settings
+        return None
+    failures = []
+    for per_slice in result.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            if failure.metric_key.name != HIT_RATE_AT_10:
+                continue
+            value = failure.metric_value.double_value.value if failure.HasField("metric_value") else None
+            threshold = failure.metric_threshold
+            if threshold.HasField("value_threshold"):
+                failures.append(GateFailure(FLOOR, value, threshold.value_threshold.lower_bound.value))
+            elif threshold.HasField("change_threshold"):
+                limit = round(max(0.0, -threshold.change_threshold.absolute.value), 6)  # less the 1e-9 margin
+                failures.append(GateFailure(DROP, value, limit))
+    return failures
+
+
+def gate_failures_from_settings(
+    metrics: dict, changes: dict, min_hit_rate: float, max_hit_rate_drop: float
+) -> list[GateFailure]:
+    """The same checks computed from the measured figures, when the validation result cannot be read."""
+    failures = []
+    hit_rate, change = metrics.get(HIT_RATE_AT_10), changes.get(HIT_RATE_AT_10)
+    if hit_rate is not None and hit_rate < min_hit_rate:
+        failures.append(GateFailure(FLOOR, hit_rate, min_hit_rate))
+    if change is not None and change < -max_hit_rate_drop:
+        failures.append(GateFailure(DROP, change, max_hit_rate_drop))
+    return failures
+
+
+def summarize_run(
+    config, pipeline_name: str, pipeline_root: str, run_id: str | None = None, gate=None
+) -> RunSummary:
+    """The run's figures; with `run_id` (run_local's), that run's own, else the newest of the pipeline's.
+
+    `gate` (EvaluationSettings) tells which checks failed when the validation result cannot be read."""
+    artifacts = latest_outputs(config, pipeline_name, run_id=run_id)
     summary = RunSummary(pipeline_root=pipeline_root)
     if examples := artifacts.get(EXAMPLES):
         summary.examples = {
@@ -91,6 +146,12 @@ def summarize_run(config, pipeline_name: str, pipeline_root: str) -> RunSummary:
     if evaluation := artifacts.get(EVALUATION):
         summary.metrics, summary.metric_changes = read_overall_metrics(evaluation.uri)
     summary.blessed = custom_value(artifacts.get(BLESSING), "blessed", 0) == 1
+    if evaluation and not summary.blessed:
+        summary.gate_failures = read_gate_failures(evaluation.uri)
+        if summary.gate_failures is None and gate is not None:
+            summary.gate_failures = gate_failures_from_settings(
+                summary.metrics, summary.metric_changes, gate.min_hit_rate_at_10, gate.max_hit_rate_drop
+            )
     if model := artifacts.get(MODEL):
         summary.model_dir = os.path.join(model.uri, "Format-Serving")
     if model_run := artifacts.get(MODEL_RUN):

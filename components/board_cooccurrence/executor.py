@@ -26,7 +26,12 @@ from components.board_cooccurrence import board_lib
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.executor import assemble_table
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.executor import read_events, read_metrics
+from components.session_example_gen.executor import (
+    keep_quarantine,
+    kept_quarantine_file,
+    read_events,
+    read_metrics,
+)
 from formats import candidate_table
 
 COLLECTIONS_PATH_KEY = "collections_path"
@@ -145,6 +150,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, settings, quarantine_file, scratch)
             counts = read_metrics(p.result)
+            if sessions_lib.too_many_bad_rows(counts, settings.max_bad_share):  # fails, naming the kept copy
+                quarantine_file = keep_quarantine(quarantine_file, kept_quarantine_file(quarantine.uri))
             check_counts(path, counts, settings, quarantine_file)
             meta = {"source": SOURCE_NAME, **dataclasses.asdict(settings)}
             table = assemble_table(scratch, settings, meta, popularity_file="saves.npy")
@@ -180,7 +187,7 @@ def check_counts(
     rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
     if rows == 0 or counts.get("events_read", 0) == 0:
         raise ValueError(f"no collection rows read from {path!r} (--collections)")
-    if bad / rows > settings.max_bad_share:
+    if sessions_lib.too_many_bad_rows(counts, settings.max_bad_share):
         raise ValueError(
             f"{bad} of {rows} collection rows ({bad / rows:.2%}) of {path!r} are malformed, more than "
             f"max_bad_share={settings.max_bad_share:.2%}; the bad rows are listed in {quarantine}"

@@ -40,6 +40,7 @@ HELD_OUT = SPLITS[1:]
 QUARANTINE_FILE = "quarantine.jsonl"
 EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_tfrecord-*.gz
 TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
+FAILED_DIR = "failed"  # <pipeline root>/<node>/failed/<execution id>/: a failed execution's quarantine
 _BAD = "bad"  # _ParseBatches' tagged output of quarantine lines
 
 
@@ -165,6 +166,33 @@ def read_events(p: beam.Pipeline, files: list[str], source: lib.EventSource, qua
     return parsed.events
 
 
+def kept_quarantine_file(artifact_uri: str) -> str:
+    """Where a failing execution keeps its quarantine: TFX deletes a failed execution's output directories
+    (<pipeline root>/<node>/<output key>/<execution id>), so the file goes to the node's
+    failed/<execution id>/ beside them, which TFX leaves alone."""
+    uri = artifact_uri.rstrip("/")
+    node_dir = os.path.dirname(os.path.dirname(uri))
+    return os.path.join(node_dir, FAILED_DIR, os.path.basename(uri), QUARANTINE_FILE)
+
+
+def keep_quarantine(quarantine_file: str, kept_file: str) -> str:
+    """Copies the rows of every file Beam wrote for `quarantine_file` (its prefix, any shard name, its suffix)
+    into `kept_file`, which it returns: the file a failure message names must outlive the failure."""
+    prefix, suffix = os.path.splitext(quarantine_file)
+    shards = sorted(fileio.glob(f"{prefix}*{suffix}"))
+    fileio.makedirs(os.path.dirname(kept_file))
+    with fileio.open(kept_file, "wb") as out:
+        for shard in shards:
+            last = b"\n"
+            with fileio.open(shard, "rb") as f:
+                while chunk := f.read(1 << 20):  # a large log's quarantine need not fit in memory
+                    out.write(chunk)
+                    last = chunk[-1:]
+            if last != b"\n":
+                out.write(b"\n")
+    return kept_file
+
+
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
@@ -273,4 +301,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 input_path,
                 settings.rerank_min_engagements,
             )
+        if lib.too_many_bad_rows(counts, settings.max_bad_share):  # the run fails, naming the kept copy
+            quarantine_file = keep_quarantine(quarantine_file, kept_quarantine_file(quarantine.uri))
         lib.check_counts(input_path, counts, settings, quarantine_file)

@@ -846,6 +846,12 @@ def summary(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{name}={counts[name]}" for name in REPORTED_COUNTERS if counts.get(name))
 
 
+def too_many_bad_rows(counts: Mapping[str, int], max_bad_share: float) -> bool:
+    """More malformed rows than `max_bad_share` of the rows read: the failure that names the quarantine."""
+    rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
+    return rows > 0 and bad / rows > max_bad_share
+
+
 def check_counts(
     input_path: str, counts: Mapping[str, int], settings: SessionSettings, quarantine: str
 ) -> None:
@@ -853,7 +859,7 @@ def check_counts(
     rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
     if rows == 0:
         raise ValueError(f"no rows read from {input_path!r}")
-    if bad / rows > settings.max_bad_share:
+    if too_many_bad_rows(counts, settings.max_bad_share):
         by_reason = {r: counts.get(f"bad_row_{r}", 0) for r in BAD_ROW_REASONS}
         reasons = ", ".join(f"{r}={n}" for r, n in by_reason.items() if n)
         raise ValueError(

@@ -1,6 +1,8 @@
 """Board co-occurrence: weights by hand, the Beam executor on tiny collections with known counts, bad rows."""
 
 import json
+import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -62,7 +64,8 @@ def _write_collections(path, extra_rows=()):
 
 def _run(tmp_path, path, settings, time_col="saved_at"):
     candidates, quarantine = RelatedCandidates(), Quarantine()
-    candidates.uri, quarantine.uri = str(tmp_path / "candidates"), str(tmp_path / "quarantine")
+    candidates.uri = str(tmp_path / "candidates")
+    quarantine.uri = str(tmp_path / "BoardCooccurrence" / "quarantine" / "3")  # TFX's layout
     source = EventSource(path=path, user_col="board", item_col="pin", time_col=time_col)
     Executor().Do(
         {},
@@ -103,9 +106,12 @@ def test_collections_without_a_time_column_rank_in_file_order(tmp_path):
 
 def test_malformed_rows_are_quarantined_and_too_many_fail_naming_the_file(tmp_path):
     path = _write_collections(tmp_path / "boards.csv", extra_rows=["b9,,20", "b9,q,yesterday"])
-    with pytest.raises(ValueError, match=r"2 of 9 collection rows .*boards\.csv.*quarantine\.jsonl"):
+    with pytest.raises(ValueError, match=r"2 of 9 collection rows .*boards\.csv.*quarantine\.jsonl") as error:
         _run(tmp_path, path, BoardSettings())
-    lines = (tmp_path / "quarantine" / "quarantine.jsonl").read_text().splitlines()
+    shutil.rmtree(tmp_path / "BoardCooccurrence" / "quarantine")  # as TFX does to failed outputs
+    kept = str(error.value).rsplit("the bad rows are listed in ", 1)[1]
+    assert kept == str(tmp_path / "BoardCooccurrence" / "failed" / "3" / "quarantine.jsonl")
+    lines = pathlib.Path(kept).read_text().splitlines()
     assert sorted(json.loads(line)["reason"] for line in lines) == ["bad_timestamp", "empty_id"]
     candidates, quarantine = _run(tmp_path / "tolerant", path, BoardSettings(max_bad_share=0.5))
     assert quarantine.get_int_custom_property("bad_rows") == 2

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import random
+import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -14,7 +15,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.session_example_gen import sessions_lib as lib
 from components.session_example_gen.component import Quarantine, SessionExampleGen
-from components.session_example_gen.executor import Executor
+from components.session_example_gen.executor import Executor, keep_quarantine, kept_quarantine_file
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 from trainer_module import features
 
@@ -44,11 +45,11 @@ def _write_tsv(path, rows, bad_lines=()):
             f.write(line + "\n")
 
 
-def _run(tmp_path, source, settings=None):
+def _run(tmp_path, source, settings=None, quarantine_uri=None):
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     quarantine = Quarantine()
-    quarantine.uri = str(tmp_path / "quarantine")
+    quarantine.uri = quarantine_uri or str(tmp_path / "quarantine")
     exec_properties = {
         "input_path": source.path,
         "input_config": lib.encode_config(source, settings or SessionSettings()),
@@ -118,17 +119,36 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     assert quarantine.get_int_custom_property("rows_read") == len(rows) + 1
 
 
-def test_too_many_bad_rows_fail_with_path_counts_and_quarantine(tmp_path):
+def test_too_many_bad_rows_fail_with_path_counts_and_a_quarantine_that_outlives_the_failure(tmp_path):
     path = tmp_path / "dirty.tsv"
     bad_lines = ["\titem1\t5", "u1\titem1\tsoon", "u1\t\t7"]
     _write_tsv(path, _make_log(n_users=2, per_user=20), bad_lines=bad_lines)
+    output_uri = tmp_path / "SessionExampleGen" / "quarantine" / "2"  # TFX's layout
     with pytest.raises(ValueError) as error:
-        _run(tmp_path, EventSource(path=str(path)), SessionSettings(max_bad_share=0.05))
+        settings = SessionSettings(max_bad_share=0.05)
+        _run(tmp_path, EventSource(path=str(path)), settings, quarantine_uri=str(output_uri))
     message = str(error.value)
     assert str(path) in message
     assert "3 of 45 rows" in message
     assert "bad_timestamp=1" in message and "empty_id=2" in message
-    assert os.path.join(str(tmp_path / "quarantine"), "quarantine.jsonl") in message
+    shutil.rmtree(output_uri)  # what TFX does to a failed execution's outputs
+    kept = message.rsplit("the bad rows are listed in ", 1)[1]
+    assert kept == str(tmp_path / "SessionExampleGen" / "failed" / "2" / "quarantine.jsonl")
+    rows = [json.loads(line) for line in _read_text(kept).splitlines()]
+    assert sorted(r["reason"] for r in rows) == ["bad_timestamp", "empty_id", "empty_id"]
+
+
+def test_keep_quarantine_gathers_every_shard(tmp_path):
+    out = tmp_path / "quarantine"
+    out.mkdir()
+    (out / "quarantine-00000-of-00002.jsonl").write_text('{"line": 1}\n{"line": 2}\n')
+    (out / "quarantine-00001-of-00002.jsonl").write_text('{"line": 3}')  # no final newline
+    (out / "other.txt").write_text("not a quarantine shard\n")
+    kept = keep_quarantine(str(out / "quarantine.jsonl"), str(tmp_path / "kept" / "quarantine.jsonl"))
+    assert [json.loads(line)["line"] for line in _read_text(kept).splitlines()] == [1, 2, 3]
+    assert (
+        kept_quarantine_file("/r/pipeline/Node/quarantine/7") == "/r/pipeline/Node/failed/7/quarantine.jsonl"
+    )
 
 
 def test_missing_input_fails_with_the_path(tmp_path):

@@ -269,9 +269,13 @@ def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_r
     copy = dataclasses.replace(run, output_dir=str(tmp_path / "out"))
     shutil.copytree(run.output_dir, copy.output_dir)
     refused = dataclasses.replace(settings, evaluation=EvaluationSettings(min_hit_rate_at_10=1.0))
-    run_local(refused, copy)
-    summary = summarize_run(connection_config(copy), copy.pipeline_name, copy.pipeline_root)
+    result = run_local(refused, copy)
+    config = connection_config(copy)
+    summary = summarize_run(config, copy.pipeline_name, copy.pipeline_root, run_id=result["run_id"])
     assert not summary.blessed and "Evaluator" in summary.kept_back_reason
+    # Which check refused it, from the Evaluator's validation result: the floor, not the drop (same model).
+    [failure] = summary.gate_failures
+    assert (failure.check, failure.limit) == ("floor", 1.0) and failure.value < 1.0
     assert summary.pushed_models == ["board", "cooccurrence", "evaluation"]
     assert summary.default_source in ("cooccurrence", "board")
     serving = os.path.join(copy.output_dir, "serving")
