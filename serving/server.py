@@ -22,6 +22,7 @@ from serving import related_sources
 from serving.access_log import BufferedLinesHandler
 from serving.candidate_model import CandidateTableLoader
 from serving.embedding_model import EmbeddingLoader
+from serving.model_config import parse_model_config
 from serving.model_registry import ModelRegistry
 from serving.predict import RequestLimits
 from serving.related_model import RelatedLoader, RelatedSettings
@@ -291,6 +292,13 @@ def run(settings: ServerSettings, access_log_path: str | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.model_config_file:  # at start a bad config is refused; later edits keep the last good one
+        try:
+            with open(settings.model_config_file, encoding="utf-8") as f:
+                parse_model_config(f.read(), f"--model-config-file {settings.model_config_file}")
+        except (OSError, ValueError) as error:
+            print(f"pin2vec serve: {error}", file=sys.stderr)
+            return 2
     handler = configure_logging(access_log_path)
     sys.setswitchinterval(settings.gil_switch_interval_s)
     try:

@@ -2,6 +2,8 @@
 config that leaves the last good one in force."""
 
 import json
+import subprocess
+import sys
 import time
 
 import grpc
@@ -91,3 +93,17 @@ def test_labels_are_served_over_rest_and_grpc_and_a_bad_config_keeps_the_last_go
         config.write_text(_config([v2, v3], {"stable": v2, "canary": v3}))
         wait_until(lambda: _grpc_version(server, "stable") == v2, what="the new config")
         assert _grpc_version(server, "canary") == v3
+
+
+def test_serve_refuses_a_bad_model_config_at_start_naming_the_flag(tmp_path):
+    base = tmp_path / "serving"
+    base.mkdir()
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "related" } } garbage')
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--model-base", str(base),
+         "--model-config-file", str(config), "--rest-port", "0", "--grpc-port", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"--model-config-file {config}" in done.stderr and "ModelServerConfig" in done.stderr
