@@ -100,3 +100,7 @@ bench-boards: setup
 bench-text: setup
 	$(VENV)/bin/pin2vec data kjv --out $(WORK)/data/kjv
 	$(VENV)/bin/pin2vec run --sessions $(WORK)/data/kjv/sessions.txt --output-dir $(WORK)/runs/kjv
+
+.PHONY: bench-faults
+bench-faults: setup  # kill -9 in every step, damaged versions under REST+gRPC load, concurrent runs (~25 min on 2 cores)
+	$(PY) -m bench.bench_faults --work $(WORK)/bench/faults --write

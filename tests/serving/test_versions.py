@@ -13,6 +13,7 @@ import numpy as np
 import requests
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from bench.version_damage import INDEX_DAMAGE
 from formats import index_files, push_records, serving_layout
 from serving.rollback import rollback
 from serving.tensors import array_to_proto
@@ -168,37 +169,6 @@ def test_no_version_yet_is_unavailable_not_a_crash(tmp_path):
         assert response.status_code == 404 and "Latest(related): no version of" in response.json()["error"]
 
 
-def _cut(path, keep):
-    """`path` keeps `keep(bytes)` of its content."""
-    data = path.read_bytes()
-    path.write_bytes(keep(data))
-
-
-def _scann_dataset(directory):
-    return directory / index_files.SCANN_DIR / "dataset.npy"
-
-
-# The damage an operator's copy, a disk or a bad sync can do to a pushed version: each moved in as a new
-# version whose commit record names the good version's manifest (what a copied record would say).
-CORRUPTIONS = {
-    "item_ids.txt cut mid-line": lambda d: _cut(
-        d / index_files.ITEM_IDS_FILE, lambda b: b[: len(b) // 2 + 3]
-    ),
-    "embeddings.npy truncated": lambda d: _cut(d / index_files.EMBEDDINGS_FILE, lambda b: b[: len(b) // 2]),
-    "item_ids.txt short by 100 lines": lambda d: _cut(
-        d / index_files.ITEM_IDS_FILE, lambda b: b"\n".join(b.split(b"\n")[100:])
-    ),
-    "ScaNN dataset.npy truncated to half": lambda d: _cut(_scann_dataset(d), lambda b: b[: len(b) // 2]),
-    "ScaNN dataset.npy garbled, same size": lambda d: _cut(
-        _scann_dataset(d), lambda b: b[:128] + bytes(reversed(b[128:]))
-    ),
-    "item_ids.txt reordered": lambda d: _cut(
-        d / index_files.ITEM_IDS_FILE, lambda b: b"\n".join(reversed(b.split(b"\n")[:-1])) + b"\n"
-    ),
-    "a file missing": lambda d: (d / index_files.SCANN_DIR / "scann_config.pb").unlink(),
-}
-
-
 def test_corrupt_versions_moved_in_under_load_are_never_served(artifacts, tmp_path):
     """REST and gRPC clients call `related` while seven damaged copies of the good version are moved in one
     after another: no request fails and every answer is the good version's."""
@@ -211,7 +181,7 @@ def test_corrupt_versions_moved_in_under_load_are_never_served(artifacts, tmp_pa
         expected = requests.post(f"{server.rest}/v1/models/related:predict", data=_LOAD_BODY, timeout=10)
         with _Load(server, expected_rest=expected.json()["outputs"]) as load:
             wait_until(lambda: load.ok > 20)
-            for offset, (name, corrupt) in enumerate(CORRUPTIONS.items(), start=1):
+            for offset, (name, corrupt) in enumerate(INDEX_DAMAGE.items(), start=1):
                 version = good + offset
                 staging = base / f".corrupt-{offset}"
                 shutil.copytree(model_base / str(good), staging)
