@@ -1,6 +1,7 @@
 """`pin2vec`: related items from engagement sessions (Pin2Vec as a TFX pipeline): run it, serve it, ask it.
 
-This module parses arguments and calls the runners; no pipeline logic lives here. Heavy imports (TensorFlow, TFX) happen inside the commands that need them, so `pin2vec --help`,
+This module parses arguments and calls the runners; no pipeline logic lives here. Heavy imports (TensorFlow,
+TFX) happen inside the commands that need them, so `pin2vec --help`,
 `pin2vec data` and `pin2vec related` start quickly.
 """
 
@@ -573,9 +574,9 @@ def cmd_related(args) -> int:
     cap = getattr(answerer, "top_n", None)  # candidate tables keep a fixed number per item
     if cap is not None and args.k > cap:
         print(
-            f"pin2vec related: warning: --k {args.k} asks more than the {source} source holds: its table keeps "
-            f"the best {cap} candidates per item (fixed when it was pushed), so answers have at most {cap} "
-            "items; the pin2vec sources answer any k up to the vocabulary",
+            f"pin2vec related: warning: --k {args.k} asks more than the {source} source holds: its table "
+            f"keeps the best {cap} candidates per item (fixed when it was pushed), so answers have at most "
+            f"{cap} items; the pin2vec sources answer any k up to the vocabulary",
             file=sys.stderr,
         )
     answers = answerer.related(ids, args.k)

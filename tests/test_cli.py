@@ -406,22 +406,35 @@ def test_missing_columns_name_the_collection_flags(tmp_path, capsys):
     assert "user_col" not in err
 
 
+def _empty_input(directory, kind):
+    """An input path of one empty kind, under `directory`."""
+    if kind == "empty file":
+        (directory / "empty.csv").write_text("")
+        return directory / "empty.csv"
+    if kind in ("empty directory", "hidden files only"):
+        (directory / "logs").mkdir()
+        if kind == "hidden files only":
+            (directory / "logs" / ".part-0.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+        return directory / "logs"
+    if kind == "header only":
+        (directory / "h.csv").write_text("user_id,item_id,timestamp\n")
+        return directory / "h.csv"
+    return directory / {"glob": "*.parquet", "missing": "missing.csv"}[kind]
+
+
 @pytest.mark.parametrize(
-    ("make", "message"),
+    ("kind", "message"),
     [
-        (lambda d: (d / "empty.csv").write_text("") and None or d / "empty.csv", "is empty: no header line"),
-        (lambda d: (d / "dir").mkdir() or d / "dir", "the directory is empty"),
-        (
-            lambda d: (d / "hidden").mkdir() or (d / "hidden" / ".x").write_text("a") and d / "hidden",
-            "holds no data",
-        ),
-        (lambda d: d / "*.parquet", "the glob matches no data file"),
-        (lambda d: d / "missing.csv", "no such file or directory"),
-        (lambda d: (d / "h.csv").write_text("user_id,item_id,timestamp\n") and d / "h.csv", "not one row"),
+        ("empty file", "is empty: no header line"),
+        ("empty directory", "the directory is empty"),
+        ("hidden files only", "the directory holds no data file"),
+        ("glob", "the glob matches no data file"),
+        ("missing", "no such file or directory"),
+        ("header only", "not one row under the header"),
     ],
 )
-def test_empty_inputs_say_what_is_empty(tmp_path, capsys, make, message):
-    path = make(tmp_path)
+def test_empty_inputs_say_what_is_empty(tmp_path, capsys, kind, message):
+    path = _empty_input(tmp_path, kind)
     assert cli.main(["run", "--events", str(path), "--output-dir", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert message in err, err
