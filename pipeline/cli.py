@@ -503,8 +503,14 @@ def cmd_run(args) -> int:
     check_local_inputs(settings)  # before TensorFlow and TFX load: mistakes are reported in about a second
     # One run per output directory: taken before anything is written there, held until the summary is out.
     waiting = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    with run_lock(run.output_dir, wait=args.wait, on_wait=waiting):
-        return _run_locked(args, settings, run)
+    try:
+        with run_lock(run.output_dir, wait=args.wait, on_wait=waiting):
+            return _run_locked(args, settings, run)
+    except OSError as error:  # the lock or the summary on a full disk; the pipeline's own say so already
+        from pipeline.disk_full import reraise_if_disk_full
+
+        reraise_if_disk_full(error, run.output_dir)
+        raise
 
 
 def _run_locked(args, settings, run) -> int:
@@ -677,6 +683,34 @@ def cmd_export_embeddings(args) -> int:
     return 0
 
 
+def cmd_gc(args) -> int:
+    from pipeline.config import RunSettings
+    from pipeline.gc import collect_garbage, describe
+    from pipeline.gc_plan import check_keep
+    from pipeline.metadata import connection_config
+    from pipeline.run_lock import run_lock
+
+    check_keep(args.keep)
+    run = RunSettings(
+        output_dir=os.path.abspath(args.output_dir),
+        pipeline_name=args.pipeline_name,
+        metadata_path=args.metadata_path,
+    )
+    if not os.path.isfile(run.sqlite_path):
+        raise FileNotFoundError(f"no ML Metadata store at {run.sqlite_path}: is --output-dir a run's output?")
+    with run_lock(run.output_dir):  # no run writes while artifacts go
+        result = collect_garbage(
+            connection_config(run),
+            run.pipeline_name,
+            run.pipeline_root,
+            run.serving_dir,
+            keep=args.keep,
+            dry_run=args.dry_run,
+        )
+    print(describe(result, run.output_dir))
+    return 0
+
+
 def cmd_compile(args) -> int:
     from pipeline.kubeflow_runner import compile_kubeflow
 
@@ -702,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         "rollback": cmd_rollback,
         "export-related": cmd_export_related,
         "export-embeddings": cmd_export_embeddings,
+        "gc": cmd_gc,
     }
     try:
         return handler[args.command](args)
