@@ -16,6 +16,7 @@ from ml_metadata.proto import metadata_store_pb2 as mlmd
 
 from formats import push_records
 from pipeline.config import RunSettings
+from pipeline.disk_full import human_bytes
 from pipeline.metadata import connection_config
 from tests.e2e.tiny_log import write_tiny_log
 
@@ -98,7 +99,9 @@ def test_a_full_disk_is_named_and_nothing_is_partly_published(tmp_path, where):
         done = _run(log, output_dir)
         assert done.returncode == 1, done.stderr[-3000:]
         assert "the disk is full: could not write" in done.stderr, done.stderr[-3000:]
-        assert f"free of {DISK_SIZES_KB[where] / 1024:.1f} MB on its filesystem" in done.stderr
+        assert f"free of {human_bytes(DISK_SIZES_KB[where] * 1024)} on its filesystem" in done.stderr, (
+            done.stderr[-2000:]
+        )
         assert "database or disk is full" not in done.stderr.splitlines()[-1]
         serving = output_dir / "serving"
         committed = push_records.committed(str(serving))
