@@ -1,6 +1,7 @@
-"""`pin2vec`: parses arguments and calls the runners; no pipeline logic lives here.
+"""`pin2vec`: related items from engagement sessions (Pin2Vec as a TFX pipeline): run it, serve it, ask it.
 
-Heavy imports (TensorFlow, TFX) happen inside the commands that need them, so `pin2vec --help`,
+This module parses arguments and calls the runners; no pipeline logic lives here. Heavy imports (TensorFlow,
+TFX) happen inside the commands that need them, so `pin2vec --help`,
 `pin2vec data` and `pin2vec related` start quickly.
 """
 
@@ -15,6 +16,7 @@ import warnings
 
 from formats.serving_layout import INDEX_SOURCES, SOURCE_MODELS  # plain constants: no TensorFlow
 from pipeline.data_cli import add_data_parser, cmd_data
+from pipeline.version import version_text
 
 # Library deprecation notices (google-api-core, Beam, TF) are not actionable for a pin2vec user.
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -25,6 +27,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 MAX_K = 1000
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default (argparse's ArgumentDefaultsHelpFormatter, less the noise):
+    not for switches (False), nor for a None default, whose help says in words what happens without it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        if shown and "%(default)" not in text and "default:" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _trainer_default(field: str) -> str:
+    from trainer_module.settings import TrainerSettings  # stdlib only: --help stays fast
+
+    return f"(default: {getattr(TrainerSettings(), field)})"
+
+
 def _add_settings_flags(parser) -> None:
     source = parser.add_argument_group("input")
     what = source.add_mutually_exclusive_group(required=True)
@@ -32,12 +52,23 @@ def _add_settings_flags(parser) -> None:
     what.add_argument(
         "--sessions", help="pre-sessionized input: one session per line, ids separated by spaces"
     )
-    source.add_argument("--user-col", default="user_id")
-    source.add_argument("--item-col", default="item_id")
-    source.add_argument("--time-col", default="timestamp")
-    source.add_argument("--action-col", default=None)
-    source.add_argument("--weight-col", default=None)
-    source.add_argument("--format", default="auto", choices=["auto", "csv", "tsv", "parquet"])
+    source.add_argument("--user-col", default="user_id", help="the column naming the user")
+    source.add_argument("--item-col", default="item_id", help="the column naming the item")
+    source.add_argument("--time-col", default="timestamp", help="the column with the event time")
+    source.add_argument(
+        "--action-col", default=None, help="a column with the kind of engagement (default: none)"
+    )
+    source.add_argument(
+        "--weight-col",
+        default=None,
+        help="a numeric column; rows with weight <= 0 are dropped (default: none, every row counts)",
+    )
+    source.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "csv", "tsv", "parquet"],
+        help="file format; auto decides by each file's extension",
+    )
     boards = parser.add_argument_group("collections (optional: the `board` co-occurrence source)")
     boards.add_argument(
         "--collections",
@@ -51,7 +82,9 @@ def _add_settings_flags(parser) -> None:
     )
     boards.add_argument("--collection-item-col", default=None, help="the item column (default: --item-col)")
     boards.add_argument(
-        "--collection-time-col", default=None, help="save time; without it, the order of rows in each file"
+        "--collection-time-col",
+        default=None,
+        help="save time (default: none, the order of rows in each file)",
     )
 
     sessions = parser.add_argument_group("sessions and pairs")
@@ -74,30 +107,66 @@ def _add_settings_flags(parser) -> None:
     )
 
     trainer = parser.add_argument_group("trainer")
-    trainer.add_argument("--epochs", type=int, default=None)
-    trainer.add_argument("--batch-size", type=int, default=None)
-    trainer.add_argument("--embedding-dim", type=int, default=None)
-    trainer.add_argument("--negatives", type=int, default=None)
-    trainer.add_argument("--learning-rate", type=float, default=None)
+    trainer.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"passes over the training pairs {_trainer_default('epochs')}",
+    )
+    trainer.add_argument(
+        "--batch-size", type=int, default=None, help=f"pairs per step {_trainer_default('batch_size')}"
+    )
+    trainer.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=None,
+        help=f"size of an item's embedding (the hidden layer) {_trainer_default('embedding_dim')}",
+    )
+    trainer.add_argument(
+        "--negatives",
+        type=int,
+        default=None,
+        help=f"sampled negatives per batch of the softmax {_trainer_default('num_negatives')}",
+    )
+    trainer.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help=f"the optimizer's step size {_trainer_default('learning_rate')}",
+    )
 
     evaluation = parser.add_argument_group("gates")
-    evaluation.add_argument("--min-hit-rate", type=float, default=None, help="Evaluator floor for HR@10")
+    # Their defaults live in pipeline/config.py and index_lib.py (which load numpy): written out here so that
+    # --help stays fast; tests/test_cli.py keeps them equal.
+    evaluation.add_argument(
+        "--min-hit-rate", type=float, default=None, help="Evaluator floor for HR@10 (default: 0.01)"
+    )
     evaluation.add_argument(
         "--max-hit-rate-drop",
         type=float,
         default=None,
-        help="tolerated HR@10 drop against the last blessed model",
+        help="tolerated HR@10 drop against the last blessed model (default: 0.0, never worse)",
     )
-    evaluation.add_argument("--min-index-recall", type=float, default=None, help="ScaNN recall@10 floor")
+    evaluation.add_argument(
+        "--min-index-recall", type=float, default=None, help="ScaNN recall@10 floor (default: 0.9)"
+    )
 
     run = parser.add_argument_group("where and how")
-    run.add_argument("--output-dir", default="work/runs/default")
-    run.add_argument("--pipeline-name", default="pin2vec")
-    run.add_argument("--metadata-path", default=None, help="SQLite ML Metadata file")
-    run.add_argument("--mysql-host", default=None, help="use a MySQL ML Metadata store")
-    run.add_argument("--mysql-port", type=int, default=3306)
-    run.add_argument("--mysql-database", default="pin2vec")
-    run.add_argument("--mysql-user", default="")
+    run.add_argument(
+        "--output-dir", default="work/runs/default", help="where the run writes (pipeline/, serving/, logs/)"
+    )
+    run.add_argument("--pipeline-name", default="pin2vec", help="the pipeline's name in ML Metadata")
+    run.add_argument(
+        "--metadata-path",
+        default=None,
+        help="SQLite ML Metadata file (default: <output-dir>/metadata.sqlite)",
+    )
+    run.add_argument(
+        "--mysql-host", default=None, help="use a MySQL ML Metadata store on this host (default: SQLite)"
+    )
+    run.add_argument("--mysql-port", type=int, default=3306, help="MySQL port")
+    run.add_argument("--mysql-database", default="pin2vec", help="MySQL database")
+    run.add_argument("--mysql-user", default="", help="MySQL user (default: none)")
     run.add_argument(
         "--mysql-password-env",
         default="PIN2VEC_MYSQL_PASSWORD",
@@ -133,7 +202,7 @@ def _add_serve_parser(sub) -> None:
     )
     serve.add_argument("--max-k", type=int, default=100, help="largest k a related request may ask")
     serve.add_argument("--max-instances", type=int, default=1024, help="rows per request")
-    serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024)
+    serve.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, help="largest request body")
     serve.add_argument("--timeout-s", type=float, default=10.0, help="per-request deadline")
     serve.add_argument(
         "--rest-header-timeout-s",
@@ -169,11 +238,13 @@ def _add_export_related_parser(sub) -> None:
         "export-related", help="write every item's related items (Parquet and TFRecord), with Beam"
     )
     export.add_argument("--out", required=True, help="output directory")
-    export.add_argument("--k", type=int, default=50)
+    export.add_argument("--k", type=int, default=50, help="related items per item")
     export.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
     export.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
     export.add_argument("--version", type=int, default=None, help="index version (default: the latest)")
-    export.add_argument("--format", choices=["both", "parquet", "tfrecord"], default="both")
+    export.add_argument(
+        "--format", choices=["both", "parquet", "tfrecord"], default="both", help="which files to write"
+    )
     export.add_argument(
         "--source",
         choices=list(INDEX_SOURCES),
@@ -182,7 +253,10 @@ def _add_export_related_parser(sub) -> None:
     )
     export.add_argument("--batch-size", type=int, default=1024, help="items searched per index call")
     export.add_argument(
-        "--beam-arg", action="append", default=None, help="a Beam pipeline option, repeatable"
+        "--beam-arg",
+        action="append",
+        default=None,
+        help="a Beam pipeline option, repeatable (default: the local DirectRunner)",
     )
 
 
@@ -191,7 +265,9 @@ def _add_export_embeddings_parser(sub) -> None:
         "export-embeddings",
         help="write the pushed item vectors as word2vec text (gensim) or TSV (TensorBoard projector)",
     )
-    export.add_argument("--format", choices=["word2vec", "tsv"], required=True)
+    export.add_argument(
+        "--format", choices=["word2vec", "tsv"], required=True, help="word2vec text or TSV files"
+    )
     export.add_argument(
         "--out",
         required=True,
@@ -204,9 +280,52 @@ def _add_export_embeddings_parser(sub) -> None:
     export.add_argument("--titles", default=None, help="TSV item_id<TAB>title, for the tsv metadata")
 
 
+class _VersionAction(argparse.Action):
+    """argparse's version action, but asks git only when --version is given."""
+
+    def __init__(self, option_strings, dest, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser shows defaults in its --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _add_gc_parser(sub) -> None:
+    gc = sub.add_parser(
+        "gc",
+        help="delete old pipeline artifacts and serving versions, keeping the newest runs, the served and "
+        "pinned versions, and what the next run's cache needs",
+    )
+    gc.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
+    gc.add_argument(
+        "--keep",
+        type=int,
+        required=True,
+        metavar="N",
+        help="keep the artifacts of the newest N pipeline runs and the newest N committed serving versions",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    gc.add_argument("--pipeline-name", default="pin2vec", help="the pipeline's name in ML Metadata")
+    gc.add_argument(
+        "--metadata-path",
+        default=None,
+        help="SQLite ML Metadata file (default: <output-dir>/metadata.sqlite)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pin2vec", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="pin2vec", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action=_VersionAction, help="print pin2vec's version (and git commit)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_data_parser(sub)
 
     run = sub.add_parser("run", help="run the whole pipeline locally (LocalDagRunner + Beam)")
@@ -220,13 +339,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     related = sub.add_parser("related", help="related items from the latest pushed model and index")
-    related.add_argument("ids", nargs="*")
-    related.add_argument("--ids-file", default=None, help="one id per line")
-    related.add_argument("--k", type=int, default=10)
-    related.add_argument("--json", action="store_true")
+    related.add_argument("ids", nargs="*", help="item ids")
+    related.add_argument("--ids-file", default=None, help="a file of item ids, one per line")
+    related.add_argument(
+        "--k",
+        type=int,
+        default=10,
+        help=f"related items per id, at most {MAX_K}; a co-occurrence, board or blend source holds at most "
+        "the candidates per item its push kept (100 by default), and says so",
+    )
+    related.add_argument("--json", action="store_true", help="print JSON: {id: [{item, score}] or null}")
     related.add_argument("--output-dir", default="work/runs/default", help="the run's output directory")
     related.add_argument("--serving-dir", default=None, help="defaults to <output-dir>/serving")
-    related.add_argument("--titles", default=None)
+    related.add_argument("--titles", default=None, help="TSV item_id<TAB>title, to show names")
     related.add_argument(
         "--source",
         choices=list(SOURCE_MODELS),
@@ -247,10 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--release", action="store_true", help="serve the newest pushed version again")
     _add_export_related_parser(sub)
     _add_export_embeddings_parser(sub)
+    _add_gc_parser(sub)
 
     compile_ = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines")
-    compile_.add_argument("--kubeflow", required=True, metavar="OUT.json")
-    compile_.add_argument("--image", default="pin2vec:latest")
+    compile_.add_argument("--kubeflow", required=True, metavar="OUT.json", help="the pipeline spec to write")
+    compile_.add_argument("--image", default="pin2vec:latest", help="the container image every step runs")
     compile_.add_argument(
         "--input-fingerprint",
         default=None,
@@ -259,6 +385,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_settings_flags(compile_)
     return parser
+
+
+def built(role: str, make, *args, **kwargs):
+    """`make(*args, **kwargs)`, a settings dataclass; its ValueError is raised again naming the flags a user
+    types instead of the fields (pipeline/flag_names.py)."""
+    from pipeline.flag_names import name_flags
+
+    try:
+        return make(*args, **kwargs)
+    except ValueError as error:
+        raise ValueError(name_flags(str(error), role)) from error
 
 
 def settings_from_args(args):
@@ -275,9 +412,13 @@ def settings_from_args(args):
     from trainer_module.settings import TrainerSettings
 
     def overrides(cls, **values):
-        return dataclasses.replace(cls(), **{k: v for k, v in values.items() if v is not None})
+        return built(
+            cls.__name__, dataclasses.replace, cls(), **{k: v for k, v in values.items() if v is not None}
+        )
 
-    source = EventSource(
+    source = built(
+        "EventSource",
+        EventSource,
         path=args.events or args.sessions,
         user_col=args.user_col,
         item_col=args.item_col,
@@ -289,7 +430,9 @@ def settings_from_args(args):
     )
     collections = None
     if args.collections:
-        collections = EventSource(
+        collections = built(
+            "collections",
+            EventSource,
             path=args.collections,
             user_col=args.collection_col,
             item_col=args.collection_item_col or args.item_col,
@@ -298,7 +441,9 @@ def settings_from_args(args):
     settings = PipelineSettings(
         source=source,
         collections=collections,
-        sessions=SessionSettings(
+        sessions=built(
+            "SessionSettings",
+            SessionSettings,
             session_gap_seconds=args.session_gap,
             window=args.window,
             min_count=args.min_count,
@@ -320,14 +465,18 @@ def settings_from_args(args):
     )
     mysql = None
     if args.mysql_host:
-        mysql = MySQLSettings(
+        mysql = built(
+            "MySQLSettings",
+            MySQLSettings,
             host=args.mysql_host,
             port=args.mysql_port,
             database=args.mysql_database,
             user=args.mysql_user,
             password=os.environ.get(args.mysql_password_env, ""),
         )
-    run = RunSettings(
+    run = built(
+        "RunSettings",
+        RunSettings,
         output_dir=os.path.abspath(args.output_dir),
         pipeline_name=args.pipeline_name,
         metadata_path=args.metadata_path,
@@ -354,8 +503,14 @@ def cmd_run(args) -> int:
     check_local_inputs(settings)  # before TensorFlow and TFX load: mistakes are reported in about a second
     # One run per output directory: taken before anything is written there, held until the summary is out.
     waiting = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
-    with run_lock(run.output_dir, wait=args.wait, on_wait=waiting):
-        return _run_locked(args, settings, run)
+    try:
+        with run_lock(run.output_dir, wait=args.wait, on_wait=waiting):
+            return _run_locked(args, settings, run)
+    except OSError as error:  # the lock or the summary on a full disk; the pipeline's own say so already
+        from pipeline.disk_full import reraise_if_disk_full
+
+        reraise_if_disk_full(error, run.output_dir)
+        raise
 
 
 def _run_locked(args, settings, run) -> int:
@@ -395,8 +550,20 @@ def cmd_related(args) -> int:
 
     ids = list(args.ids)
     if args.ids_file:
-        with open(args.ids_file, encoding="utf-8") as f:
-            ids += [line.strip() for line in f if line.strip()]
+        try:
+            with open(args.ids_file, encoding="utf-8") as f:
+                listed = [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"pin2vec related: --ids-file {args.ids_file}: cannot read it: {error}", file=sys.stderr)
+            return 2
+        if not listed:
+            print(
+                f"pin2vec related: --ids-file {args.ids_file} holds no item id (it is empty or only blank "
+                "lines); expected one id per line",
+                file=sys.stderr,
+            )
+            return 2
+        ids += listed
     if not ids:
         print("pin2vec related: give item ids as arguments or with --ids-file", file=sys.stderr)
         return 2
@@ -410,6 +577,14 @@ def cmd_related(args) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"pin2vec related: {error}", file=sys.stderr)
         return 1
+    cap = getattr(answerer, "top_n", None)  # candidate tables keep a fixed number per item
+    if cap is not None and args.k > cap:
+        print(
+            f"pin2vec related: warning: --k {args.k} asks more than the {source} source holds: its table "
+            f"keeps the best {cap} candidates per item (fixed when it was pushed), so answers have at most "
+            f"{cap} items; the pin2vec sources answer any k up to the vocabulary",
+            file=sys.stderr,
+        )
     answers = answerer.related(ids, args.k)
     if args.json:
         print(
@@ -508,6 +683,34 @@ def cmd_export_embeddings(args) -> int:
     return 0
 
 
+def cmd_gc(args) -> int:
+    from pipeline.config import RunSettings
+    from pipeline.gc import collect_garbage, describe
+    from pipeline.gc_plan import check_keep
+    from pipeline.metadata import connection_config
+    from pipeline.run_lock import run_lock
+
+    check_keep(args.keep)
+    run = RunSettings(
+        output_dir=os.path.abspath(args.output_dir),
+        pipeline_name=args.pipeline_name,
+        metadata_path=args.metadata_path,
+    )
+    if not os.path.isfile(run.sqlite_path):
+        raise FileNotFoundError(f"no ML Metadata store at {run.sqlite_path}: is --output-dir a run's output?")
+    with run_lock(run.output_dir):  # no run writes while artifacts go
+        result = collect_garbage(
+            connection_config(run),
+            run.pipeline_name,
+            run.pipeline_root,
+            run.serving_dir,
+            keep=args.keep,
+            dry_run=args.dry_run,
+        )
+    print(describe(result, run.output_dir))
+    return 0
+
+
 def cmd_compile(args) -> int:
     from pipeline.kubeflow_runner import compile_kubeflow
 
@@ -533,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         "rollback": cmd_rollback,
         "export-related": cmd_export_related,
         "export-embeddings": cmd_export_embeddings,
+        "gc": cmd_gc,
     }
     try:
         return handler[args.command](args)

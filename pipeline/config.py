@@ -57,6 +57,12 @@ class EvaluationSettings:
     min_hit_rate_at_10: float = 0.01  # next-item hit rate over the whole vocabulary
     max_hit_rate_drop: float = 0.0  # tolerated absolute drop against the baseline; 0 = never worse
 
+    def __post_init__(self) -> None:
+        for name in ("min_hit_rate_at_10", "max_hit_rate_drop"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"EvaluationSettings.{name} must be a hit rate in [0, 1]; got {value!r}")
+
 
 @dataclass(frozen=True)
 class MySQLSettings:

@@ -8,7 +8,9 @@ import sys
 
 def add_data_parser(sub) -> None:
     data = sub.add_parser("data", help="fetch a data set into a local cache, or generate a synthetic one")
-    data.add_argument("dataset", choices=["movielens-100k", "synthetic", "text", "kjv"])
+    data.add_argument(
+        "dataset", choices=["movielens-100k", "synthetic", "text", "kjv"], help="what to fetch or generate"
+    )
     data.add_argument(
         "--out",
         default=None,
@@ -42,9 +44,13 @@ def _add_synthetic_flags(data) -> None:
     synthetic = data.add_argument_group("synthetic (seeded, streamed, sharded: engagement_data/synthetic.py)")
     synthetic.add_argument("--items", type=int, default=100_000, help="vocabulary (default: %(default)s)")
     synthetic.add_argument("--events", type=int, default=1_000_000, help="events (default: %(default)s)")
-    synthetic.add_argument("--seed", type=int, default=0)
+    synthetic.add_argument(
+        "--seed", type=int, default=0, help="random seed: the same seed writes the same log"
+    )
     synthetic.add_argument("--shards", type=int, default=4, help="event files, sharded by user")
-    synthetic.add_argument("--file-format", default="csv", choices=["csv", "parquet"])
+    synthetic.add_argument(
+        "--file-format", default="csv", choices=["csv", "parquet"], help="format of the event files"
+    )
     synthetic.add_argument("--topic-size", type=int, default=10, help="items per topic (planted related + 1)")
     # None: the generator's own default (the boards world has a steeper Zipf and less drift and noise).
     synthetic.add_argument("--zipf-exponent", type=float, default=None, help="default 0.8; --boards: 1.2")
@@ -67,7 +73,7 @@ def _add_synthetic_flags(data) -> None:
         "work/data/synthetic-boards)",
     )
     boards.add_argument("--users", type=int, default=None, help="board owners (default: one per 750 events)")
-    boards.add_argument("--boards-per-user", type=int, default=8)
+    boards.add_argument("--boards-per-user", type=int, default=8, help="boards each owner keeps")
     boards.add_argument("--saves-per-board", type=int, default=12, help="mean saves per board")
     boards.add_argument("--fine-per-coarse", type=int, default=8, help="fine topics per coarse topic")
     boards.add_argument("--bridge-prob", type=float, default=0.1, help="per-event chance of a bridge topic")

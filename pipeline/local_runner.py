@@ -19,6 +19,7 @@ from pipeline.config import (
     default_beam_args,
     default_statistics_skip_train,
 )
+from pipeline.disk_full import reraise_if_disk_full
 from pipeline.metadata import connection_config
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import run_logging
@@ -54,14 +55,19 @@ def log_file_name(started: float, pid: int) -> str:
 
 
 def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = False) -> dict:
-    """Runs the whole pipeline; returns {run_id, log_file, seconds, components: [(name, seconds, cached)]}."""
-    os.makedirs(run.output_dir, exist_ok=True)
-    started = time.time()
-    log_file = os.path.join(run.output_dir, "logs", log_file_name(started, os.getpid()))
-    os.makedirs(os.path.dirname(log_file), exist_ok=True)
-    run_id = datetime.datetime.fromtimestamp(started).isoformat()  # LocalDagRunner's format
-    with run_logging(log_file, verbose) as progress:
-        return _run(settings, run, log_file, progress, run_id)
+    """Runs the whole pipeline; returns {run_id, log_file, seconds, components: [(name, seconds, cached)]}.
+    A full disk raises DiskFullError naming the path and the space left, whichever layer ran out."""
+    try:
+        os.makedirs(run.output_dir, exist_ok=True)
+        started = time.time()
+        log_file = os.path.join(run.output_dir, "logs", log_file_name(started, os.getpid()))
+        os.makedirs(os.path.dirname(log_file), exist_ok=True)
+        run_id = datetime.datetime.fromtimestamp(started).isoformat()  # LocalDagRunner's format
+        with run_logging(log_file, verbose) as progress:
+            return _run(settings, run, log_file, progress, run_id)
+    except Exception as error:
+        reraise_if_disk_full(error, run.output_dir, None if run.mysql else run.sqlite_path)
+        raise
 
 
 def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, run_id: str) -> dict:

@@ -1,5 +1,6 @@
 """The `pin2vec` CLI: flags -> settings dataclasses, and `pin2vec related` against a real pushed index."""
 
+import argparse
 import json
 import os
 import string
@@ -230,3 +231,245 @@ def test_run_reports_input_mistakes_before_loading_tensorflow(tmp_path, argv, me
     assert done.returncode == 1, done.stderr[-2000:]
     assert message in done.stderr
     assert not (tmp_path / "out").exists()  # nothing started
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a user reads: --help defaults, --version, errors that name flags, empty inputs, the k cap.
+
+
+def _subparsers():
+    parser = cli.build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return parser, sub.choices
+
+
+def _flags(parser):
+    return [a for a in parser._actions if a.option_strings and a.dest not in ("help", "version")]
+
+
+def test_every_flag_of_every_command_has_help_that_says_its_default():
+    _, commands = _subparsers()
+    for name, parser in commands.items():
+        formatter = parser._get_formatter()
+        for action in _flags(parser):
+            text = formatter._get_help_string(action)
+            where = f"pin2vec {name} {action.option_strings[0]}"
+            assert action.help, f"{where} has no help"
+            if action.default in (None, False) or action.required:
+                continue  # a None default is said in words where it matters, a switch is off
+            shown = text % {"default": action.default}
+            assert f"default: {action.default}" in shown or "default:" in text, f"{where}: {shown!r}"
+
+
+def test_run_help_shows_defaults_and_settings_defaults(monkeypatch):
+    from pipeline.config import EvaluationSettings
+
+    monkeypatch.setenv("COLUMNS", "300")  # one line per flag
+    parser = _subparsers()[1]["run"]
+    text = parser.format_help()
+    assert "(default: 1800)" in text  # --session-gap
+    assert "(default: work/runs/default)" in text
+    helps = {a.option_strings[0]: a.help for a in _flags(parser)}
+    defaults = {
+        "--epochs": TrainerSettings().epochs,
+        "--batch-size": TrainerSettings().batch_size,
+        "--negatives": TrainerSettings().num_negatives,
+        "--learning-rate": TrainerSettings().learning_rate,
+        "--embedding-dim": TrainerSettings().embedding_dim,
+        "--min-index-recall": IndexSettings().min_recall,
+        "--min-hit-rate": EvaluationSettings().min_hit_rate_at_10,
+        "--max-hit-rate-drop": EvaluationSettings().max_hit_rate_drop,
+    }
+    for flag, default in defaults.items():  # written out in cli.py so --help needs no numpy: kept equal here
+        assert f"(default: {default}" in helps[flag], flag
+
+
+def test_version_names_the_package_version_and_commit(capsys):
+    from pipeline.version import git_commit, package_version
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"pin2vec {package_version()}")
+    assert package_version() != "unknown"
+    commit = git_commit()
+    if commit is not None:  # a git checkout (CI's is one)
+        assert f"(commit {commit})" in out
+
+
+def _leaves(settings, run) -> dict[tuple[str, str], object]:
+    """{(role, field): value} of every settings field a flag could reach."""
+    roles = {
+        "EventSource": settings.source,
+        "collections": settings.collections,
+        "SessionSettings": settings.sessions,
+        "TrainerSettings": settings.trainer,
+        "IndexSettings": settings.index,
+        "EvaluationSettings": settings.evaluation,
+        "RunSettings": run,
+        "MySQLSettings": run.mysql,
+    }
+    import dataclasses
+
+    return {
+        (role, f.name): getattr(value, f.name)
+        for role, value in roles.items()
+        for f in dataclasses.fields(value)
+        if not dataclasses.is_dataclass(getattr(value, f.name))
+    }
+
+
+def _changed_value(action):
+    if action.choices:
+        return next(c for c in action.choices if c != action.default)
+    if action.type is int:
+        return str((action.default or 0) + 3)
+    if action.type is float:
+        return "0.25" if action.default != 0.25 else "0.5"
+    return "other_value"
+
+
+def test_every_settings_field_a_flag_reaches_is_in_the_flag_table(monkeypatch):
+    """Each run flag is changed alone; every settings field that changes must be named in FLAGS_OF_FIELDS by
+    that flag, so an error about the field can name it."""
+    from pipeline.flag_names import ALSO_SET_BY, FLAGS_OF_FIELDS
+
+    monkeypatch.setenv("OTHER_PASSWORD_ENV", "other")
+    base = {"--events": "x.csv", "--collections": "b.csv", "--mysql-host": "db"}
+    as_argv = lambda options: ["run", *[part for pair in options.items() for part in pair]]  # noqa: E731
+    before = _leaves(*cli.settings_from_args(_parse(*as_argv(base))))
+    parser = _subparsers()[1]["run"]
+    reached = set()
+    for action in _flags(parser):
+        flag = action.option_strings[0]
+        options = dict(base)
+        if flag == "--sessions":
+            options["--sessions"] = options.pop("--events")
+        elif flag in base:
+            options[flag] = "other_value"
+        elif action.dest == "mysql_password_env":
+            options[flag] = "OTHER_PASSWORD_ENV"
+        elif action.nargs != 0 and action.dest != "beam_arg":
+            options[flag] = _changed_value(action)
+        argv = as_argv(options)
+        if action.nargs == 0:
+            argv.append(flag)
+        elif action.dest == "beam_arg":
+            argv.append("--beam-arg=--runner=Other")
+        after = _leaves(*cli.settings_from_args(_parse(*argv)))
+        for key in after:
+            if after[key] != before.get(key):
+                reached.add(key)
+                named = FLAGS_OF_FIELDS.get(key[0], {}).get(key[1], "").split("/")
+                assert flag in named or ALSO_SET_BY.get(key) == flag, f"{flag} sets {key}: not in the table"
+    mapped = {(role, field) for role, fields in FLAGS_OF_FIELDS.items() for field in fields}
+    assert mapped <= reached, f"table entries no flag reaches: {sorted(mapped - reached)}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "field"),
+    [
+        (["--epochs", "0"], "--epochs", "TrainerSettings"),
+        (["--batch-size", "0"], "--batch-size", "batch_size"),
+        (["--negatives", "0"], "--negatives", "num_negatives"),
+        (["--learning-rate", "0"], "--learning-rate", "learning_rate"),
+        (["--embedding-dim", "0"], "--embedding-dim", "embedding_dim"),
+        (["--max-bad-share", "2"], "--max-bad-share", "max_bad_share"),
+        (["--eval-user-share", "2"], "--eval-user-share", "eval_user_share"),
+        (["--session-gap", "0"], "--session-gap", "session_gap_seconds"),
+        (["--window", "1"], "--window=1", "SessionSettings"),
+        (["--min-count", "0"], "--min-count", "min_count"),
+        (["--min-index-recall", "-1"], "--min-index-recall", "min_recall"),
+        (["--min-hit-rate", "2"], "--min-hit-rate", "min_hit_rate_at_10"),
+        (["--max-hit-rate-drop", "-0.1"], "--max-hit-rate-drop", "max_hit_rate_drop"),
+        (["--user-col", ""], "--user-col", "user_col"),
+    ],
+)
+def test_settings_errors_name_the_flag_not_the_field(argv, flag, field, capsys):
+    assert cli.main(["run", "--events", "x.csv", *argv]) == 1
+    err = capsys.readouterr().err
+    assert flag in err
+    assert field not in err
+
+
+def test_missing_columns_name_the_collection_flags(tmp_path, capsys):
+    log = tmp_path / "events.csv"
+    log.write_text("user_id,item_id,timestamp\nu,i,1\n")
+    boards = tmp_path / "boards.csv"
+    boards.write_text("owner,item_id\nb,i\n")
+    argv = ["run", "--events", str(log), "--collections", str(boards), "--output-dir", str(tmp_path / "o")]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "--collections" in err and "has no column(s) ['board']" in err
+    assert "--collection-col/--collection-item-col" in err
+    assert "user_col" not in err
+
+
+def _empty_input(directory, kind):
+    """An input path of one empty kind, under `directory`."""
+    if kind == "empty file":
+        (directory / "empty.csv").write_text("")
+        return directory / "empty.csv"
+    if kind in ("empty directory", "hidden files only"):
+        (directory / "logs").mkdir()
+        if kind == "hidden files only":
+            (directory / "logs" / ".part-0.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+        return directory / "logs"
+    if kind == "header only":
+        (directory / "h.csv").write_text("user_id,item_id,timestamp\n")
+        return directory / "h.csv"
+    return directory / {"glob": "*.parquet", "missing": "missing.csv"}[kind]
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty file", "is empty: no header line"),
+        ("empty directory", "the directory is empty"),
+        ("hidden files only", "the directory holds no data file"),
+        ("glob", "the glob matches no data file"),
+        ("missing", "no such file or directory"),
+        ("header only", "not one row under the header"),
+    ],
+)
+def test_empty_inputs_say_what_is_empty(tmp_path, capsys, kind, message):
+    path = _empty_input(tmp_path, kind)
+    assert cli.main(["run", "--events", str(path), "--output-dir", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert f"--events/--sessions {path}" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_related_empty_ids_file_says_it_is_empty(tmp_path, capsys):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("\n  \n")
+    assert cli.main(["related", "--output-dir", str(tmp_path), "--ids-file", str(ids)]) == 2
+    err = capsys.readouterr().err
+    assert f"--ids-file {ids} holds no item id" in err
+    assert cli.main(["related", "--output-dir", str(tmp_path), "--ids-file", str(tmp_path / "no.txt")]) == 2
+    assert "cannot read it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", [str(2**63), str(2**64 + 1), "-" + str(2**63 + 1)])
+def test_related_k_beyond_64_bits_is_refused_clearly(tmp_path, capsys, k):
+    assert cli.main(["related", "--output-dir", str(tmp_path), "--k", k, "a"]) == 2
+    assert f"--k must be between 1 and {cli.MAX_K}, got {k}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_related_k_above_a_tables_cap_is_said(output_with_tables, capsys, json_flag):
+    argv = ["related", "--output-dir", str(output_with_tables), "--source", "cooccurrence", "--k", "7"]
+    assert cli.main([*argv, *json_flag, "a"]) == 0
+    captured = capsys.readouterr()
+    assert "--k 7 asks more than the cooccurrence source holds" in captured.err
+    assert "best 5 candidates per item" in captured.err
+    if json_flag:
+        assert json.loads(captured.out)["a"][0]["item"] == "b"  # stdout stays plain JSON
+
+
+def test_related_k_within_a_tables_cap_says_nothing(output_with_tables, capsys):
+    argv = ["related", "--output-dir", str(output_with_tables), "--source", "blend", "--k", "5", "a"]
+    assert cli.main(argv) == 0
+    assert "warning" not in capsys.readouterr().err

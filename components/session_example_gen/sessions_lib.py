@@ -607,17 +607,21 @@ def list_input_files(path: str) -> list[str]:
     mistyped local path is reported before TensorFlow is imported (tens of seconds)."""
     fileio = _LocalFiles() if _is_local(path) else _fileio()
     if any(c in path for c in "*?["):
-        files = [str(f) for f in fileio.glob(path)]
+        files, why = [str(f) for f in fileio.glob(path)], "the glob matches no data file"
     elif fileio.isdir(path):
         files = [os.path.join(path, str(n).rstrip("/")) for n in fileio.listdir(path)]
+        why = "the directory is empty" if not files else "the directory holds no data file"
     elif fileio.exists(path):
-        files = [path]
+        files, why = [path], "it is not a data file"
     else:
-        files = []
+        files, why = [], "no such file or directory"
     # Hidden and marker files (.crc, _SUCCESS) and subdirectories are not data.
     files = [f for f in files if not os.path.basename(f).startswith((".", "_")) and not fileio.isdir(f)]
     if not files:
-        raise FileNotFoundError(f"no input files at {path!r}: expected a file, a directory or a glob")
+        raise FileNotFoundError(
+            f"no input files at {path!r}: {why} (hidden files, _-marker files and subdirectories are not "
+            "read); expected a data file, a directory of them or a glob"
+        )
     return sorted(files)
 
 
@@ -802,6 +806,11 @@ def check_input_files(files: Sequence[str], source: EventSource) -> None:
             columns, rows = _header_and_first_row(file, fmt, source)
         except Exception as e:
             raise ValueError(f"cannot read {file!r} as {fmt}: {type(e).__name__}: {e}") from e
+        if columns == [] and not rows:
+            raise ValueError(
+                f"{file!r} is empty: no header line and no rows; expected a {fmt} header naming the columns "
+                f"{list(source.columns)}, then one row per event"
+            )
         missing = [c for c in source.columns if c not in (columns or [])]
         if missing:
             raise ValueError(
@@ -810,7 +819,10 @@ def check_input_files(files: Sequence[str], source: EventSource) -> None:
             )
         has_rows = has_rows or rows
     if not has_rows:
-        raise ValueError(f"no rows in the input {source.path!r}: {len(files)} file(s), e.g. {files[:3]}")
+        what = "line" if source.sessions else "row under the header"
+        raise ValueError(
+            f"no rows in the input {source.path!r}: not one {what} in {len(files)} file(s), e.g. {files[:3]}"
+        )
 
 
 def quarantine_record(raw: RawRow, bad: BadRow) -> str:
