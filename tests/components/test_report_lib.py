@@ -162,7 +162,11 @@ def test_examples_side_by_side_with_titles_escaped(evaluation, history):
     assert "<h3>258</h3>" in page  # no title: the id
     example = page.split('<div class="example">')[1]  # the first example: item 50
     assert example.startswith("<h3>Star Wars")
-    assert re.findall(r"</span>(\w+)</div>", example) == ["pin2vec", "cooccurrence", "blend"]
+    assert re.findall(r'</span>(\w+) <span class="score">scores: ([^<]+)</span></div>', example) == [
+        ("pin2vec", "inner product, unbounded"),
+        ("cooccurrence", "damped count, &gt;= 0"),
+        ("blend", "RRF score, 0..0.0909"),  # rrf_k 10
+    ]
     assert len(re.findall(r"<li>", example)) == 15  # 5 candidates per source
     assert '<p class="note">no candidates</p>' in page  # the tail item co-occurrence knows nothing about
     markdown = report_lib.render_markdown(evaluation, history, TITLES)
@@ -242,4 +246,20 @@ def test_headline_says_whether_the_lead_is_within_noise_and_warns_on_small_sampl
     assert "Only 40 test queries" in note
     assert note in report_lib.render_markdown(evaluation, history, TITLES)
     del evaluation["comparisons"]
+    assert report_lib.noise_note(evaluation).startswith("Only 40 test queries (under 300)")  # warns regardless
+    for source in evaluation["sources"]:
+        evaluation["splits"]["test"][source]["queries"] = report_lib.SMALL_SAMPLE
     assert report_lib.noise_note(evaluation) == ""
+
+
+def test_a_lead_within_noise_gets_no_ratio_and_no_best_source_claim(evaluation, history):
+    evaluation["comparisons"]["splits"]["test"]["cooccurrence"]["high"] = 0.004  # includes 0 now
+    assert report_lib.within_noise(evaluation) == ["cooccurrence"]
+    page = report_lib.render_html(evaluation, history, TITLES)
+    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    for text in (page, markdown):
+        assert "was chosen on the validation split but is not clearly the best" in text
+        assert "is the best source" not in text
+        assert "cooccurrence 0.130 (within noise)" in text
+        assert "1.17x" not in text  # the ratio a reader would take as a real lead
+        assert "pin2vec 0.102 (1.50x)" in text  # beyond noise: the ratio stays
