@@ -42,14 +42,14 @@ COUNT_LABELS = {
 
 def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested settings (dataclasses.asdict of PipelineSettings) -> {"trainer.epochs": 25, ...}, sorted by
-    name; lists and tuples become comma-separated text so every value is one table cell."""
+    name; lists and tuples become comma-separated text ("(none)" when empty) so every value is one cell."""
     flat: dict[str, Any] = {}
     for key in sorted(settings):
         value, name = settings[key], f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten_settings(value, f"{name}."))
         elif isinstance(value, list | tuple):
-            flat[name] = ", ".join(str(v) for v in value)
+            flat[name] = ", ".join(str(v) for v in value) if value else "(none)"
         else:
             flat[name] = value
     return flat
