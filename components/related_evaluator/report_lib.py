@@ -609,7 +609,7 @@ def embedding_map_caption(embedding_map: Mapping) -> str:
         f"{sample}, projected on the first two principal components of their unit-length embeddings (the "
         f"cosine space of pin2vec_similar). The two axes hold {sum(shares):.0%} of the variance, so nearby "
         "points are often related items while distant ones may still be close in the full space. Named: the "
-        "example items below and the most engaged titled items."
+        "example items below and, when titles are given, the most engaged titled items."
     )
 
 

@@ -204,7 +204,7 @@ def scatter_chart(
 ) -> str:
     """An inline SVG scatter plot with the same scale on both axes (a distance on the page is a distance in
     the data), a legend with each group's count, and labelled rings around the (x, y, text) `labels`. Groups
-    draw in order, so the last one is on top."""
+    draw in order, so the last one is on top (and first in the legend)."""
     xs = [x for g in groups for x, _, _ in g.points] + [x for x, _, _ in labels]
     ys = [y for g in groups for _, y, _ in g.points] + [y for _, y, _ in labels]
     if not xs:
@@ -246,7 +246,7 @@ def scatter_chart(
             f'<text x="{px(x) + dx:.1f}" y="{py(y) - 6:.1f}" class="map-label" text-anchor="{anchor}">'
             f"{html.escape(text)}</text>"
         )
-    for index, group in enumerate(groups):
+    for index, group in enumerate(reversed(groups)):  # the top-most group first
         legend_y = top + 8 + index * 20
         parts.append(
             f'<circle cx="{left + plot_w + 20}" cy="{legend_y}" r="5" fill="{group.colour}"/>'

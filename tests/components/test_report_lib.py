@@ -300,7 +300,8 @@ def test_scatter_chart_keeps_one_scale_on_both_axes_and_escapes_labels():
     assert by == ay and cx == ax and cy < ay  # up is up
     assert (bx - ax) == pytest.approx(2 * (ay - cy), abs=0.2)  # 2 units across = twice 1 unit up
     assert "<c&d>" in [t.text for t in root.iter(f"{SVG}text")]
-    assert "tail (2)" in [t.text for t in root.iter(f"{SVG}text")]
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert legend == ["head (1)", "tail (2)"]  # the group drawn on top first
     assert "nothing to draw" in svg_charts.scatter_chart(svg_charts.Chart("m", "x", "y"), [], [])
 
 
