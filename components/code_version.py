@@ -82,3 +82,32 @@ def code_version(*roots: str, root: Path = PROJECT_ROOT, packages: Iterable[str]
     for name, path in sorted(module_closure(roots, root, packages).items()):
         digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def package_code_version(root: Path = PROJECT_ROOT, packages: Iterable[str] = PROJECT_PACKAGES) -> str:
+    """A short hash of every project module's name and source: which code wrote a report, when the project is
+    not a git checkout (an installed wheel, a container image)."""
+    digest = hashlib.sha256()
+    for package in sorted(packages):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def git_commit(root: Path = PROJECT_ROOT) -> tuple[str, bool] | None:
+    """(HEAD's commit, whether tracked files differ from it) when `root` is itself a git checkout's top level;
+    None otherwise (no git, or an installed package inside some other repository, whose commit says nothing
+    about this code)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != Path(root).resolve():
+            return None
+        return git("rev-parse", "HEAD"), bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None

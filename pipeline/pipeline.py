@@ -192,6 +192,7 @@ def create_pipeline(
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
         titles_path=settings.titles_path,
+        run_settings=json.loads(json.dumps(dataclasses.asdict(settings))),  # tuples -> lists, as stored
     )
 
     pusher = RelatedPusher(

@@ -63,7 +63,7 @@ def print_summary(
         f"  ML Metadata:        {run.mysql.host if run.mysql else run.sqlite_path}",
         f"  serving versions:   {run.serving_dir}",
         f"  model (SavedModel): {summary.model_dir}",
-        f"  run report:         {summary.report_html or '(not written)'}",
+        f"  run report:         {summary.report_html or '(not written)'}{report_version_note(summary)}",
         f"  full log:           {result['log_file']}",
         "",
         "Next:",
@@ -73,6 +73,17 @@ def print_summary(
         f"  tensorboard --logdir {summary.tensorboard_dir}",
     ]
     print("\n".join(lines), file=out)
+
+
+def report_version_note(summary: RunSummary) -> str:
+    """The version the run report describes. The report is written before the push and calls itself a
+    candidate; this is where its reader learns what became of it."""
+    if not summary.report_html:
+        return ""
+    if summary.pushed_version is None:
+        return " (its candidate was not pushed)"
+    kept_back = ", without the model, which was kept back" if summary.kept_back_reason else ""
+    return f" (its candidate is pushed version {summary.pushed_version}{kept_back})"
 
 
 def gate_advice(summary: RunSummary) -> list[str]:

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from pipeline.config import RunSettings
-from pipeline.report import gate_advice, print_summary, related_lines
+from pipeline.report import gate_advice, print_summary, related_lines, report_version_note
 from pipeline.summary import (
     DROP,
     FLOOR,
@@ -133,3 +133,15 @@ def test_related_lines_end_with_the_paired_differences_from_the_best_source():
     )
     evaluation["comparisons"]["splits"]["test"]["cooccurrence"]["high"] = 0.01
     assert related_lines(evaluation)[-1].endswith("cooccurrence -0.022 [-0.041, +0.010] (within noise)")
+
+
+def test_the_summary_names_the_version_the_candidate_report_became():
+    assert report_version_note(RunSummary()) == ""  # no report
+    written = RunSummary(report_html="/o/report.html")
+    assert report_version_note(written) == " (its candidate was not pushed)"
+    written.pushed_version = 7
+    assert report_version_note(written) == " (its candidate is pushed version 7)"
+    written.not_pushed_reason = "not blessed"
+    assert report_version_note(written) == (
+        " (its candidate is pushed version 7, without the model, which was kept back)"
+    )

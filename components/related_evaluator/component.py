@@ -68,12 +68,17 @@ class RelatedEvaluator(base_component.BaseComponent):
         settings: BlendSettings | None = None,
         titles_path: str = "",
         rerank_settings: RerankSettings | None = None,
+        run_settings: dict | None = None,
     ):
-        """`titles_path` (optional TSV id<TAB>title) only decorates the report's examples."""
+        """`titles_path` (optional TSV id<TAB>title) only decorates the report's examples. `run_settings`
+        (every setting of the pipeline, as plain JSON values) is shown in the report's provenance block; being
+        part of the step's configuration, a changed setting rewrites the report, which never names stale ones.
+        """
         config = {
             "blend": dataclasses.asdict(settings or BlendSettings()),
             "rerank": dataclasses.asdict(rerank_settings or RerankSettings()),
             "titles_path": titles_path,
+            **({} if run_settings is None else {"run_settings": run_settings}),
         }
         super().__init__(
             spec=RelatedEvaluatorSpec(

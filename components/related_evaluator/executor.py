@@ -15,8 +15,19 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, report_lib, rerank_lib
+from components import code_version
+from components.related_evaluator import (
+    blend_lib,
+    catalogue_lib,
+    embedding_map_lib,
+    evaluation_lib,
+    metrics_lib,
+    provenance_lib,
+    report_lib,
+    rerank_lib,
+)
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
+from components.session_example_gen.sessions_lib import REPORTED_COUNTERS
 from formats import candidate_table, evaluation_result, index_files, titles
 from formats.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
@@ -171,6 +182,72 @@ def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, rerank_lib.R
     )
 
 
+def run_settings_from_json(text: str) -> dict | None:
+    """Every setting of the pipeline (dataclasses.asdict of PipelineSettings), as the pipeline passed them for
+    the report's provenance; None from a pipeline that did not."""
+    return json.loads(text or "{}").get("run_settings")
+
+
+def code_of_this_run(evaluator_version: str) -> dict:
+    """The code behind the report: the git commit when the project is a git checkout, else the hash of the
+    package's sources; and the evaluator's own code version (its cache key)."""
+    commit = code_version.git_commit()
+    code = (
+        {"git_commit": commit[0], "git_dirty": commit[1]}
+        if commit is not None
+        else {"package_version": code_version.package_code_version()}
+    )
+    return {**code, "evaluator_version": evaluator_version}
+
+
+def provenance_of(
+    examples: types.Artifact,
+    index: types.Artifact,
+    candidates: types.Artifact,
+    board: types.Artifact | None,
+    run_settings: dict | None,
+    evaluator_version: str,
+    catalogue_size: int,
+) -> dict:
+    """The report's provenance from the input artifacts' custom properties (row counts, fingerprint, sizes)
+    and the settings the pipeline passed in."""
+    counts = {name: examples.get_custom_property(name) for name in REPORTED_COUNTERS}
+    counts.update(
+        vocabulary=index.get_custom_property("num_items"),
+        embedding_dimensions=index.get_custom_property("dimensions"),
+        cooccurrence_items=candidates.get_custom_property("num_items"),
+        board_items=None if board is None else board.get_custom_property("num_items"),
+        catalogue_size=catalogue_size,
+    )
+    return provenance_lib.build_provenance(
+        settings=run_settings,
+        counts={name: value for name, value in counts.items() if isinstance(value, int)},
+        input_fingerprint=str(examples.get_custom_property("input_fingerprint") or ""),
+        code=code_of_this_run(evaluator_version),
+        written_at=provenance_lib.utc_now(),
+    )
+
+
+def embedding_map_of(
+    searcher: RelatedItemsSearcher,
+    catalogue: Catalogue,
+    popularity: np.ndarray,
+    examples: list[dict],
+    titles: dict[str, str],
+) -> dict:
+    """The report's 2-D map of the cosine index's embeddings, bucketed as the report's queries are."""
+    rows = catalogue.rows(list(searcher.item_ids))
+    return embedding_map_lib.embedding_map(
+        list(searcher.item_ids),
+        searcher.vectors,
+        metrics_lib.item_buckets(popularity)[rows],
+        metrics_lib.BUCKETS,
+        popularity[rows],
+        first=[str(example["item"]) for example in examples],
+        titled=titles.keys(),
+    )
+
+
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
         settings, rerank_settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
@@ -247,8 +324,20 @@ class Executor(base_executor.BaseExecutor):
         if method == "rerank":
             with open(os.path.join(evaluation.uri, RERANK_MODEL_FILE), "w", encoding="utf-8") as f:
                 json.dump(result["blend"]["rerank"]["model"], f, indent=1)
-        evaluation_result.write_evaluation(evaluation.uri, result)
         history, titles = read_history(model_run), read_titles(titles_path)
+        result["embedding_map"] = embedding_map_of(
+            similar, catalogue, candidates_.popularity, result["examples"], titles
+        )
+        result["provenance"] = provenance_of(
+            examples,
+            index,
+            candidates,
+            board,
+            run_settings_from_json(exec_properties.get(CONFIG_KEY, "")),
+            str(exec_properties.get(code_version.CODE_VERSION_KEY) or ""),
+            len(catalogue),
+        )
+        evaluation_result.write_evaluation(evaluation.uri, result)
         with open(os.path.join(evaluation.uri, evaluation_result.REPORT_HTML), "w", encoding="utf-8") as f:
             f.write(report_lib.render_html(result, history, titles))
         with open(

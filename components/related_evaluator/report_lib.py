@@ -8,7 +8,9 @@ The evaluation dict (see the RelatedEvaluator executor):
     ks, sources, best_source, catalogue_size,
     splits: {validation|test: {source: {queries, answered, hit_rate, mrr, coverage, buckets}}},
     blend: {weight, rrf_k, sweep: [{weight, hit_rate_at_10, mrr_at_10}]},
-    examples: [{item, bucket, popularity, lists: {source: [[candidate, score], ...]}}]
+    examples: [{item, bucket, popularity, lists: {source: [[candidate, score], ...]}}],
+    provenance (optional, provenance_lib.build_provenance): inputs, counts, settings, code, version, date,
+    embedding_map (optional, embedding_map_lib.embedding_map): sampled items and their 2-D coordinates
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from components.related_evaluator.svg_charts import Chart, Series, bar_chart, line_chart
+from components.related_evaluator import provenance_lib
+from components.related_evaluator.loss_reading import read_loss_curves
+from components.related_evaluator.svg_charts import (
+    Chart,
+    PointGroup,
+    Series,
+    bar_chart,
+    line_chart,
+    scatter_chart,
+)
 
 BUCKETS = ("head", "torso", "tail")
 SPLITS = ("validation", "test")
@@ -93,24 +104,66 @@ def headline(evaluation: Mapping) -> tuple[str, float, list[Comparison]]:
     return best, best_hr, others
 
 
-SMALL_SAMPLE = 300  # fewer test queries than this: the headline warns that differences are hard to read
+SMALL_SAMPLE = 300
+"""Fewer test queries than this and the headline warns that differences mean little. At a hit rate near 0.1,
+one hit rate's standard error is sqrt(0.1 * 0.9 / 300) = 0.017 at 300 queries, so two sources must differ
+by about 0.05 (a 1.5x ratio) before the gap is clearly more than chance; below 300 even such ratios are
+noise, and a 40-query run's "1.75x" says nothing."""
+
+
+def within_noise(evaluation: Mapping) -> list[str]:
+    """The sources whose paired 95% interval of test HR@10 minus the best source's includes 0: the data cannot
+    tell them from the best. Empty for an evaluation without `comparisons`."""
+    compared = evaluation.get("comparisons", {}).get("splits", {}).get(REPORTED_SPLIT, {})
+    return [source for source, c in compared.items() if float(c["low"]) <= 0 <= float(c["high"])]
+
+
+def headline_queries(evaluation: Mapping) -> int | None:
+    """How many test queries the headline rests on (the best source's), when recorded."""
+    queries = evaluation["splits"][REPORTED_SPLIT][evaluation["best_source"]].get("queries")
+    return None if queries is None else int(queries)
 
 
 def noise_note(evaluation: Mapping) -> str:
     """Whether the best source's lead is within noise: the paired 95% intervals of the other sources' test
-    HR@10 minus the best's (`comparisons`), and a warning on small samples. Empty for older evaluations."""
+    HR@10 minus the best's (`comparisons`), and a warning on small samples (under SMALL_SAMPLE queries)."""
     compared = evaluation.get("comparisons", {}).get("splits", {}).get(REPORTED_SPLIT, {})
-    if not compared:
-        return ""
-    within = [source for source, c in compared.items() if c["low"] <= 0 <= c["high"]]
-    if within:
-        note = f"Its lead over {', '.join(within)} is within noise (the paired 95% interval includes 0)."
-    else:
-        note = "Its lead over every other source is beyond noise (every paired 95% interval excludes 0)."
-    queries = evaluation["splits"][REPORTED_SPLIT][evaluation["best_source"]].get("queries", SMALL_SAMPLE)
-    if queries < SMALL_SAMPLE:
-        note += f" Only {queries} test queries: ratios between sources mean little at this size."
-    return note
+    notes = []
+    if compared:
+        within = within_noise(evaluation)
+        if within:
+            notes.append(
+                f"Its lead over {', '.join(within)} is within noise (the paired 95% interval includes 0)."
+            )
+        else:
+            notes.append(
+                "Its lead over every other source is beyond noise (every paired 95% interval excludes 0)."
+            )
+    queries = headline_queries(evaluation)
+    if queries is not None and queries < SMALL_SAMPLE:
+        notes.append(
+            f"Only {queries} test queries (under {SMALL_SAMPLE}): differences between sources mean little at "
+            "this size."
+        )
+    return " ".join(notes)
+
+
+def versus_parts(evaluation: Mapping) -> list[tuple[str, str]]:
+    """(source, "0.130 (1.17x)") for every other source; "(within noise)" instead of a ratio when the paired
+    interval includes 0, since a ratio there claims a difference the data does not show."""
+    _, _, others = headline(evaluation)
+    within = set(within_noise(evaluation))
+    return [
+        (c.source, f"{_fmt(c.hit_rate)} ({'within noise' if c.source in within else _ratio(c.ratio)})")
+        for c in others
+    ]
+
+
+def verdict_lead(evaluation: Mapping) -> str:
+    """The headline's opening words: "is the best source" only when no other source is within noise of it."""
+    if within_noise(evaluation):
+        return "was chosen on the validation split but is not clearly the best"
+    return "is the best source (chosen on the validation split)"
 
 
 def _hr(by_source: Mapping, source: str, k: str = HEADLINE_K) -> float:
@@ -184,6 +237,8 @@ td.top{font-weight:700;background:#ecfdf5}tr.chosen td{background:#fef3c7;font-w
 .example{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:10px 14px}
 .example h3{font-size:15px;margin:0 0 6px}.example ol{margin:0;padding-left:22px}
 .example .src{font-weight:600;font-size:13px;margin-top:6px}.score{color:#94a3b8;font-size:12px}
+.reading{background:#fff;border-left:5px solid #2563eb;padding:8px 14px;border-radius:6px}
+table.provenance th{text-align:left;width:170px}details{margin:6px 0}summary{cursor:pointer;color:#475569}
 .note{color:#64748b;font-style:italic}.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;
 margin-right:6px}
 """
@@ -194,7 +249,7 @@ def _source_cell(source: str, sources: Sequence[str]) -> str:
 
 
 def _headline_html(evaluation: Mapping) -> str:
-    best, best_hr, others = headline(evaluation)
+    best, best_hr, _ = headline(evaluation)
     sources = evaluation["sources"]
     test = evaluation["splits"][REPORTED_SPLIT]
     cards = []
@@ -208,9 +263,11 @@ def _headline_html(evaluation: Mapping) -> str:
             f'<div class="k">MRR@10 {_fmt(test[source]["mrr"][HEADLINE_K])} · coverage@10 '
             f"{_fmt(test[source]['coverage'][HEADLINE_K])}</div></div>"
         )
-    versus = "; ".join(f"{html.escape(c.source)} {_fmt(c.hit_rate)} ({_ratio(c.ratio)})" for c in others)
+    versus = "; ".join(
+        f"{html.escape(source)} {html.escape(text)}" for source, text in versus_parts(evaluation)
+    )
     return (
-        f'<p class="verdict"><b>{html.escape(best)}</b> is the best source (chosen on the validation split): '
+        f'<p class="verdict"><b>{html.escape(best)}</b> {verdict_lead(evaluation)}: '
         f"test HR@10 <b>{_fmt(best_hr)}</b>" + (f" vs {versus}" if versus else "") + ". "
         f"{html.escape(noise_note(evaluation))}</p>"
         f'<div class="cards">{"".join(cards)}</div>'
@@ -426,8 +483,10 @@ def _examples_html(evaluation: Mapping, titles: Mapping[str, str]) -> str:
                 f'<li>{html.escape(_name(str(c), titles))} <span class="score">{float(score):.3g}</span></li>'
                 for c, score in ranked[:EXAMPLE_ROWS]
             )
+            unit = html.escape(score_scale(source, evaluation).unit)
             lists.append(
-                f'<div class="src">{_source_cell(source, sources)}</div>'
+                f'<div class="src">{_source_cell(source, sources)} '
+                f'<span class="score">scores: {unit}</span></div>'
                 + (f"<ol>{entries}</ol>" if entries else '<p class="note">no candidates</p>')
             )
         blocks.append(
@@ -436,6 +495,189 @@ def _examples_html(evaluation: Mapping, titles: Mapping[str, str]) -> str:
             f"{int(example.get('popularity', 0)):,} engagements</div>{''.join(lists)}</div>"
         )
     return f'<div class="examples">{"".join(blocks)}</div>'
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Trust: provenance, score scales, the embedding map, the loss reading (shared by HTML and Markdown).
+
+NO_PROVENANCE_NOTE = (
+    "This evaluation records no provenance (input, settings, code): it was written by an older "
+    "RelatedEvaluator."
+)
+BUCKET_COLOURS = {"head": "#dc2626", "torso": "#d97706", "tail": "#2563eb"}
+MAP_LABEL_CHARS = 28  # a longer title is cut on the map (the tooltip keeps it whole)
+
+
+def provenance_rows(evaluation: Mapping) -> list[tuple[str, str]]:
+    """(label, text) of the provenance block: each input with its fingerprint, the row counts, the code, the
+    version and the date; empty for an evaluation written before provenance existed."""
+    provenance = evaluation.get("provenance")
+    if not provenance:
+        return []
+    rows = []
+    for source in provenance.get("inputs", []):
+        text = str(source.get("path", provenance_lib.NOT_RECORDED))
+        if "fingerprint" in source:
+            text += f" (fingerprint {source['fingerprint']})"
+        rows.append((str(source.get("name", "input")), text))
+    counts = provenance.get("counts") or {}
+    if counts:
+        rows.append(
+            (
+                "row counts",
+                " · ".join(f"{provenance_lib.count_label(n)} {int(v):,}" for n, v in counts.items()),
+            )
+        )
+    rows += [
+        ("code", provenance_lib.code_description(provenance.get("code") or {})),
+        ("version", provenance_lib.version_description(provenance.get("version"))),
+        ("written", f"{provenance.get('written_at', provenance_lib.NOT_RECORDED)} (UTC)"),
+    ]
+    return rows
+
+
+def provenance_settings(evaluation: Mapping) -> dict[str, object]:
+    """Every setting of the run, flattened ("trainer.epochs" -> 25); empty when not recorded."""
+    return dict((evaluation.get("provenance") or {}).get("settings") or {})
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """What a source's scores are: a short unit for each list, and a sentence for the legend."""
+
+    unit: str
+    meaning: str
+
+
+def score_scale(source: str, evaluation: Mapping) -> ScoreScale:
+    """The scale of a source's scores, so that 0.8 (a cosine), 0.8 (a logit) and 0.08 (an RRF score) are
+    not read as one another. Exponents come from the recorded settings when there are some."""
+    settings = provenance_settings(evaluation)
+    blend = evaluation.get("blend") or {}
+
+    def exponent(key: str) -> str:
+        value = settings.get(key)
+        return "^e" if value is None else f"^{float(value):g}"
+
+    if source == "pin2vec":
+        return ScoreScale(
+            "inner product, unbounded",
+            'hidden(query) . softmax row(candidate), the network\'s logit for "engaged next": unbounded; '
+            "higher is more likely.",
+        )
+    if source == "pin2vec_similar":
+        return ScoreScale("cosine, -1..1", "cosine similarity of the two item embeddings, in [-1, 1].")
+    if source == "cooccurrence":
+        return ScoreScale(
+            "damped count, >= 0",
+            "co-occurrence count / the candidate's co-occurrences"
+            f"{exponent('cooccurrence.popularity_exponent')} (an exponent of 0 gives raw counts, 1 is close "
+            "to PMI): >= 0, unbounded.",
+        )
+    if source == "board":
+        return ScoreScale(
+            "board weight, >= 0",
+            "saves to the same boards, each board's pairs weighted 1 / (board size - 1)"
+            f"{exponent('board.board_size_exponent')}, divided by the candidate's total weight"
+            f"{exponent('board.popularity_exponent')}: >= 0, unbounded.",
+        )
+    if source == "blend" and blend.get("method") == "rerank":
+        return ScoreScale(
+            "reranker score, unbounded",
+            "the learned reranker's linear score: unbounded; only the order within one list means anything.",
+        )
+    if source == "blend":
+        rrf_k = float(blend.get("rrf_k", 0.0))
+        return ScoreScale(
+            f"RRF score, 0..{1.0 / (rrf_k + 1.0):.3g}",
+            f"reciprocal-rank fusion: weight / (rrf_k + rank) summed over the sources (rrf_k {rrf_k:g}), at "
+            f"most {1.0 / (rrf_k + 1.0):.3g}; only the order means anything.",
+        )
+    return ScoreScale("score", "scale not recorded.")
+
+
+def embedding_map_caption(embedding_map: Mapping) -> str:
+    """What the map shows and how far to trust its distances."""
+    shares = [float(v) for v in embedding_map.get("explained_variance", [0.0, 0.0])]
+    drawn, total = len(embedding_map.get("items", [])), int(embedding_map.get("total_items", 0))
+    sample = (
+        f"All {total:,} embedded items"
+        if drawn >= total
+        else f"{drawn:,} of {total:,} embedded items (as many from each popularity bucket, fixed seed)"
+    )
+    return (
+        f"{sample}, projected on the first two principal components of their unit-length embeddings (the "
+        f"cosine space of pin2vec_similar). The two axes hold {sum(shares):.0%} of the variance, so nearby "
+        "points are often related items while distant ones may still be close in the full space. Named: the "
+        "example items below and, when titles are given, the most engaged titled items."
+    )
+
+
+def _embedding_map_html(evaluation: Mapping, titles: Mapping[str, str]) -> str:
+    embedding_map = evaluation.get("embedding_map")
+    if not embedding_map or not embedding_map.get("items"):
+        return '<p class="note">No embedding map was recorded for this run.</p>'
+    names = list(embedding_map.get("bucket_names") or BUCKETS)
+    position = {}
+    groups = []
+    for b in reversed(range(len(names))):  # tail first, so the few head items draw on top
+        points = []
+        columns = (embedding_map[key] for key in ("items", "x", "y", "bucket"))
+        for item, x, y, bucket in zip(*columns, strict=True):
+            position[item] = (float(x), float(y))
+            if int(bucket) == b:
+                points.append((float(x), float(y), f"{_name(str(item), titles)} · {names[b]}"))
+        groups.append(PointGroup(names[b], BUCKET_COLOURS.get(names[b], "#475569"), points))
+    labels = []
+    for item in embedding_map.get("marked", []):
+        if item in position:
+            text = titles.get(item) or str(item)
+            text = text if len(text) <= MAP_LABEL_CHARS else text[: MAP_LABEL_CHARS - 1] + "…"
+            labels.append((*position[item], text))
+    shares = [float(v) for v in embedding_map.get("explained_variance", [0.0, 0.0])]
+    chart = Chart(
+        "Item embeddings in 2-D (PCA), by popularity bucket",
+        f"first principal component ({shares[0]:.0%} of variance)",
+        f"second principal component ({shares[1]:.0%})",
+        width=700,
+        height=540,
+    )
+    return (
+        f'<div class="charts">{scatter_chart(chart, groups, labels)}</div>'
+        f'<p class="note">{html.escape(embedding_map_caption(embedding_map))}</p>'
+    )
+
+
+def _provenance_html(evaluation: Mapping) -> str:
+    rows = provenance_rows(evaluation)
+    if not rows:
+        return f'<p class="note">{html.escape(NO_PROVENANCE_NOTE)}</p>'
+    body = "".join(
+        f'<tr><th class="l">{html.escape(label)}</th><td class="l">{html.escape(text)}</td></tr>'
+        for label, text in rows
+    )
+    settings = provenance_settings(evaluation)
+    listed = "".join(
+        f'<tr><td class="l">{html.escape(name)}</td><td class="l">{html.escape(str(value))}</td></tr>'
+        for name, value in settings.items()
+    )
+    details = (
+        f"<details><summary>All {len(settings)} settings of the run</summary>"
+        f'<table><tr><th class="l">setting</th><th class="l">value</th></tr>{listed}</table></details>'
+        if settings
+        else '<p class="note">The run\'s settings were not recorded.</p>'
+    )
+    return f'<table class="provenance">{body}</table>{details}'
+
+
+def _scales_html(evaluation: Mapping) -> str:
+    sources = evaluation["sources"]
+    rows = "".join(
+        f'<tr><td class="l">{_source_cell(s, sources)}</td>'
+        f'<td class="l">{html.escape(score_scale(s, evaluation).meaning)}</td></tr>'
+        for s in sources
+    )
+    return f'<table><tr><th class="l">source</th><th class="l">its scores</th></tr>{rows}</table>'
 
 
 def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
@@ -450,8 +692,11 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         "queries (each user's last engagement, the one before it as the query); settings were chosen on the "
         "validation split only.</p>",
         _headline_html(evaluation),
+        "<h2>What this report is from</h2>",
+        _provenance_html(evaluation),
         "<h2>Training and hit rate</h2>",
         f'<div class="charts">{_loss_html(history)}{_hit_rate_chart(evaluation, REPORTED_SPLIT)}</div>',
+        f'<p class="reading">{html.escape(read_loss_curves(history))}</p>' if _loss_series(history) else "",
         "<h2>All metrics</h2>",
         _metrics_table_html(evaluation),
         "<h2>By popularity of the query item</h2>",
@@ -466,7 +711,11 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         f"{html.escape(_rrf_k_summary(blend))} {html.escape(_rerank_summary(blend))}</p>",
         f'<div class="charts">{_sweep_chart(evaluation)}</div>',
         _sweep_table_html(evaluation),
+        "<h2>The embedding space</h2>",
+        _embedding_map_html(evaluation, titles),
         "<h2>Example related items</h2>",
+        '<p class="sub">Each source scores on its own scale: compare ranks across sources, not scores.</p>',
+        _scales_html(evaluation),
         _examples_html(evaluation, titles),
     ]
     return (
@@ -524,22 +773,36 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines
 
 
+def _provenance_markdown(evaluation: Mapping) -> list[str]:
+    rows = provenance_rows(evaluation)
+    out = ["## What this report is from", ""]
+    if not rows:
+        return [*out, f"_{NO_PROVENANCE_NOTE}_", ""]
+    out += [f"- {_md(label)}: {_md(text)}" for label, text in rows]
+    settings = provenance_settings(evaluation)
+    if settings:
+        out += ["", f"All {len(settings)} settings of the run:", ""]
+        out += _md_table(["setting", "value"], [[_md(k), _md(v)] for k, v in settings.items()])
+    return [*out, ""]
+
+
 def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
     """The report's figures as Markdown tables (no charts; the loss as a sparkline and a table)."""
     check_evaluation(evaluation)
     titles = titles or {}
-    best, best_hr, others = headline(evaluation)
+    best, best_hr, _ = headline(evaluation)
     sources = evaluation["sources"]
     ks = [str(k) for k in evaluation["ks"]]
-    versus = "; ".join(f"{_md(c.source)} {_fmt(c.hit_rate)} ({_ratio(c.ratio)})" for c in others)
+    versus = "; ".join(f"{_md(source)} {text}" for source, text in versus_parts(evaluation))
     out = [
         "# pin2vec run report",
         "",
-        f"**{_md(best)}** is the best source (chosen on the validation split): test HR@10 **{_fmt(best_hr)}**"
+        f"**{_md(best)}** {verdict_lead(evaluation)}: test HR@10 **{_fmt(best_hr)}**"
         + (f" vs {versus}" if versus else "")
         + ". "
         + noise_note(evaluation),
         "",
+        *_provenance_markdown(evaluation),
         "## Training loss",
         "",
     ]
@@ -547,6 +810,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
     if series:
         for key, values in series.items():
             out.append(f"- {key}: `{sparkline(values)}` {_fmt(values[0])} -> {_fmt(values[-1])}")
+        out += ["", read_loss_curves(history)]
         epochs = max(len(v) for v in series.values())
         table = [
             [str(e + 1), *(_fmt(v[e]) if e < len(v) else "" for v in series.values())] for e in range(epochs)
@@ -624,7 +888,14 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
     on = _tuned_on(blend)
     out += _md_table(["Pin2Vec weight", f"{on} HR@10", f"{on} MRR@10"], sweep_rows)
 
-    out += ["", "## Example related items", ""]
+    embedding_map = evaluation.get("embedding_map")
+    if embedding_map and embedding_map.get("items"):
+        caption = embedding_map_caption(embedding_map)
+        out += ["", "## The embedding space", "", f"{caption} (drawn in report.html)"]
+
+    out += ["", "## Example related items", "", "Each source scores on its own scale:", ""]
+    out += [f"- {_md(s)}: {_md(score_scale(s, evaluation).meaning)}" for s in sources]
+    out.append("")
     for example in evaluation["examples"]:
         item = str(example["item"])
         out += [

@@ -34,6 +34,7 @@ _SVG_CSS = (
     ".grid{stroke:#e2e8f0}.axis{stroke:#94a3b8}.tick,.legend{font-size:12px;fill:#475569}"
     ".label{font-size:12px;fill:#64748b}.marker{stroke:#dc2626;stroke-dasharray:4 3}"
     ".marker-label{font-size:12px;fill:#dc2626;font-weight:600}"
+    ".map-label{font-size:11px;fill:#0f172a;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}"
 )
 
 
@@ -184,6 +185,73 @@ def bar_chart(chart: Chart, groups: Sequence[str], series: Sequence[tuple[str, s
         parts.append(
             f'<rect x="{left + plot_w + 14}" y="{legend_y - 6}" width="14" height="12" fill="{colour}"/>'
             f'<text x="{left + plot_w + 34}" y="{legend_y + 4}" class="legend">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PointGroup:
+    """Points of one colour: (x, y, tooltip) each."""
+
+    name: str
+    colour: str
+    points: Sequence[tuple[float, float, str]]
+
+
+def scatter_chart(
+    chart: Chart, groups: Sequence[PointGroup], labels: Sequence[tuple[float, float, str]] = ()
+) -> str:
+    """An inline SVG scatter plot with the same scale on both axes (a distance on the page is a distance in
+    the data), a legend with each group's count, and labelled rings around the (x, y, text) `labels`. Groups
+    draw in order, so the last one is on top (and first in the legend)."""
+    xs = [x for g in groups for x, _, _ in g.points] + [x for x, _, _ in labels]
+    ys = [y for g in groups for _, y, _ in g.points] + [y for _, y, _ in labels]
+    if not xs:
+        return f'<p class="note">{html.escape(chart.title)}: nothing to draw.</p>'
+    left, top = _MARGIN["left"] - 30, _MARGIN["top"]
+    plot_w = chart.width - left - _MARGIN["right"]
+    plot_h = chart.height - top - _MARGIN["bottom"]
+    x_mid, y_mid = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    span = max(max(xs) - min(xs), max(ys) - min(ys)) or 1.0
+    scale = 0.94 * min(plot_w, plot_h) / span
+
+    def px(x: float) -> float:
+        return left + plot_w / 2 + (x - x_mid) * scale
+
+    def py(y: float) -> float:
+        return top + plot_h / 2 - (y - y_mid) * scale
+
+    parts = [
+        _svg_open(chart),
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" class="axis"/>',
+        f'<text x="{left + plot_w / 2:.1f}" y="{chart.height - 8}" class="label" text-anchor="middle">'
+        f"{html.escape(chart.x_label)}</text>",
+        f'<text x="{left - 8}" y="{top + plot_h / 2:.1f}" class="label" text-anchor="middle" '
+        f'transform="rotate(-90 {left - 8} {top + plot_h / 2:.1f})">{html.escape(chart.y_label)}</text>',
+    ]
+    for group in groups:
+        parts.append(f'<g fill="{group.colour}" fill-opacity="0.6">')
+        parts += [
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5"><title>{html.escape(tip)}</title></circle>'
+            for x, y, tip in group.points
+        ]
+        parts.append("</g>")
+    for x, y, text in labels:
+        anchor = "end" if px(x) > left + plot_w * 0.7 else "start"
+        dx = -8 if anchor == "end" else 8
+        parts.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="5.5" fill="none" stroke="#0f172a" '
+            'stroke-width="1.5"/>'
+            f'<text x="{px(x) + dx:.1f}" y="{py(y) - 6:.1f}" class="map-label" text-anchor="{anchor}">'
+            f"{html.escape(text)}</text>"
+        )
+    for index, group in enumerate(reversed(groups)):  # the top-most group first
+        legend_y = top + 8 + index * 20
+        parts.append(
+            f'<circle cx="{left + plot_w + 20}" cy="{legend_y}" r="5" fill="{group.colour}"/>'
+            f'<text x="{left + plot_w + 32}" y="{legend_y + 4}" class="legend">'
+            f"{html.escape(group.name)} ({len(group.points):,})</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -46,6 +46,8 @@ def evaluated(tmp_path_factory):
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "examples")
     examples.split_names = artifact_utils.encode_split_names(["train", "eval", "test", "rerank"])
+    examples.set_int_custom_property("events_read", 123)  # as SessionExampleGen records them
+    examples.set_string_custom_property("input_fingerprint", "fp1")
     # Validation: 6 queries only Pin2Vec answers, 2 only co-occurrence answers. Test: the same kinds.
     validation = [
         ("i20", "i21"),
@@ -70,7 +72,10 @@ def evaluated(tmp_path_factory):
 def run_evaluator(root, inputs):
     evaluation, blend = RelatedEvaluation(), RelatedCandidates()
     evaluation.uri, blend.uri = str(root / "evaluation"), str(root / "blend")
-    config = {"blend": {"weights": [0.0, 0.5, 1.0], "top_n": 5}}
+    config = {
+        "blend": {"weights": [0.0, 0.5, 1.0], "top_n": 5},
+        "run_settings": {"source": {"path": "/logs/events.csv"}, "trainer": {"epochs": 3}},
+    }
     Executor().Do(
         inputs, {"evaluation": [evaluation], "blend": [blend]}, {"evaluation_config": json.dumps(config)}
     )
@@ -153,6 +158,35 @@ def test_report_files_are_written(evaluated):
         assert "weight sweep (rerank)" in text.lower() and "not trained" in text
 
 
+def test_evaluation_records_its_provenance_and_a_map_of_the_embeddings(evaluated):
+    result, evaluation, _, _ = evaluated
+    provenance = result["provenance"]
+    assert provenance["inputs"] == [
+        {"name": "engagement log", "path": "/logs/events.csv", "fingerprint": "fp1"}
+    ]
+    assert provenance["counts"]["events_read"] == 123 and provenance["counts"]["catalogue_size"] == 30
+    assert provenance["settings"] == {"source.path": "/logs/events.csv", "trainer.epochs": 3}
+    code = provenance["code"]
+    assert code.get("git_commit") or code.get("package_version")  # whichever this checkout gives
+    assert code["evaluator_version"] == ""  # the hand-made exec properties carry none
+    assert provenance["version"]["pushed"] is None  # written before the push: a candidate
+    embedding_map = result["embedding_map"]
+    assert sorted(embedding_map["items"]) == sorted(ITEMS) and embedding_map["total_items"] == 30
+    assert embedding_map["marked"][: len(result["examples"])] == [e["item"] for e in result["examples"]]
+    # The near-duplicate pairs (i0, i1), (i2, i3), ... land next to each other on the map.
+    position = {
+        item: (x, y)
+        for item, x, y in zip(embedding_map["items"], embedding_map["x"], embedding_map["y"], strict=True)
+    }
+    spread = max(embedding_map["x"]) - min(embedding_map["x"])
+    assert all(
+        abs(position[f"i{2 * k}"][0] - position[f"i{2 * k + 1}"][0]) < 0.05 * spread for k in range(15)
+    )
+    with open(os.path.join(evaluation.uri, "report.html"), encoding="utf-8") as f:
+        page = f.read()
+    assert "Item embeddings in 2-D (PCA)" in page and "(fingerprint fp1)" in page
+
+
 def test_component_spec():
     channel = lambda t: channel_utils.as_channel([t()])  # noqa: E731
     component = RelatedEvaluator(
@@ -160,8 +194,12 @@ def test_component_spec():
         channel(ScannIndex),
         channel(RelatedCandidates),
         titles_path="t.tsv",
+        run_settings={"trainer": {"epochs": 3}},
     )
     assert json.loads(component.exec_properties["evaluation_config"])["titles_path"] == "t.tsv"
+    assert json.loads(component.exec_properties["evaluation_config"])["run_settings"] == {
+        "trainer": {"epochs": 3}
+    }
     assert set(component.outputs) == {"evaluation", "blend"}
 
 

@@ -8,11 +8,13 @@ import pathlib
 import re
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
-from components.related_evaluator import report_lib
+from components.related_evaluator import embedding_map_lib, provenance_lib, report_lib, svg_charts
 
 DATA = pathlib.Path(__file__).parent / "data"
+SVG = "{http://www.w3.org/2000/svg}"
 TITLES = {
     "50": "Star Wars (1977)",
     "181": "Return of the Jedi (1983)",
@@ -162,7 +164,11 @@ def test_examples_side_by_side_with_titles_escaped(evaluation, history):
     assert "<h3>258</h3>" in page  # no title: the id
     example = page.split('<div class="example">')[1]  # the first example: item 50
     assert example.startswith("<h3>Star Wars")
-    assert re.findall(r"</span>(\w+)</div>", example) == ["pin2vec", "cooccurrence", "blend"]
+    assert re.findall(r'</span>(\w+) <span class="score">scores: ([^<]+)</span></div>', example) == [
+        ("pin2vec", "inner product, unbounded"),
+        ("cooccurrence", "damped count, &gt;= 0"),
+        ("blend", "RRF score, 0..0.0909"),  # rrf_k 10
+    ]
     assert len(re.findall(r"<li>", example)) == 15  # 5 candidates per source
     assert '<p class="note">no candidates</p>' in page  # the tail item co-occurrence knows nothing about
     markdown = report_lib.render_markdown(evaluation, history, TITLES)
@@ -242,4 +248,135 @@ def test_headline_says_whether_the_lead_is_within_noise_and_warns_on_small_sampl
     assert "Only 40 test queries" in note
     assert note in report_lib.render_markdown(evaluation, history, TITLES)
     del evaluation["comparisons"]
+    assert report_lib.noise_note(evaluation).startswith(
+        "Only 40 test queries (under 300)"
+    )  # warns regardless
+    for source in evaluation["sources"]:
+        evaluation["splits"]["test"][source]["queries"] = report_lib.SMALL_SAMPLE
     assert report_lib.noise_note(evaluation) == ""
+
+
+def test_a_lead_within_noise_gets_no_ratio_and_no_best_source_claim(evaluation, history):
+    evaluation["comparisons"]["splits"]["test"]["cooccurrence"]["high"] = 0.004  # includes 0 now
+    assert report_lib.within_noise(evaluation) == ["cooccurrence"]
+    page = report_lib.render_html(evaluation, history, TITLES)
+    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    for text in (page, markdown):
+        assert "was chosen on the validation split but is not clearly the best" in text
+        assert "is the best source" not in text
+        assert "cooccurrence 0.130 (within noise)" in text
+        assert "1.17x" not in text  # the ratio a reader would take as a real lead
+        assert "pin2vec 0.102 (1.50x)" in text  # beyond noise: the ratio stays
+
+
+def test_every_source_has_its_score_scale(evaluation):
+    evaluation["provenance"] = {"settings": {"cooccurrence.popularity_exponent": 0.25}}
+    scale = {s: report_lib.score_scale(s, evaluation) for s in ("pin2vec", "pin2vec_similar", "cooccurrence")}
+    assert scale["pin2vec"].unit == "inner product, unbounded"
+    assert scale["pin2vec_similar"].meaning == "cosine similarity of the two item embeddings, in [-1, 1]."
+    assert "co-occurrences^0.25" in scale["cooccurrence"].meaning
+    assert (
+        "^0.5"
+        in report_lib.score_scale(
+            "board", {"provenance": {"settings": {"board.board_size_exponent": 0.5}}, "blend": {}}
+        ).meaning
+    )
+    assert report_lib.score_scale("blend", evaluation).unit == "RRF score, 0..0.0909"
+    evaluation["blend"]["method"] = "rerank"
+    assert report_lib.score_scale("blend", evaluation).unit == "reranker score, unbounded"
+    assert report_lib.score_scale("something new", evaluation).meaning == "scale not recorded."
+
+
+def test_scatter_chart_keeps_one_scale_on_both_axes_and_escapes_labels():
+    groups = [
+        svg_charts.PointGroup("tail", "#2563eb", [(0.0, 0.0, "a"), (2.0, 0.0, "b")]),
+        svg_charts.PointGroup("head", "#dc2626", [(0.0, 1.0, "<c>")]),
+    ]
+    svg = svg_charts.scatter_chart(svg_charts.Chart("map", "x", "y", 600, 500), groups, [(0.0, 1.0, "<c&d>")])
+    root = ET.fromstring(svg)
+    circles = [c for c in root.iter(f"{SVG}circle") if c.find(f"{SVG}title") is not None]
+    assert [c.findtext(f"{SVG}title") for c in circles] == ["a", "b", "<c>"]
+    (ax, ay), (bx, by), (cx, cy) = [(float(c.get("cx")), float(c.get("cy"))) for c in circles]
+    assert by == ay and cx == ax and cy < ay  # up is up
+    assert (bx - ax) == pytest.approx(2 * (ay - cy), abs=0.2)  # 2 units across = twice 1 unit up
+    assert "<c&d>" in [t.text for t in root.iter(f"{SVG}text")]
+    legend = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "legend"]
+    assert legend == ["head (1)", "tail (2)"]  # the group drawn on top first
+    assert "nothing to draw" in svg_charts.scatter_chart(svg_charts.Chart("m", "x", "y"), [], [])
+
+
+def full_fixture(evaluation: dict) -> dict:
+    """The hand-made evaluation plus the sections the RelatedEvaluator now writes: provenance and the map."""
+    rng = np.random.default_rng(0)
+    ids = ["50", "181", "1", *(str(k) for k in range(1000, 1300))]
+    evaluation["embedding_map"] = embedding_map_lib.embedding_map(
+        ids,
+        rng.normal(size=(len(ids), 8)),
+        np.arange(len(ids)) % 3,
+        report_lib.BUCKETS,
+        np.arange(len(ids))[::-1].copy(),
+        first=["50"],
+        titled=TITLES.keys(),
+        max_points=200,
+    )
+    evaluation["provenance"] = provenance_lib.build_provenance(
+        settings={"source": {"path": "/data/<events>.csv"}, "trainer": {"epochs": 25}},
+        counts={
+            "events_read": 100000,
+            "bad_rows": 3,
+            "sessions": 4200,
+            "pairs_train": 80000,
+            "vocabulary": 1342,
+        },
+        input_fingerprint="sha256:feed",
+        code={"git_commit": "abcdef0123456789", "git_dirty": False, "evaluator_version": "ev1"},
+        written_at="2026-01-02T03:04:05Z",
+    )
+    return evaluation
+
+
+def test_the_full_report_has_every_block(evaluation, history):
+    evaluation = full_fixture(evaluation)
+    page = report_lib.render_html(evaluation, history, TITLES)
+    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    # Provenance: input, fingerprint, counts, settings, code, version, date.
+    for text in (page, markdown):
+        assert "/data/&lt;events&gt;.csv (fingerprint sha256:feed)" in text
+        assert (
+            "events read 100,000 · bad rows (quarantined) 3 · sessions 4,200 · training pairs 80,000" in text
+        )
+        assert "vocabulary (items indexed) 1,342" in text
+        assert "git commit abcdef012345; evaluator code ev1" in text
+        assert "candidate: this report is written before the push" in text
+        assert "2026-01-02T03:04:05Z (UTC)" in text
+        assert "trainer.epochs" in text
+        assert "Training loss was still falling at the end (2.8% in the last epoch" in text  # the reading
+        assert "reciprocal-rank fusion: weight / (rrf_k + rank)" in text  # the score scales
+        assert "200 of 303 embedded items" in text  # the map's caption
+    assert "<details><summary>All 2 settings of the run</summary>" in page
+    assert '<p class="reading">Training loss was still falling' in page
+    assert chart_titles(page) == [
+        "Training loss per epoch",
+        "HR@K on the test split",
+        "Test HR@10 by query popularity",
+        "Blend weight sweep (validation)",
+        "Item embeddings in 2-D (PCA), by popularity bucket",
+    ]
+    embedding = svgs(page)[4]
+    tips = [
+        c.findtext(f"{SVG}title") for c in embedding.iter(f"{SVG}circle") if c.find(f"{SVG}title") is not None
+    ]
+    assert len(tips) == 200
+    assert "Star Wars (1977) (50) · " in " ".join(tips)
+    labels = [t.text for t in embedding.iter(f"{SVG}text")]
+    assert "Star Wars (1977)" in labels and "Return of the Jedi (1983)" in labels  # example, then titled
+    assert "Toy Story <script>alert(1)<…" in labels  # cut at 28 characters, and escaped in the page
+    assert "<script" not in page
+    assert len(page.encode()) < 400_000
+
+
+def test_an_older_evaluation_says_it_has_no_provenance_or_map(evaluation, history):
+    page = report_lib.render_html(evaluation, history, TITLES)
+    assert report_lib.NO_PROVENANCE_NOTE in page
+    assert "No embedding map was recorded for this run." in page
+    assert report_lib.NO_PROVENANCE_NOTE in report_lib.render_markdown(evaluation, history, TITLES)

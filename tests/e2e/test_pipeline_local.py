@@ -151,7 +151,7 @@ def test_curated_schema_matches_what_schemagen_infers(two_runs):
 
 
 def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
-    _, run, _, _ = two_runs
+    settings, run, _, _ = two_runs
     summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
     evaluation = summary.related
     assert set(evaluation["splits"]) == {"validation", "test"}
@@ -171,6 +171,14 @@ def test_every_source_is_evaluated_on_the_same_held_out_queries(two_runs):
     assert all(source in html for source in ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend"))
     assert "<svg" in html
     assert os.path.isfile(summary.report_markdown)
+    # The report names what it was computed from: the log, its counts (one bad row), the run's settings.
+    provenance = evaluation["provenance"]
+    assert provenance["inputs"][0]["path"] == settings.source.path
+    assert provenance["inputs"][0]["fingerprint"] not in ("", "not recorded")
+    assert provenance["counts"]["bad_rows"] == 1 and provenance["counts"]["events_read"] > 0
+    assert provenance["settings"]["trainer.epochs"] == 3
+    assert "Item embeddings in 2-D (PCA)" in html and "(fingerprint " in html
+    assert len(evaluation["embedding_map"]["items"]) == evaluation["embedding_map"]["total_items"]
 
 
 def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
