@@ -48,9 +48,21 @@ def _trainer_default(field: str) -> str:
 def _add_settings_flags(parser) -> None:
     source = parser.add_argument_group("input")
     what = source.add_mutually_exclusive_group(required=True)
-    what.add_argument("--events", help="engagement events: a CSV/TSV/Parquet file, a directory or a glob")
+    what.add_argument(
+        "--events",
+        help="engagement events: a CSV/TSV/Parquet file, a directory, a glob, or a TFX span pattern such as "
+        "'logs/{YYYY}-{MM}-{DD}/*.parquet' or 'logs/span-{SPAN}/*.csv' (docs/SPANS.md)",
+    )
     what.add_argument(
         "--sessions", help="pre-sessionized input: one session per line, ids separated by spaces"
+    )
+    source.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with a span pattern: read the latest N spans (days), TFX's RollingRange; missing days inside "
+        "the window are skipped and named in the summary (default: the latest span only)",
     )
     source.add_argument("--user-col", default="user_id", help="the column naming the user")
     source.add_argument("--item-col", default="item_id", help="the column naming the item")
@@ -440,6 +452,7 @@ def settings_from_args(args):
         )
     settings = PipelineSettings(
         source=source,
+        num_spans=args.days,
         collections=collections,
         sessions=built(
             "SessionSettings",
@@ -525,7 +538,7 @@ def _run_locked(args, settings, run) -> int:
     if args.titles:  # the run report names the example items
         settings = dataclasses.replace(settings, titles_path=os.path.abspath(args.titles))
     if args.eval_user_share is None:
-        share = default_eval_user_share(input_size_bytes(settings.source.path))
+        share = default_eval_user_share(input_size_bytes(settings.source.path, settings.num_spans))
         settings = dataclasses.replace(
             settings, sessions=dataclasses.replace(settings.sessions, eval_user_share=share)
         )

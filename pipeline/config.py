@@ -102,6 +102,9 @@ class PipelineSettings:
     """Everything that decides what the pipeline computes."""
 
     source: EventSource
+    # With a span pattern in source.path ({SPAN}, {YYYY}-{MM}-{DD}): read the latest this many spans (TFX's
+    # RollingRange); None: the latest span only, as TFX's ExampleGen does. See docs/SPANS.md.
+    num_spans: int | None = None
     sessions: SessionSettings = field(default_factory=SessionSettings)
     trainer: TrainerSettings = field(default_factory=TrainerSettings)
     index: IndexSettings = field(default_factory=IndexSettings)

@@ -49,7 +49,10 @@ def _add_synthetic_flags(data) -> None:
     )
     synthetic.add_argument("--shards", type=int, default=4, help="event files, sharded by user")
     synthetic.add_argument(
-        "--file-format", default="csv", choices=["csv", "parquet"], help="format of the event files"
+        "--file-format",
+        default=None,
+        choices=["csv", "parquet"],
+        help="format of the event files (default: csv; with --days: parquet)",
     )
     synthetic.add_argument("--topic-size", type=int, default=10, help="items per topic (planted related + 1)")
     # None: the generator's own default (the boards world has a steeper Zipf and less drift and noise).
@@ -63,6 +66,24 @@ def _add_synthetic_flags(data) -> None:
         default=None,
         help="per-event chance of an off-topic item (0.05; --boards: 0.02)",
     )
+    daily = data.add_argument_group(
+        "synthetic --days (one partition per day, a world that moves: engagement_data/synthetic_daily.py)"
+    )
+    daily.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="write <out>/YYYY-MM-DD/events.parquet per day (--events is then per day, --items on the first "
+        "day); rerun with a larger --days to add days (default --out: work/data/synthetic-daily)",
+    )
+    daily.add_argument("--new-items-per-day", type=int, default=None, help="default: 1%% of --items")
+    daily.add_argument(
+        "--popularity-drift", type=float, default=0.3, help="std of each item's daily log-popularity step"
+    )
+    daily.add_argument(
+        "--trending-share", type=float, default=0.1, help="share of topics that rise and fade (default 0.1)"
+    )
+    daily.add_argument("--start-date", default="2024-01-01", help="the first day, YYYY-MM-DD (UTC)")
     boards = data.add_argument_group(
         "synthetic --boards (sessions and boards: engagement_data/synthetic_boards.py)"
     )
@@ -123,6 +144,11 @@ def cmd_data_synthetic(args) -> int:
     from engagement_data.synthetic import SyntheticSettings, generate
 
     knobs = {k: getattr(args, k) for k in ("zipf_exponent", "drift", "noise") if getattr(args, k) is not None}
+    if args.days is not None:
+        if args.boards:
+            print("pin2vec data synthetic: --days and --boards cannot be combined", file=sys.stderr)
+            return 2
+        return cmd_data_synthetic_daily(args, knobs)
     if args.boards:
         return cmd_data_synthetic_boards(args, knobs)
     settings = SyntheticSettings(
@@ -130,7 +156,7 @@ def cmd_data_synthetic(args) -> int:
         events=args.events,
         seed=args.seed,
         shards=args.shards,
-        file_format=args.file_format,
+        file_format=args.file_format or "csv",
         topic_size=args.topic_size,
         **knobs,
     )
@@ -155,7 +181,7 @@ def cmd_data_synthetic_boards(args, knobs: dict) -> int:
         events=args.events,
         seed=args.seed,
         shards=args.shards,
-        file_format=args.file_format,
+        file_format=args.file_format or "csv",
         fine_topic_size=args.topic_size,
         fine_per_coarse=args.fine_per_coarse,
         bridge_prob=args.bridge_prob,
@@ -177,5 +203,39 @@ def cmd_data_synthetic_boards(args, knobs: dict) -> int:
         f"  events:       {log.events_dir} (columns user_id,item_id,timestamp)\n"
         f"  collections:  {log.collections_dir} (columns board_id,item_id,timestamp)\n"
         f"  ground truth: {log.ground_truth}\n  items:        {log.items}\n  manifest:     {log.manifest}"
+    )
+    return 0
+
+
+def cmd_data_synthetic_daily(args, knobs: dict) -> int:
+    import time
+
+    from engagement_data.synthetic_daily import DailySettings, generate_daily
+
+    settings = DailySettings(
+        days=args.days,
+        items=args.items,
+        events_per_day=args.events,
+        new_items_per_day=args.new_items_per_day,
+        seed=args.seed,
+        topic_size=args.topic_size,
+        popularity_drift=args.popularity_drift,
+        trending_share=args.trending_share,
+        start_date=args.start_date,
+        file_format=args.file_format or "parquet",
+        **knobs,
+    )
+    started = time.monotonic()
+    log = generate_daily(settings, args.out or "work/data/synthetic-daily")
+    kept = len(log.day_files) - len(log.written)
+    last_day = settings.date(settings.days - 1)
+    print(
+        f"synthetic daily log: {len(log.written)} day(s) written ({kept} already there), "
+        f"{settings.events_per_day:,} events a day, {settings.items:,} items on the first day + "
+        f"{settings.new_items:,} new a day, in {time.monotonic() - started:.1f} s\n"
+        f"  days:         {log.out_dir}/YYYY-MM-DD/ ({settings.date(0)} .. {last_day})\n"
+        f"  ground truth: {log.out_dir}/truth/YYYY-MM-DD/ (planted related items and new items of each day)\n"
+        f"  manifest:     {log.manifest}\n"
+        f"  train on the latest 7 days: pin2vec run --events '{log.pattern}' --days 7"
     )
     return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from tfx import v1 as tfx
 
 from components.session_example_gen.sessions_lib import fingerprint_inputs
+from components.session_example_gen.spans_lib import has_span_spec
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.pipeline import create_pipeline
 
@@ -41,13 +43,21 @@ def compile_kubeflow(
     The metadata store is the cluster's, so no connection config is compiled in. The spec carries a
     fingerprint of each input (`resolve_input_fingerprint`) so that the cluster's cache tells new data from
     old.
+
+    A span pattern (`{YYYY}-{MM}-{DD}`, `{SPAN}`) is resolved in the SessionExampleGen pod when the run
+    starts, so a scheduled run reads the spans that exist then. Kubeflow runs no TFX driver before its cache
+    lookup, and the pattern itself does not change from day to day, so that step's cache is turned off in
+    the spec: it always resolves and reads, and the steps after it take its new output (and rerun).
     """
     collections = settings.collections
+    is_pattern = has_span_spec(settings.source.path)
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,
         settings=settings,
-        input_fingerprint=resolve_input_fingerprint(settings.source.path, input_fingerprint),
+        input_fingerprint=(input_fingerprint or "")
+        if is_pattern
+        else resolve_input_fingerprint(settings.source.path, input_fingerprint),
         # One fingerprint per input: new collections must not retrain, new events must not recount boards.
         collections_fingerprint=collections
         and resolve_input_fingerprint(collections.path, input_fingerprint),
@@ -61,4 +71,16 @@ def compile_kubeflow(
         output_filename=os.path.basename(output_file),
     )
     runner.run(pipeline, write_out=True)
+    if is_pattern:
+        uncache_task(output_file, "SessionExampleGen")
     return output_file
+
+
+def uncache_task(spec_file: str, task: str) -> None:
+    """Turns off the Kubeflow cache of one task of a compiled pipeline spec (TFX sets it pipeline-wide)."""
+    with open(spec_file, encoding="utf-8") as f:
+        spec = json.load(f)
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    tasks[task]["cachingOptions"] = {"enableCache": False}
+    with open(spec_file, "w", encoding="utf-8") as f:
+        json.dump(spec, f, indent=2, sort_keys=True)

@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from tfx.dsl.compiler import constants as compiler_constants
 from tfx.orchestration.portable import runtime_parameter_utils
 
+from components.session_example_gen import spans_lib
 from components.session_example_gen.sessions_lib import list_input_files
 from pipeline.config import (
     PipelineSettings,
@@ -26,10 +27,19 @@ from pipeline.progress import run_logging
 from pipeline.stale_executions import fail_stale_executions
 
 
-def input_size_bytes(path: str) -> int:
+def input_files(path: str, num_spans: int | None = None) -> list[str]:
+    """The files a run reads: those of the spans a pattern resolves to now (the component's driver resolves
+    the same at run time), else the file, directory or glob."""
+    if spans_lib.has_span_spec(path):
+        range_config = None if num_spans is None else spans_lib.rolling_range(num_spans)
+        return list(spans_lib.resolve_pattern(path, range_config).files)
+    return list_input_files(path)
+
+
+def input_size_bytes(path: str, num_spans: int | None = None) -> int:
     from tfx.dsl.io import fileio
 
-    return sum(fileio.stat(f).length for f in list_input_files(path))
+    return sum(fileio.stat(f).length for f in input_files(path, num_spans))
 
 
 class _KnownRunIdRunner(tfx.orchestration.LocalDagRunner):
@@ -78,7 +88,7 @@ def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, 
             stale.execution_id,
             f", removed {', '.join(stale.removed)}" if stale.removed else "",
         )
-    input_bytes = input_size_bytes(settings.source.path)
+    input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
     beam_args = run.beam_args or default_beam_args(input_bytes)
     if settings.statistics_skip_train is None:
         skip = default_statistics_skip_train(input_bytes)

@@ -20,6 +20,7 @@ from components.related_evaluator.component import RelatedEvaluator
 from components.related_pusher.component import RelatedPusher
 from components.scann_indexer.component import ScannIndexer
 from components.session_example_gen.component import SessionExampleGen
+from components.session_example_gen.spans_lib import rolling_range
 from pipeline.config import EvaluationSettings, PipelineSettings
 from pipeline.hit_rate_metric import HitRateAtK
 from trainer_module import features
@@ -104,7 +105,10 @@ def create_pipeline(
     the input files do, so that the cache never reuses pairs made from older logs.
     """
     example_gen = SessionExampleGen(
-        source=settings.source, settings=settings.sessions, input_fingerprint=input_fingerprint
+        source=settings.source,
+        settings=settings.sessions,
+        input_fingerprint=input_fingerprint,
+        range_config=None if settings.num_spans is None else rolling_range(settings.num_spans),
     )
     sample_rate = settings.statistics_sample_rate
     statistics_gen = tfx.components.StatisticsGen(

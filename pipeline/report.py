@@ -21,6 +21,7 @@ def print_summary(
         f"({len(result['components'])} components, {cached} from cache)",
         "",
         "Data:",
+        *span_lines(summary),
         "  " + ", ".join(f"{k}={v}" for k, v in summary.examples.items()),
         f"  bad rows quarantined: {summary.bad_rows} -> {summary.quarantine_file}",
         "Evaluator gate (model softmax, next-item hit rate on the validation queries):",
@@ -84,6 +85,21 @@ def report_version_note(summary: RunSummary) -> str:
         return " (its candidate was not pushed)"
     kept_back = ", without the model, which was kept back" if summary.kept_back_reason else ""
     return f" (its candidate is pushed version {summary.pushed_version}{kept_back})"
+
+
+def span_lines(summary: RunSummary) -> list[str]:
+    """Which spans of a span pattern the run read, and which the window lacked (none for a plain input)."""
+    if not summary.spans:
+        return []
+    spans = summary.spans
+    listed = ", ".join(spans) if len(spans) <= 8 else f"{spans[0]} .. {spans[-1]}"
+    lines = [f"  spans read: {len(spans)} ({listed}) of {summary.input_pattern}"]
+    if summary.missing_spans:
+        lines.append(
+            f"  missing in the window (no files, skipped): {', '.join(summary.missing_spans)}; "
+            "the run used the spans that exist"
+        )
+    return lines
 
 
 def gate_advice(summary: RunSummary) -> list[str]:

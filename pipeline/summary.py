@@ -38,6 +38,9 @@ class GateFailure:
 class RunSummary:
     pipeline_root: str = ""
     examples: dict = field(default_factory=dict)
+    input_pattern: str = ""  # the span pattern read, when the input was one
+    spans: list[str] = field(default_factory=list)  # the spans read (dates for a date pattern), oldest first
+    missing_spans: list[str] = field(default_factory=list)  # spans inside the window without files
     quarantine_file: str = ""
     bad_rows: int = 0
     metrics: dict = field(default_factory=dict)
@@ -140,6 +143,9 @@ def summarize_run(
             )
             if custom_value(examples, key) is not None
         }
+        summary.input_pattern = custom_value(examples, "input_pattern", "")
+        summary.spans = [s for s in custom_value(examples, "span_labels", "").split(",") if s]
+        summary.missing_spans = [s for s in custom_value(examples, "missing_spans", "").split(",") if s]
     if quarantine := artifacts.get(QUARANTINE):
         summary.quarantine_file = os.path.join(quarantine.uri, "quarantine.jsonl")
         summary.bad_rows = int(custom_value(quarantine, "bad_rows", 0))

@@ -213,6 +213,11 @@ def test_related_pin2vec_similar_source_is_the_cosine_index(output_with_tables, 
         (["--events", "{log}", "--epochs", "-1"], "epochs"),
         (["--events", "{log}", "--item-col", "pin"], "has no column(s) ['pin']"),
         (["--events", "{log}", "--collections", "no/boards.csv"], "--collections no/boards.csv"),
+        (["--events", "{log}", "--days", "7"], "--days 7 needs --events with a span pattern"),
+        (
+            ["--events", "no/logs/{{YYYY}}-{{MM}}-{{DD}}/*.parquet", "--days", "7"],
+            "--events/--sessions no/logs/{YYYY}-{MM}-{DD}/*.parquet: no file matches the span pattern",
+        ),
     ],
 )
 def test_run_reports_input_mistakes_before_loading_tensorflow(tmp_path, argv, message):

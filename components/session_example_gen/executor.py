@@ -23,13 +23,15 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.session_example_gen import sessions_lib as lib
-from components.session_example_gen import tfrecord_files
+from components.session_example_gen import spans_lib, tfrecord_files
 from components.session_example_gen.pair_example import PairEncoder
 
 # Exec property and output keys (the component spec uses the same names).
 INPUT_PATH_KEY = "input_path"
 INPUT_CONFIG_KEY = "input_config"
 INPUT_FINGERPRINT_KEY = "input_fingerprint"
+RANGE_CONFIG_KEY = "range_config"  # as in driver.py, which the executor does not import
+SPAN_SELECTION_KEY = "span_selection"
 EXAMPLES_KEY = "examples"
 QUARANTINE_KEY = "quarantine"
 
@@ -239,6 +241,32 @@ def read_metrics(result: PipelineResult) -> dict[str, int]:
     return counts
 
 
+def input_spans(exec_properties: dict[str, Any]) -> spans_lib.SpanSelection | None:
+    """The spans to read: those the driver chose, else (no driver ran: Kubeflow) resolved here; None for an
+    input without span placeholders."""
+    input_path = exec_properties[INPUT_PATH_KEY]
+    if not spans_lib.has_span_spec(input_path):
+        return None
+    if chosen := exec_properties.get(SPAN_SELECTION_KEY):
+        return spans_lib.SpanSelection.from_json(chosen)
+    range_config = spans_lib.range_config_from_json(exec_properties.get(RANGE_CONFIG_KEY) or "")
+    return spans_lib.resolve_pattern(input_path, range_config)
+
+
+def record_spans(examples: types.Artifact, selection: spans_lib.SpanSelection) -> None:
+    """TFX's `span` and `version` properties (the newest span read), and every span read, as TFX's
+    ExampleGen records one: `spans` (numbers), `span_labels` (dates for a date pattern), `missing_spans`
+    (inside the window, without files), `input_pattern`."""
+    examples.span = selection.span
+    if selection.version is not None:
+        examples.version = selection.version
+    examples.set_string_custom_property("spans", ",".join(map(str, selection.spans)))
+    examples.set_string_custom_property("span_labels", ",".join(selection.labels))
+    examples.set_string_custom_property("missing_spans", ",".join(selection.missing_labels))
+    examples.set_string_custom_property("input_pattern", selection.pattern)
+    examples.set_int_custom_property("input_files", len(selection.files))
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Engagement log (`input_path`) -> Examples (train pairs, held-out eval/test/rerank) + Quarantine."""
 
@@ -253,7 +281,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         source, settings = lib.decode_config(input_path, exec_properties[INPUT_CONFIG_KEY])
         if source.time_col is None and not source.sessions:
             raise ValueError(f"{input_path}: engagement events need a time column (--time-col) to be ordered")
-        files = lib.list_input_files(input_path)
+        selection = input_spans(exec_properties)
+        files = list(selection.files) if selection else lib.list_input_files(input_path)
         lib.check_input_files(files, source)
 
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
@@ -277,6 +306,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for name in lib.REPORTED_COUNTERS:
             examples.set_int_custom_property(name, counts[name])
         fingerprint = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
+        if selection is not None:
+            record_spans(examples, selection)
+            fingerprint = fingerprint or lib.fingerprint_files(selection.files)
         examples.set_string_custom_property(INPUT_FINGERPRINT_KEY, fingerprint)
         quarantine.set_int_custom_property("bad_rows", counts["bad_rows"])
         quarantine.set_int_custom_property("rows_read", counts["rows_read"])

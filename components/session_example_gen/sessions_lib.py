@@ -630,10 +630,15 @@ def fingerprint_inputs(path: str) -> str:
     (an edit that keeps a file's size and modification time, as `cp -p`, `rsync -a` or `tar` can leave, is
     seen; about 1 s per GB, docs/BENCHMARKS.md); for remote ones (gs://...) their names, sizes and
     modification times, what the filesystem offers without reading them."""
-    local = _is_local(path)
+    return fingerprint_files(list_input_files(path))
+
+
+def fingerprint_files(files: Sequence[str]) -> str:
+    """`fingerprint_inputs` of a given list of files (the files of the spans a pattern resolved to)."""
+    local = all(_is_local(f) for f in files)
     fileio = _LocalFiles() if local else _fileio()
     digest = hashlib.sha256()
-    for file in list_input_files(path):
+    for file in files:
         if local:
             with open(file, "rb") as f:
                 content = hashlib.file_digest(f, "sha256").hexdigest()

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from components.session_example_gen.sessions_lib import EventSource
+from components.session_example_gen.spans_lib import range_config_from_json
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.kubeflow_runner import compile_kubeflow, resolve_input_fingerprint
 from tests.e2e.expected import COMPONENTS, RESOLVER
@@ -55,3 +56,19 @@ def test_an_unreadable_input_needs_a_fingerprint_and_a_readable_one_gets_its_own
     monkeypatch.setattr(kubeflow_runner, "fingerprint_inputs", unreadable)
     with pytest.raises(ValueError, match="--input-fingerprint"):
         resolve_input_fingerprint("gs://bucket/events/*.parquet", None)
+
+
+def test_a_span_pattern_is_resolved_in_the_pod_and_its_step_is_never_answered_from_the_cache(tmp_path):
+    settings = PipelineSettings(
+        source=EventSource(path="gs://bucket/logs/{YYYY}-{MM}-{DD}/*.parquet"), num_spans=7
+    )
+    run = RunSettings(output_dir="gs://bucket/pin2vec")
+    compile_kubeflow(settings, run, str(tmp_path / "pin2vec.json"), image="example/pin2vec:1")
+    spec = json.loads((tmp_path / "pin2vec.json").read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert tasks["SessionExampleGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Trainer"]["cachingOptions"] == {"enableCache": True}
+    parameters = tasks["SessionExampleGen"]["inputs"]["parameters"]
+    value = lambda name: parameters[name]["runtimeValue"]["constantValue"]["stringValue"]  # noqa: E731
+    assert value("input_path") == "gs://bucket/logs/{YYYY}-{MM}-{DD}/*.parquet"
+    assert range_config_from_json(value("range_config")).rolling_range.num_spans == 7
