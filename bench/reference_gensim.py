@@ -346,7 +346,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def ensure_ratings(path: str) -> str:
     if os.path.isfile(path):
         return path
-    from engagement_data.movielens import fetch_movielens_100k
+    from engagement_data.movielens_fetch import fetch_movielens_100k
 
     return str(fetch_movielens_100k(os.path.dirname(path) or ".").ratings)
 
