@@ -10,7 +10,8 @@ pipeline run (`make demo` makes one), so both sides come from one protocol.
     .venv/bin/python -m bench.reference_gensim [--run-dir work/runs/ml-100k] [--write]
 
 gensim is an optional dev dependency (locked in requirements/requirements.lock); the pipeline never imports
-it.
+it. One module (about 400 lines): the split, gensim's training and its report are this benchmark's steps,
+read top to bottom; the split's reading and hold-out are bench/pipeline_split.py's.
 """
 
 from __future__ import annotations
