@@ -30,9 +30,10 @@ import sys
 import threading
 import time
 
+from bench import docs_section
 from bench.bench_index_scale_data import VectorSpec, write_vectors
 from bench.bench_index_scale_methods import MethodConfig, memory_status
-from bench.bench_index_scale_report import GB, report, write_section
+from bench.bench_index_scale_report import GB, SECTION_END, SECTION_START, report
 from bench.bench_index_scale_shards import ShardConfig, shards_needed
 from bench.machine import cpu_description
 from bench.progress import log
@@ -339,11 +340,7 @@ def main(argv=None) -> int:
         with open(path, "w") as f:
             json.dump(sizes[-1], f, indent=1)
     text = report(args, sizes, cpu_description())
-    print(text)
-    if args.write_docs:
-        write_section(text)
-        log("docs/BENCHMARKS.md updated")
-    return 0
+    return docs_section.report(text, SECTION_START, SECTION_END, args.write_docs)
 
 
 if __name__ == "__main__":

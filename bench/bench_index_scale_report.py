@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-from bench import docs_section
 from bench.bench_index_scale_data import VectorSpec
 
 SECTION_START = "<!-- bench-index-scale:start -->"
@@ -167,8 +166,3 @@ def report(args, sizes: list[dict], machine: str) -> str:
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str, path: str = docs_section.BENCHMARKS) -> None:
-    """Replaces this benchmark's section of docs/BENCHMARKS.md (`text` is the report, markers included)."""
-    docs_section.write_section(text, SECTION_START, SECTION_END, path)

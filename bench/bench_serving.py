@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 
+from bench import docs_section
 from bench.bench_serving_baselines import baselines, inprocess_predict
 from bench.bench_serving_index import build_or_load_index, item_ids, synthetic_vectors
 from bench.bench_serving_load import (
@@ -43,7 +44,7 @@ from bench.bench_serving_load import (
     rest_latency,
     write_requests,
 )
-from bench.bench_serving_report import report, write_section
+from bench.bench_serving_report import SECTION_END, SECTION_START, report
 from bench.bench_serving_server import REPO, Server, floor_server, record_response
 from bench.bench_serving_swap import hot_swap, rest_during_swap
 from bench.machine import cpu_description
@@ -137,11 +138,7 @@ def main(argv=None) -> int:
     text = report(
         args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, predict_cpu, cpu_description()
     )
-    print(text)
-    if args.write_docs:
-        write_section(text)
-        log("docs/BENCHMARKS.md updated")
-    return 0
+    return docs_section.report(text, SECTION_START, SECTION_END, args.write_docs)
 
 
 if __name__ == "__main__":

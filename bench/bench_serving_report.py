@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-from bench import docs_section
 from bench.bench_serving_load import REQUEST_POOL
 
 SECTION_START = "<!-- bench_serving:start -->"
@@ -173,8 +172,3 @@ def report(args, recall, build_s, methods, rest, grpc_result, swap, rest_swap, p
         SECTION_END,
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_section(text: str, path: str = docs_section.BENCHMARKS) -> None:
-    """Replaces this benchmark's section of docs/BENCHMARKS.md (`text` is the report, markers included)."""
-    docs_section.write_section(text, SECTION_START, SECTION_END, path)

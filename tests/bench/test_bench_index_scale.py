@@ -11,6 +11,7 @@ import pytest
 
 from bench import bench_index_scale as scale
 from bench import bench_index_scale_report as scale_report
+from bench import docs_section
 from bench.bench_index_scale_data import (
     MappedMatrix,
     VectorSpec,
@@ -149,10 +150,11 @@ def test_table_has_a_row_per_method_and_the_header_columns(method_results):
 
 def test_write_section_replaces_only_its_own_section(tmp_path):
     path = str(tmp_path / "BENCHMARKS.md")
+    start, end = scale_report.SECTION_START, scale_report.SECTION_END  # the report's text carries its markers
     with open(path, "w") as f:
         f.write("# Benchmarks\n\n<!-- other:start -->\nkeep\n<!-- other:end -->\n")
-    scale_report.write_section(f"{scale_report.SECTION_START}\nfirst\n{scale_report.SECTION_END}\n", path)
-    scale_report.write_section(f"{scale_report.SECTION_START}\nsecond\n{scale_report.SECTION_END}\n", path)
+    docs_section.write_section(f"{start}\nfirst\n{end}\n", start, end, path)
+    docs_section.write_section(f"{start}\nsecond\n{end}\n", start, end, path)
     with open(path) as f:
         text = f.read()
     assert "keep" in text and "second" in text and "first" not in text
