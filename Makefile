@@ -54,7 +54,7 @@ serve: setup
 # The related-items endpoint on 1M x 128-d synthetic items vs numpy and faiss; writes docs/BENCHMARKS.md.
 .PHONY: bench-serving
 bench-serving: setup build/grpc_load
-	$(PY) bench/bench_serving.py --work $(WORK)/bench/serving --grpc-load build/grpc_load --write-docs
+	$(PY) -m bench.bench_serving --work $(WORK)/bench/serving --grpc-load build/grpc_load --write-docs
 
 build/grpc_load: bench/grpc_load/grpc_load.cc  # the C++ gRPC load generator (installs libgrpc++-dev if missing)
 	@bench/grpc_load/build.sh

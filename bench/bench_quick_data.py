@@ -1,8 +1,10 @@
 """bench-quick's data: a synthetic log -> sessions -> the exact skip-gram pairs both trainers see.
 
-Sessions follow SessionExampleGen's rules (a user's events ordered by (time, item), cut where consecutive
-events are more than the gap apart, consecutive repeats collapsed, sessions shorter than two dropped), done
-with numpy instead of Beam so the benchmark measures training, not data preparation.
+Sessions are SessionExampleGen's own: the log is read by the pipeline's parser and each user's events are cut
+by sessions_lib.sessionize (events ordered by time, events sharing a second by a hash of (user, item), cut
+where consecutive events are more than the gap apart, consecutive repeats collapsed, sessions shorter than two
+dropped), with min_count 1 and no held-out engagements. Reading and cutting are not timed: the benchmark
+measures training, not data preparation.
 
 The pairs are gensim's skip-gram pairs with a fixed window (`shrink_windows=False`, `sample=0`): every
 (center, context) with 1 <= |position distance| <= window inside a session, both directions. That makes the
@@ -11,11 +13,13 @@ pair count exact for both trainers, so pairs/s compare like for like.
 
 from __future__ import annotations
 
-import glob
 import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from bench.pipeline_split import events_by_user, read_events
+from components.session_example_gen.sessions_lib import sessionize
 
 
 @dataclass(frozen=True)
@@ -34,27 +38,14 @@ class Sessions:
 
 def load_sessions(events_dir: str, gap_seconds: int = 1800) -> Sessions:
     """All shards of a synthetic log -> sessions (SessionExampleGen's rules, min_count 1)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    files = sorted(glob.glob(os.path.join(events_dir, "events-*.csv")))
-    if not files:
-        raise FileNotFoundError(f"no events-*.csv shards in {events_dir}")
-    table = pa.concat_tables([pacsv.read_csv(f) for f in files])
-    user = table.column("user_id").to_numpy()
-    item = table.column("item_id").to_numpy()
-    ts = table.column("timestamp").to_numpy()
-    order = np.lexsort((item, ts, user))
-    user, item, ts = user[order], item[order], ts[order]
-    new_session = np.ones(len(user), bool)
-    new_session[1:] = (user[1:] != user[:-1]) | (ts[1:] - ts[:-1] > gap_seconds)
-    repeat = np.zeros(len(user), bool)
-    repeat[1:] = ~new_session[1:] & (item[1:] == item[:-1])
-    item, new_session = item[~repeat], new_session[~repeat]
-    starts = np.flatnonzero(new_session)
-    lengths = np.diff(np.append(starts, len(item)))
-    keep = np.repeat(lengths >= 2, lengths)
-    item, lengths = item[keep], lengths[lengths >= 2]
+    events = read_events(os.path.join(events_dir, "events-*.csv"))
+    sessions = [
+        session
+        for user_events in events_by_user(events).values()
+        for session in sessionize(user_events, gap_seconds).sessions
+    ]
+    item = np.array([item for session in sessions for item, _ in session])
+    lengths = np.array([len(session) for session in sessions], dtype=np.int64)
     unique, inverse, counts = np.unique(item, return_inverse=True, return_counts=True)
     by_frequency = np.lexsort((unique, -counts))  # most frequent first, ties by id: Transform's order
     rank = np.empty_like(by_frequency)

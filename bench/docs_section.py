@@ -8,7 +8,9 @@ BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
 
 
 def write_section(text: str, start: str, end: str, path: str = BENCHMARKS) -> None:
-    """Replaces the text between the `start` and `end` markers (appends markers and text the first time)."""
+    """Replaces the text between the `start` and `end` markers (appends markers and text the first time).
+    `text` may carry the markers itself (a bench's whole printed report): they are not doubled."""
+    text = text.split(start, 1)[-1].split(end, 1)[0]
     with open(path, encoding="utf-8") as f:
         document = f.read()
     section = f"{start}\n{text.strip()}\n{end}"

@@ -10,7 +10,8 @@ pipeline run (`make demo` makes one), so both sides come from one protocol.
     .venv/bin/python -m bench.reference_gensim [--run-dir work/runs/ml-100k] [--write]
 
 gensim is an optional dev dependency (locked in requirements/requirements.lock); the pipeline never imports
-it.
+it. One module (about 400 lines): the split, gensim's training and its report are this benchmark's steps,
+read top to bottom; the split's reading and hold-out are bench/pipeline_split.py's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.pipeline_split import held_out_histories, read_events
 from components.related_evaluator import metrics_lib
 from components.related_evaluator.metrics_lib import Query
 from components.session_example_gen import sessions_lib
@@ -67,36 +69,14 @@ class ReferenceSplit:
         return sorted({item for sentence in self.sentences for item in sentence})
 
 
-def read_events(path: str, source: EventSource) -> list[Event]:
-    """Rows -> events with the pipeline's parser; a malformed row fails here, naming file, line and field."""
-    events = []
-    for raw in sessions_lib.read_rows(path, source):
-        parsed = sessions_lib.parse_row(raw.row, source)
-        if isinstance(parsed, sessions_lib.BadRow):
-            raise ValueError(f"{raw.file} line {raw.line}: {parsed.reason}: {parsed.detail}")
-        if isinstance(parsed, Event):
-            events.append(parsed)
-    return events
-
-
 def build_split(events: Iterable[Event], settings: SessionSettings) -> ReferenceSplit:
     """The SessionExampleGen split (see sessions_lib.events_to_pairs), kept as sessions instead of pairs."""
-    kept, _ = sessions_lib.filter_rare_items(events, settings.min_count)
-    by_user: dict[str, list[Event]] = {}
-    for event in kept:
-        by_user.setdefault(event.user, []).append(event)
     sentences: list[list[str]] = []
     validation: list[Query] = []
     test: list[Query] = []
     histories: list[list[str]] = []
     popularity: Counter = Counter()
-    for user in sorted(by_user):
-        history = sessions_lib.hold_out_last(
-            by_user[user],
-            settings.eval_user_share,
-            settings.rerank_transitions,
-            settings.rerank_min_engagements,
-        )
+    for _, history in held_out_histories(events, settings):
         if history.test is not None:
             validation.append(Query(history.eval.item, history.eval.label))
             test.append(Query(history.test.item, history.test.label))
@@ -346,7 +326,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def ensure_ratings(path: str) -> str:
     if os.path.isfile(path):
         return path
-    from engagement_data.movielens import fetch_movielens_100k
+    from engagement_data.movielens_fetch import fetch_movielens_100k
 
     return str(fetch_movielens_100k(os.path.dirname(path) or ".").ratings)
 

@@ -22,7 +22,8 @@ from bench.reference_gensim import machine_description
 from components.board_cooccurrence import board_lib
 from components.related_evaluator import metrics_lib
 from components.related_evaluator.metrics_lib import Query
-from engagement_data.synthetic_boards import COLLECTIONS_SUBDIR, read_shards
+from engagement_data.synthetic_boards import COLLECTIONS_SUBDIR
+from engagement_data.synthetic_boards_measure import read_shards
 from formats import candidate_table
 from serving.related_sources import latest_version
 

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.docs_section import write_section
+from bench.pipeline_split import held_out_histories, read_events
 from bench.reference_gensim import machine_description
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, metrics_lib, rerank_lib
 from components.related_evaluator.catalogue_lib import Queries, Source
@@ -54,25 +55,9 @@ def latest(pattern: str) -> str:
 def rerank_depths(events_path: str, settings: sessions_lib.SessionSettings) -> list[list[list[str]]]:
     """[depth-1 queries, depth-2 queries, ...] of the rerank split, recomputed from the log as
     SessionExampleGen does (sessions_lib's reference functions; the default EventSource columns)."""
-    source = sessions_lib.EventSource(path=events_path)
-    events = []
-    for file in sessions_lib.list_input_files(events_path):
-        for raw in sessions_lib.read_rows(file, source):
-            parsed = sessions_lib.parse_row(raw.row, source)
-            if isinstance(parsed, sessions_lib.Event):
-                events.append(parsed)
-    kept, _ = sessions_lib.filter_rare_items(events, settings.min_count)
-    by_user: dict[str, list[sessions_lib.Event]] = {}
-    for event in kept:
-        by_user.setdefault(event.user, []).append(event)
+    events = read_events(events_path, skip_bad_rows=True)  # the pipeline quarantines them
     depths: list[list[list[str]]] = [[] for _ in range(settings.rerank_transitions)]
-    for user_events in by_user.values():
-        history = sessions_lib.hold_out_last(
-            user_events,
-            settings.eval_user_share,
-            settings.rerank_transitions,
-            settings.rerank_min_engagements,
-        )
+    for _, history in held_out_histories(events, settings):
         if history.test is not None:
             for depth, pair in enumerate(history.rerank):
                 depths[depth].append([pair.item, pair.label])
@@ -149,9 +134,7 @@ def mrr(ranks: np.ndarray, k: int = 10) -> float:
 
 def summary(queries: Queries, ranks: np.ndarray, buckets: np.ndarray) -> dict:
     """HR@10 / MRR@10 overall and HR@10 per popularity bucket (`buckets`: metrics_lib.item_buckets)."""
-    of_query = np.where(
-        queries.items >= 0, buckets[np.maximum(queries.items, 0)], len(metrics_lib.BUCKETS) - 1
-    )
+    of_query = metrics_lib.query_buckets(queries.items, buckets)
     by_bucket = {bucket: hit_rate(ranks[of_query == b]) for b, bucket in enumerate(metrics_lib.BUCKETS)}
     return {"hr": hit_rate(ranks), "mrr": mrr(ranks), **by_bucket}
 

@@ -29,10 +29,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from engagement_data.atomic_file import write_atomic
 
 FORMATS = ("plain", "kjv")
 SESSIONS_FILE = "sessions.txt"
@@ -233,19 +234,6 @@ def dump_kjv(
 # --------------------------------------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Writes via a temporary file in the same directory, so a crash never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_text_sessions(
     source: str | os.PathLike[str], out_dir: str | os.PathLike[str], settings: TextSettings = TextSettings()
 ) -> TextSessions:
@@ -267,7 +255,7 @@ def write_text_sessions(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sessions_path, manifest_path = out / SESSIONS_FILE, out / MANIFEST_FILE
-    _write_atomic(sessions_path, content)
+    write_atomic(sessions_path, content)
     manifest = {
         "source": os.path.abspath(name),
         "format": settings.format,
@@ -284,7 +272,7 @@ def write_text_sessions(
         "sessions_file": SESSIONS_FILE,
         "sessions_sha256": hashlib.sha256(content).hexdigest(),
     }
-    _write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_atomic(manifest_path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return TextSessions(
         sessions_path=sessions_path,
         manifest_path=manifest_path,

@@ -111,7 +111,7 @@ def cmd_data(args) -> int:
         return cmd_data_synthetic(args)
     if args.dataset in ("text", "kjv"):
         return cmd_data_text(args)
-    from engagement_data.movielens import fetch_movielens_100k
+    from engagement_data.movielens_fetch import fetch_movielens_100k
 
     files = fetch_movielens_100k(args.out or "work/data/ml-100k")
     print(f"MovieLens-100K ready ({files.source}):\n  ratings: {files.ratings}\n  titles:  {files.titles}")

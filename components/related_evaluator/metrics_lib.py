@@ -23,35 +23,6 @@ class Query:
     target: str
 
 
-def target_rank(ranked: Sequence[str], target: str) -> int | None:
-    """1-based rank of `target` in `ranked`, None when absent."""
-    for position, candidate in enumerate(ranked, 1):
-        if candidate == target:
-            return position
-    return None
-
-
-def hit_rate(ranks: Sequence[int | None], k: int) -> float:
-    """Share of queries whose target is within the first k answers."""
-    if not ranks:
-        return 0.0
-    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
-
-
-def mean_reciprocal_rank(ranks: Sequence[int | None], k: int) -> float:
-    """MRR@k: 1/rank for targets within the first k answers, 0 otherwise, averaged over all queries."""
-    if not ranks:
-        return 0.0
-    return sum(1.0 / r for r in ranks if r is not None and r <= k) / len(ranks)
-
-
-def catalogue_coverage(answers: Sequence[Sequence[str]], k: int, catalogue_size: int) -> float:
-    """Share of the catalogue that appears in at least one top-k answer: low means a popularity echo."""
-    if catalogue_size <= 0:
-        raise ValueError(f"catalogue_size must be > 0, got {catalogue_size}")
-    return len({item for answer in answers for item in answer[:k]}) / catalogue_size
-
-
 def paired_mean_difference(values: np.ndarray, reference: np.ndarray, z: float = 1.96) -> dict:
     """Mean of one source's per-query scores (e.g. precision@10) minus a reference's on the same queries,
     with a normal-approximation interval of the per-query differences (z=1.96: 95%)."""
@@ -119,13 +90,15 @@ def answer_ranks(rows: np.ndarray, items: np.ndarray, targets: np.ndarray, depth
 
 
 def rank_hit_rate(ranks: np.ndarray, k: int) -> float:
-    """`hit_rate` over an array of 1-based ranks where 0 means absent: what the array code paths produce."""
+    """HR@k: the share of queries whose target is within the first k answers. `ranks` are 1-based, 0 where
+    the target is absent (what `answer_ranks` produces)."""
     ranks = np.asarray(ranks)
     return int(((ranks > 0) & (ranks <= k)).sum()) / len(ranks) if len(ranks) else 0.0
 
 
 def rank_mrr(ranks: np.ndarray, k: int) -> float:
-    """`mean_reciprocal_rank` over an array of 1-based ranks where 0 means absent."""
+    """MRR@k: 1/rank for targets within the first k answers, 0 otherwise, averaged over all queries
+    (`ranks` as in `rank_hit_rate`)."""
     ranks = np.asarray(ranks)
     hit = (ranks > 0) & (ranks <= k)
     return float((1.0 / ranks[hit]).sum()) / len(ranks) if len(ranks) else 0.0

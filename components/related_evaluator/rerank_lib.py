@@ -11,6 +11,8 @@ SessionExampleGen held out before each user's validation transition: neither the
 ones were seen by the features. The L2 strength is chosen on validation, whose figures are then out of sample,
 and are what the evaluator compares with the RRF blend: no figure is read off the test split.
 Nothing here knows the data set: every feature is a count, a rank or a cosine.
+Kept in one module (about 500 lines): the pool features and the conditional-logit model share FEATURES and
+FORMAT_VERSION (a saved model is only readable with the features it was fitted on), so they change together.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from bench import bench_index_scale as scale
+from bench import bench_index_scale_report as scale_report
+from bench import docs_section
 from bench.bench_index_scale_data import (
     MappedMatrix,
     VectorSpec,
@@ -137,7 +139,7 @@ def test_table_has_a_row_per_method_and_the_header_columns(method_results):
     _, results = method_results
     size = {"items": 2_000, "dim": 16, "topics": 40, "generate_s": 0.1, "results": results}
     size["skipped"] = [{"method": "scann_pipeline_normalize", "estimated_anon_bytes": 1.2e10}]
-    lines = scale.markdown_table([size])
+    lines = scale_report.markdown_table([size])
     columns = lines[0].count("|")
     assert len(lines) == 2 + 3
     assert all(line.count("|") == columns for line in lines)
@@ -148,14 +150,15 @@ def test_table_has_a_row_per_method_and_the_header_columns(method_results):
 
 def test_write_section_replaces_only_its_own_section(tmp_path):
     path = str(tmp_path / "BENCHMARKS.md")
+    start, end = scale_report.SECTION_START, scale_report.SECTION_END  # the report's text carries its markers
     with open(path, "w") as f:
         f.write("# Benchmarks\n\n<!-- other:start -->\nkeep\n<!-- other:end -->\n")
-    scale.write_section(f"{scale.SECTION_START}\nfirst\n{scale.SECTION_END}\n", path)
-    scale.write_section(f"{scale.SECTION_START}\nsecond\n{scale.SECTION_END}\n", path)
+    docs_section.write_section(f"{start}\nfirst\n{end}\n", start, end, path)
+    docs_section.write_section(f"{start}\nsecond\n{end}\n", start, end, path)
     with open(path) as f:
         text = f.read()
     assert "keep" in text and "second" in text and "first" not in text
-    assert text.count(scale.SECTION_START) == 1
+    assert text.count(scale_report.SECTION_START) == 1
 
 
 def test_shards_cover_the_items_and_merge_by_score():
@@ -230,7 +233,8 @@ def test_report_only_renders_saved_results_without_running_anything(method_resul
     argv = ["--report-only", "--items", "2000", "--dim", "16", "--work", str(tmp_path)]
     assert scale.main(argv) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith(scale.SECTION_START) and printed.rstrip().endswith(scale.SECTION_END)
+    assert printed.startswith(scale_report.SECTION_START)
+    assert printed.rstrip().endswith(scale_report.SECTION_END)
     assert len([line for line in printed.splitlines() if line.startswith("| 2,000 |")]) == 3
     assert "scann was not run: its estimated peak anonymous memory 17.0 GB is over the 9 GB" in printed
     assert sorted(os.listdir(tmp_path)) == ["result_n2000.json"]

@@ -13,7 +13,7 @@ from concurrent import futures
 import grpc
 import pytest
 
-from bench.bench_serving import read_records, write_requests
+from bench.bench_serving_load import read_records, write_requests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(REPO, "build", "grpc_load")

@@ -14,7 +14,7 @@ import pytest
 from bench import reference_gensim as ref
 from components.related_evaluator.metrics_lib import Query
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import Event, EventSource, SessionSettings
+from components.session_example_gen.sessions_lib import Event, SessionSettings
 
 EVALUATION_FIXTURE = pathlib.Path(__file__).parents[1] / "components" / "data" / "evaluation.json"
 
@@ -125,12 +125,3 @@ def test_replace_section_touches_only_its_markers():
     assert twice.count(ref.START_MARKER) == 1 == twice.count(ref.END_MARKER)
     with pytest.raises(ValueError, match="only one of"):
         ref.replace_section(f"x\n{ref.START_MARKER}\n", "y")
-
-
-def test_read_events_uses_the_pipelines_parser(tmp_path):
-    path = tmp_path / "ratings.tsv"
-    path.write_text("user_id\titem_id\trating\ttimestamp\n1\t50\t5\t881250949\n2\t181\t4\tnot-a-time\n")
-    with pytest.raises(ValueError, match=r"ratings.tsv line 3: bad_timestamp: column 'timestamp'"):
-        ref.read_events(str(path), EventSource(path=str(path)))
-    path.write_text("user_id\titem_id\trating\ttimestamp\n1\t50\t5\t881250949\n")
-    assert ref.read_events(str(path), EventSource(path=str(path))) == [Event("1", "50", 881250949)]

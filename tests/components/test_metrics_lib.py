@@ -7,25 +7,48 @@ from components.related_evaluator import catalogue_lib
 from components.related_evaluator import metrics_lib as m
 from components.related_evaluator.metrics_lib import Query
 
+# The per-query protocol written out one query at a time (the evaluator's original code): the oracle that
+# metrics_lib's array functions, the one implementation everything else uses, must reproduce.
+
+
+def target_rank(ranked, target):
+    """1-based rank of `target` in `ranked`, None when absent."""
+    return next((position for position, c in enumerate(ranked, 1) if c == target), None)
+
+
+def hit_rate(ranks, k):
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
+
+
+def mean_reciprocal_rank(ranks, k):
+    return sum(1.0 / r for r in ranks if r is not None and r <= k) / len(ranks) if ranks else 0.0
+
+
+def catalogue_coverage(answers, k, catalogue_size):
+    return len({item for answer in answers for item in answer[:k]}) / catalogue_size
+
 
 def test_ranks_hit_rates_and_mrr_by_hand():
-    ranks = [1, 3, None, 12]
-    assert m.hit_rate(ranks, 1) == 0.25
-    assert m.hit_rate(ranks, 10) == 0.5
-    assert m.hit_rate(ranks, 20) == 0.75
-    assert m.mean_reciprocal_rank(ranks, 10) == pytest.approx((1 + 1 / 3) / 4)
-    assert m.mean_reciprocal_rank(ranks, 20) == pytest.approx((1 + 1 / 3 + 1 / 12) / 4)
-    assert m.hit_rate([], 10) == m.mean_reciprocal_rank([], 10) == 0.0
-    assert m.target_rank(["a", "b", "c"], "c") == 3
-    assert m.target_rank(["a"], "z") is None
+    ranks = np.array([1, 3, 0, 12])  # 0: the target is absent
+    assert m.rank_hit_rate(ranks, 1) == 0.25
+    assert m.rank_hit_rate(ranks, 10) == 0.5
+    assert m.rank_hit_rate(ranks, 20) == 0.75
+    assert m.rank_mrr(ranks, 10) == pytest.approx((1 + 1 / 3) / 4)
+    assert m.rank_mrr(ranks, 20) == pytest.approx((1 + 1 / 3 + 1 / 12) / 4)
+    assert m.rank_hit_rate(np.array([], int), 10) == m.rank_mrr(np.array([], int), 10) == 0.0
 
 
 def test_coverage_counts_distinct_items_within_k():
-    answers = [["a", "b", "c"], ["a", "d"], []]
-    assert m.catalogue_coverage(answers, 2, 10) == 0.3  # a, b, d
-    assert m.catalogue_coverage(answers, 3, 4) == 1.0
+    lists = {"q1": ["a", "b", "c"], "q2": ["a", "d"]}
+
+    def answer(items, k):
+        return [lists.get(item, [])[:k] for item in items]
+
+    queries = [Query("q1", "a"), Query("q2", "a"), Query("q3", "a")]
+    result = m.evaluate_source(queries, answer, {}, catalogue_size=10, ks=(2, 3))
+    assert result["coverage"] == {"2": 0.3, "3": 0.4}  # a, b, d; then c
     with pytest.raises(ValueError, match="catalogue_size"):
-        m.catalogue_coverage(answers, 2, 0)
+        m.evaluate_source(queries, answer, {}, catalogue_size=0, ks=(2,))
 
 
 def test_popularity_buckets_split_engagements_in_thirds():
@@ -58,17 +81,17 @@ def reference_evaluate(queries, lists, buckets, catalogue_size, ks):
     """The per-query protocol the arrays must reproduce (the evaluator's original code)."""
     depth = max(ks)
     cleaned = [[c for c in lists.get(q.item, [])[: depth + 1] if c != q.item][:depth] for q in queries]
-    ranks = [m.target_rank(ranked, q.target) for q, ranked in zip(queries, cleaned, strict=True)]
+    ranks = [target_rank(ranked, q.target) for q, ranked in zip(queries, cleaned, strict=True)]
 
     def summary(chosen):
         return {
             "queries": len(chosen),
-            "hit_rate": {str(k): m.hit_rate(chosen, k) for k in ks},
-            "mrr": {str(k): m.mean_reciprocal_rank(chosen, k) for k in ks},
+            "hit_rate": {str(k): hit_rate(chosen, k) for k in ks},
+            "mrr": {str(k): mean_reciprocal_rank(chosen, k) for k in ks},
         }
 
     result = summary(ranks)
-    result["coverage"] = {str(k): m.catalogue_coverage(cleaned, k, catalogue_size) for k in ks}
+    result["coverage"] = {str(k): catalogue_coverage(cleaned, k, catalogue_size) for k in ks}
     result["answered"] = sum(1 for ranked in cleaned if ranked) / len(cleaned) if cleaned else 0.0
     result["buckets"] = {
         bucket: summary(
@@ -186,6 +209,6 @@ def test_rank_arrays_give_the_same_rates_as_rank_lists():
     ranks = [1, None, 3, 12]
     array = np.array([0 if r is None else r for r in ranks])
     for k in (1, 3, 10, 20):
-        assert m.rank_hit_rate(array, k) == m.hit_rate(ranks, k)
-        assert m.rank_mrr(array, k) == pytest.approx(m.mean_reciprocal_rank(ranks, k))
+        assert m.rank_hit_rate(array, k) == hit_rate(ranks, k)
+        assert m.rank_mrr(array, k) == pytest.approx(mean_reciprocal_rank(ranks, k))
     assert m.rank_hit_rate(np.array([], int), 10) == m.rank_mrr(np.array([], int), 10) == 0.0

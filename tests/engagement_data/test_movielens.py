@@ -1,4 +1,4 @@
-"""Tests for engagement_data.movielens.
+"""Tests for engagement_data.movielens_parse and movielens_fetch.
 
 Parsing, normalisation and verification run on tiny hand-made data. One session-scoped fixture fetches the
 real data set through the wheel fallback (`pip download recbole==1.2.1`, a couple of seconds where PyPI is
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engagement_data import movielens as ml
+from engagement_data import movielens_fetch as fetch
+from engagement_data import movielens_parse as parse
 from formats import titles as titles_format
 
 TINY_U_DATA = "196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n\n"
@@ -42,7 +43,7 @@ TINY_RATINGS_TSV = (
     b"user_id\titem_id\trating\ttimestamp\n"
     b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n"
 )
-TINY_EXPECTED = ml.Expected(
+TINY_EXPECTED = parse.Expected(
     rows=3, users=2, items=2, ratings_sha256=hashlib.sha256(TINY_RATINGS_TSV).hexdigest()
 )
 
@@ -56,7 +57,7 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
 
 def _canonical_zip(path: Path, u_data: str, u_item: str) -> str:
     """A GroupLens-shaped ml-100k.zip, returned as a file:// URL."""
-    _zip(path, {ml.U_DATA_MEMBER: u_data.encode("utf-8"), ml.U_ITEM_MEMBER: u_item.encode("latin-1")})
+    _zip(path, {parse.U_DATA_MEMBER: u_data.encode("utf-8"), parse.U_ITEM_MEMBER: u_item.encode("latin-1")})
     return path.as_uri()
 
 
@@ -66,8 +67,8 @@ def _fake_wheel(directory: Path, inter: str, item: str) -> str:
     _zip(
         path,
         {
-            ml.RECBOLE_INTER_MEMBER: inter.encode("utf-8"),
-            ml.RECBOLE_ITEM_MEMBER: item.encode("utf-8"),
+            parse.RECBOLE_INTER_MEMBER: inter.encode("utf-8"),
+            parse.RECBOLE_ITEM_MEMBER: item.encode("utf-8"),
             "fakerecbole-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: fakerecbole\nVersion: 1.0\n",
             "fakerecbole-1.0.dist-info/WHEEL": (
                 b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -90,7 +91,7 @@ def _unreachable(tmp_path: Path) -> dict[str, str]:
 
 
 def test_parse_u_data_keeps_source_order_and_skips_blank_lines():
-    assert ml.parse_u_data(TINY_U_DATA) == [
+    assert parse.parse_u_data(TINY_U_DATA) == [
         (196, 242, 3, 881250949),
         (186, 302, 3, 891717742),
         (196, 302, 5, 881250950),
@@ -99,13 +100,13 @@ def test_parse_u_data_keeps_source_order_and_skips_blank_lines():
 
 def test_parse_u_data_names_the_bad_line():
     with pytest.raises(ValueError, match=r"u\.data line 2: expected 4 tab-separated fields"):
-        ml.parse_u_data("1\t2\t3\t4\n1\t2\t3\n")
+        parse.parse_u_data("1\t2\t3\t4\n1\t2\t3\n")
     with pytest.raises(ValueError, match=r"line 1: column 'rating' must be an integer, got '4.5'"):
-        ml.parse_u_data("1\t2\t4.5\t4\n")
+        parse.parse_u_data("1\t2\t4.5\t4\n")
 
 
 def test_parse_u_item_takes_id_and_title():
-    assert ml.parse_u_item(TINY_U_ITEM) == [
+    assert parse.parse_u_item(TINY_U_ITEM) == [
         (242, "Kolya (1996)"),
         (267, "unknown"),
         (302, "L.A. Confidential (1997)"),
@@ -114,9 +115,9 @@ def test_parse_u_item_takes_id_and_title():
 
 
 def test_parse_recbole_inter_checks_the_header_and_accepts_integral_floats():
-    assert ml.parse_recbole_inter(TINY_INTER)[1] == (186, 302, 3, 891717742)
+    assert parse.parse_recbole_inter(TINY_INTER)[1] == (186, 302, 3, 891717742)
     with pytest.raises(ValueError, match="unexpected header"):
-        ml.parse_recbole_inter("user_id\titem_id\trating\ttimestamp\n1\t2\t3\t4\n")
+        parse.parse_recbole_inter("user_id\titem_id\trating\ttimestamp\n1\t2\t3\t4\n")
 
 
 @pytest.mark.parametrize(
@@ -134,17 +135,17 @@ def test_parse_recbole_inter_checks_the_header_and_accepts_integral_floats():
     ],
 )
 def test_recbole_title_rebuilds_the_u_item_title(title, year, want):
-    assert ml.recbole_title(title, year) == want
+    assert parse.recbole_title(title, year) == want
 
 
 def test_both_sources_normalise_to_the_same_bytes():
     canonical = (
-        ml.format_ratings(ml.parse_u_data(TINY_U_DATA)),
-        ml.format_titles(ml.parse_u_item(TINY_U_ITEM)),
+        parse.format_ratings(parse.parse_u_data(TINY_U_DATA)),
+        titles_format.format_titles(parse.parse_u_item(TINY_U_ITEM)),
     )
     wheel = (
-        ml.format_ratings(ml.parse_recbole_inter(TINY_INTER)),
-        ml.format_titles(ml.parse_recbole_item(TINY_ITEM)),
+        parse.format_ratings(parse.parse_recbole_inter(TINY_INTER)),
+        titles_format.format_titles(parse.parse_recbole_item(TINY_ITEM)),
     )
     assert canonical == wheel
     assert canonical[0] == TINY_RATINGS_TSV
@@ -153,12 +154,12 @@ def test_both_sources_normalise_to_the_same_bytes():
 
 def test_format_titles_rejects_tabs():
     with pytest.raises(ValueError, match="item 7 contains a tab"):
-        ml.format_titles([(7, "a\tb")])
+        titles_format.format_titles([(7, "a\tb")])
 
 
 def test_load_titles_round_trip_and_errors(tmp_path):
     path = tmp_path / "titles.tsv"
-    path.write_bytes(ml.format_titles(ml.parse_u_item(TINY_U_ITEM)))
+    path.write_bytes(titles_format.format_titles(parse.parse_u_item(TINY_U_ITEM)))
     titles = titles_format.load_titles(path)
     assert titles == {
         "242": "Kolya (1996)",
@@ -182,7 +183,7 @@ TINY_TITLES_TSV = b"item_id\ttitle\n242\tKolya (1996)\n302\tL.A. Confidential (1
 
 def _verify(ratings: bytes = TINY_RATINGS_TSV, titles: bytes = TINY_TITLES_TSV, **changes) -> None:
     expected = dataclasses.replace(TINY_EXPECTED, **changes)
-    ml.verify_movielens(
+    parse.verify_movielens(
         ratings, titles, expected, ratings_name="out/ratings.tsv", titles_name="out/titles.tsv"
     )
 
@@ -200,21 +201,21 @@ def test_verify_accepts_matching_data():
     ],
 )
 def test_verify_reports_count_mismatches(changes, message):
-    with pytest.raises(ml.DataVerificationError, match=message):
+    with pytest.raises(parse.DataVerificationError, match=message):
         _verify(**changes)
 
 
 def test_verify_reports_missing_titles():
     titles = b"item_id\ttitle\n242\tKolya (1996)\n999\tOther (1990)\n"
     with pytest.raises(
-        ml.DataVerificationError, match=r"out/titles.tsv: no title for 1 rated item\(s\), e.g. \['302'\]"
+        parse.DataVerificationError, match=r"out/titles.tsv: no title for 1 rated item\(s\), e.g. \['302'\]"
     ):
         _verify(titles=titles)
 
 
 def test_verify_checksum_mismatch_names_file_expected_and_actual():
     bad = TINY_RATINGS_TSV.replace(b"\t5\t", b"\t4\t")
-    with pytest.raises(ml.ChecksumMismatchError) as info:
+    with pytest.raises(parse.ChecksumMismatchError) as info:
         _verify(ratings=bad)
     message = str(info.value)
     assert "out/ratings.tsv" in message
@@ -227,23 +228,23 @@ def test_verify_checksum_mismatch_names_file_expected_and_actual():
 
 def test_read_canonical_from_a_file_url(tmp_path):
     url = _canonical_zip(tmp_path / "ml-100k.zip", TINY_U_DATA, TINY_U_ITEM)
-    ratings, titles = ml.read_canonical(url, timeout_s=5)
-    assert ml.format_ratings(ratings) == TINY_RATINGS_TSV
+    ratings, titles = fetch.read_canonical(url, timeout_s=5)
+    assert parse.format_ratings(ratings) == TINY_RATINGS_TSV
     assert (543, "Misérables, Les (1995)") in titles  # decoded from latin-1
 
 
 def test_read_canonical_reports_unavailable_sources(tmp_path):
-    with pytest.raises(ml.SourceUnavailableError, match=r"no-such-ml-100k\.zip: URLError"):
-        ml.read_canonical(_unreachable(tmp_path)["canonical_url"], timeout_s=5)
+    with pytest.raises(fetch.SourceUnavailableError, match=r"no-such-ml-100k\.zip: URLError"):
+        fetch.read_canonical(_unreachable(tmp_path)["canonical_url"], timeout_s=5)
     url = (tmp_path / "partial.zip").as_uri()
-    _zip(tmp_path / "partial.zip", {ml.U_DATA_MEMBER: TINY_U_DATA.encode()})
-    with pytest.raises(ml.SourceUnavailableError, match=r"KeyError.*u\.item"):
-        ml.read_canonical(url, timeout_s=5)
+    _zip(tmp_path / "partial.zip", {parse.U_DATA_MEMBER: TINY_U_DATA.encode()})
+    with pytest.raises(fetch.SourceUnavailableError, match=r"KeyError.*u\.item"):
+        fetch.read_canonical(url, timeout_s=5)
 
 
 def test_fetch_rejects_a_bad_timeout(tmp_path):
     with pytest.raises(ValueError, match="timeout_s must be > 0"):
-        ml.fetch_movielens_100k(tmp_path, timeout_s=0)
+        fetch.fetch_movielens_100k(tmp_path, timeout_s=0)
 
 
 def test_fetch_falls_back_from_an_unverified_canonical_and_fails_clearly(tmp_path, caplog):
@@ -251,8 +252,8 @@ def test_fetch_falls_back_from_an_unverified_canonical_and_fails_clearly(tmp_pat
     url = _canonical_zip(tmp_path / "ml-100k.zip", TINY_U_DATA, TINY_U_ITEM)
     wheel_spec = _unreachable(tmp_path)["wheel_spec"]
     out = tmp_path / "out"
-    with pytest.raises(ml.SourceUnavailableError) as info:
-        ml.fetch_movielens_100k(out, canonical_url=url, wheel_spec=wheel_spec)
+    with pytest.raises(fetch.SourceUnavailableError) as info:
+        fetch.fetch_movielens_100k(out, canonical_url=url, wheel_spec=wheel_spec)
     assert "3 rows, expected 100,000" in str(info.value)  # why the canonical zip was not used
     assert "no_such_wheel" in str(info.value)  # and why the wheel was not either
     assert "canonical source not used" in caplog.text
@@ -263,10 +264,12 @@ def test_fetch_raises_when_the_wheel_does_not_verify(tmp_path):
     wheel = _fake_wheel(tmp_path, TINY_INTER, TINY_ITEM)
     out = tmp_path / "out"
     with pytest.raises(
-        ml.DataVerificationError, match=r"ratings.tsv \(from wheel .*\): 3 rows, expected 100,000"
+        parse.DataVerificationError, match=r"ratings.tsv \(from wheel .*\): 3 rows, expected 100,000"
     ):
-        ml.fetch_movielens_100k(out, canonical_url=_unreachable(tmp_path)["canonical_url"], wheel_spec=wheel)
-    assert not (out / ml.SUMS_FILE).exists()
+        fetch.fetch_movielens_100k(
+            out, canonical_url=_unreachable(tmp_path)["canonical_url"], wheel_spec=wheel
+        )
+    assert not (out / fetch.SUMS_FILE).exists()
 
 
 # -------------------------------------------------------------------------------------- the real data
@@ -276,7 +279,7 @@ def test_fetch_raises_when_the_wheel_does_not_verify(tmp_path):
 def real_dir(tmp_path_factory) -> Path:
     """MovieLens-100K fetched for real through the recbole==1.2.1 wheel (the canonical host is skipped)."""
     base = tmp_path_factory.mktemp("movielens")
-    files = ml.fetch_movielens_100k(base / "data", canonical_url=(base / "absent.zip").as_uri())
+    files = fetch.fetch_movielens_100k(base / "data", canonical_url=(base / "absent.zip").as_uri())
     assert files.source == "wheel:recbole==1.2.1"
     return base / "data"
 
@@ -284,8 +287,8 @@ def real_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_canonical_url(real_dir, tmp_path_factory) -> str:
     """A full-size GroupLens-shaped zip rebuilt from the real files, as a file:// URL."""
-    rows = (real_dir / ml.RATINGS_FILE).read_text(encoding="utf-8").splitlines()[1:]
-    titles = titles_format.load_titles(real_dir / ml.TITLES_FILE)
+    rows = (real_dir / fetch.RATINGS_FILE).read_text(encoding="utf-8").splitlines()[1:]
+    titles = titles_format.load_titles(real_dir / fetch.TITLES_FILE)
     u_item = "".join(f"{item}|{title}|01-Jan-1995||http://example|0|0|0\n" for item, title in titles.items())
     return _canonical_zip(
         tmp_path_factory.mktemp("canonical") / "ml-100k.zip", "\n".join(rows) + "\n", u_item
@@ -299,7 +302,7 @@ def _copy_cache(real_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_real_fallback_downloads_and_verifies_movielens_100k(real_dir):
-    ratings = (real_dir / ml.RATINGS_FILE).read_bytes()
+    ratings = (real_dir / fetch.RATINGS_FILE).read_bytes()
     lines = ratings.decode("utf-8").splitlines()
     assert lines[0] == "user_id\titem_id\trating\ttimestamp"
     assert lines[1] == "196\t242\t3\t881250949"  # the source's order
@@ -307,77 +310,86 @@ def test_real_fallback_downloads_and_verifies_movielens_100k(real_dir):
     assert len(body) == 100_000
     assert len({row[0] for row in body}) == 943
     assert len({row[1] for row in body}) == 1_682
-    assert hashlib.sha256(ratings).hexdigest() == ml.EXPECTED_RATINGS_SHA256
-    titles = titles_format.load_titles(real_dir / ml.TITLES_FILE)
+    assert hashlib.sha256(ratings).hexdigest() == parse.EXPECTED_RATINGS_SHA256
+    titles = titles_format.load_titles(real_dir / fetch.TITLES_FILE)
     assert len(titles) == 1_682
     assert titles["1"] == "Toy Story (1995)"
     assert titles["267"] == "unknown"
-    sums = ml.parse_sha256sums((real_dir / ml.SUMS_FILE).read_text(encoding="utf-8"))
+    sums = fetch.parse_sha256sums((real_dir / fetch.SUMS_FILE).read_text(encoding="utf-8"))
     assert sums == {
-        ml.RATINGS_FILE: ml.EXPECTED_RATINGS_SHA256,
-        ml.TITLES_FILE: hashlib.sha256((real_dir / ml.TITLES_FILE).read_bytes()).hexdigest(),
+        fetch.RATINGS_FILE: parse.EXPECTED_RATINGS_SHA256,
+        fetch.TITLES_FILE: hashlib.sha256((real_dir / fetch.TITLES_FILE).read_bytes()).hexdigest(),
     }
-    assert sorted(p.name for p in real_dir.iterdir()) == [ml.SUMS_FILE, ml.RATINGS_FILE, ml.TITLES_FILE]
+    assert sorted(p.name for p in real_dir.iterdir()) == [
+        fetch.SUMS_FILE,
+        fetch.RATINGS_FILE,
+        fetch.TITLES_FILE,
+    ]
 
 
 def test_canonical_source_normalises_to_the_same_files(real_dir, real_canonical_url, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pin2vec.data")
-    files = ml.fetch_movielens_100k(
+    files = fetch.fetch_movielens_100k(
         tmp_path / "out", canonical_url=real_canonical_url, wheel_spec=_unreachable(tmp_path)["wheel_spec"]
     )
     assert files.source == f"canonical:{real_canonical_url}"
-    assert files.ratings.read_bytes() == (real_dir / ml.RATINGS_FILE).read_bytes()
-    assert files.titles.read_bytes() == (real_dir / ml.TITLES_FILE).read_bytes()
+    assert files.ratings.read_bytes() == (real_dir / fetch.RATINGS_FILE).read_bytes()
+    assert files.titles.read_bytes() == (real_dir / fetch.TITLES_FILE).read_bytes()
     assert "falling back" not in caplog.text
 
 
 def test_cache_hit_needs_no_source(real_dir, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pin2vec.data")
     out = _copy_cache(real_dir, tmp_path)
-    files = ml.fetch_movielens_100k(out, **_unreachable(tmp_path))
-    assert files == ml.MovieLensFiles(out / ml.RATINGS_FILE, out / ml.TITLES_FILE, "cache")
+    files = fetch.fetch_movielens_100k(out, **_unreachable(tmp_path))
+    assert files == fetch.MovieLensFiles(out / fetch.RATINGS_FILE, out / fetch.TITLES_FILE, "cache")
     assert "using cached" in caplog.text
 
 
 def test_corrupted_cache_is_refetched(real_dir, real_canonical_url, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="pin2vec.data")
     out = _copy_cache(real_dir, tmp_path)
-    ratings = out / ml.RATINGS_FILE
+    ratings = out / fetch.RATINGS_FILE
     ratings.write_bytes(ratings.read_bytes().replace(b"196\t242\t3\t", b"196\t242\t4\t", 1))
-    files = ml.fetch_movielens_100k(
+    files = fetch.fetch_movielens_100k(
         out, canonical_url=real_canonical_url, wheel_spec=_unreachable(tmp_path)["wheel_spec"]
     )
     assert "does not match SHA256SUMS" in caplog.text
     assert files.source.startswith("canonical:")
-    assert hashlib.sha256(ratings.read_bytes()).hexdigest() == ml.EXPECTED_RATINGS_SHA256
+    assert hashlib.sha256(ratings.read_bytes()).hexdigest() == parse.EXPECTED_RATINGS_SHA256
     assert not list(out.glob(".*.tmp"))
 
 
 def test_corrupted_cache_without_sources_raises(real_dir, tmp_path):
     out = _copy_cache(real_dir, tmp_path)
-    with (out / ml.TITLES_FILE).open("a", encoding="utf-8") as handle:
+    with (out / fetch.TITLES_FILE).open("a", encoding="utf-8") as handle:
         handle.write("9999\tExtra (2000)\n")
-    with pytest.raises(ml.SourceUnavailableError, match="MovieLens-100K is unavailable"):
-        ml.fetch_movielens_100k(out, **_unreachable(tmp_path))
+    with pytest.raises(fetch.SourceUnavailableError, match="MovieLens-100K is unavailable"):
+        fetch.fetch_movielens_100k(out, **_unreachable(tmp_path))
 
 
 def test_wheel_with_a_changed_rating_fails_the_checksum(real_dir, tmp_path):
-    inter = (real_dir / ml.RATINGS_FILE).read_text(encoding="utf-8").splitlines()
-    inter[0] = "\t".join(ml.RECBOLE_INTER_COLUMNS)
+    inter = (real_dir / fetch.RATINGS_FILE).read_text(encoding="utf-8").splitlines()
+    inter[0] = "\t".join(parse.RECBOLE_INTER_COLUMNS)
     inter[1] = "196\t242\t4\t881250949"  # same counts, one rating changed
-    item = ["\t".join((*ml.RECBOLE_ITEM_COLUMNS, "class:token_seq"))]
+    item = ["\t".join((*parse.RECBOLE_ITEM_COLUMNS, "class:token_seq"))]
     item += [
-        f"{i}\t{t}\tunknown\tDrama" for i, t in titles_format.load_titles(real_dir / ml.TITLES_FILE).items()
+        f"{i}\t{t}\tunknown\tDrama"
+        for i, t in titles_format.load_titles(real_dir / fetch.TITLES_FILE).items()
     ]
     wheel = _fake_wheel(tmp_path, "\n".join(inter) + "\n", "\n".join(item) + "\n")
     out = tmp_path / "out"
-    with pytest.raises(ml.ChecksumMismatchError) as info:
-        ml.fetch_movielens_100k(out, canonical_url=_unreachable(tmp_path)["canonical_url"], wheel_spec=wheel)
+    with pytest.raises(parse.ChecksumMismatchError) as info:
+        fetch.fetch_movielens_100k(
+            out, canonical_url=_unreachable(tmp_path)["canonical_url"], wheel_spec=wheel
+        )
     message = str(info.value)
-    assert str(out / ml.RATINGS_FILE) in message
-    assert f"expected sha256 {ml.EXPECTED_RATINGS_SHA256}" in message
+    assert str(out / fetch.RATINGS_FILE) in message
+    assert f"expected sha256 {parse.EXPECTED_RATINGS_SHA256}" in message
     assert (
-        hashlib.sha256(("\n".join(["\t".join(ml.RATINGS_COLUMNS), *inter[1:]]) + "\n").encode()).hexdigest()
+        hashlib.sha256(
+            ("\n".join(["\t".join(parse.RATINGS_COLUMNS), *inter[1:]]) + "\n").encode()
+        ).hexdigest()
         in message
     )
     assert not out.exists()

@@ -1,4 +1,4 @@
-"""Tests for engagement_data.synthetic_boards: the planted sessions + boards world and its measurements."""
+"""engagement_data.synthetic_boards(_measure): the planted sessions + boards world and its measurements."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from components.session_example_gen.sessions_lib import EventSource, list_input_files, parse_row, read_rows
 from engagement_data import synthetic as syn
 from engagement_data import synthetic_boards as sb
+from engagement_data import synthetic_boards_measure as sbm
 
 TINY = dict(items=400, events=8_000, users=20, shards=2)  # ~1,900 saves, 1 for 4 events
 # 800 boards that each hold one fine topic, in time order, without noise: the knobs' effects are exact.
@@ -38,14 +39,14 @@ def default_world(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def default_props(default_world) -> sb.BoardsProperties:
-    return sb.measure(default_world)
+def default_props(default_world) -> sbm.BoardsProperties:
+    return sbm.measure(default_world)
 
 
 def test_writes_every_file_and_the_manifest_counts_them(default_world):
     manifest = json.loads((Path(default_world) / sb.MANIFEST_FILE).read_text())
-    events = sb.read_shards(f"{default_world}/events")
-    saves = sb.read_shards(f"{default_world}/collections")
+    events = sbm.read_shards(f"{default_world}/events")
+    saves = sbm.read_shards(f"{default_world}/collections")
     assert manifest["events"] == len(events["item_id"]) == 8_000
     assert manifest["saves"] == len(saves["item_id"])
     assert manifest["boards"] == len(np.unique(saves["board_id"])) == 20 * 8
@@ -74,8 +75,8 @@ def test_same_seed_same_bytes_other_seed_other_bytes(default_world, tmp_path):
 def test_parquet_shards_read_the_same_way(tmp_path):
     world = _world(tmp_path, file_format="parquet", events=2_000, users=10)
     assert all(p.suffix == ".parquet" for p in Path(world, "collections").iterdir())
-    assert len(sb.read_shards(f"{world}/events")["item_id"]) == 2_000
-    assert sb.read_shards(f"{world}/collections")["board_id"][0].startswith("0-b")
+    assert len(sbm.read_shards(f"{world}/events")["item_id"]) == 2_000
+    assert sbm.read_shards(f"{world}/collections")["board_id"][0].startswith("0-b")
 
 
 def test_refuses_to_mix_with_existing_shards(default_world):
@@ -85,7 +86,7 @@ def test_refuses_to_mix_with_existing_shards(default_world):
 
 def test_ground_truth_is_the_fine_topic_and_coarse_topics_group_fine_ones(default_world):
     truth = syn.read_ground_truth(f"{default_world}/{syn.GROUND_TRUTH_FILE}")
-    fine, coarse = sb.read_items(f"{default_world}/{sb.ITEMS_FILE}")
+    fine, coarse = sbm.read_items(f"{default_world}/{sb.ITEMS_FILE}")
     assert len(truth) == 400
     for item, related in truth.items():
         assert sorted(map(int, related)) == [
@@ -140,30 +141,30 @@ def test_board_sizes_and_default_owners():
 
 
 def test_segmentation_knob(tmp_path):
-    off = sb.measure(_world(tmp_path, segmentation=1, **PURE))
-    on = sb.measure(_world(tmp_path, segmentation=3, boards_per_user=6, **PURE))
+    off = sbm.measure(_world(tmp_path, segmentation=1, **PURE))
+    on = sbm.measure(_world(tmp_path, segmentation=3, boards_per_user=6, **PURE))
     assert off.segmentation < 1.05  # a rare second board of one topic: interests are redrawn distinct
     assert on.segmentation > 2.8  # 3 boards per interest
     assert off.granularity == on.granularity == 1.0
 
 
 def test_granularity_knob(tmp_path):
-    fine = sb.measure(_world(tmp_path, **PURE))
-    coarse = sb.measure(_world(tmp_path, **(PURE | dict(coarse_board_share=1.0))))
+    fine = sbm.measure(_world(tmp_path, **PURE))
+    coarse = sbm.measure(_world(tmp_path, **(PURE | dict(coarse_board_share=1.0))))
     assert fine.granularity == 1.0
     assert coarse.granularity > 3.0  # ~12 saves over the 8 fine topics of a coarse topic
 
 
 def test_drift_knob(tmp_path):
-    assert sb.measure(_world(tmp_path, **PURE)).drift == 0.0
-    measured = sb.measure(_world(tmp_path, **(PURE | dict(board_drift_share=0.5)))).drift
+    assert sbm.measure(_world(tmp_path, **PURE)).drift == 0.0
+    measured = sbm.measure(_world(tmp_path, **(PURE | dict(board_drift_share=0.5)))).drift
     assert abs(measured - 0.5) < 0.06  # 800 boards: the binomial's sd is 0.018
 
 
 def test_tail_items_are_saved_much_more_often_than_engaged(default_props, tmp_path):
     tail = default_props.tail
     assert tail.items == 133 and tail.saved_share > 0.8 and tail.engaged_share < 0.2
-    steep = sb.measure(_world(tmp_path, save_zipf_exponent=1.2)).tail  # saves as skewed as engagement
+    steep = sbm.measure(_world(tmp_path, save_zipf_exponent=1.2)).tail  # saves as skewed as engagement
     assert steep.saved_share < tail.saved_share - 0.3
 
 
@@ -173,30 +174,30 @@ def test_sessions_stay_in_their_fine_topic_and_its_bridges_except_for_drift_and_
     # Defaults: drift 0.05 and noise 0.02 per event take ~8% of consecutive pairs outside topic and bridges.
     assert 0.85 < default_props.session_bridged < 0.97
     assert 0.6 < default_props.session_same_topic < default_props.session_bridged
-    clean = sb.measure(_world(tmp_path, drift=0.0, noise=0.0, users=1))
+    clean = sbm.measure(_world(tmp_path, drift=0.0, noise=0.0, users=1))
     assert clean.session_bridged == 1.0 and clean.session_same_topic < 0.9  # bridges only
-    single = sb.measure(_world(tmp_path, drift=0.0, noise=0.0, bridge_prob=0.0, users=1))
+    single = sbm.measure(_world(tmp_path, drift=0.0, noise=0.0, bridge_prob=0.0, users=1))
     assert single.session_same_topic == 1.0
-    noisy = sb.measure(_world(tmp_path, drift=0.0, noise=0.2, users=1))
+    noisy = sbm.measure(_world(tmp_path, drift=0.0, noise=0.2, users=1))
     assert 0.55 < noisy.session_bridged < 0.75  # ~1 - 2 * 0.2, less the noise that lands near by chance
 
 
 def test_sessions_beat_boards_on_head_and_torso_and_boards_fill_the_tail(tmp_path):
     world = _world(tmp_path, items=2_000, events=100_000, users=None, shards=1)
-    fine, _ = sb.read_items(f"{world}/{sb.ITEMS_FILE}")
-    events, saves = sb.read_shards(f"{world}/events"), sb.read_shards(f"{world}/collections")
+    fine, _ = sbm.read_items(f"{world}/{sb.ITEMS_FILE}")
+    events, saves = sbm.read_shards(f"{world}/events"), sbm.read_shards(f"{world}/collections")
     board = np.unique(saves["board_id"], return_inverse=True)[1].reshape(-1)
-    by_session = sb.session_pairs(events["user_id"], events["timestamp"], events["item_id"])
-    by_board = sb.board_pairs(board, saves["item_id"])
-    head, torso, tail = sb.popularity_thirds(np.bincount(events["item_id"], minlength=2_000))
-    session_p, board_p = sb.top_k_precision(*by_session, fine), sb.top_k_precision(*by_board, fine)
+    by_session = sbm.session_pairs(events["user_id"], events["timestamp"], events["item_id"])
+    by_board = sbm.board_pairs(board, saves["item_id"])
+    head, torso, tail = sbm.popularity_thirds(np.bincount(events["item_id"], minlength=2_000))
+    session_p, board_p = sbm.top_k_precision(*by_session, fine), sbm.top_k_precision(*by_board, fine)
     gap = {
         name: board_p[t].mean() - session_p[t].mean()
         for name, t in [("head", head), ("torso", torso), ("tail", tail)]
     }
     assert gap["head"] < -0.03 and gap["torso"] < -0.05 and gap["tail"] > gap["head"] + 0.05
-    full_session = sb.distinct_neighbours(*by_session, 2_000)[tail] >= 10
-    full_board = sb.distinct_neighbours(*by_board, 2_000)[tail] >= 10
+    full_session = sbm.distinct_neighbours(*by_session, 2_000)[tail] >= 10
+    full_board = sbm.distinct_neighbours(*by_board, 2_000)[tail] >= 10
     assert full_session.mean() < 0.4 and full_board.mean() > 0.75
 
 
@@ -208,20 +209,21 @@ def test_segmentation_granularity_and_drift_on_hand_made_boards():
     owner = np.array([0, 0, 0, 0, 1, 1, 1])
     board = np.array([0, 0, 1, 1, 2, 2, 2])
     topic = np.array([5, 5, 5, 7, 5, 5, 6])
-    assert sb.segmentation(owner, board, topic) == 1.5  # (owner 0, 5): 2 boards; (owner 1, 5): 1
-    assert sb.granularity(board, topic) == 5 / 3
+    assert sbm.segmentation(owner, board, topic) == 1.5  # (owner 0, 5): 2 boards; (owner 1, 5): 1
+    assert sbm.granularity(board, topic) == 5 / 3
     # In time order: board 0 is 5 | 5, board 1 is 5 | 7, board 2 is 6 | 5 5 (the first half is n // 2 saves).
     timestamp = np.array([1, 2, 1, 2, 3, 2, 1])
-    assert sb.board_drift(board, timestamp, topic) == pytest.approx(2 / 3)  # boards 1 (5 -> 7) and 2 (6 -> 5)
+    # boards 1 (5 -> 7) and 2 (6 -> 5)
+    assert sbm.board_drift(board, timestamp, topic) == pytest.approx(2 / 3)
     assert (
-        sb.granularity(board[:0], topic[:0]) == 0.0
-        and sb.segmentation(owner[:1], board[:1], topic[:1]) == 0.0
+        sbm.granularity(board[:0], topic[:0]) == 0.0
+        and sbm.segmentation(owner[:1], board[:1], topic[:1]) == 0.0
     )
 
 
 def test_tail_coverage_counts_the_bottom_third():
     engaged = np.repeat(np.arange(6), [9, 9, 5, 5, 1, 0])  # items 4 and 5 are the tail third
-    coverage = sb.tail_coverage(engaged, saved=np.array([5, 5, 0]), items=6, min_engagements=1)
+    coverage = sbm.tail_coverage(engaged, saved=np.array([5, 5, 0]), items=6, min_engagements=1)
     assert coverage.items == 2 and coverage.saved_share == 0.5 and coverage.engaged_share == 0.5
 
 
@@ -230,22 +232,22 @@ def test_session_locality_splits_sessions_by_user_and_gap():
     user = np.array([0, 0, 0, 0, 1, 1])
     timestamp = np.array([0, 10, 20, 5_000, 0, 10])  # user 0's last event starts a new session
     topic = np.array([0, 1, 2, 2, 3, 3])
-    same, bridged = sb.session_locality(user, timestamp, topic, bridges)
+    same, bridged = sbm.session_locality(user, timestamp, topic, bridges)
     assert (same, bridged) == (1 / 3, 2 / 3)  # pairs (0,1) bridged, (1,2) neither, (3,3) same
 
 
 def test_cooccurrence_pairs_and_top_k_precision():
-    a, b = sb.board_pairs(np.array([7, 7, 7, 9, 9]), np.array([0, 1, 2, 0, 3]))
+    a, b = sbm.board_pairs(np.array([7, 7, 7, 9, 9]), np.array([0, 1, 2, 0, 3]))
     assert sorted(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 1), (0, 2), (0, 3), (1, 2)]
-    a, b = sb.session_pairs(np.zeros(4, int), np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3]), window=3)
+    a, b = sbm.session_pairs(np.zeros(4, int), np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3]), window=3)
     assert sorted(zip(a.tolist(), b.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]
     topic = np.array([0, 0, 1, 1, 2])
     a, b = np.array([0, 0, 0, 1]), np.array([2, 2, 1, 3])  # item 0: 2 (twice), then 1; item 1: 0 and 3 tie
-    assert sb.top_k_precision(a, b, topic, k=1).tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
-    assert sb.top_k_precision(a, b, topic, k=2).tolist() == [0.5, 0.5, 0.0, 0.0, 0.0]
-    assert sb.distinct_neighbours(a, b, 5).tolist() == [2, 2, 1, 1, 0]
+    assert sbm.top_k_precision(a, b, topic, k=1).tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert sbm.top_k_precision(a, b, topic, k=2).tolist() == [0.5, 0.5, 0.0, 0.0, 0.0]
+    assert sbm.distinct_neighbours(a, b, 5).tolist() == [2, 2, 1, 1, 0]
     with pytest.raises(ValueError, match="k must be"):
-        sb.top_k_precision(a, b, topic, k=0)
+        sbm.top_k_precision(a, b, topic, k=0)
 
 
 def test_cli_data_synthetic_boards_writes_the_world(tmp_path, capsys):
