@@ -192,6 +192,7 @@ def create_pipeline(
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
         titles_path=settings.titles_path,
+        serving_base_dir=serving_dir,
     )
 
     pusher = RelatedPusher(
@@ -204,6 +205,7 @@ def create_pipeline(
         board=None if board is None else board.outputs["candidates"],
         blend=related_evaluator.outputs["blend"],
         evaluation=related_evaluator.outputs["evaluation"],
+        settings=settings.push,
     )
 
     return tfx.dsl.Pipeline(
