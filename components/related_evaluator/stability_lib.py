@@ -206,42 +206,43 @@ def measure(
     if not os.path.isdir(serving_dir):
         return not_measured(nothing, default_source)
     buckets = metrics_lib.item_buckets(popularity)
-    loaded: dict[str, ServedLists] = {}
 
     def served_lists(source: str) -> ServedLists | None:
-        if source not in loaded:
-            directory = served_directory(serving_dir, source)
-            loaded[source] = None if directory is None else ServedLists(directory, source, catalogue)
-        return loaded[source]
+        directory = served_directory(serving_dir, source)
+        return None if directory is None else ServedLists(directory, source, catalogue)
 
-    per_source, not_served = {}, []
-    for name, source in sources.items():
+    def versus(served: ServedLists, candidate: Source) -> dict:
+        version = int(os.path.basename(served.directory))
+        return {"served_version": version, **compare(served, candidate, buckets, max_items)}
+
+    served_default = served_default_source(serving_dir)
+    if (
+        served_default not in serving_layout.SOURCE_MODELS
+        or served_directory(serving_dir, served_default) is None
+    ):
+        served_default = default_source  # no record of what the default model answered: the same source
+    per_source, not_served, headline = {}, [], None
+    for name, source in sources.items():  # one served table in memory at a time (a few GB at 1M items)
         if name not in serving_layout.SOURCE_MODELS:
             continue
         served = served_lists(name)
         if served is None:
             not_served.append(name)
             continue
-        per_source[name] = {
-            "served_version": int(os.path.basename(served.directory)),
-            **compare(served, source, buckets, max_items),
-        }
+        per_source[name] = versus(served, source)
+        if name == served_default != default_source and default_source in sources:
+            headline = versus(served, sources[default_source])
+        del served
     if not per_source:
         return not_measured(nothing, default_source)
-    served_default = served_default_source(serving_dir)
-    if served_default not in serving_layout.SOURCE_MODELS or served_lists(served_default) is None:
-        served_default = default_source  # no record of what the default model answered: the same source
     if served_default == default_source and default_source in per_source:
-        headline = {**per_source[default_source], "reason": None}
-    elif served_lists(served_default) is not None and default_source in sources:
-        served = served_lists(served_default)
-        headline = {
-            "served_version": int(os.path.basename(served.directory)),
-            **compare(served, sources[default_source], buckets, max_items),
-            "reason": None,
-        }
-    else:
+        headline = per_source[default_source]
+    elif headline is None and served_default not in sources and default_source in sources:
+        # a source the candidate no longer has (e.g. board, served before --collections was dropped)
+        headline = versus(served_lists(served_default), sources[default_source])
+    if headline is None:
         headline = {"overlap_at_10": None, "reason": f"serving holds no version of {default_source}"}
+    headline = {**headline, "reason": headline.get("reason")}
     return {
         "k": K,
         "definition": DEFINITION,
