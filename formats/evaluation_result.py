@@ -6,8 +6,8 @@ summary and the benches, so its reading lives here, with no TFX and no TensorFlo
 from the version being served to this candidate, overlap@10 (components/related_evaluator/stability_lib.py).
 Its headline `overlap_at_10` is for `source` (the candidate's best source) against `served_source` (what the
 served default model answers from) at `served_version`, with `buckets` (head/torso/tail) and `sources` (each
-source against its own served version). When nothing was served, `overlap_at_10` is null and `reason` says
-why."""
+source against its own served version), and `from_served_default` (every candidate source against the served
+default source's lists). When nothing was served, `overlap_at_10` is null and `reason` says why."""
 
 from __future__ import annotations
 
@@ -57,12 +57,15 @@ class NeighbourOverlap:
 
 
 def neighbour_overlap(values: dict[str, Any], source: str) -> NeighbourOverlap:
-    """The stability figure that applies when serving answers from `source` after a push: the headline when
-    it is the evaluation's own default, else `source` against its own served version."""
+    """The stability figure that applies when serving answers from `source` after a push: what the default
+    model answers now against `source`'s lists (the headline when `source` is the evaluation's best), else,
+    in evaluations without that comparison, `source` against its own served version."""
     stability = values.get(STABILITY_KEY)
     if not isinstance(stability, dict):
         return NeighbourOverlap(source, None, None, "the evaluation predates neighbour stability")
-    figure = stability if stability.get("source") == source else stability.get("sources", {}).get(source)
+    figure = (stability.get("from_served_default") or {}).get(source)
+    if figure is None:
+        figure = stability if stability.get("source") == source else stability.get("sources", {}).get(source)
     if figure is None:
         return NeighbourOverlap(source, None, None, f"serving holds no version of {source} to compare with")
     overlap = figure.get("overlap_at_10")

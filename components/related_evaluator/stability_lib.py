@@ -12,7 +12,9 @@ seeded uniform sample of MAX_ITEMS is compared (`sampled`).
 The served version is what serving answers from now: per source, the newest committed, intact version not
 after a rollback pin (formats/index_searcher.latest_version_dir). The headline compares what the default model
 answers now (the served default source) with what it would answer after this push (the candidate's best
-source): the lists users of `related` see change.
+source): the lists users of `related` see change. `from_served_default` holds that comparison for every
+candidate source, so the pusher can judge whichever source it ends up serving (co-occurrence when the model
+is kept back).
 """
 
 from __future__ import annotations
@@ -221,7 +223,7 @@ def measure(
         or served_directory(serving_dir, served_default) is None
     ):
         served_default = default_source  # no record of what the default model answered: the same source
-    per_source, not_served, headline = {}, [], None
+    per_source, not_served, from_default = {}, [], {}
     for name, source in sources.items():  # one served table in memory at a time (a few GB at 1M items)
         if name not in serving_layout.SOURCE_MODELS:
             continue
@@ -230,18 +232,21 @@ def measure(
             not_served.append(name)
             continue
         per_source[name] = versus(served, source)
-        if name == served_default != default_source and default_source in sources:
-            headline = versus(served, sources[default_source])
+        if name == served_default:
+            from_default = {other: versus(served, lists) for other, lists in sources.items() if other != name}
+            from_default[name] = per_source[name]
         del served
     if not per_source:
         return not_measured(nothing, default_source)
-    if served_default == default_source and default_source in per_source:
-        headline = per_source[default_source]
-    elif headline is None and served_default not in sources and default_source in sources:
+    if not from_default and served_default in serving_layout.SOURCE_MODELS:
         # a source the candidate no longer has (e.g. board, served before --collections was dropped)
-        headline = versus(served_lists(served_default), sources[default_source])
-    if headline is None:
-        headline = {"overlap_at_10": None, "reason": f"serving holds no version of {default_source}"}
+        served = served_lists(served_default)
+        if served is not None:
+            from_default = {other: versus(served, lists) for other, lists in sources.items()}
+    headline = from_default.get(default_source) or {
+        "overlap_at_10": None,
+        "reason": f"serving holds no version of {served_default} to compare {default_source} with",
+    }
     headline = {**headline, "reason": headline.get("reason")}
     return {
         "k": K,
@@ -251,5 +256,6 @@ def measure(
         "pinned_version": push_records.pinned_version(serving_dir),
         **headline,
         "sources": per_source,
+        "from_served_default": from_default,
         "not_served": not_served,
     }

@@ -111,3 +111,16 @@ def test_the_gate_reads_the_source_serving_would_answer_from():
 def test_a_bad_threshold_is_refused_naming_the_flag(value):
     with pytest.raises(ValueError, match="--min-neighbour-overlap"):
         push_policy.PushSettings(min_neighbour_overlap=value)
+
+
+def test_a_switch_of_the_default_source_is_judged_on_what_the_default_model_answered():
+    # Serving answers from pin2vec today; the model is kept back, so it would answer from co-occurrence,
+    # whose own lists did not change (1.0) but share little with pin2vec's (0.2).
+    evaluation = _evaluation(0.95, per_source={"cooccurrence": 1.0})
+    evaluation["stability"]["from_served_default"] = {
+        "cooccurrence": {"overlap_at_10": 0.2, "served_version": 7},
+        "blend": {"overlap_at_10": 0.95, "served_version": 7},
+    }
+    settings = push_policy.PushSettings(min_neighbour_overlap=0.5)
+    assert "0.200" in push_policy.neighbour_overlap_refusal(evaluation, "cooccurrence", settings)
+    assert push_policy.neighbour_overlap_refusal(evaluation, "blend", settings) is None

@@ -200,6 +200,8 @@ def test_the_headline_compares_the_served_default_source_with_the_candidates(tmp
     assert result["sources"]["cooccurrence"]["overlap_at_10"] == 1.0
     assert result["not_served"] == ["board"]
     assert result["overlap_at_10"] < 1.0
+    assert result["overlap_at_10"] == result["from_served_default"]["board"]["overlap_at_10"]
+    assert result["from_served_default"]["cooccurrence"]["overlap_at_10"] == 1.0
 
 
 def test_an_index_source_is_read_through_its_searcher(tmp_path):
