@@ -162,6 +162,13 @@ def _add_settings_flags(parser) -> None:
     evaluation.add_argument(
         "--min-index-recall", type=float, default=None, help="ScaNN recall@10 floor (default: 0.9)"
     )
+    evaluation.add_argument(
+        "--min-neighbour-overlap",
+        type=float,
+        default=None,
+        help="refuse the whole push when the default source's related lists keep less than this share of the "
+        "served version's (overlap@10, e.g. 0.7; off by default): holds back daily reshuffles",
+    )
 
     run = parser.add_argument_group("where and how")
     run.add_argument(
@@ -413,6 +420,7 @@ def built(role: str, make, *args, **kwargs):
 def settings_from_args(args):
     import dataclasses
 
+    from components.related_pusher.push_policy import PushSettings
     from components.scann_indexer.index_lib import IndexSettings
     from components.session_example_gen.sessions_lib import EventSource, SessionSettings
     from pipeline.config import (
@@ -475,6 +483,7 @@ def settings_from_args(args):
         evaluation=overrides(
             EvaluationSettings, min_hit_rate_at_10=args.min_hit_rate, max_hit_rate_drop=args.max_hit_rate_drop
         ),
+        push=PushSettings(min_neighbour_overlap=args.min_neighbour_overlap),
     )
     mysql = None
     if args.mysql_host:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from components.board_cooccurrence.board_lib import BoardSettings
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.index_lib import IndexSettings
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings
 from trainer_module.settings import TrainerSettings
@@ -115,6 +116,7 @@ class PipelineSettings:
         None  # items saved to boards (user_col names the board): the `board` source
     )
     board: BoardSettings = field(default_factory=BoardSettings)
+    push: PushSettings = field(default_factory=PushSettings)  # e.g. --min-neighbour-overlap (off by default)
     titles_path: str = ""  # optional TSV item id<TAB>title, shown in the run report
     statistics_sample_rate: float | None = None  # share of each split's pairs StatisticsGen reads; None: all
     statistics_skip_train: bool | None = None  # statistics of the held-out splits only; None: by input size

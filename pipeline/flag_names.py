@@ -42,7 +42,6 @@ FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
         "learning_rate": "--learning-rate",
     },
     "IndexSettings": {"min_recall": "--min-index-recall"},
-    "PipelineSettings": {"num_spans": "--days"},
     "EvaluationSettings": {
         "min_hit_rate_at_10": "--min-hit-rate",
         "max_hit_rate_drop": "--max-hit-rate-drop",

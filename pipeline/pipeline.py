@@ -197,6 +197,7 @@ def create_pipeline(
         settings=settings.blend,
         titles_path=settings.titles_path,
         run_settings=json.loads(json.dumps(dataclasses.asdict(settings))),  # tuples -> lists, as stored
+        serving_base_dir=serving_dir,
     )
 
     pusher = RelatedPusher(
@@ -209,6 +210,7 @@ def create_pipeline(
         board=None if board is None else board.outputs["candidates"],
         blend=related_evaluator.outputs["blend"],
         evaluation=related_evaluator.outputs["evaluation"],
+        settings=settings.push,
     )
 
     return tfx.dsl.Pipeline(

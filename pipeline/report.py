@@ -41,6 +41,7 @@ def print_summary(
             f"{next_recall}{summary.index_recall:.3f} (pin2vec_similar)"
         )
     lines += related_lines(summary.related)
+    lines += stability_lines(summary.stability)
     if summary.pushed_version is not None:
         lines.append(
             f"Pushed version {summary.pushed_version} to "
@@ -179,4 +180,37 @@ def related_lines(evaluation: dict) -> list[str]:
         noise = {True: "", False: " (within noise)"}
         parts = [f"{source} {cells[0].text}{noise[cells[0].clear]}" for source, cells in paired]
         lines.append(f"  HR@10 minus {against}'s on the same queries, 95% interval: " + "; ".join(parts))
+    return lines
+
+
+def stability_lines(stability: dict | None) -> list[str]:
+    """How much of the served related lists this candidate keeps (overlap@10), or why it was not measured."""
+    if stability is None:
+        return []
+    if stability.get("overlap_at_10") is None:
+        return [f"Neighbour stability: not measured ({stability.get('reason') or 'no items in common'})"]
+    buckets = "/".join(
+        "-" if b.get("overlap_at_10") is None else f"{b['overlap_at_10']:.3f}"
+        for b in (stability["buckets"].get(name, {}) for name in ("head", "torso", "tail"))
+    )
+    served = stability.get("served_source")
+    against = f"{served}'s" if served and served != stability["source"] else "its"
+    pinned = (
+        " (pinned by a rollback)"
+        if stability.get("pinned_version") == stability.get("served_version")
+        else ""
+    )
+    version = stability["served_version"]
+    lines = [
+        f"Neighbour stability (overlap@10 of related lists with the served version {version}{pinned}): "
+        f"{stability['source']} keeps {stability['overlap_at_10']:.3f} of {against} lists over "
+        f"{stability['items']} items in both, head/torso/tail {buckets}"
+    ]
+    others = [
+        f"{name} {figure['overlap_at_10']:.3f}"
+        for name, figure in stability.get("sources", {}).items()
+        if figure.get("overlap_at_10") is not None
+    ]
+    if others:
+        lines.append("  each source against its own served version: " + ", ".join(others))
     return lines

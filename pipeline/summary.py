@@ -63,6 +63,11 @@ class RunSummary:
     gate_failures: list[GateFailure] | None = None  # the failed checks; None when not known
 
     @property
+    def stability(self) -> dict | None:
+        """evaluation.json's `stability`: the candidate's related lists against the served version's."""
+        return self.related.get(evaluation_result.STABILITY_KEY) if self.related else None
+
+    @property
     def kept_back_reason(self) -> str:
         """Why a push went out without the model's parts (empty when all of it went out, or nothing did)."""
         return self.not_pushed_reason if self.pushed_version is not None else ""

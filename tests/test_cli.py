@@ -478,3 +478,25 @@ def test_related_k_within_a_tables_cap_says_nothing(output_with_tables, capsys):
     argv = ["related", "--output-dir", str(output_with_tables), "--source", "blend", "--k", "5", "a"]
     assert cli.main(argv) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_min_neighbour_overlap_is_off_by_default_and_reaches_the_push_settings():
+    settings, _ = cli.settings_from_args(_parse("run", "--events", "x.tsv"))
+    assert settings.push.min_neighbour_overlap is None
+    settings, _ = cli.settings_from_args(_parse("run", "--events", "x.tsv", "--min-neighbour-overlap", "0.7"))
+    assert settings.push.min_neighbour_overlap == 0.7
+
+
+def test_a_negative_min_neighbour_overlap_is_an_error_naming_the_flag(tmp_path, capsys):
+    argv = [
+        "run",
+        "--events",
+        "x.tsv",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--min-neighbour-overlap",
+        "-1",
+    ]
+    assert cli.main(argv) == 1
+    assert "--min-neighbour-overlap must be a number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -145,3 +145,29 @@ def test_the_summary_names_the_version_the_candidate_report_became():
     assert report_version_note(written) == (
         " (its candidate is pushed version 7, without the model, which was kept back)"
     )
+
+
+def test_the_summary_gives_neighbour_stability_or_why_it_was_not_measured():
+    from pipeline.report import stability_lines
+
+    assert stability_lines(None) == []
+    lines = stability_lines({"overlap_at_10": None, "reason": "nothing was served under /s", "sources": {}})
+    assert lines == ["Neighbour stability: not measured (nothing was served under /s)"]
+    stability = {
+        "source": "blend",
+        "served_source": "blend",
+        "served_version": 17,
+        "pinned_version": 17,
+        "overlap_at_10": 0.8125,
+        "items": 40,
+        "buckets": {
+            "head": {"overlap_at_10": 0.9},
+            "torso": {"overlap_at_10": None},
+            "tail": {"overlap_at_10": 0.7},
+        },
+        "sources": {"cooccurrence": {"overlap_at_10": 0.5}},
+    }
+    lines = stability_lines(stability)
+    assert "version 17 (pinned by a rollback)" in lines[0] and "blend keeps 0.812 of its lists" in lines[0]
+    assert "head/torso/tail 0.900/-/0.700" in lines[0]
+    assert lines[1].endswith("cooccurrence 0.500")

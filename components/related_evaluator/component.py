@@ -35,6 +35,7 @@ class RelatedEvaluation(artifact.Artifact):
 class RelatedEvaluatorSpec(types.ComponentSpec):
     PARAMETERS = {
         executor.CONFIG_KEY: ExecutionParameter(type=str),
+        executor.SERVING_DIR_KEY: ExecutionParameter(type=str, optional=True),
         CODE_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -69,11 +70,13 @@ class RelatedEvaluator(base_component.BaseComponent):
         titles_path: str = "",
         rerank_settings: RerankSettings | None = None,
         run_settings: dict | None = None,
+        serving_base_dir: str | None = None,
     ):
         """`titles_path` (optional TSV id<TAB>title) only decorates the report's examples. `run_settings`
         (every setting of the pipeline, as plain JSON values) is shown in the report's provenance block; being
         part of the step's configuration, a changed setting rewrites the report, which never names stale ones.
-        """
+        `serving_base_dir` (the pusher's) holds the version being served, which `stability` compares the
+        candidate with."""
         config = {
             "blend": dataclasses.asdict(settings or BlendSettings()),
             "rerank": dataclasses.asdict(rerank_settings or RerankSettings()),
@@ -89,6 +92,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 board=board,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),
+                serving_base_dir=serving_base_dir,
                 code_version=code_version(executor.__name__),
                 evaluation=types.Channel(type=RelatedEvaluation),
                 blend=types.Channel(type=RelatedCandidates),

@@ -25,6 +25,7 @@ from components.related_evaluator import (
     provenance_lib,
     report_lib,
     rerank_lib,
+    stability_lib,
 )
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
 from components.session_example_gen.sessions_lib import REPORTED_COUNTERS
@@ -41,6 +42,7 @@ MODEL_RUN_KEY = "model_run"
 EVALUATION_KEY = "evaluation"
 BLEND_KEY = "blend"
 CONFIG_KEY = "evaluation_config"
+SERVING_DIR_KEY = "serving_base_dir"  # where the pusher publishes: the served version stability compares with
 
 HISTORY_FILE = "history.json"
 RERANK_MODEL_FILE = "rerank_model.json"  # the chosen reranker (JSON, never pickled), when it was chosen
@@ -311,6 +313,13 @@ class Executor(base_executor.BaseExecutor):
             splits, candidates_, settings, rerank_inputs, rerank_settings, training
         )
         best, weight, metrics = result["best_source"], result["blend"]["weight"], result["splits"]
+        result[evaluation_result.STABILITY_KEY] = stability_lib.measure(
+            exec_properties.get(SERVING_DIR_KEY) or None,
+            catalogue,
+            {**candidates_.unblended(), "blend": blend_source},
+            candidates_.popularity,
+            best,
+        )
         method = result["blend"]["method"]
         table = candidate_table.from_arrays(
             catalogue.ids.tolist(),
@@ -348,6 +357,9 @@ class Executor(base_executor.BaseExecutor):
         evaluation.set_string_custom_property("best_source", best)
         evaluation.set_float_custom_property("blend_weight", weight)
         evaluation.set_string_custom_property("blend_method", method)
+        overlap = result[evaluation_result.STABILITY_KEY]["overlap_at_10"]
+        if overlap is not None:
+            evaluation.set_float_custom_property("neighbour_overlap_at_10", overlap)
         for split, by_source in metrics.items():
             for name, values in by_source.items():
                 evaluation.set_float_custom_property(

@@ -30,6 +30,7 @@ from components.related_evaluator.svg_charts import (
     line_chart,
     scatter_chart,
 )
+from components.related_evaluator.stability_report import stability_html, stability_markdown
 
 BUCKETS = ("head", "torso", "tail")
 SPLITS = ("validation", "test")
@@ -705,6 +706,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         f'<div class="charts">{_bucket_chart(evaluation)}</div>',
         _bucket_table_html(evaluation, REPORTED_SPLIT),
         _paired_table_html(evaluation),
+        stability_html(evaluation),
         "<h2>Blend</h2>",
         f'<p class="sub">Weighted reciprocal-rank fusion (rrf_k {float(blend.get("rrf_k", 0)):g}); the '
         f"weight is chosen on the {html.escape(_tuned_on(blend))} split: <b>{float(blend['weight']):g}</b>. "
@@ -870,6 +872,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
             [[_md(s), *(f"**{c.text}**" if c.clear else c.text for c in cells)] for s, cells in paired],
         )
         out += ["", PAIRED_NOTE]
+    out += stability_markdown(evaluation)
 
     blend = evaluation["blend"]
     out += [

@@ -3,6 +3,9 @@ an index is refused, only what does not depend on the network (co-occurrence, bo
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -11,13 +14,15 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator.component import RelatedEvaluation
-from components.related_pusher.executor import Executor
+from components.related_pusher.executor import PUSH_CONFIG_KEY, Executor
+from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.component import ScannIndex
 
 
 class RelatedPusherSpec(ComponentSpec):
     PARAMETERS = {
         "serving_base_dir": ExecutionParameter(type=str),
+        PUSH_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
         CODE_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
@@ -50,7 +55,14 @@ class RelatedPusher(base_component.BaseComponent):
         board=None,
         blend=None,
         evaluation=None,
+        settings: PushSettings | None = None,
     ):
+        """`settings`: the pusher's own gates (--min-neighbour-overlap); left out of the execution's
+        properties while they are the defaults, so turning one on is what changes the pusher's cache key."""
+        settings = settings or PushSettings()
+        push_config = None
+        if settings != PushSettings():
+            push_config = json.dumps(dataclasses.asdict(settings), sort_keys=True)
         super().__init__(
             spec=RelatedPusherSpec(
                 model=model,
@@ -62,6 +74,7 @@ class RelatedPusher(base_component.BaseComponent):
                 blend=blend,
                 evaluation=evaluation,
                 serving_base_dir=serving_base_dir,
+                push_config=push_config,
                 code_version=code_version(Executor.__module__),
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -11,7 +12,9 @@ from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
 from components.related_pusher import push_policy
-from formats import evaluation_result, serving_layout
+from formats import evaluation_result, push_records, serving_layout
+
+PUSH_CONFIG_KEY = "push_config"  # JSON of push_policy.PushSettings; absent: the defaults (gates off)
 
 
 class Executor(base_executor.BaseExecutor):
@@ -60,6 +63,17 @@ class Executor(base_executor.BaseExecutor):
         default = push_policy.default_source(evaluation, sources)
         served = {"default_source": default, "models": sorted(sources), "kept_back": "; ".join(reasons)}
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
+        settings = push_policy.PushSettings(**json.loads(exec_properties.get(PUSH_CONFIG_KEY) or "{}"))
+        if evaluation and default:
+            figure = evaluation_result.neighbour_overlap(evaluation, default)
+            if figure.overlap_at_10 is not None:
+                pushed.set_float_custom_property("neighbour_overlap_at_10", figure.overlap_at_10)
+        refusal = push_policy.neighbour_overlap_refusal(evaluation, default, settings)
+        if refusal and not already_newest(base, provenance):
+            logging.warning("Not pushing model %s: %s", model.uri, refusal)
+            pushed.set_int_custom_property("pushed", 0)
+            pushed.set_string_custom_property("not_pushed_reason", refusal)
+            return
         extra = {serving_layout.EVALUATION_MODEL: {serving_layout.SERVED_SOURCES_FILE: served}}
         result = serving_layout.publish_version(base, sources, provenance, extra)
         version = result.version
@@ -89,6 +103,12 @@ class Executor(base_executor.BaseExecutor):
         pushed.set_int_custom_property("pushed_version", version)
         pushed.set_string_custom_property("pushed_models", ",".join(sorted(sources)))
         pushed.set_string_custom_property("default_source", default or "")
+
+
+def already_newest(serving_dir: str, provenance: dict) -> bool:
+    """Whether these artifacts are the newest committed version already (a rerun: nothing would change)."""
+    records = push_records.committed(serving_dir)
+    return bool(records) and records[max(records)].get("provenance") == provenance
 
 
 def read_evaluation(directory: str | None) -> dict | None:

@@ -5,13 +5,38 @@ TF Serving's rule holds: a model the Evaluator did not bless (and anything built
 blend of its lists) is never served. Co-occurrence, board co-occurrence and the evaluation do not come from
 the model, so a failed model gate does not throw them away: the run pushes them, and serving falls back to
 the best of them on the validation queries.
+
+One more gate, off by default (`PushSettings.min_neighbour_overlap`, `--min-neighbour-overlap`): when the
+related lists of the source serving would answer from keep less than that share of the served version's
+(overlap@10, evaluation.json's `stability`), the whole push is refused and the served version stays.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from formats import serving_layout
+from formats import evaluation_result, serving_layout
+
+MIN_OVERLAP_FLAG = "--min-neighbour-overlap"
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """The pusher's own gates, beyond the Evaluator's and the indexes'."""
+
+    # Refuse the whole push when the default source's overlap@10 with the served version is below this
+    # (0..1; above 1 refuses every push once something is served). None: off.
+    min_neighbour_overlap: float | None = None
+
+    def __post_init__(self) -> None:
+        value = self.min_neighbour_overlap
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or value < 0:
+            raise ValueError(f"{MIN_OVERLAP_FLAG} must be a number >= 0 (a share, e.g. 0.7); got {value!r}")
+
 
 # Models built from the trained network: pushed only when it and its indexes passed their gates.
 MODEL_DEPENDENT = (
@@ -68,3 +93,23 @@ def default_source(evaluation: Mapping | None, pushed_models: Iterable[str]) -> 
     if not scored:
         return available[0]
     return max(scored, key=lambda s: (validation[s]["hit_rate"]["10"], -order.get(s, len(order))))
+
+
+def neighbour_overlap_refusal(
+    evaluation: Mapping | None, default_source: str | None, settings: PushSettings
+) -> str | None:
+    """Why the whole push is refused by the neighbour-stability gate, or None when it may go out: the gate is
+    off, nothing is served yet, or the overlap of `default_source` (what serving would answer from) with the
+    served version is at least the threshold. Not measurable (nothing to compare with) passes."""
+    threshold = settings.min_neighbour_overlap
+    if threshold is None or not evaluation or default_source is None:
+        return None
+    figure = evaluation_result.neighbour_overlap(dict(evaluation), default_source)
+    if figure.overlap_at_10 is None or figure.overlap_at_10 >= threshold:
+        return None
+    return (
+        f"neighbour overlap@10 of {default_source} with the served version {figure.served_version} is "
+        f"{figure.overlap_at_10:.3f}, below {MIN_OVERLAP_FLAG} {threshold:g}: the whole push is refused and "
+        f"serving keeps version {figure.served_version} (rerun with a lower {MIN_OVERLAP_FLAG}, or without "
+        "it, to accept this reshuffle)"
+    )

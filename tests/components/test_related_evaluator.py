@@ -13,7 +13,7 @@ from components.related_evaluator.executor import Executor
 from components.scann_indexer import index_lib
 from components.scann_indexer.component import ScannIndex
 from components.scann_indexer.index_lib import IndexSettings
-from formats import candidate_table
+from formats import candidate_table, serving_layout
 from tests.components.example_splits import write_split
 
 ITEMS = [f"i{n}" for n in range(30)]
@@ -69,16 +69,15 @@ def evaluated(tmp_path_factory):
     return (*run_evaluator(root / "with_rerank", inputs), inputs)
 
 
-def run_evaluator(root, inputs):
+def run_evaluator(root, inputs, serving_dir=None):
     evaluation, blend = RelatedEvaluation(), RelatedCandidates()
     evaluation.uri, blend.uri = str(root / "evaluation"), str(root / "blend")
     config = {
         "blend": {"weights": [0.0, 0.5, 1.0], "top_n": 5},
         "run_settings": {"source": {"path": "/logs/events.csv"}, "trainer": {"epochs": 3}},
     }
-    Executor().Do(
-        inputs, {"evaluation": [evaluation], "blend": [blend]}, {"evaluation_config": json.dumps(config)}
-    )
+    properties = {"evaluation_config": json.dumps(config), "serving_base_dir": serving_dir}
+    Executor().Do(inputs, {"evaluation": [evaluation], "blend": [blend]}, properties)
     with open(os.path.join(evaluation.uri, "evaluation.json")) as f:
         return json.load(f), evaluation, blend
 
@@ -221,3 +220,31 @@ def test_every_other_source_is_compared_to_the_best_on_the_same_queries(evaluate
     for source in ("pin2vec", "cooccurrence"):
         paired = comparisons["splits"]["test"][source]
         assert (paired["queries"], paired["wins"], paired["losses"]) == (4, 0, 2)
+
+
+def test_stability_says_nothing_is_served_and_then_measures_the_served_version(evaluated, tmp_path):
+    result, evaluation, blend, inputs = evaluated
+    assert result["stability"]["overlap_at_10"] is None and result["stability"]["reason"]
+    # Serve exactly what this evaluation measured: every list survives, overall and in each bucket.
+    serving = str(tmp_path / "serving")
+    serving_layout.publish_version(
+        serving,
+        {
+            "pin2vec": inputs["index"][0].uri,  # no next-engagement index here: the cosine one is pin2vec
+            "cooccurrence": inputs["candidates"][0].uri,
+            "blend": blend.uri,
+            "evaluation": evaluation.uri,
+        },
+        {"run": "first"},
+    )
+    again, evaluation_again, _ = run_evaluator(tmp_path / "again", inputs, serving_dir=serving)
+    stability = again["stability"]
+    assert stability["source"] == again["best_source"] and stability["reason"] is None
+    assert stability["overlap_at_10"] == 1.0
+    assert set(stability["sources"]) == {"pin2vec", "cooccurrence", "blend"}
+    assert all(s["overlap_at_10"] == 1.0 for s in stability["sources"].values())
+    measured = [b for b in stability["buckets"].values() if b["items"]]
+    assert measured and all(b["overlap_at_10"] == 1.0 for b in measured)
+    assert evaluation_again.get_float_custom_property("neighbour_overlap_at_10") == 1.0
+    with open(os.path.join(evaluation_again.uri, "report.md"), encoding="utf-8") as f:
+        assert "Neighbour stability against the served version" in f.read()

@@ -169,3 +169,42 @@ def test_an_unblessed_next_engagement_index_keeps_the_network_back(tmp_path):
         "not_pushed_reason"
     )
     assert sorted(os.listdir(base)) == ["cooccurrence", "evaluation", "versions"]
+
+
+def _with_stability(tmp_path, overlap):
+    """_sources with an evaluation that measured `overlap` for its best source (blend) against version 1."""
+    inputs = _sources(tmp_path)
+    directory = inputs["evaluation"][0].uri
+    values = evaluation_result.read_evaluation(directory).raw
+    values["stability"] = {"source": "blend", "overlap_at_10": overlap, "served_version": 1, "sources": {}}
+    evaluation_result.write_evaluation(directory, values)
+    return inputs
+
+
+def test_the_neighbour_overlap_gate_refuses_the_whole_push_and_serving_keeps_its_version(tmp_path):
+    base, first = _push(tmp_path / "one", True, True, extra_inputs=_sources(tmp_path / "one"))
+    before = {model: os.listdir(base / model) for model in os.listdir(base)}
+    pushed = standard_artifacts.PushedModel()
+    inputs = _with_stability(tmp_path / "two", 0.42)
+    Executor().Do(
+        {
+            "model": [_model(tmp_path / "two")],
+            "model_blessing": [_blessing(tmp_path / "two", True)],
+            "index": [_index(tmp_path / "two", True, 0.99)],
+            **inputs,
+        },
+        {"pushed_model": [pushed]},
+        {"serving_base_dir": str(base), "push_config": json.dumps({"min_neighbour_overlap": 0.5})},
+    )
+    assert pushed.get_int_custom_property("pushed") == 0
+    reason = pushed.get_string_custom_property("not_pushed_reason")
+    assert "--min-neighbour-overlap 0.5" in reason and "0.420" in reason
+    assert pushed.get_float_custom_property("neighbour_overlap_at_10") == pytest.approx(0.42)
+    assert {model: os.listdir(base / model) for model in os.listdir(base)} == before  # nothing new
+    assert first.get_int_custom_property("pushed") == 1
+
+
+def test_without_the_gate_a_low_overlap_is_pushed_and_recorded(tmp_path):
+    _, pushed = _push(tmp_path, True, True, extra_inputs=_with_stability(tmp_path, 0.42))
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_float_custom_property("neighbour_overlap_at_10") == pytest.approx(0.42)

@@ -380,3 +380,40 @@ def test_an_older_evaluation_says_it_has_no_provenance_or_map(evaluation, histor
     assert report_lib.NO_PROVENANCE_NOTE in page
     assert "No embedding map was recorded for this run." in page
     assert report_lib.NO_PROVENANCE_NOTE in report_lib.render_markdown(evaluation, history, TITLES)
+
+
+STABILITY = {
+    "k": 10,
+    "source": "blend",
+    "served_source": "cooccurrence",
+    "served_version": 17,
+    "overlap_at_10": 0.8125,
+    "items": 40,
+    "buckets": {"head": {"overlap_at_10": 0.9, "items": 10}, "torso": {"overlap_at_10": None, "items": 0}},
+    "sources": {"cooccurrence": {"served_version": 17, "overlap_at_10": 0.5, "items": 40, "buckets": {}}},
+    "reason": None,
+}
+
+
+def test_the_report_shows_neighbour_stability_against_the_served_version(evaluation, history):
+    evaluation["stability"] = STABILITY
+    for page in (
+        report_lib.render_html(evaluation, history, {}),
+        report_lib.render_markdown(evaluation, None, {}),
+    ):
+        assert "Neighbour stability against the served version" in page
+        assert "0.812" in page and "0.900" in page and "0.500" in page
+        assert "serving now: cooccurrence" in page and "17" in page
+
+
+def test_the_report_says_why_stability_was_not_measured(evaluation, history):
+    evaluation["stability"] = {
+        "overlap_at_10": None,
+        "reason": "nothing was served under /s <yet>",
+        "sources": {},
+    }
+    page = report_lib.render_html(evaluation, history, {})
+    assert "Not measured: nothing was served under /s &lt;yet&gt;." in page
+    assert "Not measured: nothing was served" in report_lib.render_markdown(evaluation, None, {})
+    del evaluation["stability"]  # written before stability existed: no section
+    assert "Neighbour stability" not in report_lib.render_html(evaluation, history, {})
