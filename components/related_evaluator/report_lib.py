@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from components.related_evaluator import provenance_lib
 from components.related_evaluator.loss_reading import read_loss_curves
+from components.related_evaluator.stability_report import stability_html, stability_markdown
 from components.related_evaluator.svg_charts import (
     Chart,
     PointGroup,
@@ -30,7 +31,6 @@ from components.related_evaluator.svg_charts import (
     line_chart,
     scatter_chart,
 )
-from components.related_evaluator.stability_report import stability_html, stability_markdown
 
 BUCKETS = ("head", "torso", "tail")
 SPLITS = ("validation", "test")
