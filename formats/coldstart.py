@@ -97,3 +97,16 @@ class ColdStartAnswers:
 
     def related(self, item_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, float]] | None]:
         return {item: self.candidates(item, k) for item in item_ids}
+
+
+def describe_coverage(figure: Mapping[str, object] | None) -> str:
+    """One line for the run summary and report, e.g. `Items engaged in the window answered: 100.0% of 412
+    (pin2vec 91.3%, cooccurrence 6.1%, coldstart 2.1%, popular (fallback) 0.5%)`; "" without a figure."""
+    if not figure or figure.get("answered") is None:
+        return ""
+    parts = ", ".join(
+        f"{source}{' (fallback)' if source == POPULAR_SOURCE else ''} {share:.1%}"
+        for source, share in figure["by_source"].items()
+    )
+    answered, items = figure["answered"], figure["engaged_items"]
+    return f"Items engaged in the window answered: {answered:.1%} of {items} ({parts})"

@@ -43,6 +43,7 @@ class RelatedEvaluatorSpec(types.ComponentSpec):
         executor.NEXT_INDEX_KEY: ChannelParameter(type=ScannIndex, optional=True),
         executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates),
         executor.BOARD_KEY: ChannelParameter(type=RelatedCandidates, optional=True),
+        executor.COLDSTART_KEY: ChannelParameter(type=RelatedCandidates, optional=True),
         executor.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
     }
     OUTPUTS = {
@@ -64,6 +65,7 @@ class RelatedEvaluator(base_component.BaseComponent):
         candidates: types.BaseChannel,
         next_index: types.BaseChannel | None = None,
         board: types.BaseChannel | None = None,
+        coldstart: types.BaseChannel | None = None,
         model_run: types.BaseChannel | None = None,
         settings: BlendSettings | None = None,
         titles_path: str = "",
@@ -82,6 +84,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 next_index=next_index,
                 candidates=candidates,
                 board=board,
+                coldstart=coldstart,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),
                 code_version=code_version(executor.__name__),

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.related_evaluator.svg_charts import Chart, Series, bar_chart, line_chart
+from formats.coldstart import describe_coverage
+from formats.evaluation_result import COVERAGE_KEY
 
 BUCKETS = ("head", "torso", "tail")
 SPLITS = ("validation", "test")
@@ -438,6 +440,11 @@ def _examples_html(evaluation: Mapping, titles: Mapping[str, str]) -> str:
     return f'<div class="examples">{"".join(blocks)}</div>'
 
 
+def coverage_text(evaluation: Mapping) -> str:
+    """The share of items engaged in the window that serving answers, by source (formats/coldstart.py)."""
+    return describe_coverage(evaluation.get(COVERAGE_KEY))
+
+
 def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
     """The whole report page: self-contained HTML with inline CSS and SVG."""
     check_evaluation(evaluation)
@@ -450,6 +457,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         "queries (each user's last engagement, the one before it as the query); settings were chosen on the "
         "validation split only.</p>",
         _headline_html(evaluation),
+        f'<p class="sub">{html.escape(coverage_text(evaluation))}</p>' if coverage_text(evaluation) else "",
         "<h2>Training and hit rate</h2>",
         f'<div class="charts">{_loss_html(history)}{_hit_rate_chart(evaluation, REPORTED_SPLIT)}</div>',
         "<h2>All metrics</h2>",
@@ -539,6 +547,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         + (f" vs {versus}" if versus else "")
         + ". "
         + noise_note(evaluation),
+        *(["", coverage_text(evaluation) + "."] if coverage_text(evaluation) else []),
         "",
         "## Training loss",
         "",

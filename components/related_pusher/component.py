@@ -27,6 +27,7 @@ class RelatedPusherSpec(ComponentSpec):
         "next_index": ChannelParameter(type=ScannIndex, optional=True),
         "cooccurrence": ChannelParameter(type=RelatedCandidates, optional=True),
         "board": ChannelParameter(type=RelatedCandidates, optional=True),
+        "coldstart": ChannelParameter(type=RelatedCandidates, optional=True),
         "blend": ChannelParameter(type=RelatedCandidates, optional=True),
         "evaluation": ChannelParameter(type=RelatedEvaluation, optional=True),
     }
@@ -49,6 +50,7 @@ class RelatedPusher(base_component.BaseComponent):
         cooccurrence=None,
         board=None,
         blend=None,
+        coldstart=None,
         evaluation=None,
     ):
         super().__init__(
@@ -59,6 +61,7 @@ class RelatedPusher(base_component.BaseComponent):
                 next_index=next_index,
                 cooccurrence=cooccurrence,
                 board=board,
+                coldstart=coldstart,
                 blend=blend,
                 evaluation=evaluation,
                 serving_base_dir=serving_base_dir,

@@ -183,3 +183,24 @@ def test_every_other_source_is_compared_to_the_best_on_the_same_queries(evaluate
     for source in ("pin2vec", "cooccurrence"):
         paired = comparisons["splits"]["test"][source]
         assert (paired["queries"], paired["wins"], paired["losses"]) == (4, 0, 2)
+
+
+def test_coverage_of_the_window_follows_the_serving_fallback_order(evaluated, tmp_path):
+    """Every indexed item is answered by the best source; a rare item only the coldstart table knows, by it;
+    an item engaged with nothing else, by the popular fallback: 100% of the engaged items."""
+    *_, inputs = evaluated
+    cold = RelatedCandidates()
+    cold.uri = str(tmp_path / "coldstart")
+    engaged = {item: 2 for item in ITEMS} | {"rare": 1, "lonely": 1}
+    lists = {"rare": [("i0", 1.0)], "i0": [("rare", 1.0)]}
+    candidate_table.save_table(candidate_table.from_lists(lists, engaged, top_n=5), cold.uri)
+    result, evaluation, _ = run_evaluator(tmp_path / "with_coldstart", {**inputs, "coldstart": [cold]})
+    coverage = result["coverage"]
+    assert coverage["engaged_items"] == 32 and coverage["answered"] == 1.0
+    assert coverage["order"][0] == result["best_source"] and coverage["order"][-1] == "popular"
+    assert coverage["by_source"]["coldstart"] == pytest.approx(1 / 32)
+    assert coverage["by_source"]["popular"] == pytest.approx(1 / 32)
+    assert coverage["by_source"][result["best_source"]] == pytest.approx(30 / 32)
+    with open(os.path.join(evaluation.uri, "report.md")) as f:
+        assert "Items engaged in the window answered: 100.0% of 32" in f.read()
+    assert "coverage" not in evaluated[0]  # without the table: no figure

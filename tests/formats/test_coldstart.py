@@ -77,3 +77,12 @@ def test_popular_ties_go_to_the_smaller_id():
     table = _table({}, {"c": 1, "b": 1, "a": 1}, top_n=2)
     assert [i for i, _ in coldstart.ColdStartAnswers(table).candidates("c", 2)] == ["a", "b"]
     assert np.all(table.neighbours < 0)
+
+
+def test_coverage_line_says_the_popular_answers_are_a_fallback():
+    figure = coldstart.coverage(["a", "b"], ("pin2vec",), {"pin2vec": {"a"}})
+    line = coldstart.describe_coverage(figure)
+    assert (
+        line == "Items engaged in the window answered: 100.0% of 2 (pin2vec 50.0%, popular (fallback) 50.0%)"
+    )
+    assert coldstart.describe_coverage(None) == ""
