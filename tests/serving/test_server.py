@@ -264,7 +264,7 @@ def test_grpc_one_id_answers_as_the_general_path_does(stubs, item_id, k):
     prediction, _ = stubs
     direct = prediction.Predict(_predict_request([item_id], k=k), timeout=10)
     request = _predict_request([item_id], k=k)
-    request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
+    request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary", "source"])
     general = prediction.Predict(request, timeout=10)
     assert direct == general
     assert direct.model_spec.version.value == 2
