@@ -425,7 +425,8 @@ def cmd_related(args) -> int:
     titles = _load_titles(args.titles)
     named = lambda i: f"{i} {titles[i]}" if i in titles else i  # noqa: E731
     sources = [source for source, _ in answerer.answerers]
-    print(f"({', then '.join(sources)}: {version_dir})")
+    fallbacks = f"; then {', '.join(sources[1:])} for items it lacks" if len(sources) > 1 else ""
+    print(f"({sources[0]}: {version_dir}{fallbacks})")
     for item, answer in answers.items():
         if answer is None:
             where = "not engaged in the window" if "coldstart" in sources else "not in the pushed vocabulary"

@@ -46,7 +46,7 @@ def cold_run(tmp_path_factory):
 
 
 def test_every_engaged_item_is_answered_and_the_figure_is_in_evaluation_json(cold_run):
-    settings, run, _, engaged = cold_run
+    _, run, _, engaged = cold_run
     summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
     coverage = summary.related["coverage"]
     assert coverage["engaged_items"] == len(engaged) and coverage["answered"] == 1.0
