@@ -129,7 +129,7 @@ def inprocess_predict(base: str, requests: list[bytes], passes: int = 3) -> dict
     direct = [predict_pb2.PredictRequest.FromString(request) for request in requests]
     general = [predict_pb2.PredictRequest.FromString(request) for request in requests]
     for request in general:
-        request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
+        request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary", "source"])
     # `related`, the name clients call, answering from the index as `pin2vec serve` would.
     similar = serving_layout.PIN2VEC_SIMILAR_MODEL
     registry = ModelRegistry(

@@ -21,6 +21,9 @@ REPORT_HTML = "report.html"
 REPORT_MARKDOWN = "report.md"
 _REQUIRED = ("ks", "sources", "best_source", "splits")
 STABILITY_KEY = "stability"
+# Optional: the share of items engaged in the window that serving answers, overall and by source
+# (formats/coldstart.py `coverage`); absent from runs without the coldstart table.
+COVERAGE_KEY = "coverage"
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class EvaluationResult:
     ks: tuple[int, ...]
     splits: dict[str, dict[str, Any]]  # split -> source -> metrics
     raw: dict[str, Any]
+
+    @property
+    def coverage(self) -> dict[str, Any] | None:
+        return self.raw.get(COVERAGE_KEY)
 
     @classmethod
     def from_dict(cls, values: Any, where: str = EVALUATION_FILE) -> EvaluationResult:

@@ -23,6 +23,9 @@ PIN2VEC_SIMILAR_MODEL = "pin2vec_similar"  # the cosine index over hidden layers
 COOCCURRENCE_MODEL = "cooccurrence"  # co-occurrence candidate table
 BOARD_MODEL = "board"  # board co-occurrence candidate table (items saved to the same collections)
 BLEND_MODEL = "blend"  # blended candidate table
+# Session co-occurrence over every event of the window, rare and new items included (formats/coldstart.py):
+# what `related` falls back to for items the default source lacks.
+COLDSTART_MODEL = "coldstart"
 EVALUATION_MODEL = "evaluation"  # evaluation.json (which source is best) and the run report
 # Not a folder: the model a client calls by default, answering from the source the last push chose
 # (SERVED_SOURCES_FILE's default_source), the same one `pin2vec related` answers from.
@@ -36,6 +39,7 @@ SOURCE_MODELS = {
     "cooccurrence": COOCCURRENCE_MODEL,
     "board": BOARD_MODEL,
     "blend": BLEND_MODEL,
+    "coldstart": COLDSTART_MODEL,
 }
 INDEX_SOURCES = ("pin2vec", "pin2vec_similar")  # served from ScaNN index directories, the rest from tables
 

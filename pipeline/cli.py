@@ -568,7 +568,7 @@ def _run_locked(args, settings, run) -> int:
 
 
 def cmd_related(args) -> int:
-    from serving.related_sources import default_source, open_source
+    from serving.related_sources import open_related
 
     ids = list(args.ids)
     if args.ids_file:
@@ -594,12 +594,12 @@ def cmd_related(args) -> int:
         return 2
     serving_dir = args.serving_dir or os.path.join(args.output_dir, "serving")
     try:
-        source = args.source or default_source(serving_dir)
-        answerer, version_dir = open_source(serving_dir, source, max_k=max(args.k, 100))
+        answerer, version_dir = open_related(serving_dir, args.source, max_k=max(args.k, 100))
     except (FileNotFoundError, ValueError) as error:
         print(f"pin2vec related: {error}", file=sys.stderr)
         return 1
-    cap = getattr(answerer, "top_n", None)  # candidate tables keep a fixed number per item
+    source, first = answerer.answerers[0]
+    cap = getattr(first, "top_n", None)  # candidate tables keep a fixed number per item
     if cap is not None and args.k > cap:
         print(
             f"pin2vec related: warning: --k {args.k} asks more than the {source} source holds: its table "
@@ -608,11 +608,13 @@ def cmd_related(args) -> int:
             file=sys.stderr,
         )
     answers = answerer.related(ids, args.k)
-    if args.json:
+    if args.json:  # each related item names the source that answered its query item
         print(
             json.dumps(
                 {
-                    i: None if a is None else [{"item": r, "score": float(s)} for r, s in a]
+                    i: None
+                    if a is None
+                    else [{"item": r, "score": float(s), "source": a[0]} for r, s in a[1]]
                     for i, a in answers.items()
                 }
             )
@@ -620,13 +622,18 @@ def cmd_related(args) -> int:
         return 0
     titles = _load_titles(args.titles)
     named = lambda i: f"{i} {titles[i]}" if i in titles else i  # noqa: E731
-    print(f"({source}: {version_dir})")
+    sources = [source for source, _ in answerer.answerers]
+    fallbacks = f"; then {', '.join(sources[1:])} for items it lacks" if len(sources) > 1 else ""
+    print(f"({sources[0]}: {version_dir}{fallbacks})")
     for item, answer in answers.items():
         if answer is None:
-            print(f"\n{named(item)}: unknown item (not in the pushed vocabulary)")
+            where = "not engaged in the window" if "coldstart" in sources else "not in the pushed vocabulary"
+            print(f"\n{named(item)}: unknown item ({where})")
             continue
-        print(f"\nRelated to {named(item)}:")
-        for rank, (other, score) in enumerate(answer, 1):
+        source, related = answer
+        fallback = " (a fallback: the window's most engaged items)" if source == "popular" else ""
+        print(f"\nRelated to {named(item)} (from {source}{fallback}):")
+        for rank, (other, score) in enumerate(related, 1):
             print(f"  {rank:2d}. {score:.3f}  {named(other)}")
     return 0
 

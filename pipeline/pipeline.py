@@ -15,6 +15,7 @@ from components.anomaly_gate.component import AnomalyGate
 from components.batched_evaluator import executor as batched_evaluator
 from components.board_cooccurrence.component import BoardCooccurrence
 from components.code_version import CODE_VERSION_KEY, code_version
+from components.coldstart.component import ColdStartCandidates
 from components.cooccurrence.component import CooccurrenceCandidates
 from components.related_evaluator.component import RelatedEvaluator
 from components.related_pusher.component import RelatedPusher
@@ -182,6 +183,10 @@ def create_pipeline(
     cooccurrence = CooccurrenceCandidates(
         examples=example_gen.outputs["examples"], settings=settings.cooccurrence
     )
+    # Every item engaged in the window, rare ones included: what `related` falls back to (formats/coldstart).
+    coldstart = ColdStartCandidates(
+        settings.source, settings.sessions, settings.cooccurrence, input_fingerprint=input_fingerprint
+    )
     board = None
     if settings.collections is not None:
         board = BoardCooccurrence(
@@ -193,6 +198,7 @@ def create_pipeline(
         next_index=indexer.outputs["next_index"],
         candidates=cooccurrence.outputs["candidates"],
         board=None if board is None else board.outputs["candidates"],
+        coldstart=coldstart.outputs["candidates"],
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
         titles_path=settings.titles_path,
@@ -208,6 +214,7 @@ def create_pipeline(
         serving_base_dir=serving_dir,
         cooccurrence=cooccurrence.outputs["candidates"],
         board=None if board is None else board.outputs["candidates"],
+        coldstart=coldstart.outputs["candidates"],
         blend=related_evaluator.outputs["blend"],
         evaluation=related_evaluator.outputs["evaluation"],
         settings=settings.push,
@@ -228,6 +235,7 @@ def create_pipeline(
             evaluator,
             indexer,
             cooccurrence,
+            coldstart,
             *([board] if board is not None else []),
             related_evaluator,
             pusher,

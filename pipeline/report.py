@@ -6,6 +6,8 @@ import math
 import sys
 
 from components.related_evaluator.report_lib import paired_rows
+from formats.coldstart import describe_coverage
+from formats.evaluation_result import COVERAGE_KEY
 from pipeline.config import RunSettings
 from pipeline.summary import DROP, FLOOR, GateFailure, RunSummary
 
@@ -180,6 +182,8 @@ def related_lines(evaluation: dict) -> list[str]:
         noise = {True: "", False: " (within noise)"}
         parts = [f"{source} {cells[0].text}{noise[cells[0].clear]}" for source, cells in paired]
         lines.append(f"  HR@10 minus {against}'s on the same queries, 95% interval: " + "; ".join(parts))
+    if coverage := describe_coverage(evaluation.get(COVERAGE_KEY)):
+        lines.append(f"  {coverage}")
     return lines
 
 

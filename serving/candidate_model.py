@@ -1,9 +1,12 @@
-"""The `cooccurrence` and `blend` models: pushed candidate tables served with the `related` signature.
+"""The `cooccurrence`, `board`, `blend` and `coldstart` models: pushed candidate tables served with the
+`related` signature.
 
 Same inputs and outputs as `related` (see related_model.py): `scores` are the source's own (co-occurrence
 association, or the blend's fused rank score), and `distances` are the cosine distances between the query's
 and each candidate's embeddings from the index pushed in the same version - the feature a reranker takes,
-whichever source proposed the candidate (2.0 where an item has no embedding).
+whichever source proposed the candidate (2.0 where an item has no embedding). The `coldstart` table answers
+every item engaged in the window, an item engaged with nothing else by the window's most engaged items
+(`source` "popular"; formats/coldstart.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from formats import candidate_table, index_files, push_records, serving_layout
+from formats import candidate_table, coldstart, index_files, push_records, serving_layout
 from serving.embedding_export import read_index_vectors
 from serving.related_model import RelatedServable, RelatedSettings
 
@@ -25,6 +28,7 @@ class TableSearcher:
 
     def __init__(self, table_dir: str, index_dir: str, max_k: int):
         self.table = candidate_table.load_table(table_dir)
+        self._answers = self.table
         self.max_k = min(max_k, self.table.top_n)
         self.num_items = len(self.table.items)
         self._rows: dict[str, int] = {}
@@ -36,7 +40,7 @@ class TableSearcher:
             self._rows = {item: row for row, item in enumerate(vectors.item_ids)}
 
     def related(self, item_ids: Sequence[str], k: int):
-        return self.table.related(item_ids, k)
+        return self._answers.related(item_ids, k)
 
     def distances(self, item_id: str, others: Sequence[str]) -> np.ndarray:
         """Cosine distance from `item_id` to each of `others`; NO_EMBEDDING_DISTANCE where one is missing."""
@@ -50,6 +54,18 @@ class TableSearcher:
             similarity = self._vectors[[rows[i] for i in present]] @ self._vectors[query]
             out[present] = 1.0 - similarity
         return out
+
+
+class ColdStartSearcher(TableSearcher):
+    """The window's `coldstart` table: an item with no candidate gets the popular fallback; `sources` says
+    which answered each id."""
+
+    def __init__(self, table_dir: str, index_dir: str, max_k: int):
+        super().__init__(table_dir, index_dir, max_k)
+        self._answers = coldstart.ColdStartAnswers(self.table)
+
+    def sources(self, item_ids: Sequence[str]) -> list[str]:
+        return [self._answers.source_of(item) or "" for item in item_ids]
 
 
 def distance_index(related_base: str, version: int) -> str:
@@ -88,5 +104,6 @@ class CandidateTableLoader:
     def load(self, version_dir: str, version: int) -> RelatedServable:
         base = os.path.dirname(os.path.dirname(os.path.abspath(version_dir)))
         index_dir = distance_index(os.path.join(base, serving_layout.PIN2VEC_SIMILAR_MODEL), version)
-        searcher = TableSearcher(version_dir, index_dir, self.settings.max_k)
-        return RelatedServable(version_dir, version, self.settings, searcher=searcher)
+        kind = ColdStartSearcher if self.name == serving_layout.COLDSTART_MODEL else TableSearcher
+        searcher = kind(version_dir, index_dir, self.settings.max_k)
+        return RelatedServable(version_dir, version, self.settings, searcher=searcher, source=self.name)

@@ -9,7 +9,9 @@ on the poller thread and swapped in with one reference assignment, so requests a
 swapped out is closed only when the last request holding it has finished.
 
 An alias is a model name that answers from another model, chosen again at each poll (after the loads): the
-`related` model a client calls by default answers from the source the last push chose.
+`related` model a client calls by default answers from the source the last push chose. An alias may have
+fallback models: a request then holds the alias's version and, of each fallback, its newest loaded version
+not newer than that one, and `compose` makes them one servable (serving/fallback_model.py: cold start).
 """
 
 from __future__ import annotations
@@ -73,18 +75,26 @@ class _Entry:
         self.retired = False
 
 
+@dataclasses.dataclass(frozen=True)
+class Fallbacks:
+    """An alias's fallback models, in order, and how a request's servables become one."""
+
+    models: tuple[str, ...]
+    compose: Callable[[Servable, list[Servable]], Servable]
+
+
 class Lease:
     """A servable held for the duration of one request; release it when done (or use `with`)."""
 
-    def __init__(self, registry: ModelRegistry, entry: _Entry):
+    def __init__(self, registry: ModelRegistry, entry: _Entry, extra: Sequence[_Entry] = (), compose=None):
         self._registry = registry
-        self._entry = entry
-        self.servable = entry.servable
+        self._entries = [entry, *extra]
+        self.servable = compose(entry.servable, [e.servable for e in extra]) if extra else entry.servable
 
     def release(self) -> None:
-        if self._entry is not None:
-            self._registry._release(self._entry)
-            self._entry = None
+        entries, self._entries = self._entries, []
+        for entry in entries:
+            self._registry._release(entry)
 
     def __enter__(self) -> Servable:
         return self.servable
@@ -104,6 +114,7 @@ class ModelRegistry:
         loading_switch_interval_s: float | None = None,
         aliases: Mapping[str, Callable[[], str]] | None = None,
         model_config_file: str | None = None,
+        fallbacks: Mapping[str, Fallbacks] | None = None,
     ):
         """`loading_switch_interval_s`: Python's GIL switch interval while a version loads (None: left as
         it is). A loader's Python code holds the GIL between switches, so every request served meanwhile
@@ -112,7 +123,8 @@ class ModelRegistry:
 
         `aliases`: name -> a function giving the model that name answers from (called at each poll).
         `model_config_file`: TF Serving's model config (version policies and labels; model_config.py), read
-        again at each poll when it changed; a bad one is logged and the last good one kept."""
+        again at each poll when it changed; a bad one is logged and the last good one kept.
+        `fallbacks`: alias -> the models answering what its target lacks (only models with a loader)."""
         if keep_versions < 1:
             raise ValueError(f"keep_versions must be >= 1; got {keep_versions}")
         names = [loader.name for loader in loaders]
@@ -129,6 +141,10 @@ class ModelRegistry:
         self._refused: dict[str, dict[int, str]] = {name: {} for name in self._loaders}
         self._waiting: dict[str, set[int]] = {name: set() for name in self._loaders}
         self._aliases = dict(aliases or {})
+        self._fallbacks = {
+            alias: Fallbacks(tuple(m for m in f.models if m in self._loaders), f.compose)
+            for alias, f in (fallbacks or {}).items()
+        }
         self._alias_targets: dict[str, str] = {}
         self.model_config_file = model_config_file
         self._config: dict[str, ModelEntry] = {}
@@ -171,8 +187,23 @@ class ModelRegistry:
                         f"Servable not found for request: Specific({requested}, {version}); loaded versions: "
                         f"{sorted(versions)}",
                     )
-            entry.in_flight += 1
-        return Lease(self, entry)
+            extra = self._fallback_entries(requested, name, entry.servable.version)
+            for held in (entry, *extra):
+                held.in_flight += 1
+        return Lease(self, entry, extra, self._fallbacks[requested].compose if extra else None)
+
+    def _fallback_entries(self, alias: str, target: str, version: int) -> list[_Entry]:
+        """Of each fallback model of `alias` but `target`, the newest loaded version <= `version`; call with
+        the lock held."""
+        fallbacks = self._fallbacks.get(alias)
+        if fallbacks is None:
+            return []
+        entries = []
+        for model in fallbacks.models:
+            older = [v for v in self._loaded[model] if v <= version] if model != target else []
+            if older:
+                entries.append(self._loaded[model][max(older)])
+        return entries
 
     def label_version(self, name: str, label: str) -> int:
         """The version `label` names for model `name` in the model config (for an alias: its own entry,

@@ -12,6 +12,9 @@ client calls by default) can answer from whichever source the last push chose.
                distances     DT_FLOAT  [n, K]   cosine distance between the two items' embeddings: the
                                                   reranker's embedding distance
                in_vocabulary DT_BOOL   [n]      False: the id is not in the index, its row is all padding
+               source        DT_STRING [n]      the source that answered each id ("" for padding): the
+                                                  model's own, or for `related` the fallback that did
+                                                  (formats/coldstart.py)
 
 Padding (unknown ids, or slots past a row's own k) is id "", score -1 and distance 2: the farthest possible.
 A request is answered on the server's event loop as soon as it is submitted: one index search of its ids.
@@ -84,6 +87,7 @@ def related_signature() -> meta_graph_pb2.SignatureDef:
             "scores": ("DT_FLOAT", [-1, -1]),
             "distances": ("DT_FLOAT", [-1, -1]),
             "in_vocabulary": ("DT_BOOL", [-1]),
+            "source": ("DT_STRING", [-1]),
         },
     )
 
@@ -191,10 +195,16 @@ def _row_tensor(proto, dtype: int, width: int):
 class RelatedServable:
     """One pushed index version behind a batching worker."""
 
-    def __init__(self, directory: str, version: int, settings: RelatedSettings, searcher=None):
-        """`searcher`: has .related(ids, k), .max_k and .num_items; default: the directory's index."""
+    def __init__(
+        self, directory: str, version: int, settings: RelatedSettings, searcher=None, source: str = ""
+    ):
+        """`searcher`: has .related(ids, k), .max_k and .num_items, and may have .sources(ids) (the source
+        answering each id, "" for none); default: the directory's index. `source`: the name each known id's
+        `source` output gives when the searcher has no .sources."""
         self.directory = directory
         self.version = version
+        self.source = source
+        self._source_bytes = source.encode("utf-8")
         self._settings = settings
         self._searcher = searcher or RelatedItemsSearcher(directory, max_k=settings.max_k)
         self._closed = False
@@ -208,6 +218,25 @@ class RelatedServable:
     def num_items(self) -> int:
         return self._searcher.num_items
 
+    @property
+    def max_k(self) -> int:
+        return self._searcher.max_k
+
+    def answer(self, request: _Request) -> dict[str, np.ndarray]:
+        """The outputs for a checked request (see `parse`), `source` included."""
+        (outputs,) = answer_rows(self._searcher, [request])
+        sources_of = getattr(self._searcher, "sources", None)
+        if sources_of is not None:
+            names = [name.encode("utf-8") for name in sources_of(request.item_ids)]
+            outputs["source"] = np.array(names, dtype=object).reshape(len(request.item_ids))
+        else:
+            outputs["source"] = np.where(outputs["in_vocabulary"], self._source_bytes, b"").astype(object)
+        return outputs
+
+    def parse(self, inputs: dict[str, np.ndarray]) -> _Request:
+        """The request's ids and one k per id, checked against this version's bounds."""
+        return self._request(inputs)
+
     def optional_inputs(self, signature_name: str) -> frozenset[str]:
         return _OPTIONAL_INPUTS
 
@@ -216,7 +245,7 @@ class RelatedServable:
         already done (awaiting it does not suspend the request)."""
         if self._closed:
             raise RuntimeError(f"related version {self.version} is closed")
-        (outputs,) = answer_rows(self._searcher, [self._request(inputs)])
+        outputs = self.answer(self._request(inputs))
         future = asyncio.get_running_loop().create_future()
         future.set_result(outputs)
         return future
@@ -236,7 +265,7 @@ class RelatedServable:
             k = one_value(inputs[K_INPUT], _INTEGERS)
         else:
             return None
-        if k is None or not 1 <= k <= self._searcher.max_k:
+        if k is None or not 1 <= k <= self._searcher.max_k or hasattr(self._searcher, "sources"):
             return None
         found = self._searcher.related_row(index_files.decode_item_id(raw_id), k)
         related_ids, scores = found or ([PAD_ID] * k, [PAD_SCORE] * k)
@@ -249,6 +278,10 @@ class RelatedServable:
         known.dtype = types_pb2.DT_BOOL
         known.tensor_shape.dim.add().size = 1
         known.tensor_content = b"\x01" if found else b"\x00"
+        source = outputs["source"]
+        source.dtype = types_pb2.DT_STRING
+        source.tensor_shape.dim.add().size = 1
+        source.string_val.append(self._source_bytes if found else b"")
         return 1
 
     def _request(self, inputs: dict[str, np.ndarray]) -> _Request:
@@ -297,4 +330,4 @@ class RelatedLoader:
         return [name for name in REQUIRED_FILES if not os.path.isfile(os.path.join(version_dir, name))]
 
     def load(self, version_dir: str, version: int) -> RelatedServable:
-        return RelatedServable(version_dir, version, self.settings)
+        return RelatedServable(version_dir, version, self.settings, source=self.name)

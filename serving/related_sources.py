@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
-from formats import candidate_table, evaluation_result, index_files, serving_layout
+from formats import candidate_table, coldstart, evaluation_result, index_files, serving_layout
 from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 
 SOURCES = tuple(serving_layout.SOURCE_MODELS)
@@ -61,4 +62,44 @@ def open_source(serving_dir: str, source: str, max_k: int = 100):
         )
     if source in serving_layout.INDEX_SOURCES:
         return RelatedItemsSearcher(version, max_k=max_k), version
-    return candidate_table.load_table(version), version
+    table = candidate_table.load_table(version)
+    return (coldstart.ColdStartAnswers(table) if source == coldstart.COLDSTART_SOURCE else table), version
+
+
+class FallbackAnswerer:
+    """What `related` answers, as the server does (serving/fallback_model.py): each id from the first of
+    `answerers` ((source, object with .related(ids, k)), in formats/coldstart.py's order) with a list."""
+
+    def __init__(self, answerers: Sequence[tuple[str, object]]):
+        self.answerers = list(answerers)
+
+    def related(self, item_ids: Sequence[str], k: int) -> dict[str, tuple[str, list] | None]:
+        """id -> (the answering source, [(item, score), ...]), or None when no source has a list for it."""
+        answers: dict[str, tuple[str, list] | None] = dict.fromkeys(item_ids)
+        for source, answerer in self.answerers:
+            missing = [item for item, answer in answers.items() if answer is None]
+            if not missing:
+                break
+            for item, found in answerer.related(missing, k).items():
+                if found:
+                    answers[item] = (_source_of(answerer, item, source), found)
+        return answers
+
+
+def _source_of(answerer, item: str, source: str) -> str:
+    """The coldstart table names its own answers (coldstart, or the popular fallback)."""
+    source_of = getattr(answerer, "source_of", None)
+    return source_of(item) if source_of is not None else source
+
+
+def open_related(serving_dir: str, source: str | None = None, max_k: int = 100):
+    """(FallbackAnswerer, the first source's version dir): `source` alone when given; else the default
+    source followed by the pushed fallbacks, as the `related` model answers."""
+    first = source or default_source(serving_dir)
+    answerer, version = open_source(serving_dir, first, max_k)
+    answerers = [(first, answerer)]
+    if source is None:
+        for fallback in coldstart.fallback_chain(first)[1:]:
+            if latest_version(serving_dir, fallback) is not None:
+                answerers.append((fallback, open_source(serving_dir, fallback, max_k)[0]))
+    return FallbackAnswerer(answerers), version

@@ -1,8 +1,9 @@
 """`pin2vec serve`: the REST and gRPC front ends over one model registry, on one asyncio loop.
 
 Models: `embedding` (the exported SavedModel), `pin2vec` (the next-engagement index), `pin2vec_similar` (the
-cosine index), `cooccurrence`, `board` and `blend` (candidate tables), from `<model_base>/<model>/<version>/`,
-polled; and `related`, the model a client calls by default, which answers from the source the last push chose.
+cosine index), `cooccurrence`, `board`, `blend` and `coldstart` (candidate tables), from
+`<model_base>/<model>/<version>/`, polled; and `related`, the model a client calls by default, which answers
+from the source the last push chose, and for an item it lacks from the cold-start fallbacks.
 Add a model by adding its loader to `default_loaders`.
 """
 
@@ -17,13 +18,14 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 
-from formats import serving_layout
+from formats import coldstart, serving_layout
 from serving import related_sources
 from serving.access_log import BufferedLinesHandler
 from serving.candidate_model import CandidateTableLoader
 from serving.embedding_model import EmbeddingLoader
+from serving.fallback_model import FallbackServable
 from serving.model_config import parse_model_config
-from serving.model_registry import ModelRegistry
+from serving.model_registry import Fallbacks, ModelRegistry
 from serving.predict import RequestLimits
 from serving.related_model import RelatedLoader, RelatedSettings
 from serving.servable import ModelLoader
@@ -91,12 +93,13 @@ def default_loaders(settings: ServerSettings) -> list[ModelLoader]:
         CandidateTableLoader(serving_layout.COOCCURRENCE_MODEL, settings.related),
         CandidateTableLoader(serving_layout.BOARD_MODEL, settings.related),
         CandidateTableLoader(serving_layout.BLEND_MODEL, settings.related),
+        CandidateTableLoader(serving_layout.COLDSTART_MODEL, settings.related),
     ]
 
 
 def build_registry(settings: ServerSettings, loaders: list[ModelLoader] | None = None) -> ModelRegistry:
     """The registry of `loaders` (default: every model), with `related` answering from the pushed default
-    source (where the default loaders are served)."""
+    source, and for items it lacks from the cold-start fallbacks (where the default loaders are served)."""
 
     def default_model() -> str:
         return serving_layout.SOURCE_MODELS[related_sources.default_source(settings.model_base)]
@@ -108,7 +111,14 @@ def build_registry(settings: ServerSettings, loaders: list[ModelLoader] | None =
         settings.loading_switch_interval_s,
         aliases=None if loaders else {serving_layout.DEFAULT_MODEL: default_model},
         model_config_file=settings.model_config_file,
+        fallbacks=None if loaders else {serving_layout.DEFAULT_MODEL: cold_start_fallbacks()},
     )
+
+
+def cold_start_fallbacks() -> Fallbacks:
+    """What `related` answers an item its default source lacks from, in formats/coldstart.py's order."""
+    models = tuple(serving_layout.SOURCE_MODELS[source] for source in coldstart.FALLBACK_ORDER)
+    return Fallbacks(models, FallbackServable)
 
 
 def grpc_address(host: str, port: int) -> str:

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import shutil
 import string
 import subprocess
 import sys
@@ -126,7 +127,8 @@ def test_related_json(output_dir, capsys):
     assert answer["zzz"] is None
     related = answer["a"]
     assert len(related) == 4
-    assert all(set(r) == {"item", "score"} for r in related)
+    assert all(set(r) == {"item", "score", "source"} for r in related)
+    assert {r["source"] for r in related} == {"pin2vec_similar"}
     items = [r["item"] for r in related]
     assert "a" not in items
     assert set(items) <= set(ITEM_IDS)
@@ -148,7 +150,7 @@ def test_related_text_shows_titles(output_dir, tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert os.path.join(str(output_dir), "serving", "pin2vec_similar", "5") in out
-    assert "Related to c Title of C:" in out
+    assert "Related to c Title of C (from pin2vec_similar):" in out
     assert out.count("Title of ") == 4  # the query and its 3 related items
     assert "zzz: unknown item" in out
 
@@ -185,7 +187,37 @@ def test_related_sources_keep_the_json_shape(output_with_tables, capsys, argv, f
     assert cli.main(["related", "--output-dir", str(output_with_tables), "--json", *argv, "a", "zzz"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["zzz"] is None
-    assert answer["a"] == [{"item": first, "score": 2.0}, {"item": "d", "score": 1.0}]
+    source = argv[1] if argv else "cooccurrence"
+    assert answer["a"] == [
+        {"item": first, "score": 2.0, "source": source},
+        {"item": "d", "score": 1.0, "source": source},
+    ]
+
+
+def test_related_falls_back_to_the_coldstart_table_and_says_so(output_with_tables, tmp_path, capsys):
+    """Default source cooccurrence; `rare` (under min_count) only the coldstart table knows; `lonely` was
+    engaged with nothing, so it gets the window's most engaged items, named as the fallback."""
+    from formats import candidate_table
+
+    serving = tmp_path / "serving"
+    shutil.copytree(output_with_tables / "serving", serving)
+    engaged = {"a": 3, "b": 9, "rare": 1, "lonely": 1}
+    cold = candidate_table.from_lists({"rare": [("a", 1.0)]}, engaged, top_n=5)
+    candidate_table.save_table(cold, str(serving / "coldstart" / "5"))
+    argv = ["related", "--serving-dir", str(serving), "--json", "--k", "2", "a", "rare", "lonely", "zzz"]
+    assert cli.main(argv) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [r["source"] for r in answer["a"]] == ["cooccurrence", "cooccurrence"]
+    assert answer["rare"] == [{"item": "a", "score": 1.0, "source": "coldstart"}]
+    assert answer["lonely"] == [
+        {"item": "b", "score": 9.0, "source": "popular"},
+        {"item": "a", "score": 3.0, "source": "popular"},
+    ]
+    assert answer["zzz"] is None
+    assert cli.main(["related", "--serving-dir", str(serving), "lonely", "zzz"]) == 0
+    out = capsys.readouterr().out
+    assert "Related to lonely (from popular (a fallback: the window's most engaged items)):" in out
+    assert "zzz: unknown item (not engaged in the window)" in out
 
 
 def test_related_pin2vec_similar_source_is_the_cosine_index(output_with_tables, capsys):

@@ -44,6 +44,7 @@ class RelatedEvaluatorSpec(types.ComponentSpec):
         executor.NEXT_INDEX_KEY: ChannelParameter(type=ScannIndex, optional=True),
         executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates),
         executor.BOARD_KEY: ChannelParameter(type=RelatedCandidates, optional=True),
+        executor.COLDSTART_KEY: ChannelParameter(type=RelatedCandidates, optional=True),
         executor.MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun, optional=True),
     }
     OUTPUTS = {
@@ -65,6 +66,7 @@ class RelatedEvaluator(base_component.BaseComponent):
         candidates: types.BaseChannel,
         next_index: types.BaseChannel | None = None,
         board: types.BaseChannel | None = None,
+        coldstart: types.BaseChannel | None = None,
         model_run: types.BaseChannel | None = None,
         settings: BlendSettings | None = None,
         titles_path: str = "",
@@ -90,6 +92,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 next_index=next_index,
                 candidates=candidates,
                 board=board,
+                coldstart=coldstart,
                 model_run=model_run,
                 evaluation_config=json.dumps(config, sort_keys=True),
                 serving_base_dir=serving_base_dir,

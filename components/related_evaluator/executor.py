@@ -29,7 +29,7 @@ from components.related_evaluator import (
 )
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
 from components.session_example_gen.sessions_lib import REPORTED_COUNTERS
-from formats import candidate_table, evaluation_result, index_files, titles
+from formats import candidate_table, coldstart, evaluation_result, index_files, titles
 from formats.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
 
@@ -38,6 +38,7 @@ INDEX_KEY = "index"  # cosine between hidden layers: pin2vec_similar
 NEXT_INDEX_KEY = "next_index"  # what the network predicts next: pin2vec (optional for older pipelines)
 CANDIDATES_KEY = "candidates"
 BOARD_KEY = "board"  # optional: the board co-occurrence table (items saved to the same collections)
+COLDSTART_KEY = "coldstart"  # optional: every item engaged in the window, for the coverage figure
 MODEL_RUN_KEY = "model_run"
 EVALUATION_KEY = "evaluation"
 BLEND_KEY = "blend"
@@ -250,6 +251,13 @@ def embedding_map_of(
     )
 
 
+def window_coverage(cold: candidate_table.CandidateTable, best: str, answerable: dict) -> dict:
+    """Coverage of the items engaged in the window (the coldstart table's rows) in the order serving follows
+    from `best`: formats/coldstart.py."""
+    answerable = dict(answerable, **{coldstart.COLDSTART_SOURCE: coldstart.answerable_items(cold)})
+    return coldstart.coverage(cold.items, coldstart.fallback_chain(best), answerable)
+
+
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
         settings, rerank_settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
@@ -321,6 +329,7 @@ class Executor(base_executor.BaseExecutor):
             best,
         )
         method = result["blend"]["method"]
+        cooccurrence_table = table
         table = candidate_table.from_arrays(
             catalogue.ids.tolist(),
             blend_source.ids,
@@ -329,6 +338,18 @@ class Executor(base_executor.BaseExecutor):
             meta={"source": "blend", "method": method, "weight": weight, "rrf_k": settings.rrf_k},
         )
         candidate_table.save_table(table, blend.uri)
+        cold = (input_dict.get(COLDSTART_KEY) or [None])[0]
+        if cold is not None:
+            answerable = {
+                "pin2vec": frozenset((next_searcher or similar).item_ids),
+                "pin2vec_similar": frozenset(similar.item_ids),
+                "cooccurrence": coldstart.answerable_items(cooccurrence_table),
+                "board": frozenset() if board_table is None else coldstart.answerable_items(board_table),
+                "blend": coldstart.answerable_items(table),
+            }
+            result[evaluation_result.COVERAGE_KEY] = window_coverage(
+                candidate_table.load_table(cold.uri), best, answerable
+            )
         os.makedirs(evaluation.uri, exist_ok=True)
         if method == "rerank":
             with open(os.path.join(evaluation.uri, RERANK_MODEL_FILE), "w", encoding="utf-8") as f:

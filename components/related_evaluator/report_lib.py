@@ -31,6 +31,8 @@ from components.related_evaluator.svg_charts import (
     line_chart,
     scatter_chart,
 )
+from formats.coldstart import describe_coverage
+from formats.evaluation_result import COVERAGE_KEY
 
 BUCKETS = ("head", "torso", "tail")
 SPLITS = ("validation", "test")
@@ -681,6 +683,11 @@ def _scales_html(evaluation: Mapping) -> str:
     return f'<table><tr><th class="l">source</th><th class="l">its scores</th></tr>{rows}</table>'
 
 
+def coverage_text(evaluation: Mapping) -> str:
+    """The share of items engaged in the window that serving answers, by source (formats/coldstart.py)."""
+    return describe_coverage(evaluation.get(COVERAGE_KEY))
+
+
 def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[str, str]) -> str:
     """The whole report page: self-contained HTML with inline CSS and SVG."""
     check_evaluation(evaluation)
@@ -693,6 +700,7 @@ def render_html(evaluation: Mapping, history: Mapping | None, titles: Mapping[st
         "queries (each user's last engagement, the one before it as the query); settings were chosen on the "
         "validation split only.</p>",
         _headline_html(evaluation),
+        f'<p class="sub">{html.escape(coverage_text(evaluation))}</p>' if coverage_text(evaluation) else "",
         "<h2>What this report is from</h2>",
         _provenance_html(evaluation),
         "<h2>Training and hit rate</h2>",
@@ -803,6 +811,7 @@ def render_markdown(evaluation: Mapping, history: Mapping | None, titles: Mappin
         + (f" vs {versus}" if versus else "")
         + ". "
         + noise_note(evaluation),
+        *(["", coverage_text(evaluation) + "."] if coverage_text(evaluation) else []),
         "",
         *_provenance_markdown(evaluation),
         "## Training loss",

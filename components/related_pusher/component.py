@@ -32,6 +32,7 @@ class RelatedPusherSpec(ComponentSpec):
         "next_index": ChannelParameter(type=ScannIndex, optional=True),
         "cooccurrence": ChannelParameter(type=RelatedCandidates, optional=True),
         "board": ChannelParameter(type=RelatedCandidates, optional=True),
+        "coldstart": ChannelParameter(type=RelatedCandidates, optional=True),
         "blend": ChannelParameter(type=RelatedCandidates, optional=True),
         "evaluation": ChannelParameter(type=RelatedEvaluation, optional=True),
     }
@@ -54,6 +55,7 @@ class RelatedPusher(base_component.BaseComponent):
         cooccurrence=None,
         board=None,
         blend=None,
+        coldstart=None,
         evaluation=None,
         settings: PushSettings | None = None,
     ):
@@ -71,6 +73,7 @@ class RelatedPusher(base_component.BaseComponent):
                 next_index=next_index,
                 cooccurrence=cooccurrence,
                 board=board,
+                coldstart=coldstart,
                 blend=blend,
                 evaluation=evaluation,
                 serving_base_dir=serving_base_dir,

@@ -43,6 +43,7 @@ class Executor(base_executor.BaseExecutor):
             for name in (
                 serving_layout.COOCCURRENCE_MODEL,
                 serving_layout.BOARD_MODEL,
+                serving_layout.COLDSTART_MODEL,
                 serving_layout.BLEND_MODEL,
                 serving_layout.EVALUATION_MODEL,
             )

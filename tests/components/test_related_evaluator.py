@@ -248,3 +248,24 @@ def test_stability_says_nothing_is_served_and_then_measures_the_served_version(e
     assert evaluation_again.get_float_custom_property("neighbour_overlap_at_10") == 1.0
     with open(os.path.join(evaluation_again.uri, "report.md"), encoding="utf-8") as f:
         assert "Neighbour stability against the served version" in f.read()
+
+
+def test_coverage_of_the_window_follows_the_serving_fallback_order(evaluated, tmp_path):
+    """Every indexed item is answered by the best source; a rare item only the coldstart table knows, by it;
+    an item engaged with nothing else, by the popular fallback: 100% of the engaged items."""
+    *_, inputs = evaluated
+    cold = RelatedCandidates()
+    cold.uri = str(tmp_path / "coldstart")
+    engaged = {item: 2 for item in ITEMS} | {"rare": 1, "lonely": 1}
+    lists = {"rare": [("i0", 1.0)], "i0": [("rare", 1.0)]}
+    candidate_table.save_table(candidate_table.from_lists(lists, engaged, top_n=5), cold.uri)
+    result, evaluation, _ = run_evaluator(tmp_path / "with_coldstart", {**inputs, "coldstart": [cold]})
+    coverage = result["coverage"]
+    assert coverage["engaged_items"] == 32 and coverage["answered"] == 1.0
+    assert coverage["order"][0] == result["best_source"] and coverage["order"][-1] == "popular"
+    assert coverage["by_source"]["coldstart"] == pytest.approx(1 / 32)
+    assert coverage["by_source"]["popular"] == pytest.approx(1 / 32)
+    assert coverage["by_source"][result["best_source"]] == pytest.approx(30 / 32)
+    with open(os.path.join(evaluation.uri, "report.md")) as f:
+        assert "Items engaged in the window answered: 100.0% of 32" in f.read()
+    assert "coverage" not in evaluated[0]  # without the table: no figure

@@ -12,6 +12,7 @@ COMPONENTS = frozenset(
         "Evaluator",
         "ScannIndexer",
         "CooccurrenceCandidates",
+        "ColdStartCandidates",
         "RelatedEvaluator",
         "RelatedPusher",
     }

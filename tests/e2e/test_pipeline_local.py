@@ -69,7 +69,16 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in ("embedding", "pin2vec_similar", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
+    for model in (
+        "embedding",
+        "pin2vec_similar",
+        "pin2vec",
+        "cooccurrence",
+        "board",
+        "blend",
+        "coldstart",
+        "evaluation",
+    ):
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -82,7 +91,16 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.examples["pairs_train"] > 0
     assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in ("embedding", "pin2vec_similar", "pin2vec", "cooccurrence", "board", "blend", "evaluation"):
+    for model in (
+        "embedding",
+        "pin2vec_similar",
+        "pin2vec",
+        "cooccurrence",
+        "board",
+        "blend",
+        "coldstart",
+        "evaluation",
+    ):
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
@@ -284,7 +302,7 @@ def test_a_model_refused_by_the_gate_still_pushes_and_serves_co_occurrence(two_r
     # Which check refused it, from the Evaluator's validation result: the floor, not the drop (same model).
     [failure] = summary.gate_failures
     assert (failure.check, failure.limit) == ("floor", 1.0) and failure.value < 1.0
-    assert summary.pushed_models == ["board", "cooccurrence", "evaluation"]
+    assert summary.pushed_models == ["board", "coldstart", "cooccurrence", "evaluation"]
     assert summary.default_source in ("cooccurrence", "board")
     serving = os.path.join(copy.output_dir, "serving")
     assert len(os.listdir(os.path.join(serving, "embedding"))) == 1  # only the first run's blessed model

@@ -40,6 +40,7 @@ def test_serve_command_answers_and_stops_cleanly(artifacts, tmp_path):
             "cooccurrence": [],
             "board": [],
             "blend": [],
+            "coldstart": [],
             "related": [4],  # no evaluation pushed: `related` answers from pin2vec, as `pin2vec related` does
         }
         assert ready["models"] == expected and ready["related_answers_from"] == "pin2vec"

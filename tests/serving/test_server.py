@@ -74,7 +74,8 @@ def test_rest_metadata_describes_the_signatures(server):
     assert related["model_spec"] == {"name": "related", "signature_name": "", "version": "2"}
     signature = related["metadata"]["signature_def"]["signature_def"]["serving_default"]
     assert signature["inputs"]["item_ids"]["dtype"] == "DT_STRING"
-    assert set(signature["outputs"]) == {"related_ids", "scores", "distances", "in_vocabulary"}
+    assert set(signature["outputs"]) == {"related_ids", "scores", "distances", "in_vocabulary", "source"}
+    assert signature["outputs"]["source"]["dtype"] == "DT_STRING"
     embedding = requests.get(f"{server.rest}/v1/models/embedding/versions/7/metadata", timeout=10).json()
     outputs = embedding["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]
     assert outputs["embedding"]["dtype"] == "DT_FLOAT" and outputs["in_vocabulary"]["dtype"] == "DT_BOOL"
@@ -93,7 +94,9 @@ def test_rest_row_form_answers_related_items_per_instance(server, artifacts):
         "scores": [-1.0] * 10,
         "distances": [2.0] * 10,
         "in_vocabulary": False,
+        "source": "",  # no coldstart table here: an unknown id keeps its padded row
     }
+    assert rows[0]["source"] == "pin2vec_similar"
     assert rows[2]["related_ids"] == _exact(artifacts.vectors_b, 0, 10)  # "café" round-trips as UTF-8
 
 
@@ -264,7 +267,7 @@ def test_grpc_one_id_answers_as_the_general_path_does(stubs, item_id, k):
     prediction, _ = stubs
     direct = prediction.Predict(_predict_request([item_id], k=k), timeout=10)
     request = _predict_request([item_id], k=k)
-    request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary"])
+    request.output_filter.extend(["related_ids", "scores", "distances", "in_vocabulary", "source"])
     general = prediction.Predict(request, timeout=10)
     assert direct == general
     assert direct.model_spec.version.value == 2

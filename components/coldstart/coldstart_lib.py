@@ -1,0 +1,57 @@
+"""The `coldstart` candidate table, as pure functions: session co-occurrence over every event of the window.
+
+SessionExampleGen drops items engaged fewer than `min_count` times and holds out each user's last
+engagements before it makes pairs, so the `cooccurrence` table knows neither rare items nor an item whose
+only engagement was held out. This table counts the same session pairs (same gap, same window, same ranking
+as CooccurrenceCandidates) over every event read, and gives every engaged item a row, even one with no
+co-occurring item (an empty row, which serving answers with the window's most engaged items: see
+formats/coldstart.py). It serves; it is never evaluated on the held-out queries (it has seen their targets).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from components.cooccurrence import cooccurrence_lib
+from components.session_example_gen import sessions_lib
+from formats import candidate_table
+
+SOURCE_NAME = "coldstart"
+
+
+def user_window_pairs(
+    events: Iterable[sessions_lib.Event], gap_seconds: int | None, window: int
+) -> list[tuple[str, str]]:
+    """One user's (item, label) pairs over all their events: the sessions and window of SessionExampleGen,
+    without its min_count cut and hold-out."""
+    sessions = sessions_lib.sessionize(events, gap_seconds).sessions
+    return [(p.item, p.label) for s in sessions for p in sessions_lib.session_pairs(s, window)]
+
+
+def pair_rows(pairs: list[tuple[str, str]], vocabulary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(item rows, label rows) of pairs in the sorted byte-string `vocabulary`."""
+    if not pairs:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    encoded = np.array([(i.encode("utf-8"), j.encode("utf-8")) for i, j in pairs], dtype=np.bytes_)
+    return np.searchsorted(vocabulary, encoded[:, 0]), np.searchsorted(vocabulary, encoded[:, 1])
+
+
+def coldstart_table(
+    events: Iterable[sessions_lib.Event],
+    gap_seconds: int | None,
+    window: int,
+    settings: cooccurrence_lib.CooccurrenceSettings,
+) -> candidate_table.CandidateTable:
+    """In memory: events -> the table (popularity: engagements per item). The Beam executor must match it."""
+    events = list(events)
+    by_user: dict[str, list[sessions_lib.Event]] = {}
+    for event in events:
+        by_user.setdefault(event.user, []).append(event)
+    pairs = [pair for user in by_user.values() for pair in user_window_pairs(user, gap_seconds, window)]
+    lists, _ = cooccurrence_lib.cooccurrence_lists(pairs, settings)
+    engagements = Counter(event.item for event in events)
+    meta = {"source": SOURCE_NAME, "window": window, "session_gap_seconds": gap_seconds}
+    return candidate_table.from_lists(lists, engagements, settings.top_n, meta)

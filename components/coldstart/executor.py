@@ -1,0 +1,180 @@
+"""Thin executor: the engagement log's events -> the `coldstart` candidate table, with Beam.
+
+Events are read and parsed as SessionExampleGen reads them (its malformed rows are already quarantined and
+counted there, so this step's copy of them stays in scratch), grouped per user, cut into the same sessions,
+and the pairs counted, merged and ranked per item shard as numpy arrays, as CooccurrenceCandidates does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_beam_executor
+
+from components.coldstart import coldstart_lib as lib
+from components.cooccurrence import cooccurrence_lib
+from components.cooccurrence.executor import assemble_table
+from components.session_example_gen import sessions_lib
+from components.session_example_gen.executor import read_events
+from formats import candidate_table
+
+INPUT_PATH_KEY = "input_path"
+INPUT_CONFIG_KEY = "input_config"  # SessionExampleGen's: EventSource + SessionSettings, as JSON
+INPUT_FINGERPRINT_KEY = "input_fingerprint"
+CONFIG_KEY = "cooccurrence_config"
+CANDIDATES_KEY = "candidates"
+SHARDS = 8
+USERS_PER_BATCH = 1024  # users' pairs counted together, so elements stay few and large
+
+
+class _Engagements(beam.CombineFn):
+    """Event lists -> (the sorted unique item ids as bytes: the table's rows; engagements per item)."""
+
+    def create_accumulator(self) -> Counter:
+        return Counter()
+
+    def add_input(self, counts: Counter, events: list[tuple]) -> Counter:
+        counts.update(event[1] for event in events)
+        return counts
+
+    def merge_accumulators(self, accumulators) -> Counter:
+        merged: Counter = Counter()
+        for counts in accumulators:
+            merged.update(counts)
+        return merged
+
+    def extract_output(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
+        items = sorted(counts)
+        vocabulary = np.array([item.encode("utf-8") for item in items], dtype=np.bytes_)
+        return vocabulary, np.array([counts[item] for item in items], dtype=np.int64)
+
+
+def _by_user(events: list[tuple]) -> Iterator[tuple[str, list[tuple]]]:
+    grouped: dict[str, list[tuple]] = {}
+    for event in events:
+        grouped.setdefault(event[0], []).append(event)
+    yield from grouped.items()
+
+
+def _user_rows(user_chunks, vocabulary: np.ndarray, gap: int | None, window: int):
+    _, chunks = user_chunks
+    events = [sessions_lib.Event(*event) for chunk in chunks for event in chunk]
+    return lib.pair_rows(lib.user_window_pairs(events, gap, window), vocabulary)
+
+
+def _sharded_counts(batch, vocabulary: np.ndarray) -> Iterator[tuple[int, Any]]:
+    items = np.concatenate([rows[0] for rows in batch])
+    labels = np.concatenate([rows[1] for rows in batch])
+    keys, counts = cooccurrence_lib.directed_pair_counts(items, labels, len(vocabulary))
+    shard = (keys // len(vocabulary)) % SHARDS
+    for s in np.unique(shard):
+        mine = shard == s
+        yield int(s), (keys[mine], counts[mine])
+
+
+def _shard_degrees(shard_counts, vocabulary: np.ndarray) -> np.ndarray:
+    """Co-occurrences per vocabulary row in one shard (directed keys: the item side counts every pair)."""
+    keys, counts = shard_counts[1]
+    return np.bincount(keys // len(vocabulary), weights=counts, minlength=len(vocabulary)).astype(np.int64)
+
+
+def _rank(shard_parts, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
+    shard, (keys, counts) = shard_parts
+    top = cooccurrence_lib.top_candidate_rows(keys, counts, degrees, len(vocabulary), settings)
+    path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
+    np.savez(path, **top._asdict())
+    return path
+
+
+def _sum_arrays(arrays) -> np.ndarray:
+    """Element-wise sum; Beam also hands in the empty result of combining nothing, which is skipped."""
+    arrays = [array for array in arrays if len(array)]
+    return np.sum(arrays, axis=0, dtype=np.int64) if arrays else np.zeros(0, np.int64)
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    files: list[str],
+    source: sessions_lib.EventSource,
+    sessions: sessions_lib.SessionSettings,
+    settings: cooccurrence_lib.CooccurrenceSettings,
+    out_dir: str,
+) -> None:
+    """Event files -> out_dir/vocabulary.npy, engagements.npy and shard-*.npz of ranked candidates."""
+    events = read_events(p, files, source, os.path.join(out_dir, "quarantine.jsonl"))
+    engagements = events | "Engagements" >> beam.CombineGlobally(_Engagements())
+    vocabulary = beam.pvalue.AsSingleton(engagements | "Vocabulary" >> beam.Map(lambda arrays: arrays[0]))
+    gap = None if source.sessions else sessions.session_gap_seconds
+    merged = (
+        events
+        | "KeyByUser" >> beam.FlatMap(_by_user)
+        | "GroupByUser" >> beam.GroupByKey()
+        | "UserPairs" >> beam.Map(_user_rows, vocabulary, gap, sessions.window)
+        | "BatchUsers" >> beam.BatchElements(min_batch_size=USERS_PER_BATCH, max_batch_size=USERS_PER_BATCH)
+        | "ShardedCounts" >> beam.FlatMap(_sharded_counts, vocabulary)
+        | "GroupByShard" >> beam.GroupByKey()
+        | "Merge" >> beam.Map(lambda kv: (kv[0], cooccurrence_lib.merge_pair_counts(kv[1])))
+    )
+    degrees = beam.pvalue.AsSingleton(
+        merged
+        | "ShardDegrees" >> beam.Map(_shard_degrees, vocabulary)
+        | "Degrees" >> beam.CombineGlobally(_sum_arrays)
+    )
+    _ = merged | "Rank" >> beam.Map(_rank, degrees, vocabulary, settings, out_dir)
+    for position, name in enumerate(("vocabulary", "engagements")):
+        _ = engagements | f"Write[{name}]" >> beam.Map(
+            lambda arrays, position=position, name=name: np.save(
+                os.path.join(out_dir, f"{name}.npy"), arrays[position]
+            )
+        )
+
+
+def settings_from_json(text: str) -> cooccurrence_lib.CooccurrenceSettings:
+    return cooccurrence_lib.CooccurrenceSettings(**json.loads(text or "{}"))
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Engagement log (`input_path`) -> `candidates` (a candidate table over every engaged item)."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]):
+        self._log_startup(input_dict, output_dict, exec_properties)
+        path = exec_properties[INPUT_PATH_KEY]
+        source, sessions = sessions_lib.decode_config(path, exec_properties[INPUT_CONFIG_KEY])
+        settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        candidates = output_dict[CANDIDATES_KEY][0]
+        files = sessions_lib.list_input_files(path)
+        sessions_lib.check_input_files(files, source)
+        with tempfile.TemporaryDirectory() as scratch:
+            with self._make_beam_pipeline() as p:
+                build_pipeline(p, files, source, sessions, settings, scratch)
+            meta = {
+                "source": lib.SOURCE_NAME,
+                "window": sessions.window,
+                "session_gap_seconds": None if source.sessions else sessions.session_gap_seconds,
+                **dataclasses.asdict(settings),
+            }
+            table = assemble_table(scratch, settings, meta, popularity_file="engagements.npy")
+        if not table.items:
+            raise ValueError(f"no events read from {path!r} (--events): no item to answer cold items from")
+        candidate_table.save_table(table, candidates.uri)
+        without = int((table.neighbours[:, 0] < 0).sum()) if table.top_n else len(table.items)
+        candidates.set_int_custom_property("num_items", len(table.items))
+        candidates.set_int_custom_property("top_n", table.top_n)
+        candidates.set_int_custom_property("items_without_cooccurrence", without)
+        logging.info(
+            "Cold-start candidates for the %d items engaged in %s (%d with no co-occurring item) in %s",
+            len(table.items),
+            path,
+            without,
+            candidates.uri,
+        )
