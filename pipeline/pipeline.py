@@ -185,7 +185,11 @@ def create_pipeline(
     )
     # Every item engaged in the window, rare ones included: what `related` falls back to (formats/coldstart).
     coldstart = ColdStartCandidates(
-        settings.source, settings.sessions, settings.cooccurrence, input_fingerprint=input_fingerprint
+        example_gen.outputs["examples"],
+        settings.source,
+        settings.sessions,
+        settings.cooccurrence,
+        input_fingerprint=input_fingerprint,
     )
     board = None
     if settings.collections is not None:

@@ -13,12 +13,14 @@ import json
 
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.coldstart import executor
 from components.cooccurrence.component import RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
+from components.session_example_gen import spans_lib
 from components.session_example_gen.sessions_lib import (
     EventSource,
     SessionSettings,
@@ -35,7 +37,8 @@ class ColdStartCandidatesSpec(types.ComponentSpec):
         executor.CONFIG_KEY: ExecutionParameter(type=str),
         CODE_VERSION_KEY: ExecutionParameter(type=str),
     }
-    INPUTS = {}
+    # SessionExampleGen's output: for a span pattern, the window it read (its `span_selection` property).
+    INPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {executor.CANDIDATES_KEY: ChannelParameter(type=RelatedCandidates)}
 
 
@@ -47,17 +50,22 @@ class ColdStartCandidates(base_beam_component.BaseBeamComponent):
 
     def __init__(
         self,
+        examples: types.Channel,
         source: EventSource,
         sessions: SessionSettings | None = None,
         settings: CooccurrenceSettings | None = None,
         input_fingerprint: str | None = None,
     ):
-        """`source`, `sessions` and `input_fingerprint`: SessionExampleGen's own (its min_count and hold-out
-        are ignored here); `settings`: the co-occurrence ranking, CooccurrenceCandidates' own."""
+        """`examples`: SessionExampleGen's output, so a span pattern is read over the same window; `source`,
+        `sessions` and `input_fingerprint`: SessionExampleGen's own (its min_count and hold-out are ignored
+        here); `settings`: the co-occurrence ranking, CooccurrenceCandidates' own."""
         if input_fingerprint is None:
-            input_fingerprint = fingerprint_inputs(source.path)
+            input_fingerprint = (
+                "" if spans_lib.has_span_spec(source.path) else fingerprint_inputs(source.path)
+            )
         super().__init__(
             spec=ColdStartCandidatesSpec(
+                examples=examples,
                 input_path=source.path,
                 input_config=encode_config(source, sessions or SessionSettings()),
                 input_fingerprint=input_fingerprint,

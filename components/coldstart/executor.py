@@ -24,8 +24,8 @@ from tfx.dsl.components.base import base_beam_executor
 from components.coldstart import coldstart_lib as lib
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.executor import assemble_table
-from components.session_example_gen import sessions_lib
-from components.session_example_gen.executor import read_events
+from components.session_example_gen import sessions_lib, spans_lib
+from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
 from formats import candidate_table
 
 INPUT_PATH_KEY = "input_path"
@@ -33,6 +33,7 @@ INPUT_CONFIG_KEY = "input_config"  # SessionExampleGen's: EventSource + SessionS
 INPUT_FINGERPRINT_KEY = "input_fingerprint"
 CONFIG_KEY = "cooccurrence_config"
 CANDIDATES_KEY = "candidates"
+EXAMPLES_KEY = "examples"
 SHARDS = 8
 USERS_PER_BATCH = 1024  # users' pairs counted together, so elements stay few and large
 
@@ -143,6 +144,19 @@ def settings_from_json(text: str) -> cooccurrence_lib.CooccurrenceSettings:
     return cooccurrence_lib.CooccurrenceSettings(**json.loads(text or "{}"))
 
 
+def window_files(path: str, examples: list[types.Artifact]) -> list[str]:
+    """The files SessionExampleGen read: for a span pattern, those of the spans it chose (recorded on its
+    Examples), so both steps see one window; else every file at `path`."""
+    if spans_lib.has_span_spec(path):
+        recorded = examples[0].get_string_custom_property(SPAN_SELECTION_KEY) if examples else ""
+        if not recorded:
+            raise ValueError(
+                f"{path}: a span pattern, but SessionExampleGen's Examples record no span selection"
+            )
+        return list(spans_lib.SpanSelection.from_json(recorded).files)
+    return sessions_lib.list_input_files(path)
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     """Engagement log (`input_path`) -> `candidates` (a candidate table over every engaged item)."""
 
@@ -152,7 +166,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         source, sessions = sessions_lib.decode_config(path, exec_properties[INPUT_CONFIG_KEY])
         settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
         candidates = output_dict[CANDIDATES_KEY][0]
-        files = sessions_lib.list_input_files(path)
+        files = window_files(path, input_dict.get(EXAMPLES_KEY) or [])
         sessions_lib.check_input_files(files, source)
         with tempfile.TemporaryDirectory() as scratch:
             with self._make_beam_pipeline() as p:

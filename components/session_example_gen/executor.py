@@ -265,6 +265,7 @@ def record_spans(examples: types.Artifact, selection: spans_lib.SpanSelection) -
     examples.set_string_custom_property("missing_spans", ",".join(selection.missing_labels))
     examples.set_string_custom_property("input_pattern", selection.pattern)
     examples.set_int_custom_property("input_files", len(selection.files))
+    examples.set_string_custom_property(SPAN_SELECTION_KEY, selection.to_json())  # what later steps read
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

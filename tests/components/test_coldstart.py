@@ -4,14 +4,15 @@ import json
 
 import numpy as np
 import pytest
-from tfx.types import standard_artifacts  # noqa: F401  (TFX artifacts are registered on import)
+from tfx import types
+from tfx.types import standard_artifacts
 
 from components.coldstart import coldstart_lib
 from components.coldstart.component import ColdStartCandidates
-from components.coldstart.executor import Executor
+from components.coldstart.executor import Executor, window_files
 from components.cooccurrence.component import RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
-from components.session_example_gen import sessions_lib
+from components.session_example_gen import sessions_lib, spans_lib
 from components.session_example_gen.sessions_lib import EventSource, SessionSettings, encode_config
 from formats import candidate_table
 
@@ -96,7 +97,26 @@ def test_an_empty_log_fails_before_any_work(tmp_path):
 def test_component_carries_sessionexamplegen_config(tmp_path):
     path = tmp_path / "events.csv"
     path.write_text("user_id,item_id,timestamp\nu,a,1\n")
-    component = ColdStartCandidates(EventSource(path=str(path)), SESSIONS, input_fingerprint="f")
+    examples = types.Channel(type=standard_artifacts.Examples)
+    component = ColdStartCandidates(examples, EventSource(path=str(path)), SESSIONS, input_fingerprint="f")
     props = component.exec_properties
     assert sessions_lib.decode_config(str(path), props["input_config"])[1] == SESSIONS
     assert props["input_fingerprint"] == "f" and props["code_version"]
+
+
+def test_a_span_pattern_is_read_over_the_window_sessionexamplegen_chose(tmp_path):
+    """Both steps read one window: the files SessionExampleGen recorded, not whatever the pattern finds now
+    (a day that arrived since, or a day outside the rolling range)."""
+    days = [tmp_path / f"2024-01-0{d}" for d in (1, 2, 3)]
+    for day in days:
+        day.mkdir()
+        (day / "events.csv").write_text("user_id,item_id,timestamp\nu,a,1\n")
+    pattern = str(tmp_path / "{YYYY}-{MM}-{DD}" / "*.csv")
+    chosen = tuple(str(day / "events.csv") for day in days[1:])
+    selection = spans_lib.SpanSelection(pattern, (19724, 19725), (None, None), chosen, (), True)
+    examples = standard_artifacts.Examples()
+    examples.set_string_custom_property("span_selection", selection.to_json())
+    assert window_files(pattern, [examples]) == list(chosen)
+    with pytest.raises(ValueError, match="record no span selection"):
+        window_files(pattern, [standard_artifacts.Examples()])
+    assert window_files(str(days[0] / "events.csv"), []) == [str(days[0] / "events.csv")]
