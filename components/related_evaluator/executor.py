@@ -23,7 +23,8 @@ from components.related_evaluator import (
     evaluation_lib,
     metrics_lib,
     provenance_lib,
-    report_lib,
+    report_html,
+    report_markdown,
     rerank_lib,
     stability_lib,
 )
@@ -369,11 +370,11 @@ class Executor(base_executor.BaseExecutor):
         )
         evaluation_result.write_evaluation(evaluation.uri, result)
         with open(os.path.join(evaluation.uri, evaluation_result.REPORT_HTML), "w", encoding="utf-8") as f:
-            f.write(report_lib.render_html(result, history, titles))
+            f.write(report_html.render_html(result, history, titles))
         with open(
             os.path.join(evaluation.uri, evaluation_result.REPORT_MARKDOWN), "w", encoding="utf-8"
         ) as f:
-            f.write(report_lib.render_markdown(result, history, titles))
+            f.write(report_markdown.render_markdown(result, history, titles))
 
         evaluation.set_string_custom_property("best_source", best)
         evaluation.set_float_custom_property("blend_weight", weight)
