@@ -29,7 +29,7 @@ from components.related_evaluator import (
     stability_lib,
 )
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
-from components.session_example_gen.sessions_lib import REPORTED_COUNTERS
+from components.session_example_gen.run_counts import REPORTED_COUNTERS
 from formats import candidate_table, coldstart, evaluation_result, index_files, titles
 from formats.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
