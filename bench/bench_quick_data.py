@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.pipeline_split import events_by_user, read_events
-from components.session_example_gen.sessions_lib import sessionize
+from components.session_example_gen.event_rows import read_events
+from components.session_example_gen.sessions_lib import events_by_user, sessionize
 
 
 @dataclass(frozen=True)

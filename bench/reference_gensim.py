@@ -1,8 +1,9 @@
 """`make bench-reference`: gensim Word2Vec beside this project's sources, on the pipeline's own split.
 
-The split is built by the pipeline's own pure functions (sessions_lib: parse rows -> filter_rare_items ->
-hold_out_last per user -> sessionize), so gensim trains on exactly what the pipeline trains on and is asked
-exactly the validation and test queries the RelatedEvaluator asks. gensim's neighbours (cosine, query
+The split is built by the pipeline's own pure functions (event_rows.read_events parses the rows, then
+sessions_lib.split_log: filter_rare_items -> hold_out_last per user -> sessionize), so gensim trains on
+exactly what the pipeline trains on and is asked exactly the validation and test queries the RelatedEvaluator
+asks. gensim's neighbours (cosine, query
 excluded) are scored by the same `metrics_lib.evaluate_source`; popularity buckets come from item counts in
 the training events. This project's figures are read from the newest RelatedEvaluator `evaluation.json` of a
 pipeline run (`make demo` makes one), so both sides come from one protocol.
@@ -11,7 +12,7 @@ pipeline run (`make demo` makes one), so both sides come from one protocol.
 
 gensim is an optional dev dependency (locked in requirements/requirements.lock); the pipeline never imports
 it. One module (about 400 lines): the split, gensim's training and its report are this benchmark's steps,
-read top to bottom; the split's reading and hold-out are bench/pipeline_split.py's.
+read top to bottom; the split's reading and hold-out are the package's (event_rows, sessions_lib).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.pipeline_split import held_out_histories, read_events
 from components.related_evaluator import metrics_lib
 from components.related_evaluator.metrics_lib import Query
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import Event, EventSource, SessionSettings
+from components.session_example_gen.event_rows import Event, read_events
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 
 DEFAULT_RATINGS = "work/data/ml-100k/ratings.tsv"
 DEFAULT_RUN_DIR = "work/runs/ml-100k"
@@ -76,14 +77,14 @@ def build_split(events: Iterable[Event], settings: SessionSettings) -> Reference
     test: list[Query] = []
     histories: list[list[str]] = []
     popularity: Counter = Counter()
-    for _, history in held_out_histories(events, settings):
+    for examples in sessions_lib.split_log(events, settings, settings.session_gap_seconds).users.values():
+        history = examples.history
         if history.test is not None:
             validation.append(Query(history.eval.item, history.eval.label))
             test.append(Query(history.test.item, history.test.label))
         popularity.update(event.item for event in history.train)
         histories.append([event.item for event in history.train])
-        result = sessions_lib.sessionize(history.train, settings.session_gap_seconds)
-        sentences.extend([item for item, _ in session] for session in result.sessions)
+        sentences.extend([item for item, _ in session] for session in examples.sessions.sessions)
     return ReferenceSplit(sentences, validation, test, dict(popularity), histories)
 
 

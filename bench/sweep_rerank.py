@@ -27,11 +27,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench.docs_section import write_section
-from bench.pipeline_split import held_out_histories, read_events
 from bench.reference_gensim import machine_description
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib, metrics_lib, rerank_lib
 from components.related_evaluator.catalogue_lib import Queries, Source
 from components.session_example_gen import sessions_lib
+from components.session_example_gen.event_rows import read_events
+from components.session_example_gen.session_settings import SessionSettings
 from formats import candidate_table, index_files
 
 START, END = "<!-- sweep-rerank:start -->", "<!-- sweep-rerank:end -->"
@@ -52,12 +53,13 @@ def latest(pattern: str) -> str:
     return found[-1]
 
 
-def rerank_depths(events_path: str, settings: sessions_lib.SessionSettings) -> list[list[list[str]]]:
+def rerank_depths(events_path: str, settings: SessionSettings) -> list[list[list[str]]]:
     """[depth-1 queries, depth-2 queries, ...] of the rerank split, recomputed from the log as
     SessionExampleGen does (sessions_lib's reference functions; the default EventSource columns)."""
     events = read_events(events_path, skip_bad_rows=True)  # the pipeline quarantines them
     depths: list[list[list[str]]] = [[] for _ in range(settings.rerank_transitions)]
-    for _, history in held_out_histories(events, settings):
+    for examples in sessions_lib.split_log(events, settings, settings.session_gap_seconds).users.values():
+        history = examples.history
         if history.test is not None:
             for depth, pair in enumerate(history.rerank):
                 depths[depth].append([pair.item, pair.label])
@@ -109,7 +111,7 @@ def load_run(run_dir: str, events: str | None, rerank_transitions: int, cache: s
         },
     }
     if events:
-        settings = sessions_lib.SessionSettings(rerank_transitions=rerank_transitions)
+        settings = SessionSettings(rerank_transitions=rerank_transitions)
         depths = rerank_depths(events, settings)
         recomputed = collections.Counter(tuple(q) for depth in depths for q in depth)
         if recomputed != collections.Counter(tuple(q) for q in data["rerank"]):
@@ -184,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rerank-transitions",
         type=int,
-        default=sessions_lib.SessionSettings().rerank_transitions,
+        default=SessionSettings().rerank_transitions,
         help="SessionSettings.rerank_transitions of the run (with --events)",
     )
     parser.add_argument("--cache", help="JSON cache of the loaded artifacts (skips TensorFlow on reruns)")

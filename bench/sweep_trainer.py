@@ -32,7 +32,7 @@ from bench.sweep_cooccurrence import evaluate_lists, window_pairs
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator import metrics_lib
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import SessionSettings
+from components.session_example_gen.session_settings import SessionSettings
 
 START, END = "<!-- sweep-trainer:start -->", "<!-- sweep-trainer:end -->"
 

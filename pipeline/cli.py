@@ -422,7 +422,7 @@ def settings_from_args(args):
 
     from components.related_pusher.push_policy import PushSettings
     from components.scann_indexer.index_lib import IndexSettings
-    from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+    from components.session_example_gen.session_settings import EventSource, SessionSettings
     from pipeline.config import (
         EvaluationSettings,
         MySQLSettings,

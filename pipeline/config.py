@@ -10,7 +10,7 @@ from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator.blend_lib import BlendSettings
 from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.index_lib import IndexSettings
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 from trainer_module.settings import TrainerSettings
 
 DEFAULT_PIPELINE_NAME = "pin2vec"

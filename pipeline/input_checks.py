@@ -4,7 +4,7 @@ column is reported in about a second rather than after the tens of seconds Tenso
 from __future__ import annotations
 
 from components.session_example_gen import spans_lib
-from components.session_example_gen.sessions_lib import check_input_files, list_input_files
+from components.session_example_gen.input_files import check_input_files, list_input_files
 from pipeline.config import PipelineSettings
 from pipeline.flag_names import name_flags
 

@@ -7,7 +7,7 @@ import os
 
 from tfx import v1 as tfx
 
-from components.session_example_gen.sessions_lib import fingerprint_inputs
+from components.session_example_gen.input_files import fingerprint_inputs
 from components.session_example_gen.spans_lib import has_span_spec
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.pipeline import create_pipeline

@@ -13,7 +13,7 @@ from tfx.dsl.compiler import constants as compiler_constants
 from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.session_example_gen import spans_lib
-from components.session_example_gen.sessions_lib import list_input_files
+from components.session_example_gen.input_files import list_input_files
 from pipeline.config import (
     PipelineSettings,
     RunSettings,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
-from components.related_evaluator.report_lib import paired_rows
+from components.related_evaluator.report_view import paired_rows
 from formats.coldstart import describe_coverage
 from formats.evaluation_result import COVERAGE_KEY
 from pipeline.config import RunSettings

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from components.session_example_gen.sessions_lib import EventSource
+from components.session_example_gen.session_settings import EventSource
 from pipeline.config import PipelineSettings, default_eval_user_share, default_statistics_skip_train
 from pipeline.pipeline import create_pipeline
 

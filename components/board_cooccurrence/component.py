@@ -16,7 +16,8 @@ from components.board_cooccurrence.board_lib import BoardSettings, settings_to_j
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.session_example_gen.component import Quarantine
-from components.session_example_gen.sessions_lib import EventSource, fingerprint_inputs
+from components.session_example_gen.input_files import fingerprint_inputs
+from components.session_example_gen.session_settings import EventSource
 
 
 class BoardCooccurrenceSpec(types.ComponentSpec):

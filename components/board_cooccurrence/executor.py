@@ -25,7 +25,7 @@ from tfx.dsl.components.base import base_beam_executor
 from components.board_cooccurrence import board_lib
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.executor import assemble_table
-from components.session_example_gen import sessions_lib
+from components.session_example_gen import input_files, run_counts, session_settings
 from components.session_example_gen.executor import (
     keep_quarantine,
     kept_quarantine_file,
@@ -102,7 +102,7 @@ def _rank(merged, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
-    source: sessions_lib.EventSource,
+    source: session_settings.EventSource,
     settings: board_lib.BoardSettings,
     quarantine_file: str,
     out_dir: str,
@@ -143,14 +143,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         settings = board_lib.settings_from_json(exec_properties.get(CONFIG_KEY, ""))
         candidates = output_dict[CANDIDATES_KEY][0]
         quarantine = output_dict[QUARANTINE_KEY][0]
-        files = sessions_lib.list_input_files(path)
-        sessions_lib.check_input_files(files, source)
+        files = input_files.list_input_files(path)
+        input_files.check_input_files(files, source)
         quarantine_file = os.path.join(quarantine.uri, QUARANTINE_FILE)
         with tempfile.TemporaryDirectory() as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, settings, quarantine_file, scratch)
             counts = read_metrics(p.result)
-            if sessions_lib.too_many_bad_rows(counts, settings.max_bad_share):  # fails, naming the kept copy
+            if run_counts.too_many_bad_rows(counts, settings.max_bad_share):  # fails, naming the kept copy
                 quarantine_file = keep_quarantine(quarantine_file, kept_quarantine_file(quarantine.uri))
             check_counts(path, counts, settings, quarantine_file)
             meta = {"source": SOURCE_NAME, **dataclasses.asdict(settings)}
@@ -164,20 +164,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "Board co-occurrence for %d items from %s (%s) written to %s",
             len(table.items),
             path,
-            sessions_lib.summary(counts),
+            run_counts.summary(counts),
             candidates.uri,
         )
 
 
-def source_to_json(source: sessions_lib.EventSource) -> str:
+def source_to_json(source: session_settings.EventSource) -> str:
     """The columns to read (everything but the path, which travels as its own property)."""
     return json.dumps({k: v for k, v in dataclasses.asdict(source).items() if k != "path"}, sort_keys=True)
 
 
-def source_from_json(path: str, text: str) -> sessions_lib.EventSource:
+def source_from_json(path: str, text: str) -> session_settings.EventSource:
     fields = json.loads(text)
     fields["actions"] = tuple(fields.get("actions", ()))
-    return sessions_lib.EventSource(path=path, **fields)
+    return session_settings.EventSource(path=path, **fields)
 
 
 def check_counts(
@@ -187,7 +187,7 @@ def check_counts(
     rows, bad = counts.get("rows_read", 0), counts.get("bad_rows", 0)
     if rows == 0 or counts.get("events_read", 0) == 0:
         raise ValueError(f"no collection rows read from {path!r} (--collections)")
-    if sessions_lib.too_many_bad_rows(counts, settings.max_bad_share):
+    if run_counts.too_many_bad_rows(counts, settings.max_bad_share):
         raise ValueError(
             f"{bad} of {rows} collection rows ({bad / rows:.2%}) of {path!r} are malformed, more than "
             f"max_bad_share={settings.max_bad_share:.2%}; the bad rows are listed in {quarantine}"

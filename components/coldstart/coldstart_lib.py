@@ -16,14 +16,14 @@ from collections.abc import Iterable
 import numpy as np
 
 from components.cooccurrence import cooccurrence_lib
-from components.session_example_gen import sessions_lib
+from components.session_example_gen import event_rows, sessions_lib
 from formats import candidate_table
 
 SOURCE_NAME = "coldstart"
 
 
 def user_window_pairs(
-    events: Iterable[sessions_lib.Event], gap_seconds: int | None, window: int
+    events: Iterable[event_rows.Event], gap_seconds: int | None, window: int
 ) -> list[tuple[str, str]]:
     """One user's (item, label) pairs over all their events: the sessions and window of SessionExampleGen,
     without its min_count cut and hold-out."""
@@ -40,14 +40,14 @@ def pair_rows(pairs: list[tuple[str, str]], vocabulary: np.ndarray) -> tuple[np.
 
 
 def coldstart_table(
-    events: Iterable[sessions_lib.Event],
+    events: Iterable[event_rows.Event],
     gap_seconds: int | None,
     window: int,
     settings: cooccurrence_lib.CooccurrenceSettings,
 ) -> candidate_table.CandidateTable:
     """In memory: events -> the table (popularity: engagements per item). The Beam executor must match it."""
     events = list(events)
-    by_user: dict[str, list[sessions_lib.Event]] = {}
+    by_user: dict[str, list[event_rows.Event]] = {}
     for event in events:
         by_user.setdefault(event.user, []).append(event)
     pairs = [pair for user in by_user.values() for pair in user_window_pairs(user, gap_seconds, window)]

@@ -21,12 +21,8 @@ from components.coldstart import executor
 from components.cooccurrence.component import RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.session_example_gen import spans_lib
-from components.session_example_gen.sessions_lib import (
-    EventSource,
-    SessionSettings,
-    encode_config,
-    fingerprint_inputs,
-)
+from components.session_example_gen.input_files import fingerprint_inputs
+from components.session_example_gen.session_settings import EventSource, SessionSettings, encode_config
 
 
 class ColdStartCandidatesSpec(types.ComponentSpec):

@@ -24,7 +24,7 @@ from tfx.dsl.components.base import base_beam_executor
 from components.coldstart import coldstart_lib as lib
 from components.cooccurrence import cooccurrence_lib
 from components.cooccurrence.executor import assemble_table
-from components.session_example_gen import sessions_lib, spans_lib
+from components.session_example_gen import event_rows, input_files, session_settings, spans_lib
 from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
 from formats import candidate_table
 
@@ -69,7 +69,7 @@ def _by_user(events: list[tuple]) -> Iterator[tuple[str, list[tuple]]]:
 
 def _user_rows(user_chunks, vocabulary: np.ndarray, gap: int | None, window: int):
     _, chunks = user_chunks
-    events = [sessions_lib.Event(*event) for chunk in chunks for event in chunk]
+    events = [event_rows.Event(*event) for chunk in chunks for event in chunk]
     return lib.pair_rows(lib.user_window_pairs(events, gap, window), vocabulary)
 
 
@@ -106,8 +106,8 @@ def _sum_arrays(arrays) -> np.ndarray:
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
-    source: sessions_lib.EventSource,
-    sessions: sessions_lib.SessionSettings,
+    source: session_settings.EventSource,
+    sessions: session_settings.SessionSettings,
     settings: cooccurrence_lib.CooccurrenceSettings,
     out_dir: str,
 ) -> None:
@@ -154,7 +154,7 @@ def window_files(path: str, examples: list[types.Artifact]) -> list[str]:
                 f"{path}: a span pattern, but SessionExampleGen's Examples record no span selection"
             )
         return list(spans_lib.SpanSelection.from_json(recorded).files)
-    return sessions_lib.list_input_files(path)
+    return input_files.list_input_files(path)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -163,11 +163,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]):
         self._log_startup(input_dict, output_dict, exec_properties)
         path = exec_properties[INPUT_PATH_KEY]
-        source, sessions = sessions_lib.decode_config(path, exec_properties[INPUT_CONFIG_KEY])
+        source, sessions = session_settings.decode_config(path, exec_properties[INPUT_CONFIG_KEY])
         settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
         candidates = output_dict[CANDIDATES_KEY][0]
         files = window_files(path, input_dict.get(EXAMPLES_KEY) or [])
-        sessions_lib.check_input_files(files, source)
+        input_files.check_input_files(files, source)
         with tempfile.TemporaryDirectory() as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, sessions, settings, scratch)

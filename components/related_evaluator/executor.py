@@ -23,12 +23,13 @@ from components.related_evaluator import (
     evaluation_lib,
     metrics_lib,
     provenance_lib,
-    report_lib,
+    report_html,
+    report_markdown,
     rerank_lib,
     stability_lib,
 )
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
-from components.session_example_gen.sessions_lib import REPORTED_COUNTERS
+from components.session_example_gen.run_counts import REPORTED_COUNTERS
 from formats import candidate_table, coldstart, evaluation_result, index_files, titles
 from formats.index_searcher import PAD_ID, RelatedItemsSearcher
 from trainer_module import features
@@ -369,11 +370,11 @@ class Executor(base_executor.BaseExecutor):
         )
         evaluation_result.write_evaluation(evaluation.uri, result)
         with open(os.path.join(evaluation.uri, evaluation_result.REPORT_HTML), "w", encoding="utf-8") as f:
-            f.write(report_lib.render_html(result, history, titles))
+            f.write(report_html.render_html(result, history, titles))
         with open(
             os.path.join(evaluation.uri, evaluation_result.REPORT_MARKDOWN), "w", encoding="utf-8"
         ) as f:
-            f.write(report_lib.render_markdown(result, history, titles))
+            f.write(report_markdown.render_markdown(result, history, titles))
 
         evaluation.set_string_custom_property("best_source", best)
         evaluation.set_float_custom_property("blend_weight", weight)

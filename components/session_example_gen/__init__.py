@@ -6,7 +6,8 @@ that importing the settings does not pull in TensorFlow.
 
 from typing import Any
 
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings, fingerprint_inputs
+from components.session_example_gen.input_files import fingerprint_inputs
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 
 __all__ = ["EventSource", "Quarantine", "SessionExampleGen", "SessionSettings", "fingerprint_inputs"]
 

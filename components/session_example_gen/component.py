@@ -10,12 +10,8 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.session_example_gen import driver, executor, spans_lib
-from components.session_example_gen.sessions_lib import (
-    EventSource,
-    SessionSettings,
-    encode_config,
-    fingerprint_inputs,
-)
+from components.session_example_gen.input_files import fingerprint_inputs
+from components.session_example_gen.session_settings import EventSource, SessionSettings, encode_config
 
 
 class Quarantine(types.Artifact):

@@ -20,7 +20,7 @@ from tfx.orchestration.portable import base_driver as ir_base_driver
 from tfx.orchestration.portable import data_types
 from tfx.proto.orchestration import driver_output_pb2
 
-from components.session_example_gen import sessions_lib, spans_lib
+from components.session_example_gen import input_files, spans_lib
 
 # Exec property keys (the component spec uses the same names).
 INPUT_PATH_KEY = "input_path"
@@ -45,7 +45,7 @@ def resolve_exec_properties(exec_properties: dict[str, Any]) -> dict[str, Any]:
     )
     resolved = dict(exec_properties)
     resolved[SPAN_SELECTION_KEY] = selection.to_json()
-    resolved[INPUT_FINGERPRINT_KEY] = sessions_lib.fingerprint_files(selection.files)
+    resolved[INPUT_FINGERPRINT_KEY] = input_files.fingerprint_files(selection.files)
     return resolved
 
 

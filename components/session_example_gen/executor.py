@@ -1,7 +1,8 @@
-"""SessionExampleGen executor: wires `sessions_lib` into a Beam pipeline and records what it counted.
+"""SessionExampleGen executor: wires the package's pure modules into a Beam pipeline, records what it counted.
 
-Thin on purpose: every decision about rows, sessions and pairs is in `sessions_lib`; this file only reads the
-exec properties, fans the work out over Beam, writes the splits and the quarantine, and reports.
+Thin on purpose: every decision about input files (`input_files`), rows (`event_rows`), sessions and pairs
+(`sessions_lib`) and the run's counts (`run_counts`) is made in those modules; this file only reads the exec
+properties, fans the work out over Beam, writes the splits and the quarantine, and reports.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from components.session_example_gen import sessions_lib as lib
-from components.session_example_gen import spans_lib, tfrecord_files
+from components.session_example_gen import (
+    event_rows,
+    input_files,
+    run_counts,
+    sessions_lib,
+    spans_lib,
+    tfrecord_files,
+)
 from components.session_example_gen.pair_example import PairEncoder
+from components.session_example_gen.session_settings import EventSource, SessionSettings, decode_config
 
 # Exec property and output keys (the component spec uses the same names).
 INPUT_PATH_KEY = "input_path"
@@ -54,7 +62,7 @@ class _Counting(beam.DoFn):
 
     def _inc(self, name: str, n: int = 1) -> None:
         if name not in self._counters:
-            self._counters[name] = beam.metrics.Metrics.counter(lib.METRICS_NAMESPACE, name)
+            self._counters[name] = beam.metrics.Metrics.counter(run_counts.METRICS_NAMESPACE, name)
         if n:
             self._counters[name].inc(n)
 
@@ -62,11 +70,11 @@ class _Counting(beam.DoFn):
 class _ParseBatches(_Counting):
     """RowBatch -> one list of event tuples; malformed rows go to the `bad` output as quarantine lines."""
 
-    def __init__(self, source: lib.EventSource):
+    def __init__(self, source: EventSource):
         self._source = source
 
-    def process(self, batch: lib.RowBatch) -> Iterator[Any]:
-        parsed = lib.parse_batch(batch, self._source)
+    def process(self, batch: input_files.RowBatch) -> Iterator[Any]:
+        parsed = event_rows.parse_batch(batch, self._source)
         for name, count in parsed.counts.items():
             self._inc(name, count)
         for line in parsed.bad:
@@ -84,7 +92,7 @@ class _FrequentItems(beam.CombineFn):
     def create_accumulator(self) -> Counter:
         return Counter()
 
-    def add_input(self, counts: Counter, events: list[lib.EventTuple]) -> Counter:
+    def add_input(self, counts: Counter, events: list[event_rows.EventTuple]) -> Counter:
         counts.update(e[1] for e in events)
         return counts
 
@@ -95,10 +103,10 @@ class _FrequentItems(beam.CombineFn):
         return merged
 
     def extract_output(self, counts: Counter) -> frozenset[str]:
-        return frozenset(item for item, n in counts.items() if lib.is_frequent(n, self._min_count))
+        return frozenset(item for item, n in counts.items() if sessions_lib.is_frequent(n, self._min_count))
 
 
-def _by_user(events: list[lib.EventTuple]) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
+def _by_user(events: list[event_rows.EventTuple]) -> Iterator[tuple[str, list[tuple[str, int, int]]]]:
     """One element per user of the batch (not per event): fewer, larger elements to group."""
     grouped: dict[str, list[tuple[str, int, int]]] = {}
     for user, item, ts, seq in events:
@@ -110,7 +118,7 @@ class _UserExamples(_Counting):
     """One user's events -> serialized train pairs (one list, main) and held-out eval/test/rerank pairs
     (tagged, one list each)."""
 
-    def __init__(self, settings: lib.SessionSettings, gap_seconds: int | None):
+    def __init__(self, settings: SessionSettings, gap_seconds: int | None):
         self._settings = settings
         self._gap_seconds = gap_seconds
 
@@ -120,15 +128,13 @@ class _UserExamples(_Counting):
 
     def process(self, user_chunks, frequent: frozenset[str] | None = None) -> Iterator[Any]:
         user, chunks = user_chunks
-        events = [lib.Event(user, item, ts, seq) for chunk in chunks for item, ts, seq in chunk]
+        events = [event_rows.Event(user, item, ts, seq) for chunk in chunks for item, ts, seq in chunk]
         if frequent is not None:
             kept = [e for e in events if e.item in frequent]
             self._inc("dropped_rare_item_events", len(events) - len(kept))
             events = kept
-        settings = self._settings
-        history = lib.hold_out_last(
-            events, settings.eval_user_share, settings.rerank_transitions, settings.rerank_min_engagements
-        )
+        examples = sessions_lib.user_examples(events, self._settings, self._gap_seconds)
+        history = examples.history
         if history.test is not None:
             self._inc("pairs_eval")
             self._inc("pairs_test")
@@ -137,28 +143,23 @@ class _UserExamples(_Counting):
             if history.rerank:
                 self._inc("pairs_rerank", len(history.rerank))
                 yield beam.pvalue.TaggedOutput("rerank", [self._encoder.encode(*p) for p in history.rerank])
-        result = lib.sessionize(history.train, self._gap_seconds)
-        self._inc("sessions", len(result.sessions))
-        self._inc("dropped_short_sessions", result.dropped_short)
-        self._inc("dropped_repeated_events", result.dropped_repeats)
-        records = [
-            self._encoder.encode(*pair)
-            for session in result.sessions
-            for pair in lib.session_pairs(session, self._settings.window)
-        ]
+        self._inc("sessions", len(examples.sessions.sessions))
+        self._inc("dropped_short_sessions", examples.sessions.dropped_short)
+        self._inc("dropped_repeated_events", examples.sessions.dropped_repeats)
+        records = [self._encoder.encode(*pair) for pair in examples.train]
         self._inc("pairs_train", len(records))
         if records:
             yield records
 
 
-def read_events(p: beam.Pipeline, files: list[str], source: lib.EventSource, quarantine_file: str):
+def read_events(p: beam.Pipeline, files: list[str], source: EventSource, quarantine_file: str):
     """Files -> a PCollection of event lists (one per batch of rows); malformed rows, with their reason, go
     to `quarantine_file`. Shared with BoardCooccurrence, which reads collections as events of boards."""
     parsed = (
         p
         | "ListFiles" >> beam.Create(files)
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadRows" >> beam.FlatMap(lib.read_row_batches, source)
+        | "ReadRows" >> beam.FlatMap(input_files.read_row_batches, source)
         | "ParseRows" >> beam.ParDo(_ParseBatches(source)).with_outputs(_BAD, main="events")
     )
     prefix, suffix = os.path.splitext(quarantine_file)
@@ -198,8 +199,8 @@ def keep_quarantine(quarantine_file: str, kept_file: str) -> str:
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
-    source: lib.EventSource,
-    settings: lib.SessionSettings,
+    source: EventSource,
+    settings: SessionSettings,
     split_uris: dict[str, str],
     quarantine_file: str,
     temp_dir: str,
@@ -233,8 +234,8 @@ def build_pipeline(
 
 def read_metrics(result: PipelineResult) -> dict[str, int]:
     """Counters summed over steps, from a finished run."""
-    query = result.metrics().query(MetricsFilter().with_namespace(lib.METRICS_NAMESPACE))
-    counts: dict[str, int] = dict.fromkeys(lib.REPORTED_COUNTERS, 0)
+    query = result.metrics().query(MetricsFilter().with_namespace(run_counts.METRICS_NAMESPACE))
+    counts: dict[str, int] = dict.fromkeys(run_counts.REPORTED_COUNTERS, 0)
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         counts[counter.key.metric.name] = counts.get(counter.key.metric.name, 0) + int(value or 0)
@@ -279,12 +280,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         input_path = exec_properties[INPUT_PATH_KEY]
-        source, settings = lib.decode_config(input_path, exec_properties[INPUT_CONFIG_KEY])
+        source, settings = decode_config(input_path, exec_properties[INPUT_CONFIG_KEY])
         if source.time_col is None and not source.sessions:
             raise ValueError(f"{input_path}: engagement events need a time column (--time-col) to be ordered")
         selection = input_spans(exec_properties)
-        files = list(selection.files) if selection else lib.list_input_files(input_path)
-        lib.check_input_files(files, source)
+        files = list(selection.files) if selection else input_files.list_input_files(input_path)
+        input_files.check_input_files(files, source)
 
         examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
         quarantine = artifact_utils.get_single_instance(output_dict[QUARANTINE_KEY])
@@ -304,12 +305,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             examples.split_names = artifact_utils.encode_split_names([s for s in SPLITS if s != "rerank"])
         examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(examples, "tfrecords_gzip")
-        for name in lib.REPORTED_COUNTERS:
+        for name in run_counts.REPORTED_COUNTERS:
             examples.set_int_custom_property(name, counts[name])
         fingerprint = exec_properties.get(INPUT_FINGERPRINT_KEY) or ""
         if selection is not None:
             record_spans(examples, selection)
-            fingerprint = fingerprint or lib.fingerprint_files(selection.files)
+            fingerprint = fingerprint or input_files.fingerprint_files(selection.files)
         examples.set_string_custom_property(INPUT_FINGERPRINT_KEY, fingerprint)
         quarantine.set_int_custom_property("bad_rows", counts["bad_rows"])
         quarantine.set_int_custom_property("rows_read", counts["rows_read"])
@@ -318,7 +319,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "SessionExampleGen %s (%d file(s)): %s; quarantine %s",
             input_path,
             len(files),
-            lib.summary(counts),
+            run_counts.summary(counts),
             quarantine_file,
         )
         if counts["pairs_eval"] == 0:
@@ -334,6 +335,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 input_path,
                 settings.rerank_min_engagements,
             )
-        if lib.too_many_bad_rows(counts, settings.max_bad_share):  # the run fails, naming the kept copy
+        if run_counts.too_many_bad_rows(
+            counts, settings.max_bad_share
+        ):  # the run fails, naming the kept copy
             quarantine_file = keep_quarantine(quarantine_file, kept_quarantine_file(quarantine.uri))
-        lib.check_counts(input_path, counts, settings, quarantine_file)
+        run_counts.check_counts(input_path, counts, settings, quarantine_file)

@@ -208,7 +208,7 @@ def list_pattern_paths(pattern: str) -> list[str]:
         return sorted(str(p) for p in fileio.glob(glob_pattern))
     import glob
 
-    # Hidden and marker files (.crc, _SUCCESS) are not data, as in `sessions_lib.list_input_files`.
+    # Hidden and marker files (.crc, _SUCCESS) are not data, as in `input_files.list_input_files`.
     paths = [p for p in glob.glob(glob_pattern) if not os.path.basename(p).startswith((".", "_"))]
     files = sorted(p for p in paths if os.path.isfile(p))
     if not files and any(os.path.isdir(p) for p in paths):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.bench_quick_data import load_sessions
-from components.session_example_gen.sessions_lib import Event, sessionize
+from components.session_example_gen.event_rows import Event
+from components.session_example_gen.sessions_lib import sessionize
 
 
 def test_same_second_events_follow_the_pipelines_order_not_item_ids(tmp_path):

@@ -14,7 +14,8 @@ import pytest
 from bench import reference_gensim as ref
 from components.related_evaluator.metrics_lib import Query
 from components.session_example_gen import sessions_lib
-from components.session_example_gen.sessions_lib import Event, SessionSettings
+from components.session_example_gen.event_rows import Event
+from components.session_example_gen.session_settings import SessionSettings
 
 EVALUATION_FIXTURE = pathlib.Path(__file__).parents[1] / "components" / "data" / "evaluation.json"
 

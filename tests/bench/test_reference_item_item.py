@@ -7,7 +7,7 @@ import pytest
 
 from bench import reference_item_item as ref
 from bench.reference_gensim import build_split
-from components.session_example_gen.sessions_lib import SessionSettings
+from components.session_example_gen.session_settings import SessionSettings
 from tests.bench.test_reference_gensim import tiny_log
 
 # Three users over items a, b, c: u0 {a, b}, u1 {a, b, c}, u2 {c}.

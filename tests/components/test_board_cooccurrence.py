@@ -14,7 +14,7 @@ from components.board_cooccurrence.component import BoardCooccurrence
 from components.board_cooccurrence.executor import Executor, source_to_json
 from components.cooccurrence.component import RelatedCandidates
 from components.session_example_gen.component import Quarantine
-from components.session_example_gen.sessions_lib import EventSource
+from components.session_example_gen.session_settings import EventSource
 from formats import candidate_table
 
 # Board b1: a, b, c (3 items: each pair weighs 1/2); b2: a, b (1 pair, weight 1); b3: d alone (no pair).

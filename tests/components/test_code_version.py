@@ -12,7 +12,7 @@ from components.code_version import (
     code_version,
     module_closure,
 )
-from components.session_example_gen.sessions_lib import EventSource
+from components.session_example_gen.session_settings import EventSource
 from pipeline.config import PipelineSettings
 from pipeline.pipeline import create_pipeline
 from tests.e2e.expected import COMPONENTS
@@ -95,3 +95,15 @@ def test_every_step_with_project_code_carries_its_code_version(tmp_path):
     assert versions["CooccurrenceCandidates"] == code_version("components.cooccurrence.executor")
     assert versions["Trainer"] == code_version("trainer_module.run")
     assert len(set(versions.values())) == len(versions), versions
+
+
+def test_modules_split_out_of_a_step_stay_in_its_code_version():
+    """The SessionExampleGen and run-report modules split along their seams are still loaded by the executors
+    that run them, so editing any of them reruns those steps."""
+    session_modules = ("session_settings", "input_files", "event_rows", "sessions_lib", "run_counts")
+    for executor in ("session_example_gen", "coldstart", "board_cooccurrence"):
+        closure = module_closure([f"components.{executor}.executor"])
+        assert {f"components.session_example_gen.{name}" for name in session_modules} <= set(closure)
+    report_modules = ("report_view", "report_html", "report_markdown", "svg_charts", "stability_report")
+    closure = module_closure(["components.related_evaluator.executor"])
+    assert {f"components.related_evaluator.{name}" for name in report_modules} <= set(closure)

@@ -12,8 +12,8 @@ from components.coldstart.component import ColdStartCandidates
 from components.coldstart.executor import Executor, window_files
 from components.cooccurrence.component import RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
-from components.session_example_gen import sessions_lib, spans_lib
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings, encode_config
+from components.session_example_gen import event_rows, session_settings, spans_lib
+from components.session_example_gen.session_settings import EventSource, SessionSettings, encode_config
 from formats import candidate_table
 
 # u1 binges a, b, c; u2 a, b then (after a gap) the rare r with d; u3 engages `lonely` alone, once.
@@ -31,7 +31,7 @@ SESSIONS = SessionSettings(min_count=2, session_gap_seconds=600, window=3)
 
 
 def _events():
-    return [sessions_lib.Event(u, i, t, n) for n, (u, i, t) in enumerate(ROWS)]
+    return [event_rows.Event(u, i, t, n) for n, (u, i, t) in enumerate(ROWS)]
 
 
 def test_rare_items_and_single_engagements_get_rows():
@@ -100,7 +100,7 @@ def test_component_carries_sessionexamplegen_config(tmp_path):
     examples = types.Channel(type=standard_artifacts.Examples)
     component = ColdStartCandidates(examples, EventSource(path=str(path)), SESSIONS, input_fingerprint="f")
     props = component.exec_properties
-    assert sessions_lib.decode_config(str(path), props["input_config"])[1] == SESSIONS
+    assert session_settings.decode_config(str(path), props["input_config"])[1] == SESSIONS
     assert props["input_fingerprint"] == "f" and props["code_version"]
 
 

@@ -13,10 +13,10 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.session_example_gen import sessions_lib as lib
+from components.session_example_gen import event_rows, input_files, run_counts, session_settings, sessions_lib
 from components.session_example_gen.component import Quarantine, SessionExampleGen
 from components.session_example_gen.executor import Executor, keep_quarantine, kept_quarantine_file
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 from trainer_module import features
 
 T0 = 1_000_000_000
@@ -52,7 +52,7 @@ def _run(tmp_path, source, settings=None, quarantine_uri=None):
     quarantine.uri = quarantine_uri or str(tmp_path / "quarantine")
     exec_properties = {
         "input_path": source.path,
-        "input_config": lib.encode_config(source, settings or SessionSettings()),
+        "input_config": session_settings.encode_config(source, settings or SessionSettings()),
         "input_fingerprint": "test",
     }
     Executor().Do({}, {"examples": [examples], "quarantine": [quarantine]}, exec_properties)
@@ -72,7 +72,7 @@ def _read_split(examples, split):
         feature = tf.train.Example.FromString(record.numpy()).features.feature
         assert set(feature) == {features.ITEM, features.LABEL, features.TIMESTAMP}
         pairs.append(
-            lib.Pair(
+            sessions_lib.Pair(
                 feature[features.ITEM].bytes_list.value[0].decode(),
                 feature[features.LABEL].bytes_list.value[0].decode(),
                 feature[features.TIMESTAMP].int64_list.value[0],
@@ -87,7 +87,7 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     _write_tsv(path, rows, bad_lines=["u9\titem1\tnot-a-time"])  # 1 bad row of 303: under 1%
     examples, quarantine = _run(tmp_path, EventSource(path=str(path)))
 
-    expected = lib.events_to_pairs([lib.Event(*r) for r in rows], SessionSettings())
+    expected = sessions_lib.events_to_pairs([event_rows.Event(*r) for r in rows], SessionSettings())
     train, evaluation = _read_split(examples, "train"), _read_split(examples, "eval")
     assert train == collections.Counter(expected.train)
     assert evaluation == collections.Counter(expected.eval)
@@ -99,7 +99,7 @@ def test_tsv_log_to_examples_matching_the_reference(tmp_path):
     splits = ["Split-eval", "Split-rerank", "Split-test", "Split-train"]
     assert sorted(os.listdir(examples.uri)) == splits  # no temp files
 
-    props = {name: examples.get_int_custom_property(name) for name in lib.REPORTED_COUNTERS}
+    props = {name: examples.get_int_custom_property(name) for name in run_counts.REPORTED_COUNTERS}
     assert props["rows_read"] == len(rows) + 1
     assert props["events_read"] == len(rows)
     assert props["bad_rows"] == props["bad_row_bad_timestamp"] == 1
@@ -168,15 +168,15 @@ def test_presessionized_input(tmp_path):
     # test and trains on nothing; "c a a b" holds out (c -> a) and (a -> b), the repeated "a" counting once;
     # two-item lines train. "d" (3 events) is rare.
     first_lines = (0, 6, 12)
-    evaluation = {lib.Pair("a", "b", 1 + n): 1 for n in first_lines} | {
-        lib.Pair("c", "a", 3 + n): 1 for n in first_lines
+    evaluation = {sessions_lib.Pair("a", "b", 1 + n): 1 for n in first_lines} | {
+        sessions_lib.Pair("c", "a", 3 + n): 1 for n in first_lines
     }
-    test = {lib.Pair("b", "c", 1 + n): 1 for n in first_lines} | {
-        lib.Pair("a", "b", 3 + n): 1 for n in first_lines
+    test = {sessions_lib.Pair("b", "c", 1 + n): 1 for n in first_lines} | {
+        sessions_lib.Pair("a", "b", 3 + n): 1 for n in first_lines
     }
-    train = {lib.Pair("b", "c", 2 + n): 1 for n in first_lines} | {
-        lib.Pair("a", "c", 19): 1,
-        lib.Pair("b", "a", 20): 1,
+    train = {sessions_lib.Pair("b", "c", 2 + n): 1 for n in first_lines} | {
+        sessions_lib.Pair("a", "c", 19): 1,
+        sessions_lib.Pair("b", "a", 20): 1,
     }
     assert _read_split(examples, "eval") == collections.Counter(evaluation)
     assert _read_split(examples, "test") == collections.Counter(test)
@@ -209,8 +209,8 @@ def test_parquet_directory_input_with_iso_timestamps(tmp_path):
     source = EventSource(path=str(data), user_col="uid", item_col="item", time_col="when")
     examples, _ = _run(tmp_path, source)
 
-    shifted = [lib.Event(u[1:], i, ts - T0 + 1_700_000_000) for u, i, ts in rows]
-    expected = lib.events_to_pairs(shifted, SessionSettings())
+    shifted = [event_rows.Event(u[1:], i, ts - T0 + 1_700_000_000) for u, i, ts in rows]
+    expected = sessions_lib.events_to_pairs(shifted, SessionSettings())
     assert _read_split(examples, "train") == collections.Counter(expected.train)
     assert _read_split(examples, "eval") == collections.Counter(expected.eval)
     assert _read_split(examples, "rerank") == collections.Counter(expected.rerank)
@@ -231,8 +231,11 @@ def test_component_spec_carries_json_config_and_fingerprint(tmp_path):
     component = SessionExampleGen(EventSource(path=str(path)), settings)
     props = component.exec_properties
     assert props["input_path"] == str(path)
-    assert lib.decode_config(str(path), props["input_config"]) == (EventSource(path=str(path)), settings)
-    assert props["input_fingerprint"] == lib.fingerprint_inputs(str(path))
+    assert session_settings.decode_config(str(path), props["input_config"]) == (
+        EventSource(path=str(path)),
+        settings,
+    )
+    assert props["input_fingerprint"] == input_files.fingerprint_inputs(str(path))
     assert set(component.outputs) == {"examples", "quarantine"}
     assert component.outputs["quarantine"].type_name == "pin2vec.Quarantine"
     explicit = SessionExampleGen(EventSource(path="gs://bucket/logs/*.csv"), input_fingerprint="v1")

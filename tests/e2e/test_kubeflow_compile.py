@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from components.session_example_gen.sessions_lib import EventSource
+from components.session_example_gen.session_settings import EventSource
 from components.session_example_gen.spans_lib import range_config_from_json
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.kubeflow_runner import compile_kubeflow, resolve_input_fingerprint

@@ -10,7 +10,7 @@ import pytest
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.index_lib import IndexSettings
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 from formats import push_records, serving_layout
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.local_runner import run_local

@@ -13,7 +13,7 @@ from ml_metadata import metadata_store
 from tfx import v1 as tfx
 
 from components.session_example_gen.component import SessionExampleGen
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 from components.session_example_gen.spans_lib import rolling_range
 from engagement_data.synthetic_daily import DailySettings, generate_daily
 from pipeline.config import RunSettings

@@ -10,14 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.session_example_gen.sessions_lib import (
-    Event,
-    EventSource,
-    list_input_files,
-    parse_row,
-    read_rows,
-    sessionize,
-)
+from components.session_example_gen.event_rows import Event, parse_row
+from components.session_example_gen.input_files import list_input_files, read_rows
+from components.session_example_gen.session_settings import EventSource
+from components.session_example_gen.sessions_lib import sessionize
 from engagement_data import synthetic as syn
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.session_example_gen.sessions_lib import EventSource, list_input_files, parse_row, read_rows
+from components.session_example_gen.event_rows import parse_row
+from components.session_example_gen.input_files import list_input_files, read_rows
+from components.session_example_gen.session_settings import EventSource
 from engagement_data import synthetic as syn
 from engagement_data import synthetic_boards as sb
 from engagement_data import synthetic_boards_measure as sbm

@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from components.session_example_gen.sessions_lib import (
-    EventSource,
-    parse_session_line,
-    read_rows,
-)
+from components.session_example_gen.event_rows import parse_session_line
+from components.session_example_gen.input_files import read_rows
+from components.session_example_gen.session_settings import EventSource
 from engagement_data import text_sessions as ts
 from pipeline import cli
 

@@ -1,4 +1,5 @@
-"""report_lib: the run report renders every figure of an evaluation, escapes user data, draws its charts."""
+"""The run report: its view model (report_view) and its HTML and Markdown renderers show every figure of an
+evaluation, escape user data and draw their charts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from components.related_evaluator import embedding_map_lib, provenance_lib, report_lib, svg_charts
+from components.related_evaluator import embedding_map_lib, provenance_lib, report_view, svg_charts
+from components.related_evaluator.report_html import render_html
+from components.related_evaluator.report_markdown import render_markdown, sparkline
 
 DATA = pathlib.Path(__file__).parent / "data"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -43,19 +46,19 @@ def chart_titles(page: str) -> list[str]:
 
 
 def test_headline_names_the_best_source_and_its_ratios(evaluation, history):
-    best, best_hr, others = report_lib.headline(evaluation)
+    best, best_hr, others = report_view.headline(evaluation)
     assert (best, best_hr) == ("blend", 0.1527)
     assert [(c.source, c.hit_rate) for c in others] == [("pin2vec", 0.1018), ("cooccurrence", 0.1304)]
     assert others[1].ratio == pytest.approx(0.1527 / 0.1304)
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert "test HR@10 <b>0.153</b> vs pin2vec 0.102 (1.50x); cooccurrence 0.130 (1.17x)" in page
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "test HR@10 **0.153** vs pin2vec 0.102 (1.50x); cooccurrence 0.130 (1.17x)" in markdown
 
 
 def test_every_metric_of_every_source_and_split_is_shown(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     for split in ("validation", "test"):
         for source in evaluation["sources"]:
             metrics = evaluation["splits"][split][source]
@@ -78,8 +81,8 @@ def test_every_metric_of_every_source_and_split_is_shown(evaluation, history):
 
 
 def test_popularity_bucket_table(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "| head | 520 | 0.119 / 0.048 | 0.148 / 0.060 | 0.171 / 0.069 |" in markdown
     assert "| tail | 122 | 0.066 / 0.027 | 0.082 / 0.034 | 0.107 / 0.043 |" in markdown
     tail = re.search(r'<tr><td class="l">tail</td>(.*?)</tr>', page).group(1)
@@ -96,7 +99,7 @@ def test_popularity_bucket_table(evaluation, history):
 
 
 def test_one_svg_per_chart_and_the_loss_curve_draws_every_epoch(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert chart_titles(page) == [
         "Training loss per epoch",
         "HR@K on the test split",
@@ -120,42 +123,42 @@ def test_one_svg_per_chart_and_the_loss_curve_draws_every_epoch(evaluation, hist
 
 
 def test_loss_as_sparkline_and_table_in_markdown(history, evaluation):
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "- loss: `█▄▂▁▁` 5.910 -> 3.850" in markdown
     assert "| 5 | 3.850 | 4.500 |" in markdown
-    assert report_lib.sparkline([1.0, 1.0]) == "▁▁"
-    assert report_lib.sparkline([0.0, 7.0, 3.5]) == "▁█▅"
-    assert report_lib.sparkline([]) == ""
+    assert sparkline([1.0, 1.0]) == "▁▁"
+    assert sparkline([0.0, 7.0, 3.5]) == "▁█▅"
+    assert sparkline([]) == ""
 
 
 def test_missing_history_gives_the_note_instead_of_a_chart(evaluation):
-    page = report_lib.render_html(evaluation, None, TITLES)
-    assert report_lib.NO_HISTORY_NOTE in page
+    page = render_html(evaluation, None, TITLES)
+    assert report_view.NO_HISTORY_NOTE in page
     assert "Training loss per epoch" not in chart_titles(page)
     assert len(svgs(page)) == 3
-    assert report_lib.NO_HISTORY_NOTE in report_lib.render_markdown(evaluation, None, TITLES)
+    assert report_view.NO_HISTORY_NOTE in render_markdown(evaluation, None, TITLES)
     # A history without usable values is no history either.
-    assert report_lib.NO_HISTORY_NOTE in report_lib.render_html(
+    assert report_view.NO_HISTORY_NOTE in render_html(
         evaluation, {"loss": [], "val_loss": [float("nan")]}, {}
     )
 
 
 def test_chosen_blend_weight_is_marked(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert "<tr class=chosen><td>0.3 ← chosen</td><td>0.159</td><td>0.065</td></tr>" in page
     assert page.count("class=chosen") == 1
     sweep = svgs(page)[3]
     assert "chosen 0.3" in [t.text for t in sweep.iter("{http://www.w3.org/2000/svg}text")]
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "| **0.3** (chosen) | 0.159 | 0.065 |" in markdown
     evaluation["blend"]["weight"] = 0.7
-    assert "<tr class=chosen><td>0.7 ← chosen</td>" in report_lib.render_html(evaluation, history, TITLES)
+    assert "<tr class=chosen><td>0.7 ← chosen</td>" in render_html(evaluation, history, TITLES)
 
 
 def test_examples_side_by_side_with_titles_escaped(evaluation, history):
     evaluation = copy.deepcopy(evaluation)
     evaluation["examples"][2]["lists"]["cooccurrence"].append(["<img src=x onerror=alert(2)>", 3.0])
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert "<h3>Star Wars (1977) (50)</h3>" in page
     assert "Return of the Jedi (1983) (181)" in page
     assert "Toy Story &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co (1)" in page
@@ -171,14 +174,14 @@ def test_examples_side_by_side_with_titles_escaped(evaluation, history):
     ]
     assert len(re.findall(r"<li>", example)) == 15  # 5 candidates per source
     assert '<p class="note">no candidates</p>' in page  # the tail item co-occurrence knows nothing about
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "| 1 | " + " | ".join(["Return of the Jedi (1983) (181)"] * 3) + " |" in markdown
     assert "Toy Story &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co (1)" in markdown
     assert "<script" not in markdown
 
 
 def test_page_is_self_contained(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<style>" in page
     assert set(re.findall(r"https?://[^\s\"']+", page)) == {
@@ -191,13 +194,13 @@ def test_malformed_evaluation_names_what_is_missing(evaluation, history):
     broken = copy.deepcopy(evaluation)
     del broken["splits"]["test"]["cooccurrence"]
     with pytest.raises(ValueError, match=r"evaluation\['splits'\]\['test'\] has no source 'cooccurrence'"):
-        report_lib.render_html(broken, history, TITLES)
+        render_html(broken, history, TITLES)
     broken = copy.deepcopy(evaluation)
     del broken["splits"]["validation"]["blend"]["mrr"]["50"]
     with pytest.raises(ValueError, match=r"\['validation'\]\['blend'\]\['mrr'\] lacks K=\[50\]"):
-        report_lib.render_markdown(broken, history, TITLES)
+        render_markdown(broken, history, TITLES)
     with pytest.raises(ValueError, match="evaluation has no 'blend'"):
-        report_lib.render_html({k: v for k, v in evaluation.items() if k != "blend"}, None, {})
+        render_html({k: v for k, v in evaluation.items() if k != "blend"}, None, {})
 
 
 def test_fusion_constants_tried_are_summarised(evaluation, history):
@@ -207,60 +210,60 @@ def test_fusion_constants_tried_are_summarised(evaluation, history):
         {"rrf_k": 60.0, "weight": 0.4, "hit_rate_at_10": 0.141, "mrr_at_10": 0.05},
     ]
     for text in (
-        report_lib.render_markdown(evaluation, history, {}),
-        report_lib.render_html(evaluation, history, {}),
+        render_markdown(evaluation, history, {}),
+        render_html(evaluation, history, {}),
     ):
         assert "rrf_k 1: HR@10 0.134 at weight 0.2; rrf_k 60: HR@10 0.141 at weight 0.4" in text
 
 
 def test_paired_differences_against_the_best_source_mark_what_is_beyond_noise(evaluation, history):
-    rows = dict(report_lib.paired_rows(evaluation, "test"))
+    rows = dict(report_view.paired_rows(evaluation, "test"))
     assert list(rows) == ["pin2vec", "cooccurrence"]
     overall, head, torso, tail = rows["cooccurrence"]
     assert (overall.text, overall.clear) == ("-0.022 [-0.041, -0.003]", True)
     assert (head.text, head.clear) == ("-0.023 [-0.047, +0.001]", False)
     assert not torso.clear and not tail.clear
-    page = report_lib.render_html(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
     assert "<h3>Against blend, paired</h3>" in page
     assert "<td class=top>-0.022 [-0.041, -0.003]</td><td>-0.023 [-0.047, +0.001]</td>" in page
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     assert "### Against blend, paired" in markdown
     assert "| cooccurrence | **-0.022 [-0.041, -0.003]** | -0.023 [-0.047, +0.001] |" in markdown
 
 
 def test_an_evaluation_without_comparisons_renders_without_the_paired_table(evaluation, history):
     del evaluation["comparisons"]
-    assert report_lib.paired_rows(evaluation, "test") == []
-    assert "paired" not in report_lib.render_html(evaluation, history, TITLES)
-    assert "paired" not in report_lib.render_markdown(evaluation, history, TITLES)
+    assert report_view.paired_rows(evaluation, "test") == []
+    assert "paired" not in render_html(evaluation, history, TITLES)
+    assert "paired" not in render_markdown(evaluation, history, TITLES)
 
 
 def test_headline_says_whether_the_lead_is_within_noise_and_warns_on_small_samples(evaluation, history):
-    assert report_lib.noise_note(evaluation) == (
+    assert report_view.noise_note(evaluation) == (
         "Its lead over every other source is beyond noise (every paired 95% interval excludes 0)."
     )
     test = evaluation["comparisons"]["splits"]["test"]
     test["cooccurrence"]["high"] = 0.004
     for source in evaluation["sources"]:
         evaluation["splits"]["test"][source]["queries"] = 40
-    note = report_lib.noise_note(evaluation)
+    note = report_view.noise_note(evaluation)
     assert note.startswith("Its lead over cooccurrence is within noise (the paired 95% interval includes 0).")
     assert "Only 40 test queries" in note
-    assert note in report_lib.render_markdown(evaluation, history, TITLES)
+    assert note in render_markdown(evaluation, history, TITLES)
     del evaluation["comparisons"]
-    assert report_lib.noise_note(evaluation).startswith(
+    assert report_view.noise_note(evaluation).startswith(
         "Only 40 test queries (under 300)"
     )  # warns regardless
     for source in evaluation["sources"]:
-        evaluation["splits"]["test"][source]["queries"] = report_lib.SMALL_SAMPLE
-    assert report_lib.noise_note(evaluation) == ""
+        evaluation["splits"]["test"][source]["queries"] = report_view.SMALL_SAMPLE
+    assert report_view.noise_note(evaluation) == ""
 
 
 def test_a_lead_within_noise_gets_no_ratio_and_no_best_source_claim(evaluation, history):
     evaluation["comparisons"]["splits"]["test"]["cooccurrence"]["high"] = 0.004  # includes 0 now
-    assert report_lib.within_noise(evaluation) == ["cooccurrence"]
-    page = report_lib.render_html(evaluation, history, TITLES)
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    assert report_view.within_noise(evaluation) == ["cooccurrence"]
+    page = render_html(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     for text in (page, markdown):
         assert "was chosen on the validation split but is not clearly the best" in text
         assert "is the best source" not in text
@@ -271,20 +274,21 @@ def test_a_lead_within_noise_gets_no_ratio_and_no_best_source_claim(evaluation, 
 
 def test_every_source_has_its_score_scale(evaluation):
     evaluation["provenance"] = {"settings": {"cooccurrence.popularity_exponent": 0.25}}
-    scale = {s: report_lib.score_scale(s, evaluation) for s in ("pin2vec", "pin2vec_similar", "cooccurrence")}
+    sources = ("pin2vec", "pin2vec_similar", "cooccurrence")
+    scale = {s: report_view.score_scale(s, evaluation) for s in sources}
     assert scale["pin2vec"].unit == "inner product, unbounded"
     assert scale["pin2vec_similar"].meaning == "cosine similarity of the two item embeddings, in [-1, 1]."
     assert "co-occurrences^0.25" in scale["cooccurrence"].meaning
     assert (
         "^0.5"
-        in report_lib.score_scale(
+        in report_view.score_scale(
             "board", {"provenance": {"settings": {"board.board_size_exponent": 0.5}}, "blend": {}}
         ).meaning
     )
-    assert report_lib.score_scale("blend", evaluation).unit == "RRF score, 0..0.0909"
+    assert report_view.score_scale("blend", evaluation).unit == "RRF score, 0..0.0909"
     evaluation["blend"]["method"] = "rerank"
-    assert report_lib.score_scale("blend", evaluation).unit == "reranker score, unbounded"
-    assert report_lib.score_scale("something new", evaluation).meaning == "scale not recorded."
+    assert report_view.score_scale("blend", evaluation).unit == "reranker score, unbounded"
+    assert report_view.score_scale("something new", evaluation).meaning == "scale not recorded."
 
 
 def test_scatter_chart_keeps_one_scale_on_both_axes_and_escapes_labels():
@@ -313,7 +317,7 @@ def full_fixture(evaluation: dict) -> dict:
         ids,
         rng.normal(size=(len(ids), 8)),
         np.arange(len(ids)) % 3,
-        report_lib.BUCKETS,
+        report_view.BUCKETS,
         np.arange(len(ids))[::-1].copy(),
         first=["50"],
         titled=TITLES.keys(),
@@ -337,8 +341,8 @@ def full_fixture(evaluation: dict) -> dict:
 
 def test_the_full_report_has_every_block(evaluation, history):
     evaluation = full_fixture(evaluation)
-    page = report_lib.render_html(evaluation, history, TITLES)
-    markdown = report_lib.render_markdown(evaluation, history, TITLES)
+    page = render_html(evaluation, history, TITLES)
+    markdown = render_markdown(evaluation, history, TITLES)
     # Provenance: input, fingerprint, counts, settings, code, version, date.
     for text in (page, markdown):
         assert "/data/&lt;events&gt;.csv (fingerprint sha256:feed)" in text
@@ -376,10 +380,10 @@ def test_the_full_report_has_every_block(evaluation, history):
 
 
 def test_an_older_evaluation_says_it_has_no_provenance_or_map(evaluation, history):
-    page = report_lib.render_html(evaluation, history, TITLES)
-    assert report_lib.NO_PROVENANCE_NOTE in page
+    page = render_html(evaluation, history, TITLES)
+    assert report_view.NO_PROVENANCE_NOTE in page
     assert "No embedding map was recorded for this run." in page
-    assert report_lib.NO_PROVENANCE_NOTE in report_lib.render_markdown(evaluation, history, TITLES)
+    assert report_view.NO_PROVENANCE_NOTE in render_markdown(evaluation, history, TITLES)
 
 
 STABILITY = {
@@ -398,8 +402,8 @@ STABILITY = {
 def test_the_report_shows_neighbour_stability_against_the_served_version(evaluation, history):
     evaluation["stability"] = STABILITY
     for page in (
-        report_lib.render_html(evaluation, history, {}),
-        report_lib.render_markdown(evaluation, None, {}),
+        render_html(evaluation, history, {}),
+        render_markdown(evaluation, None, {}),
     ):
         assert "Neighbour stability against the served version" in page
         assert "0.812" in page and "0.900" in page and "0.500" in page
@@ -412,8 +416,8 @@ def test_the_report_says_why_stability_was_not_measured(evaluation, history):
         "reason": "nothing was served under /s <yet>",
         "sources": {},
     }
-    page = report_lib.render_html(evaluation, history, {})
+    page = render_html(evaluation, history, {})
     assert "Not measured: nothing was served under /s &lt;yet&gt;." in page
-    assert "Not measured: nothing was served" in report_lib.render_markdown(evaluation, None, {})
+    assert "Not measured: nothing was served" in render_markdown(evaluation, None, {})
     del evaluation["stability"]  # written before stability existed: no section
-    assert "Neighbour stability" not in report_lib.render_html(evaluation, history, {})
+    assert "Neighbour stability" not in render_html(evaluation, history, {})
