@@ -13,7 +13,7 @@ import tempfile
 import time
 
 from bench.docs_section import report
-from components.session_example_gen.sessions_lib import fingerprint_files
+from components.session_example_gen.input_files import fingerprint_files
 
 START, END = "<!-- bench-fingerprint:start -->", "<!-- bench-fingerprint:end -->"
 CSV_BYTES_PER_EVENT = 20.6  # the 20M-event synthetic CSV: 412 MB
