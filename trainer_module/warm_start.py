@@ -1,0 +1,94 @@
+"""Warm start of a `Pin2VecModel` from a base Model artifact's `WarmStart/` files (rows matched by
+trainer_module.row_matching).
+
+A base model that cannot be used (no warm-start files, another embedding size, unreadable files) never fails
+the run: the model starts cold and the reason is recorded on its artifact and printed in the run summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from absl import logging
+
+from trainer_module.model import Pin2VecModel
+from trainer_module.row_matching import carry_over_rows
+from trainer_module.warm_start_files import (
+    ROW_ARRAYS,
+    SHARED_ARRAYS,
+    ModelState,
+    StartReport,
+    WarmStartFilesError,
+    model_artifact_dir,
+    read_model_state,
+)
+
+
+def _variables(model: Pin2VecModel) -> dict:
+    return {
+        "item_embedding": model.item_table.embeddings,
+        "hidden_bias": model.hidden_bias,
+        "softmax_weights": model.softmax_weights,
+        "softmax_biases": model.softmax_biases,
+    }
+
+
+def model_arrays(model: Pin2VecModel) -> dict[str, np.ndarray]:
+    """The trained arrays `WarmStart/` keeps, by the names of warm_start_files."""
+    return {name: variable.numpy() for name, variable in _variables(model).items()}
+
+
+def assign_arrays(model: Pin2VecModel, arrays: Mapping[str, np.ndarray]) -> None:
+    for name, variable in _variables(model).items():
+        variable.assign(arrays[name])
+
+
+def model_state(model: Pin2VecModel, item_ids: Sequence[bytes], num_oov_buckets: int) -> ModelState:
+    return ModelState(list(item_ids), model_arrays(model), num_oov_buckets)
+
+
+def warm_start_model(
+    model: Pin2VecModel, base_model: str | None, item_ids: Sequence[bytes], num_oov_buckets: int
+) -> StartReport:
+    """Gives `model` (freshly built over `item_ids`) the base model's rows of every item both know.
+
+    `base_model`: the base Model's `Format-Serving` directory (TFX's `fn_args.base_model`), or None.
+    """
+    if not base_model:
+        return StartReport(warm=False)
+    base_dir = model_artifact_dir(base_model)
+    try:
+        base = read_model_state(base_dir)
+    except WarmStartFilesError as error:
+        logging.warning("Starting cold: %s", error)
+        return StartReport(warm=False, base_model=base_dir, note=str(error))
+    fresh = model_arrays(model)
+    old_dim, new_dim = base.arrays["item_embedding"].shape[1:], fresh["item_embedding"].shape[1:]
+    if old_dim != new_dim or base.num_oov_buckets != num_oov_buckets:
+        note = (
+            f"the base model {base_dir} has embeddings of shape {old_dim} and {base.num_oov_buckets} OOV "
+            f"bucket(s), this run {new_dim} and {num_oov_buckets}; starting cold"
+        )
+        logging.warning(note)
+        return StartReport(warm=False, base_model=base_dir, note=note)
+    arrays, match = carry_over_rows(
+        base.item_ids,
+        {name: base.arrays[name] for name in ROW_ARRAYS},
+        item_ids,
+        {name: fresh[name] for name in ROW_ARRAYS},
+        num_oov_buckets,
+    )
+    for name in SHARED_ARRAYS:
+        arrays[name] = base.arrays[name]
+    assign_arrays(model, arrays)
+    logging.info(
+        "Warm start from %s: %d items carried over, %d new, %d dropped",
+        base_dir,
+        match.carried_over,
+        match.new,
+        match.dropped,
+    )
+    return StartReport(
+        warm=True, carried_over=match.carried_over, new=match.new, dropped=match.dropped, base_model=base_dir
+    )
