@@ -74,7 +74,19 @@ def _add_settings_flags(parser) -> None:
     )
 
     trainer = parser.add_argument_group("trainer")
-    trainer.add_argument("--epochs", type=int, default=None)
+    trainer.add_argument("--epochs", type=int, default=None, help="epochs of a cold start (default 25)")
+    trainer.add_argument(
+        "--warm-epochs",
+        type=int,
+        default=None,
+        help="epochs of a warm start from the last blessed model (default 3; see docs/BENCHMARKS.md)",
+    )
+    trainer.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="train from scratch even when a blessed model exists (default: warm start from the newest "
+        "blessed model not trained on these examples, its items' rows carried over by id)",
+    )
     trainer.add_argument("--batch-size", type=int, default=None)
     trainer.add_argument("--embedding-dim", type=int, default=None)
     trainer.add_argument("--negatives", type=int, default=None)
@@ -308,6 +320,7 @@ def settings_from_args(args):
         trainer=overrides(
             TrainerSettings,
             epochs=args.epochs,
+            warm_epochs=args.warm_epochs,
             batch_size=args.batch_size,
             embedding_dim=args.embedding_dim,
             num_negatives=args.negatives,
@@ -317,6 +330,7 @@ def settings_from_args(args):
         evaluation=overrides(
             EvaluationSettings, min_hit_rate_at_10=args.min_hit_rate, max_hit_rate_drop=args.max_hit_rate_drop
         ),
+        cold_start=args.cold_start,
     )
     mysql = None
     if args.mysql_host:

@@ -107,7 +107,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     counts = read_vocabulary_counts(tf_transform_output)
     vocabulary = tf_transform_output.vocabulary_by_name(features.VOCABULARY)  # item ids in row order
     vocabulary_size = len(counts)
-    started = StartReport(warm=False)
+    started = StartReport(warm=False, new=vocabulary_size)
     logging.info("Training on a vocabulary of %d items with %s", vocabulary_size, settings)
 
     sampler_file = write_sampler_file(
@@ -125,6 +125,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 logging.warning("Parameter-server training starts cold; the base model is not used")
                 started = StartReport(
                     warm=False,
+                    new=vocabulary_size,
                     base_model=model_artifact_dir(fn_args.base_model),
                     note="parameter-server training starts cold",
                 )

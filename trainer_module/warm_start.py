@@ -51,18 +51,19 @@ def model_state(model: Pin2VecModel, item_ids: Sequence[bytes], num_oov_buckets:
 def warm_start_model(
     model: Pin2VecModel, base_model: str | None, item_ids: Sequence[bytes], num_oov_buckets: int
 ) -> StartReport:
-    """Gives `model` (freshly built over `item_ids`) the base model's rows of every item both know.
+    """Gives `model` (freshly built over `item_ids`) the base model's rows of every item both know. A cold
+    start counts every item as new.
 
     `base_model`: the base Model's `Format-Serving` directory (TFX's `fn_args.base_model`), or None.
     """
     if not base_model:
-        return StartReport(warm=False)
+        return StartReport(warm=False, new=len(item_ids))
     base_dir = model_artifact_dir(base_model)
     try:
         base = read_model_state(base_dir)
     except WarmStartFilesError as error:
         logging.warning("Starting cold: %s", error)
-        return StartReport(warm=False, base_model=base_dir, note=str(error))
+        return StartReport(warm=False, new=len(item_ids), base_model=base_dir, note=str(error))
     fresh = model_arrays(model)
     old_dim, new_dim = base.arrays["item_embedding"].shape[1:], fresh["item_embedding"].shape[1:]
     if old_dim != new_dim or base.num_oov_buckets != num_oov_buckets:
@@ -71,7 +72,7 @@ def warm_start_model(
             f"bucket(s), this run {new_dim} and {num_oov_buckets}; starting cold"
         )
         logging.warning(note)
-        return StartReport(warm=False, base_model=base_dir, note=note)
+        return StartReport(warm=False, new=len(item_ids), base_model=base_dir, note=note)
     arrays, match = carry_over_rows(
         base.item_ids,
         {name: base.arrays[name] for name in ROW_ARRAYS},

@@ -79,7 +79,7 @@ def test_files_round_trip_without_pickle_and_carry_the_start_report(tmp_path):
 def test_an_unusable_base_model_starts_cold_and_says_why(tmp_path):
     model = build_model(len(NEW_IDS) + 1, SETTINGS)
     before = model_arrays(model)["item_embedding"]
-    assert warm_start_model(model, None, NEW_IDS, 1) == StartReport(warm=False)
+    assert warm_start_model(model, None, NEW_IDS, 1) == StartReport(warm=False, new=4)
 
     started = warm_start_model(model, str(tmp_path / "old_model" / "Format-Serving"), NEW_IDS, 1)
     assert not started.warm and "warm_start.json is missing" in started.note
