@@ -75,36 +75,27 @@ def _catalogue(split: ReferenceSplit) -> tuple[list[str], dict[str, int], np.nda
 def train(
     split: ReferenceSplit,
     epochs: int,
-    base: tuple[list[str], dict] | None = None,
+    base=None,
     evaluate: bool = True,
     window: int = SessionSettings().window,
 ):
-    """Trains the project's model on `split`; with `base` (item ids, arrays), warm from it. Returns the
-    per-epoch scores (when `evaluate`), the model's item ids and arrays, and the warm start's row match."""
+    """Trains the project's model on `split`; with `base` (a warm_start_files.ModelState), warm from it
+    exactly as the Trainer does. Returns the per-epoch scores (when `evaluate`; epoch 0: the warm-started
+    model before training), the trained state and the warm start's row match."""
     import tensorflow as tf
 
     from trainer_module.input_pipeline import both_directions
     from trainer_module.model import TrainerSettings, build_model, write_sampler_file
-    from trainer_module.row_matching import carry_over_rows
-    from trainer_module.warm_start import ROW_ARRAYS, assign_arrays
-    from trainer_module.warm_start import model_arrays as trained_arrays
+    from trainer_module.warm_start import model_state, warm_start_from_state
 
     settings = dataclasses.replace(TrainerSettings(), epochs=1)
     items, rows, counts = _catalogue(split)
     sampler = write_sampler_file([*counts.tolist(), 1], os.path.join(tempfile.mkdtemp(), "sampler.txt"))
     model = build_model(len(items) + 1, settings, sampler)
+    item_ids = [item.encode() for item in items]
     match = None
     if base is not None:
-        base_ids, base_arrays = base
-        fresh = trained_arrays(model)
-        arrays, match = carry_over_rows(
-            [i.encode() for i in base_ids],
-            {k: base_arrays[k] for k in ROW_ARRAYS},
-            [i.encode() for i in items],
-            {k: fresh[k] for k in ROW_ARRAYS},
-            1,
-        )
-        assign_arrays(model, {**arrays, "hidden_bias": base_arrays["hidden_bias"]})
+        match = warm_start_from_state(model, base, item_ids, 1)
     sessions = [np.array([rows[item] for item in sentence], dtype=np.int64) for sentence in split.sentences]
     centres, contexts = training_pairs(sessions, window)
     dataset = (
@@ -116,10 +107,11 @@ def train(
     )
     buckets = metrics_lib.popularity_buckets(split.popularity)
     scores, seconds = [], 0.0
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0)
-        seconds += time.perf_counter() - started
+    for epoch in range(0 if base is not None else 1, epochs + 1):
+        if epoch:
+            started = time.perf_counter()
+            model.fit(dataset, epochs=1, verbose=0)
+            seconds += time.perf_counter() - started
         if evaluate:
             answer = scorer_answer(model_arrays(model, len(items)), "next", items, rows)
             hr = {
@@ -127,17 +119,19 @@ def train(
                 for name, queries in (("validation", split.validation), ("test", split.test))
             }
             scores.append({"epoch": epoch, "seconds": seconds, **hr})
-    return scores, (items, trained_arrays(model)), match
+    return scores, model_state(model, item_ids, 1), match
 
 
-def table(cold: list[dict], warm: list[dict], warm_epochs: Sequence[int], cold_epochs: Sequence[int]) -> str:
+def table(runs: Sequence[tuple[str, list[dict], Sequence[int]]]) -> str:
+    """One row per (model, epoch) shown: (name, per-epoch scores, epochs to show)."""
     lines = [
         "| day 2 model | epochs | train seconds | validation HR@10 | test HR@10 |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, scores, chosen in (("cold", cold, cold_epochs), ("warm", warm, warm_epochs)):
+    for name, scores, chosen in runs:
+        by_epoch = {s["epoch"]: s for s in scores}
         for epoch in chosen:
-            s = scores[epoch - 1]
+            s = by_epoch[epoch]
             lines.append(
                 f"| {name} | {epoch} | {s['seconds']:.1f} | {s['validation']:.4f} | {s['test']:.4f} |"
             )
@@ -166,16 +160,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, base, _ = train(split_1, cold_epochs, evaluate=False)
     cold, _, _ = train(split_2, cold_epochs)
     warm, _, match = train(split_2, args.max_warm_epochs, base=base)
+    weights_only = dataclasses.replace(base, arrays={k: v for k, v in base.arrays.items() if "." not in k})
+    fresh_optimizer, _, _ = train(split_2, args.max_warm_epochs, base=weights_only)
     shown_cold = sorted({1, 2, 3, 5, cold_epochs} & set(range(1, cold_epochs + 1)))
+    shown_warm = list(range(0, args.max_warm_epochs + 1))
     body = "\n".join(
         [
             f"Synthetic log: {args.items} items, {args.events} events (seed {args.seed}); day 1 = days 0-"
             f"{WINDOW_DAYS - 1}, day 2 = days 1-{WINDOW_DAYS} ({len(day_1)} and {len(day_2)} events). Warm "
             f"start on day 2: {match.carried_over} items carried over, {match.new} new, {match.dropped} "
             f"dropped. Base model: {cold_epochs} cold epochs on day 1. Validation: {len(split_2.validation)} "
-            f"queries, scorer hidden . softmax row (what `pin2vec` serves). {machine_description()}.",
+            f"queries, scorer hidden . softmax row (what `pin2vec` serves). `warm` carries the weights and "
+            "Adagrad's accumulators (what the Trainer does); `warm, fresh optimizer` the weights only. "
+            f"Epoch 0: the warm-started model before any training. {machine_description()}.",
             "",
-            table(cold, warm, list(range(1, args.max_warm_epochs + 1)), shown_cold),
+            table(
+                [
+                    ("cold", cold, shown_cold),
+                    ("warm", warm, shown_warm),
+                    ("warm, fresh optimizer", fresh_optimizer, shown_warm),
+                ]
+            ),
             "",
             "Command: `python -m bench.bench_warm_start "
             + " ".join(argv if argv is not None else sys.argv[1:])

@@ -3,17 +3,20 @@
 The Model artifact holds the serving SavedModel in `Format-Serving/` and, beside it, `WarmStart/`:
 `item_ids.txt` (the vocabulary, one id per line in row order; the rows after it are OOV buckets), one `.npy`
 per trained array (`item_embedding`, `softmax_weights`, `softmax_biases`: a row per item then per OOV bucket;
-`hidden_bias`: shared) and `warm_start.json` (format version, sizes, and `started`: warm or cold, items
-carried over, new and dropped). The SavedModel is not read back instead: it stores the hidden layer after
-the ELU (normalised rows and their norms), not the raw item table, and its variables are named by the
-export module's attribute paths; these files are written and read by this module alone, load with
-`allow_pickle=False`, and stay out of the pushed serving copy (the pusher copies `Format-Serving/` only).
+`hidden_bias`: shared) and per optimizer slot of each (`<array>.<slot>.npy`, e.g. Adagrad's
+`item_embedding.accumulator`; `optimizer.iterations`), and `warm_start.json` (format version, sizes, the
+arrays, and `started`: warm or cold, items carried over, new and dropped). The SavedModel is not read back
+instead: it stores the hidden layer after the ELU (normalised rows and their norms), not the raw item table
+nor the optimizer state, and its variables are named by the export module's attribute paths; these files
+are written and read by this module alone, load with `allow_pickle=False`, and stay out of the pushed
+serving copy (the pusher copies `Format-Serving/` only).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +28,12 @@ ITEM_IDS_FILE = "item_ids.txt"
 FORMAT_VERSION = 1
 ROW_ARRAYS = ("item_embedding", "softmax_weights", "softmax_biases")  # one row per item, then OOV rows
 SHARED_ARRAYS = ("hidden_bias",)
+_ARRAY_NAME = re.compile(r"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")  # "<array>" or "<array>.<optimizer slot>"
+
+
+def is_row_array(name: str) -> bool:
+    """Whether array `name` (a weight or one of its optimizer slots) has a row per item."""
+    return name.split(".")[0] in ROW_ARRAYS
 
 
 class WarmStartFilesError(ValueError):
@@ -69,13 +78,16 @@ def write_model_state(model_artifact_uri: str, state: ModelState, started: Start
         raise ValueError("an item id contains a newline; it cannot be written one per line")
     with tf.io.gfile.GFile(os.path.join(directory, ITEM_IDS_FILE), "wb") as f:
         f.write(b"".join(item + b"\n" for item in state.item_ids))
-    for name in (*ROW_ARRAYS, *SHARED_ARRAYS):
+    for name, array in state.arrays.items():
+        if not _ARRAY_NAME.match(name):
+            raise ValueError(f"array name {name!r} is not <array>[.<slot>]")
         with tf.io.gfile.GFile(os.path.join(directory, f"{name}.npy"), "wb") as f:
-            np.save(f, np.asarray(state.arrays[name]), allow_pickle=False)
+            np.save(f, np.asarray(array), allow_pickle=False)
     manifest = {
         "format_version": FORMAT_VERSION,
         "vocabulary_size": len(state.item_ids),
         "num_oov_buckets": state.num_oov_buckets,
+        "arrays": sorted(state.arrays),
         "started": asdict(started),
     }
     with tf.io.gfile.GFile(os.path.join(directory, MANIFEST_FILE), "w") as f:
@@ -114,7 +126,13 @@ def read_model_state(model_artifact_uri: str) -> ModelState:
             f"the manifest says {manifest['vocabulary_size']}"
         )
     arrays = {}
-    for name in (*ROW_ARRAYS, *SHARED_ARRAYS):
+    names = manifest.get("arrays", [])
+    if not set(ROW_ARRAYS + SHARED_ARRAYS) <= set(names) or not all(map(_ARRAY_NAME.match, names)):
+        raise WarmStartFilesError(
+            f"{directory}/{MANIFEST_FILE}: arrays {names} must name {list(ROW_ARRAYS + SHARED_ARRAYS)} and "
+            "optimizer slots as <array>.<slot>"
+        )
+    for name in names:
         path = os.path.join(directory, f"{name}.npy")
         try:
             with tf.io.gfile.GFile(path, "rb") as f:
@@ -122,7 +140,7 @@ def read_model_state(model_artifact_uri: str) -> ModelState:
         except (OSError, ValueError, tf.errors.OpError) as error:
             raise WarmStartFilesError(f"{path}: unreadable ({error})") from error
         rows = len(item_ids) + manifest["num_oov_buckets"]
-        if name in ROW_ARRAYS and arrays[name].shape[0] != rows:
+        if is_row_array(name) and arrays[name].shape[0] != rows:
             raise WarmStartFilesError(f"{path}: {arrays[name].shape[0]} rows, expected {rows}")
     return ModelState(item_ids, arrays, int(manifest["num_oov_buckets"]))
 

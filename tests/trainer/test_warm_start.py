@@ -47,12 +47,17 @@ def test_carried_rows_equal_the_base_models_new_rows_keep_the_models_initialisat
         warm=True, carried_over=2, new=2, dropped=2, base_model=str(tmp_path / "base_model")
     )
     warm = model_arrays(model)
-    for name in ("item_embedding", "softmax_weights", "softmax_biases"):
+    # The weights and Adagrad's accumulators (training resumes where the base model stopped).
+    rows = ("item_embedding", "softmax_weights", "softmax_biases")
+    assert {f"{name}.accumulator" for name in rows} <= set(warm)
+    for name in (*rows, *(f"{name}.accumulator" for name in rows)):
         np.testing.assert_array_equal(warm[name][0], base_arrays[name][2], err_msg=name)  # c
         np.testing.assert_array_equal(warm[name][2], base_arrays[name][0], err_msg=name)  # a
         np.testing.assert_array_equal(warm[name][4], base_arrays[name][4], err_msg=name)  # OOV
         np.testing.assert_array_equal(warm[name][[1, 3]], fresh[name][[1, 3]], err_msg=name)  # e, f
     np.testing.assert_array_equal(warm["hidden_bias"], base_arrays["hidden_bias"])
+    np.testing.assert_array_equal(warm["hidden_bias.accumulator"], base_arrays["hidden_bias.accumulator"])
+    assert warm["optimizer.iterations"] == base_arrays["optimizer.iterations"] == 8  # 2 epochs x 4 batches
     assert not np.array_equal(base_arrays["hidden_bias"], fresh["hidden_bias"])  # training moved it
     # The exported embedding of a carried item is the base model's.
     np.testing.assert_allclose(model(tf.constant([0], tf.int64)), base(tf.constant([2], tf.int64)))
