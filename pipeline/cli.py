@@ -123,7 +123,20 @@ def _add_settings_flags(parser) -> None:
         "--epochs",
         type=int,
         default=None,
-        help=f"passes over the training pairs {_trainer_default('epochs')}",
+        help=f"passes over the training pairs of a cold start {_trainer_default('epochs')}",
+    )
+    trainer.add_argument(
+        "--warm-epochs",
+        type=int,
+        default=None,
+        help="epochs of a warm start from the last blessed model, chosen in docs/BENCHMARKS.md "
+        f"{_trainer_default('warm_epochs')}",
+    )
+    trainer.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="train from scratch even when a blessed model exists (default: warm start from the newest "
+        "blessed model not trained on these examples, its items' rows carried over by id)",
     )
     trainer.add_argument(
         "--batch-size", type=int, default=None, help=f"pairs per step {_trainer_default('batch_size')}"
@@ -474,6 +487,7 @@ def settings_from_args(args):
         trainer=overrides(
             TrainerSettings,
             epochs=args.epochs,
+            warm_epochs=args.warm_epochs,
             batch_size=args.batch_size,
             embedding_dim=args.embedding_dim,
             num_negatives=args.negatives,
@@ -484,6 +498,7 @@ def settings_from_args(args):
             EvaluationSettings, min_hit_rate_at_10=args.min_hit_rate, max_hit_rate_drop=args.max_hit_rate_drop
         ),
         push=PushSettings(min_neighbour_overlap=args.min_neighbour_overlap),
+        cold_start=args.cold_start,
     )
     mysql = None
     if args.mysql_host:

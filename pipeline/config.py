@@ -120,3 +120,6 @@ class PipelineSettings:
     titles_path: str = ""  # optional TSV item id<TAB>title, shown in the run report
     statistics_sample_rate: float | None = None  # share of each split's pairs StatisticsGen reads; None: all
     statistics_skip_train: bool | None = None  # statistics of the held-out splits only; None: by input size
+    # Train from scratch even when a blessed model exists (`--cold-start`); by default the Trainer starts
+    # from the newest blessed model not trained on this run's examples and trains `trainer.warm_epochs`.
+    cold_start: bool = False

@@ -36,6 +36,7 @@ FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
     },
     "TrainerSettings": {
         "epochs": "--epochs",
+        "warm_epochs": "--warm-epochs",
         "batch_size": "--batch-size",
         "embedding_dim": "--embedding-dim",
         "num_negatives": "--negatives",

@@ -64,6 +64,7 @@ def compile_kubeflow(
         serving_dir=run.serving_dir,
         beam_pipeline_args=list(run.beam_args or ()),
         enable_cache=run.enable_cache,
+        stock_resolvers_only=True,  # the v2 compiler turns only TFX's own resolver strategies into queries
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),

@@ -22,6 +22,8 @@ from components.related_pusher.component import RelatedPusher
 from components.scann_indexer.component import ScannIndexer
 from components.session_example_gen.component import SessionExampleGen
 from components.session_example_gen.spans_lib import rolling_range
+from components.warm_start_trainer import executor as warm_start_trainer
+from components.warm_start_trainer.base_model_resolver import LatestBlessedModelFromOtherExamplesStrategy
 from pipeline.config import EvaluationSettings, PipelineSettings
 from pipeline.hit_rate_metric import HitRateAtK
 from trainer_module import features
@@ -97,6 +99,7 @@ def create_pipeline(
     metadata_connection_config=None,
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
+    stock_resolvers_only: bool = False,
 ) -> tfx.dsl.Pipeline:
     """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> two ScaNN indexes (what the
     network predicts next, and its cosine neighbours); co-occurrence (and, given collections, board)
@@ -104,6 +107,11 @@ def create_pipeline(
 
     `input_fingerprint` (default: computed from the input files' names, sizes and times) changes whenever
     the input files do, so that the cache never reuses pairs made from older logs.
+
+    The Trainer warm-starts from the newest blessed model not trained on this run's examples
+    (components/warm_start_trainer), unless `settings.cold_start`. `stock_resolvers_only` (Kubeflow: its v2
+    compiler turns only TFX's own resolver strategies into queries) makes that the latest blessed model,
+    so there a rerun on unchanged logs retrains warm instead of coming from the cache.
     """
     example_gen = SessionExampleGen(
         source=settings.source,
@@ -145,24 +153,41 @@ def create_pipeline(
     )
     transform.add_upstream_node(anomaly_gate)
 
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={
-            TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer),
-            CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0]),
-        },
-    )
-
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
+    warm_start_resolver = None
+    if settings.cold_start:
+        base_model = None
+    elif stock_resolvers_only:
+        base_model = baseline_resolver.outputs["model"]
+    else:
+        warm_start_resolver = tfx.dsl.Resolver(
+            strategy_class=LatestBlessedModelFromOtherExamplesStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+            examples=example_gen.outputs["examples"],
+        ).with_id("warm_start_model_resolver")
+        base_model = warm_start_resolver.outputs["model"]
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=example_gen.outputs["examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        base_model=base_model,
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={
+            TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer),
+            CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0], warm_start_trainer.__name__),
+        },
+    )
+    # The stock Trainer, then how the model was started recorded on its artifact (warm; carried, new, dropped
+    # items).
+    trainer.executor_spec = executor_spec.ExecutorClassSpec(warm_start_trainer.Executor)
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -234,6 +259,7 @@ def create_pipeline(
             example_validator,
             anomaly_gate,
             transform,
+            *([warm_start_resolver] if warm_start_resolver is not None else []),
             trainer,
             baseline_resolver,
             evaluator,

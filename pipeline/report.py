@@ -26,6 +26,7 @@ def print_summary(
         *span_lines(summary),
         "  " + ", ".join(f"{k}={v}" for k, v in summary.examples.items()),
         f"  bad rows quarantined: {summary.bad_rows} -> {summary.quarantine_file}",
+        *([line] if (line := model_start_line(summary)) else []),
         "Evaluator gate (model softmax, next-item hit rate on the validation queries):",
     ]
     for name, value in sorted(summary.metrics.items()):
@@ -103,6 +104,20 @@ def span_lines(summary: RunSummary) -> list[str]:
             "the run used the spans that exist"
         )
     return lines
+
+
+def model_start_line(summary: RunSummary) -> str:
+    """How the Trainer started the model, in one line ("" when the Model artifact does not say)."""
+    if summary.warm_start is None:
+        return ""
+    if summary.warm_start:
+        return (
+            f"Trainer: warm start from {summary.warm_start_base_model}: {summary.items_carried_over} items "
+            f"carried over, {summary.items_new} new, {summary.items_dropped} dropped "
+            "(--cold-start to retrain from scratch)"
+        )
+    why = summary.warm_start_note or "--cold-start, or no blessed model trained on other examples"
+    return f"Trainer: cold start, {summary.items_new} items ({why})"
 
 
 def gate_advice(summary: RunSummary) -> list[str]:

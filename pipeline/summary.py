@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from components.warm_start_trainer import properties as model_start
 from formats import evaluation_result
 from pipeline.metadata import custom_value, latest_outputs
 
@@ -61,6 +62,12 @@ class RunSummary:
     report_markdown: str = ""
     pushed_models: list[str] = field(default_factory=list)  # the model folders the pusher published into
     gate_failures: list[GateFailure] | None = None  # the failed checks; None when not known
+    warm_start: bool | None = None  # how the Trainer started the model; None when not recorded
+    items_carried_over: int = 0
+    items_new: int = 0
+    items_dropped: int = 0
+    warm_start_base_model: str = ""
+    warm_start_note: str = ""  # why a run given a base model started cold
 
     @property
     def stability(self) -> dict | None:
@@ -165,6 +172,13 @@ def summarize_run(
             )
     if model := artifacts.get(MODEL):
         summary.model_dir = os.path.join(model.uri, "Format-Serving")
+        if (warm := custom_value(model, model_start.WARM_START)) is not None:
+            summary.warm_start = warm == 1
+            summary.items_carried_over = int(custom_value(model, model_start.ITEMS_CARRIED_OVER, 0))
+            summary.items_new = int(custom_value(model, model_start.ITEMS_NEW, 0))
+            summary.items_dropped = int(custom_value(model, model_start.ITEMS_DROPPED, 0))
+            summary.warm_start_base_model = custom_value(model, model_start.BASE_MODEL, "")
+            summary.warm_start_note = custom_value(model, model_start.NOTE, "")
     if model_run := artifacts.get(MODEL_RUN):
         summary.tensorboard_dir = model_run.uri
     if index := artifacts.get(INDEX):

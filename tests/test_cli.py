@@ -309,6 +309,7 @@ def test_run_help_shows_defaults_and_settings_defaults(monkeypatch):
     helps = {a.option_strings[0]: a.help for a in _flags(parser)}
     defaults = {
         "--epochs": TrainerSettings().epochs,
+        "--warm-epochs": TrainerSettings().warm_epochs,
         "--batch-size": TrainerSettings().batch_size,
         "--negatives": TrainerSettings().num_negatives,
         "--learning-rate": TrainerSettings().learning_rate,
@@ -408,6 +409,7 @@ def test_every_settings_field_a_flag_reaches_is_in_the_flag_table(monkeypatch):
     ("argv", "flag", "field"),
     [
         (["--epochs", "0"], "--epochs", "TrainerSettings"),
+        (["--warm-epochs", "0"], "--warm-epochs", "warm_epochs"),
         (["--batch-size", "0"], "--batch-size", "batch_size"),
         (["--negatives", "0"], "--negatives", "num_negatives"),
         (["--learning-rate", "0"], "--learning-rate", "learning_rate"),

@@ -26,6 +26,8 @@ from trainer_module.distributed import (
 from trainer_module.export import export_serving_model
 from trainer_module.input_pipeline import PairIndexer, pair_batches, transform_indexer, vocabulary_indexer
 from trainer_module.model import TrainerSettings, build_model, write_sampler_file
+from trainer_module.warm_start import model_state, warm_start_model
+from trainer_module.warm_start_files import StartReport, model_artifact_dir, write_model_state
 
 TRAINER_CONFIG_KEY = "trainer"
 HISTORY_FILE = "history.json"  # in fn_args.model_run_dir
@@ -103,7 +105,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         return
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     counts = read_vocabulary_counts(tf_transform_output)
+    vocabulary = tf_transform_output.vocabulary_by_name(features.VOCABULARY)  # item ids in row order
     vocabulary_size = len(counts)
+    started = StartReport(warm=False, new=vocabulary_size)
     logging.info("Training on a vocabulary of %d items with %s", vocabulary_size, settings)
 
     sampler_file = write_sampler_file(
@@ -117,6 +121,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             # lookup over Transform's own vocabulary file (input_pipeline.vocabulary_indexer).
             vocabulary_file = tf_transform_output.vocabulary_file_by_name(features.VOCABULARY)
             logging.info("Training with ParameterServerStrategy: %s", task.cluster)
+            if fn_args.base_model:
+                logging.warning("Parameter-server training starts cold; the base model is not used")
+                started = StartReport(
+                    warm=False,
+                    new=vocabulary_size,
+                    base_model=model_artifact_dir(fn_args.base_model),
+                    note="parameter-server training starts cold",
+                )
             model, history, _ = train_with_parameter_servers(
                 task,
                 num_classes,
@@ -135,9 +147,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                 fn_args, transform_indexer(tf_transform_output), settings, vocabulary_size, cache_dir
             )
             model = build_model(num_classes, settings, sampler_file)
+            started = warm_start_model(model, fn_args.base_model, vocabulary, features.NUM_OOV_BUCKETS)
             history = model.fit(
                 train(),
-                epochs=settings.epochs,
+                epochs=settings.warm_epochs if started.warm else settings.epochs,
                 validation_data=evaluation(),
                 verbose=2,
                 callbacks=[
@@ -149,3 +162,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     write_history(history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
     logging.info("Exported the embedding model to %s", fn_args.serving_model_dir)
+    # What the next run's warm start reads, and how this one started (recorded on the Model artifact).
+    write_model_state(
+        model_artifact_dir(fn_args.serving_model_dir),
+        model_state(model, vocabulary, features.NUM_OOV_BUCKETS),
+        started,
+    )

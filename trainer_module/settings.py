@@ -27,6 +27,9 @@ class TrainerSettings:
     # neighbours peak at 10-15 and then drift down; at 5 it is worse than cosine (docs/BENCHMARKS.md,
     # "Trainer settings sweep": 20 configurations x 20 epochs, 4 of them to 40, on validation only).
     epochs: int = 25
+    # Epochs of a warm start (a base model's rows carried over, trainer_module/warm_start.py). Chosen by
+    # bench/bench_warm_start.py (docs/BENCHMARKS.md, "Warm start").
+    warm_epochs: int = 3
     optimizer: str = "adagrad"  # one of OPTIMIZER_NAMES; adagrad updates only the rows a batch touches
     learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
@@ -45,7 +48,7 @@ class TrainerSettings:
         return cls(**{k: v for k, v in config.items() if k in known})
 
     def __post_init__(self):
-        for name in ("embedding_dim", "num_negatives", "batch_size", "epochs"):
+        for name in ("embedding_dim", "num_negatives", "batch_size", "epochs", "warm_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.learning_rate <= 0:

@@ -93,7 +93,8 @@ def test_every_step_with_project_code_carries_its_code_version(tmp_path):
     # Every step except the stock ones (whose code comes with TFX's version) has one.
     assert set(versions) == COMPONENTS - {"StatisticsGen", "ImportSchemaGen", "ExampleValidator"}
     assert versions["CooccurrenceCandidates"] == code_version("components.cooccurrence.executor")
-    assert versions["Trainer"] == code_version("trainer_module.run")
+    # The run_fn and the executor that records how the model was started (warm start).
+    assert versions["Trainer"] == code_version("trainer_module.run", "components.warm_start_trainer.executor")
     assert len(set(versions.values())) == len(versions), versions
 
 

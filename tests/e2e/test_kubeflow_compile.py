@@ -36,6 +36,9 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/pin2vec/pipeline"
     example_gen = spec["pipelineSpec"]["components"]["SessionExampleGen"]
     assert "input_fingerprint" in json.dumps(example_gen)
+    # Warm start on Kubeflow: the Trainer's base model is the stock latest-blessed resolver's output.
+    base_model = tasks["Trainer"]["inputs"]["artifacts"]["base_model"]["taskOutputArtifact"]
+    assert base_model["producerTask"].startswith(RESOLVER)
     parameters = json.dumps(spec["pipelineSpec"]["root"]["dag"]["tasks"]["SessionExampleGen"])
     assert "2026-12-03" in parameters
 
