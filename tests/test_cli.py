@@ -362,7 +362,7 @@ def _changed_value(action):
     if action.choices:
         return next(c for c in action.choices if c != action.default)
     if action.type is int:
-        return str((action.default or 0) + 3)
+        return str((action.default or 0) + 11)  # no setting defaults to 11
     if action.type is float:
         return "0.25" if action.default != 0.25 else "0.5"
     return "other_value"
