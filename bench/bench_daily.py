@@ -89,14 +89,14 @@ def table(runs: list[DayRun], args, seconds: float) -> str:
         "",
         f"`python -m bench.bench_daily --days {args.days} --first {args.first} --window {args.window} "
         f"--items {args.items} --events-per-day {args.events_per_day}`, {time.strftime('%Y-%m-%d')}, "
-        f"{os.cpu_count()} cores, {seconds / 60:.0f} min in all, other jobs running. Each row is one `pin2vec "
-        f"run` over the newest {args.window} days of `pin2vec data synthetic --days` (drifting popularity, "
+        f"{os.cpu_count()} cores, {seconds / 60:.0f} min in all, other jobs running. Each row is one "
+        f"`pin2vec run` over the newest {args.window} days of `pin2vec data synthetic --days` (drifting popularity, "
         "topics that rise and fade, new items every day), both series on the same days; overlap@10 is "
         "pin2vec's lists against the version the run replaces; coverage is the share of the window's engaged "
         "items that get an answer.",
         "",
-        "| day | mode | end to end s | Trainer s | pin2vec test HR@10 (queries) | overlap@10 with the previous "
-        "version | coverage | how the Trainer started |",
+        "| day | mode | end to end s | Trainer s | pin2vec test HR@10 (queries) | overlap@10 with the "
+        "previous version | coverage | how the Trainer started |",
         "|---|---|---:|---:|---|---:|---:|---|",
     ]
     for run in runs:
@@ -105,9 +105,8 @@ def table(runs: list[DayRun], args, seconds: float) -> str:
             f"{_fmt(run.hit_rate)} ({run.queries}) | {_fmt(run.overlap)} | {_fmt(run.coverage, '.1%')} | "
             f"{run.start.removeprefix('Trainer: ')[:90]} |"
         )
-    measured = [r for r in runs if r.day >= runs[0].day and r.overlap is not None]
-    by_day = {}
-    for run in measured:
+    by_day: dict[str, dict[str, DayRun]] = {}
+    for run in (r for r in runs if r.overlap is not None):  # the seed day has no previous version
         by_day.setdefault(run.day, {})[run.mode] = run
     paired = [d for d in by_day.values() if {"warm", "cold"} <= set(d)]
     if paired:
@@ -115,12 +114,13 @@ def table(runs: list[DayRun], args, seconds: float) -> str:
         trainer = statistics.median(d["warm"].trainer_seconds / d["cold"].trainer_seconds for d in paired)
         hr = [d["warm"].hit_rate - d["cold"].hit_rate for d in paired if d["warm"].hit_rate is not None]
         overlap = [d["warm"].overlap / d["cold"].overlap for d in paired if d["cold"].overlap]
+        per_day = ", ".join(f"{h:+.3f}" for h in hr)
         lines += [
             "",
-            f"Over the {len(paired)} days both series had a previous version: warm / cold end-to-end time, median "
-            f"{ratio:.2f}x (the Trainer alone {trainer:.2f}x); warm minus cold pin2vec test HR@10, mean "
-            f"{statistics.mean(hr):+.3f} (per day {', '.join(f'{h:+.3f}' for h in hr)}); overlap@10 warm / cold, "
-            f"median {statistics.median(overlap):.2f}x.",
+            f"Over the {len(paired)} days both series had a previous version: warm / cold end-to-end time, "
+            f"median {ratio:.2f}x (the Trainer alone {trainer:.2f}x); warm minus cold pin2vec test HR@10, mean "
+            f"{statistics.mean(hr):+.3f} (per day {per_day}); overlap@10 warm / cold, median "
+            f"{statistics.median(overlap):.2f}x.",
         ]
     return "\n".join(lines)
 
