@@ -104,3 +104,7 @@ bench-text: setup
 .PHONY: bench-faults
 bench-faults: setup  # kill -9 in every step, damaged versions under REST+gRPC load, concurrent runs (~25 min on 2 cores)
 	$(PY) -m bench.bench_faults --work $(WORK)/bench/faults --write
+
+.PHONY: bench-daily
+bench-daily: setup  # the daily loop, warm against cold, on a daily synthetic log (~40 min on 2 cores)
+	$(PY) -m bench.bench_daily --work $(WORK)/bench/daily --days 10 --first 8 --window 7 --write

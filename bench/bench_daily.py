@@ -90,10 +90,10 @@ def table(runs: list[DayRun], args, seconds: float) -> str:
         f"`python -m bench.bench_daily --days {args.days} --first {args.first} --window {args.window} "
         f"--items {args.items} --events-per-day {args.events_per_day}`, {time.strftime('%Y-%m-%d')}, "
         f"{os.cpu_count()} cores, {seconds / 60:.0f} min in all, other jobs running. Each row is one "
-        f"`pin2vec run` over the newest {args.window} days of `pin2vec data synthetic --days` (drifting popularity, "
-        "topics that rise and fade, new items every day), both series on the same days; overlap@10 is "
-        "pin2vec's lists against the version the run replaces; coverage is the share of the window's engaged "
-        "items that get an answer.",
+        f"`pin2vec run` over the newest {args.window} days of `pin2vec data synthetic --days` (drifting "
+        "popularity, topics that rise and fade, new items every day), both series on the same days; "
+        "overlap@10 is pin2vec's lists against the version the run replaces; coverage is the share of the "
+        "window's engaged items that get an answer.",
         "",
         "| day | mode | end to end s | Trainer s | pin2vec test HR@10 (queries) | overlap@10 with the "
         "previous version | coverage | how the Trainer started |",
@@ -118,8 +118,8 @@ def table(runs: list[DayRun], args, seconds: float) -> str:
         lines += [
             "",
             f"Over the {len(paired)} days both series had a previous version: warm / cold end-to-end time, "
-            f"median {ratio:.2f}x (the Trainer alone {trainer:.2f}x); warm minus cold pin2vec test HR@10, mean "
-            f"{statistics.mean(hr):+.3f} (per day {per_day}); overlap@10 warm / cold, median "
+            f"median {ratio:.2f}x (the Trainer alone {trainer:.2f}x); warm minus cold pin2vec test HR@10, "
+            f"mean {statistics.mean(hr):+.3f} (per day {per_day}); overlap@10 warm / cold, median "
             f"{statistics.median(overlap):.2f}x.",
         ]
     return "\n".join(lines)
