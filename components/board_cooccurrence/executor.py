@@ -8,11 +8,9 @@ per item shard as numpy arrays, never one Beam element per pair.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +21,7 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 
 from components.board_cooccurrence import board_lib
-from components.cooccurrence import cooccurrence_lib
+from components.cooccurrence import table_steps
 from components.cooccurrence.executor import assemble_table
 from components.session_example_gen import input_files, run_counts, session_settings
 from components.session_example_gen.executor import (
@@ -50,29 +48,6 @@ def _saves_by_board(events: list[tuple]) -> Iterator[tuple[str, tuple[str, int]]
         yield board, (item, timestamp)
 
 
-class _ItemSaves(beam.CombineFn):
-    """Event lists -> (the sorted unique item ids as bytes, the rows of the table; saves per item, in that
-    order: the table's popularity)."""
-
-    def create_accumulator(self) -> Counter:
-        return Counter()
-
-    def add_input(self, saves: Counter, events: list[tuple]) -> Counter:
-        saves.update(item for _, item, *_ in events)
-        return saves
-
-    def merge_accumulators(self, accumulators) -> Counter:
-        merged: Counter = Counter()
-        for saves in accumulators:
-            merged.update(saves)
-        return merged
-
-    def extract_output(self, saves: Counter) -> tuple[np.ndarray, np.ndarray]:
-        items = sorted(saves)
-        vocabulary = np.array([item.encode("utf-8") for item in items], dtype=np.bytes_)
-        return vocabulary, np.array([saves[item] for item in items], dtype=np.int64)
-
-
 def _board_pairs(board_saves, vocabulary: np.ndarray, settings: board_lib.BoardSettings):
     """(shard, (keys, weights)) of one board's runs."""
     _, saves = board_saves
@@ -85,20 +60,6 @@ def _board_pairs(board_saves, vocabulary: np.ndarray, settings: board_lib.BoardS
             yield int(s), (keys[mine], weights[mine])
 
 
-def _sum_arrays(arrays) -> np.ndarray:
-    """Element-wise sum; Beam also hands in the empty result of combining nothing, which is skipped."""
-    arrays = [array for array in arrays if len(array)]
-    return functools.reduce(np.add, arrays) if arrays else np.zeros(0)
-
-
-def _rank(merged, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
-    shard, (keys, weights) = merged
-    top = cooccurrence_lib.top_candidate_rows(keys, weights, degrees, len(vocabulary), settings)
-    path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
-    np.savez(path, **top._asdict())
-    return path
-
-
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
@@ -109,7 +70,7 @@ def build_pipeline(
 ) -> None:
     """Collection files -> out_dir/vocabulary.npy, saves.npy and shard-*.npz of ranked candidates."""
     events = read_events(p, files, source, quarantine_file)
-    item_saves = events | "ItemSaves" >> beam.CombineGlobally(_ItemSaves())
+    item_saves = events | "ItemSaves" >> beam.CombineGlobally(table_steps.ItemCounts())
     vocabulary = beam.pvalue.AsSingleton(item_saves | "Vocabulary" >> beam.Map(lambda vs: vs[0]))
     merged = (
         events
@@ -122,9 +83,9 @@ def build_pipeline(
     degrees = beam.pvalue.AsSingleton(
         merged
         | "ShardDegrees" >> beam.Map(lambda kv, v: board_lib.degrees(*kv[1], len(v)), vocabulary)
-        | "Degrees" >> beam.CombineGlobally(_sum_arrays)
+        | "Degrees" >> beam.CombineGlobally(table_steps.sum_arrays)
     )
-    _ = merged | "Rank" >> beam.Map(_rank, degrees, vocabulary, settings, out_dir)
+    _ = merged | "Rank" >> beam.Map(table_steps.rank_shard, degrees, vocabulary, settings, out_dir)
     for position, name in enumerate(("vocabulary", "saves")):
         _ = item_saves | f"Write[{name}]" >> beam.Map(
             lambda arrays, position=position, name=name: np.save(

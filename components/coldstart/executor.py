@@ -11,7 +11,6 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +21,7 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 
 from components.coldstart import coldstart_lib as lib
-from components.cooccurrence import cooccurrence_lib
+from components.cooccurrence import cooccurrence_lib, table_steps
 from components.cooccurrence.executor import assemble_table
 from components.session_example_gen import event_rows, input_files, session_settings, spans_lib
 from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
@@ -36,28 +35,6 @@ CANDIDATES_KEY = "candidates"
 EXAMPLES_KEY = "examples"
 SHARDS = 8
 USERS_PER_BATCH = 1024  # users' pairs counted together, so elements stay few and large
-
-
-class _Engagements(beam.CombineFn):
-    """Event lists -> (the sorted unique item ids as bytes: the table's rows; engagements per item)."""
-
-    def create_accumulator(self) -> Counter:
-        return Counter()
-
-    def add_input(self, counts: Counter, events: list[tuple]) -> Counter:
-        counts.update(event[1] for event in events)
-        return counts
-
-    def merge_accumulators(self, accumulators) -> Counter:
-        merged: Counter = Counter()
-        for counts in accumulators:
-            merged.update(counts)
-        return merged
-
-    def extract_output(self, counts: Counter) -> tuple[np.ndarray, np.ndarray]:
-        items = sorted(counts)
-        vocabulary = np.array([item.encode("utf-8") for item in items], dtype=np.bytes_)
-        return vocabulary, np.array([counts[item] for item in items], dtype=np.int64)
 
 
 def _by_user(events: list[tuple]) -> Iterator[tuple[str, list[tuple]]]:
@@ -89,20 +66,6 @@ def _shard_degrees(shard_counts, vocabulary: np.ndarray) -> np.ndarray:
     return np.bincount(keys // len(vocabulary), weights=counts, minlength=len(vocabulary)).astype(np.int64)
 
 
-def _rank(shard_parts, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
-    shard, (keys, counts) = shard_parts
-    top = cooccurrence_lib.top_candidate_rows(keys, counts, degrees, len(vocabulary), settings)
-    path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
-    np.savez(path, **top._asdict())
-    return path
-
-
-def _sum_arrays(arrays) -> np.ndarray:
-    """Element-wise sum; Beam also hands in the empty result of combining nothing, which is skipped."""
-    arrays = [array for array in arrays if len(array)]
-    return np.sum(arrays, axis=0, dtype=np.int64) if arrays else np.zeros(0, np.int64)
-
-
 def build_pipeline(
     p: beam.Pipeline,
     files: list[str],
@@ -113,7 +76,7 @@ def build_pipeline(
 ) -> None:
     """Event files -> out_dir/vocabulary.npy, engagements.npy and shard-*.npz of ranked candidates."""
     events = read_events(p, files, source, os.path.join(out_dir, "quarantine.jsonl"))
-    engagements = events | "Engagements" >> beam.CombineGlobally(_Engagements())
+    engagements = events | "Engagements" >> beam.CombineGlobally(table_steps.ItemCounts())
     vocabulary = beam.pvalue.AsSingleton(engagements | "Vocabulary" >> beam.Map(lambda arrays: arrays[0]))
     gap = None if source.sessions else sessions.session_gap_seconds
     merged = (
@@ -129,9 +92,9 @@ def build_pipeline(
     degrees = beam.pvalue.AsSingleton(
         merged
         | "ShardDegrees" >> beam.Map(_shard_degrees, vocabulary)
-        | "Degrees" >> beam.CombineGlobally(_sum_arrays)
+        | "Degrees" >> beam.CombineGlobally(table_steps.sum_arrays)
     )
-    _ = merged | "Rank" >> beam.Map(_rank, degrees, vocabulary, settings, out_dir)
+    _ = merged | "Rank" >> beam.Map(table_steps.rank_shard, degrees, vocabulary, settings, out_dir)
     for position, name in enumerate(("vocabulary", "engagements")):
         _ = engagements | f"Write[{name}]" >> beam.Map(
             lambda arrays, position=position, name=name: np.save(
