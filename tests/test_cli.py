@@ -318,7 +318,10 @@ def test_run_help_shows_defaults_and_settings_defaults(monkeypatch):
         "--min-hit-rate": EvaluationSettings().min_hit_rate_at_10,
         "--max-hit-rate-drop": EvaluationSettings().max_hit_rate_drop,
     }
-    for flag, default in defaults.items():  # written out in cli.py so --help needs no numpy: kept equal here
+    for (
+        flag,
+        default,
+    ) in defaults.items():  # written out in cli_parsers.py so --help needs no numpy: kept equal here
         assert f"(default: {default}" in helps[flag], flag
 
 
