@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from pipeline.flag_names import name_flags
+from formats.settings_codec import decode_settings, encode_settings
+from pipeline.flag_names import FLAGS_OF_FIELDS, name_flags
 
 
 def built(role: str, make, *args, **kwargs):
@@ -108,4 +109,26 @@ def settings_from_args(args):
         beam_args=tuple(args.beam_arg) if args.beam_arg else None,
         enable_cache=not args.no_cache,
     )
+    check_settings_travel(settings)
     return settings, run
+
+
+def check_settings_travel(settings) -> None:
+    """Every step's settings decode from the JSON they travel to it as (formats/settings_codec.py), checked
+    here so that a value of the wrong type is refused in a second, naming its flag, rather than by the step
+    that reads it minutes into the run."""
+    import dataclasses
+
+    roles = {"EventSource": settings.source, "collections": settings.collections}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value) and f.name not in ("source", "collections"):
+            roles[type(value).__name__] = value
+    for role, value in roles.items():
+        if value is None:
+            continue
+        text = encode_settings(value)
+        if role in FLAGS_OF_FIELDS:
+            built(role, decode_settings, type(value), text, "settings")
+        else:
+            decode_settings(type(value), text, "settings")
