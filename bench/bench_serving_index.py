@@ -38,6 +38,7 @@ def build_or_load_index(args, vectors):
     """(index version dir, recall, build seconds, settings); cached under --work keyed by the settings."""
     from components.scann_indexer import index_lib
     from formats import serving_layout
+    from formats.settings_codec import encode_settings
 
     settings = index_lib.IndexSettings(
         num_leaves=args.num_leaves,
@@ -52,7 +53,7 @@ def build_or_load_index(args, vectors):
             "dim": args.dim,
             "topics": args.topics,
             "seed": args.seed,
-            "index": index_lib.settings_to_json(settings),
+            "index": encode_settings(settings),
         },
         sort_keys=True,
     )

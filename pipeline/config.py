@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from components.board_cooccurrence.board_lib import BoardSettings
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
@@ -123,3 +123,10 @@ class PipelineSettings:
     # Train from scratch even when a blessed model exists (`--cold-start`); by default the Trainer starts
     # from the newest blessed model not trained on this run's examples and trains `trainer.warm_epochs`.
     cold_start: bool = False
+
+
+def with_eval_user_share_for_input(settings: PipelineSettings, input_bytes: int) -> PipelineSettings:
+    """`settings` holding out the share of users default_eval_user_share() gives an input of this size (for
+    a run whose --eval-user-share was not given)."""
+    share = default_eval_user_share(input_bytes)
+    return replace(settings, sessions=replace(settings.sessions, eval_user_share=share))

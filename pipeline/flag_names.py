@@ -43,6 +43,7 @@ FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
         "learning_rate": "--learning-rate",
     },
     "IndexSettings": {"min_recall": "--min-index-recall"},
+    "PushSettings": {"min_neighbour_overlap": "--min-neighbour-overlap"},
     "EvaluationSettings": {
         "min_hit_rate_at_10": "--min-hit-rate",
         "max_hit_rate_drop": "--max-hit-rate-drop",

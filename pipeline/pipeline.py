@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from importlib import resources
 
@@ -24,6 +23,7 @@ from components.session_example_gen.component import SessionExampleGen
 from components.session_example_gen.spans_lib import rolling_range
 from components.warm_start_trainer import executor as warm_start_trainer
 from components.warm_start_trainer.base_model_resolver import LatestBlessedModelFromOtherExamplesStrategy
+from formats.settings_codec import settings_to_value
 from pipeline.config import EvaluationSettings, PipelineSettings
 from pipeline.hit_rate_metric import HitRateAtK
 from trainer_module import features
@@ -181,7 +181,7 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={
-            TRAINER_CONFIG_KEY: dataclasses.asdict(settings.trainer),
+            TRAINER_CONFIG_KEY: settings_to_value(settings.trainer),
             CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0], warm_start_trainer.__name__),
         },
     )
@@ -231,7 +231,7 @@ def create_pipeline(
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
         titles_path=settings.titles_path,
-        run_settings=json.loads(json.dumps(dataclasses.asdict(settings))),  # tuples -> lists, as stored
+        run_settings=settings_to_value(settings),  # plain JSON values: tuples -> lists, as stored
         serving_base_dir=serving_dir,
     )
 

@@ -21,24 +21,20 @@ import subprocess
 import sys
 import threading
 
-from serving.predict import RequestLimits
-from serving.related_model import RelatedSettings
+from formats.settings_codec import decode_settings, encode_settings
 
 log = logging.getLogger("pin2vec.serving")
 READY_TIMEOUT_S = 600.0  # a worker imports TensorFlow and loads every model before it is ready
 
 
 def settings_to_json(settings) -> str:
-    return json.dumps(dataclasses.asdict(settings))
+    return encode_settings(settings)
 
 
 def settings_from_json(text: str):
     from serving.server import ServerSettings
 
-    fields = json.loads(text)
-    fields["limits"] = RequestLimits(**fields["limits"])
-    fields["related"] = RelatedSettings(**fields["related"])
-    return ServerSettings(**fields)
+    return decode_settings(ServerSettings, text, "grpc worker settings")
 
 
 class GrpcWorkers:

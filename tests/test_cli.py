@@ -318,7 +318,10 @@ def test_run_help_shows_defaults_and_settings_defaults(monkeypatch):
         "--min-hit-rate": EvaluationSettings().min_hit_rate_at_10,
         "--max-hit-rate-drop": EvaluationSettings().max_hit_rate_drop,
     }
-    for flag, default in defaults.items():  # written out in cli.py so --help needs no numpy: kept equal here
+    for (
+        flag,
+        default,
+    ) in defaults.items():  # written out in cli_parsers.py so --help needs no numpy: kept equal here
         assert f"(default: {default}" in helps[flag], flag
 
 
@@ -345,6 +348,7 @@ def _leaves(settings, run) -> dict[tuple[str, str], object]:
         "TrainerSettings": settings.trainer,
         "IndexSettings": settings.index,
         "EvaluationSettings": settings.evaluation,
+        "PushSettings": settings.push,
         "RunSettings": run,
         "MySQLSettings": run.mysql,
     }
@@ -534,3 +538,16 @@ def test_a_negative_min_neighbour_overlap_is_an_error_naming_the_flag(tmp_path, 
     assert cli.main(argv) == 1
     assert "--min-neighbour-overlap must be a number >= 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_setting_that_would_not_decode_in_its_step_is_refused_naming_its_flag():
+    """Each step decodes its settings from JSON (formats/settings_codec.py); the CLI checks that round trip
+    first, so a wrong type is reported at once, by flag."""
+    import dataclasses
+
+    from pipeline.cli_settings import check_settings_travel
+
+    settings, _ = cli.settings_from_args(_parse("run", "--events", "x.tsv"))
+    wrong = dataclasses.replace(settings, trainer=dataclasses.replace(settings.trainer, epochs=2.5))
+    with pytest.raises(ValueError, match=r"^settings: setting --epochs must be int, got 2\.5$"):
+        check_settings_travel(wrong)

@@ -3,8 +3,9 @@ before anything heavy loads) without importing TensorFlow."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+
+from formats.settings_codec import settings_from_value
 
 # Sparse-friendly choices: adagrad and sgd update only the rows a batch touches; see model.OPTIMIZERS.
 OPTIMIZER_NAMES = ("adagrad", "sgd", "adam")
@@ -40,12 +41,9 @@ class TrainerSettings:
 
     @classmethod
     def from_config(cls, config: dict | None) -> TrainerSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        config = config or {}
-        unknown = sorted(set(config) - known - {"trainer_settings_version"})
-        if unknown:
-            raise ValueError(f"Unknown trainer settings {unknown}; expected some of {sorted(known)}")
-        return cls(**{k: v for k, v in config.items() if k in known})
+        """From the Trainer's custom_config entry (plain JSON values, formats/settings_codec.py)."""
+        config = {k: v for k, v in (config or {}).items() if k != "trainer_settings_version"}
+        return settings_from_value(cls, config, "custom_config.trainer")
 
     def __post_init__(self):
         for name in ("embedding_dim", "num_negatives", "batch_size", "epochs", "warm_epochs"):

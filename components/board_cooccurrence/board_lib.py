@@ -11,9 +11,8 @@ weight damped by the candidate's total weight^popularity_exponent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -48,22 +47,6 @@ class BoardSettings:
                 raise ValueError(f"BoardSettings.{name} must be a number >= 0; got {value!r}")
         if not 0.0 <= self.max_bad_share <= 1.0:
             raise ValueError(f"BoardSettings.max_bad_share must be in [0, 1]; got {self.max_bad_share!r}")
-
-
-def settings_to_json(settings: BoardSettings) -> str:
-    return json.dumps(asdict(settings), sort_keys=True)
-
-
-def settings_from_json(text: str) -> BoardSettings:
-    """Inverse of `settings_to_json`; an unknown field is an error that names it."""
-    values = json.loads(text or "{}")
-    known = set(BoardSettings.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"board settings have unknown fields {unknown}; BoardSettings fields are {sorted(known)}"
-        )
-    return BoardSettings(**values)
 
 
 def board_runs(saves: Iterable[tuple[str, int]], max_board_size: int) -> list[list[str]]:

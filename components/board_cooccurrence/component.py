@@ -12,12 +12,13 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.board_cooccurrence import executor
-from components.board_cooccurrence.board_lib import BoardSettings, settings_to_json
+from components.board_cooccurrence.board_lib import BoardSettings
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.session_example_gen.component import Quarantine
 from components.session_example_gen.input_files import fingerprint_inputs
 from components.session_example_gen.session_settings import EventSource
+from formats.settings_codec import encode_settings
 
 
 class BoardCooccurrenceSpec(types.ComponentSpec):
@@ -52,7 +53,7 @@ class BoardCooccurrence(base_beam_component.BaseBeamComponent):
             spec=BoardCooccurrenceSpec(
                 collections_path=source.path,
                 source_config=executor.source_to_json(source),
-                board_config=settings_to_json(settings or BoardSettings()),
+                board_config=encode_settings(settings or BoardSettings()),
                 input_fingerprint=input_fingerprint,
                 code_version=code_version(executor.__name__),
                 candidates=types.Channel(type=RelatedCandidates),

@@ -31,6 +31,7 @@ from components.session_example_gen.executor import (
     read_metrics,
 )
 from formats import candidate_table
+from formats.settings_codec import decode_settings
 
 COLLECTIONS_PATH_KEY = "collections_path"
 SOURCE_CONFIG_KEY = "source_config"  # JSON of the EventSource fields naming the board, item and time columns
@@ -101,7 +102,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         path = exec_properties[COLLECTIONS_PATH_KEY]
         source = source_from_json(path, exec_properties[SOURCE_CONFIG_KEY])
-        settings = board_lib.settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        settings = decode_settings(board_lib.BoardSettings, exec_properties.get(CONFIG_KEY), CONFIG_KEY)
         candidates = output_dict[CANDIDATES_KEY][0]
         quarantine = output_dict[QUARANTINE_KEY][0]
         files = input_files.list_input_files(path)

@@ -8,9 +8,6 @@ top_n and items_without_cooccurrence. Pushed as the `coldstart` model: what `rel
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
@@ -23,6 +20,7 @@ from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.session_example_gen import spans_lib
 from components.session_example_gen.input_files import fingerprint_inputs
 from components.session_example_gen.session_settings import EventSource, SessionSettings, encode_config
+from formats.settings_codec import encode_settings
 
 
 class ColdStartCandidatesSpec(types.ComponentSpec):
@@ -65,9 +63,7 @@ class ColdStartCandidates(base_beam_component.BaseBeamComponent):
                 input_path=source.path,
                 input_config=encode_config(source, sessions or SessionSettings()),
                 input_fingerprint=input_fingerprint,
-                cooccurrence_config=json.dumps(
-                    dataclasses.asdict(settings or CooccurrenceSettings()), sort_keys=True
-                ),
+                cooccurrence_config=encode_settings(settings or CooccurrenceSettings()),
                 code_version=code_version(executor.__name__),
                 candidates=types.Channel(type=RelatedCandidates),
             )

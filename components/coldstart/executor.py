@@ -8,7 +8,6 @@ and the pairs counted, merged and ranked per item shard as numpy arrays, as Cooc
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from components.cooccurrence.executor import assemble_table
 from components.session_example_gen import event_rows, input_files, session_settings, spans_lib
 from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
 from formats import candidate_table
+from formats.settings_codec import decode_settings
 
 INPUT_PATH_KEY = "input_path"
 INPUT_CONFIG_KEY = "input_config"  # SessionExampleGen's: EventSource + SessionSettings, as JSON
@@ -103,10 +103,6 @@ def build_pipeline(
         )
 
 
-def settings_from_json(text: str) -> cooccurrence_lib.CooccurrenceSettings:
-    return cooccurrence_lib.CooccurrenceSettings(**json.loads(text or "{}"))
-
-
 def window_files(path: str, examples: list[types.Artifact]) -> list[str]:
     """The files SessionExampleGen read: for a span pattern, those of the spans it chose (recorded on its
     Examples), so both steps see one window; else every file at `path`."""
@@ -127,7 +123,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         path = exec_properties[INPUT_PATH_KEY]
         source, sessions = session_settings.decode_config(path, exec_properties[INPUT_CONFIG_KEY])
-        settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        settings = decode_settings(
+            cooccurrence_lib.CooccurrenceSettings, exec_properties.get(CONFIG_KEY), CONFIG_KEY
+        )
         candidates = output_dict[CANDIDATES_KEY][0]
         files = window_files(path, input_dict.get(EXAMPLES_KEY) or [])
         input_files.check_input_files(files, source)

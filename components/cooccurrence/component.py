@@ -7,9 +7,6 @@ whose custom properties carry num_items and top_n.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from tfx import types
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import artifact, standard_artifacts
@@ -18,6 +15,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence import executor
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
+from formats.settings_codec import encode_settings
 
 
 class RelatedCandidates(artifact.Artifact):
@@ -47,7 +45,7 @@ class CooccurrenceCandidates(base_beam_component.BaseBeamComponent):
         super().__init__(
             spec=CooccurrenceCandidatesSpec(
                 examples=examples,
-                cooccurrence_config=json.dumps(dataclasses.asdict(settings), sort_keys=True),
+                cooccurrence_config=encode_settings(settings),
                 code_version=code_version(executor.__name__),
                 candidates=types.Channel(type=RelatedCandidates),
             )

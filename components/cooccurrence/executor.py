@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,16 +18,13 @@ from tfx.types import artifact_utils
 
 from components.cooccurrence import cooccurrence_lib as lib
 from formats import candidate_table
+from formats.settings_codec import decode_settings
 from trainer_module import features
 
 EXAMPLES_KEY = "examples"
 CANDIDATES_KEY = "candidates"
 CONFIG_KEY = "cooccurrence_config"
 SOURCE_NAME = "cooccurrence"
-
-
-def settings_from_json(text: str) -> lib.CooccurrenceSettings:
-    return lib.CooccurrenceSettings(**json.loads(text or "{}"))
 
 
 CHUNK_PAIRS = 65_536  # pairs parsed and counted together
@@ -169,7 +165,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]):
         self._log_startup(input_dict, output_dict, exec_properties)
-        settings = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        settings = decode_settings(lib.CooccurrenceSettings, exec_properties.get(CONFIG_KEY), CONFIG_KEY)
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         candidates = artifact_utils.get_single_instance(output_dict[CANDIDATES_KEY])
         files = tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], "train"), "*"))

@@ -10,9 +10,6 @@ reranker, both fitted on the rerank split, whichever is better on validation).
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact, standard_artifacts
@@ -22,8 +19,10 @@ from components.code_version import CODE_VERSION_KEY, code_version
 from components.cooccurrence.component import RelatedCandidates
 from components.related_evaluator import executor
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_evaluator.evaluator_config import EvaluatorConfig
 from components.related_evaluator.rerank_lib import RerankSettings
 from components.scann_indexer.component import ScannIndex
+from formats.settings_codec import encode_settings
 
 
 class RelatedEvaluation(artifact.Artifact):
@@ -79,12 +78,12 @@ class RelatedEvaluator(base_component.BaseComponent):
         part of the step's configuration, a changed setting rewrites the report, which never names stale ones.
         `serving_base_dir` (the pusher's) holds the version being served, which `stability` compares the
         candidate with."""
-        config = {
-            "blend": dataclasses.asdict(settings or BlendSettings()),
-            "rerank": dataclasses.asdict(rerank_settings or RerankSettings()),
-            "titles_path": titles_path,
-            **({} if run_settings is None else {"run_settings": run_settings}),
-        }
+        config = EvaluatorConfig(
+            blend=settings or BlendSettings(),
+            rerank=rerank_settings or RerankSettings(),
+            titles_path=titles_path,
+            run_settings=run_settings,
+        )
         super().__init__(
             spec=RelatedEvaluatorSpec(
                 examples=examples,
@@ -94,7 +93,7 @@ class RelatedEvaluator(base_component.BaseComponent):
                 board=board,
                 coldstart=coldstart,
                 model_run=model_run,
-                evaluation_config=json.dumps(config, sort_keys=True),
+                evaluation_config=encode_settings(config),
                 serving_base_dir=serving_base_dir,
                 code_version=code_version(executor.__name__),
                 evaluation=types.Channel(type=RelatedEvaluation),

@@ -17,7 +17,6 @@ from tfx.types import artifact_utils
 
 from components import code_version
 from components.related_evaluator import (
-    blend_lib,
     catalogue_lib,
     embedding_map_lib,
     evaluation_lib,
@@ -29,9 +28,11 @@ from components.related_evaluator import (
     stability_lib,
 )
 from components.related_evaluator.catalogue_lib import Catalogue, Queries, Source
+from components.related_evaluator.evaluator_config import EvaluatorConfig
 from components.session_example_gen.run_counts import REPORTED_COUNTERS
 from formats import candidate_table, coldstart, evaluation_result, index_files, titles
 from formats.index_searcher import PAD_ID, RelatedItemsSearcher
+from formats.settings_codec import decode_settings
 from trainer_module import features
 
 EXAMPLES_KEY = "examples"
@@ -177,21 +178,6 @@ def read_titles(path: str) -> dict[str, str]:
     return titles.load_titles(path) if path else {}
 
 
-def settings_from_json(text: str) -> tuple[blend_lib.BlendSettings, rerank_lib.RerankSettings, str]:
-    config = json.loads(text or "{}")
-    return (
-        blend_lib.BlendSettings(**config.get("blend", {})),
-        rerank_lib.RerankSettings(**config.get("rerank", {})),
-        config.get("titles_path", ""),
-    )
-
-
-def run_settings_from_json(text: str) -> dict | None:
-    """Every setting of the pipeline (dataclasses.asdict of PipelineSettings), as the pipeline passed them for
-    the report's provenance; None from a pipeline that did not."""
-    return json.loads(text or "{}").get("run_settings")
-
-
 def code_of_this_run(evaluator_version: str) -> dict:
     """The code behind the report: the git commit when the project is a git checkout, else the hash of the
     package's sources; and the evaluator's own code version (its cache key)."""
@@ -261,7 +247,8 @@ def window_coverage(cold: candidate_table.CandidateTable, best: str, answerable:
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
-        settings, rerank_settings, titles_path = settings_from_json(exec_properties.get(CONFIG_KEY, ""))
+        config = decode_settings(EvaluatorConfig, exec_properties.get(CONFIG_KEY), CONFIG_KEY)
+        settings, rerank_settings = config.blend, config.rerank
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         index = artifact_utils.get_single_instance(input_dict[INDEX_KEY])
         candidates = artifact_utils.get_single_instance(input_dict[CANDIDATES_KEY])
@@ -355,7 +342,7 @@ class Executor(base_executor.BaseExecutor):
         if method == "rerank":
             with open(os.path.join(evaluation.uri, RERANK_MODEL_FILE), "w", encoding="utf-8") as f:
                 json.dump(result["blend"]["rerank"]["model"], f, indent=1)
-        history, titles = read_history(model_run), read_titles(titles_path)
+        history, titles = read_history(model_run), read_titles(config.titles_path)
         result["embedding_map"] = embedding_map_of(
             similar, catalogue, candidates_.popularity, result["examples"], titles
         )
@@ -364,7 +351,7 @@ class Executor(base_executor.BaseExecutor):
             index,
             candidates,
             board,
-            run_settings_from_json(exec_properties.get(CONFIG_KEY, "")),
+            config.run_settings,
             str(exec_properties.get(code_version.CODE_VERSION_KEY) or ""),
             len(catalogue),
         )

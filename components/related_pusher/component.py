@@ -3,9 +3,6 @@ an index is refused, only what does not depend on the network (co-occurrence, bo
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -17,6 +14,7 @@ from components.related_evaluator.component import RelatedEvaluation
 from components.related_pusher.executor import PUSH_CONFIG_KEY, Executor
 from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.component import ScannIndex
+from formats.settings_codec import encode_settings
 
 
 class RelatedPusherSpec(ComponentSpec):
@@ -64,7 +62,7 @@ class RelatedPusher(base_component.BaseComponent):
         settings = settings or PushSettings()
         push_config = None
         if settings != PushSettings():
-            push_config = json.dumps(dataclasses.asdict(settings), sort_keys=True)
+            push_config = encode_settings(settings)
         super().__init__(
             spec=RelatedPusherSpec(
                 model=model,

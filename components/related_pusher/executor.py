@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -13,6 +12,7 @@ from tfx.utils import path_utils
 
 from components.related_pusher import push_policy
 from formats import evaluation_result, push_records, serving_layout
+from formats.settings_codec import decode_settings
 
 PUSH_CONFIG_KEY = "push_config"  # JSON of push_policy.PushSettings; absent: the defaults (gates off)
 
@@ -64,7 +64,9 @@ class Executor(base_executor.BaseExecutor):
         default = push_policy.default_source(evaluation, sources)
         served = {"default_source": default, "models": sorted(sources), "kept_back": "; ".join(reasons)}
         provenance = {"model_uri": model.uri, **{f"{name}_uri": uri for name, uri in sources.items()}}
-        settings = push_policy.PushSettings(**json.loads(exec_properties.get(PUSH_CONFIG_KEY) or "{}"))
+        settings = decode_settings(
+            push_policy.PushSettings, exec_properties.get(PUSH_CONFIG_KEY), PUSH_CONFIG_KEY
+        )
         if evaluation and default:
             figure = evaluation_result.neighbour_overlap(evaluation, default)
             if figure.overlap_at_10 is not None:

@@ -17,7 +17,8 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.code_version import CODE_VERSION_KEY, code_version
 from components.scann_indexer import executor
-from components.scann_indexer.index_lib import IndexSettings, settings_to_json
+from components.scann_indexer.index_lib import IndexSettings
+from formats.settings_codec import encode_settings
 
 
 class ScannIndex(artifact.Artifact):
@@ -61,7 +62,7 @@ class ScannIndexer(base_component.BaseComponent):
         spec = ScannIndexerSpec(
             model=model,
             transform_graph=transform_graph,
-            index_config=settings_to_json(index_config or IndexSettings()),
+            index_config=encode_settings(index_config or IndexSettings()),
             code_version=code_version(executor.__name__),
             index=types.Channel(type=ScannIndex),
             next_index=types.Channel(type=ScannIndex),

@@ -19,6 +19,7 @@ from tfx.utils import path_utils
 
 from components.scann_indexer import index_lib
 from formats import index_files
+from formats.settings_codec import decode_settings
 from trainer_module import features
 
 # Keys of the component spec.
@@ -52,7 +53,9 @@ class Executor(base_executor.BaseExecutor):
         exec_properties: dict[str, Any],
     ) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        settings = index_lib.settings_from_json(exec_properties.get(INDEX_CONFIG_KEY) or "{}")
+        settings = decode_settings(
+            index_lib.IndexSettings, exec_properties.get(INDEX_CONFIG_KEY), INDEX_CONFIG_KEY
+        )
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
         transform_graph = artifact_utils.get_single_instance(input_dict[TRANSFORM_GRAPH_KEY])
 

@@ -9,7 +9,6 @@ the cosine similarity that `trainer_module.export` scores with.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -82,28 +81,6 @@ def _check_int(settings: IndexSettings, name: str, minimum: int) -> None:
     value = getattr(settings, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"IndexSettings.{name} must be an integer >= {minimum}; got {value!r}")
-
-
-def settings_to_json(settings: IndexSettings) -> str:
-    """The component's `index_config` execution property: JSON, so MLMD shows it and caching keys on it."""
-    return json.dumps(dataclasses.asdict(settings), sort_keys=True)
-
-
-def settings_from_json(text: str) -> IndexSettings:
-    """Inverse of `settings_to_json`; missing fields take their defaults, unknown fields are an error."""
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"index_config is not valid JSON ({error}); got {text[:200]!r}") from error
-    if not isinstance(values, dict):
-        raise ValueError(f"index_config must be a JSON object of IndexSettings fields; got {text[:200]!r}")
-    known = {field.name for field in dataclasses.fields(IndexSettings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"index_config has unknown fields {unknown}; IndexSettings fields are {sorted(known)}"
-        )
-    return IndexSettings(**values)
 
 
 def is_blessed(recall: float, settings: IndexSettings) -> bool:

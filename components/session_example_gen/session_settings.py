@@ -4,11 +4,11 @@ property (never pickle). Typed and checked on construction, so a bad setting fai
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from formats.settings_codec import parse_json_object, settings_from_value, settings_to_value
 
 FILE_FORMATS = ("auto", "csv", "tsv", "parquet", "sessions")
 
@@ -115,43 +115,32 @@ SPLIT_VERSION = 2
 
 def encode_config(source: EventSource, settings: SessionSettings) -> str:
     """JSON of everything but the path, which travels as its own exec property."""
-    source_fields = dataclasses.asdict(source)
+    source_fields = settings_to_value(source)
     del source_fields["path"]
-    source_fields["actions"] = list(source.actions)
     config = {
         "source": source_fields,
-        "settings": dataclasses.asdict(settings),
+        "settings": settings_to_value(settings),
         "split_version": SPLIT_VERSION,
     }
     return json.dumps(config, sort_keys=True)
 
 
 def decode_config(input_path: str, input_config: str) -> tuple[EventSource, SessionSettings]:
-    """Inverse of `encode_config`; unknown or mistyped keys fail with the key named."""
-    try:
-        config = json.loads(input_config)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"input_config is not valid JSON ({e}): {input_config[:200]!r}") from e
-    if not isinstance(config, dict) or set(config) - {"source", "settings", "split_version"}:
-        raise ValueError(
-            f"input_config must be an object with keys source, settings, split_version: {input_config!r}"
-        )
+    """Inverse of `encode_config`; unknown or mistyped keys fail with the setting named (settings_codec)."""
+    config = parse_json_object(input_config, "input_config")
+    unknown = sorted(set(config) - {"source", "settings", "split_version"})
+    if unknown:
+        raise ValueError(f"input_config: unknown keys {unknown} (known: settings, source, split_version)")
     if config.get("split_version", SPLIT_VERSION) != SPLIT_VERSION:
         raise ValueError(
             f"input_config has split_version {config['split_version']!r}; "
             f"this code splits with {SPLIT_VERSION}"
         )
-    source_fields = dict(config.get("source", {}))
-    settings_fields = dict(config.get("settings", {}))
-    _check_keys("input_config.source", source_fields, EventSource, exclude={"path"})
-    _check_keys("input_config.settings", settings_fields, SessionSettings)
-    if "actions" in source_fields:
-        source_fields["actions"] = tuple(source_fields["actions"])
-    return EventSource(path=input_path, **source_fields), SessionSettings(**settings_fields)
-
-
-def _check_keys(where: str, fields: Mapping[str, Any], cls: type, exclude: set[str] | None = None) -> None:
-    known = {f.name for f in dataclasses.fields(cls)} - (exclude or set())
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"{where} has unknown keys {unknown}; expected some of {sorted(known)}")
+    source_fields = config.get("source", {})
+    if not isinstance(source_fields, dict) or "path" in source_fields:  # the path is its own exec property
+        raise ValueError(
+            f"input_config.source must be an object of EventSource settings but path; got {source_fields!r}"
+        )
+    source = settings_from_value(EventSource, {**source_fields, "path": input_path}, "input_config.source")
+    settings = settings_from_value(SessionSettings, config.get("settings", {}), "input_config.settings")
+    return source, settings

@@ -16,6 +16,7 @@ from components.cooccurrence.component import RelatedCandidates
 from components.session_example_gen.component import Quarantine
 from components.session_example_gen.session_settings import EventSource
 from formats import candidate_table
+from formats.settings_codec import decode_settings, encode_settings
 
 # Board b1: a, b, c (3 items: each pair weighs 1/2); b2: a, b (1 pair, weight 1); b3: d alone (no pair).
 SAVES = {
@@ -49,10 +50,10 @@ def test_settings_are_checked_and_round_trip():
         BoardSettings(max_board_size=1)
     with pytest.raises(ValueError, match="board_size_exponent"):
         BoardSettings(board_size_exponent=-1)
-    with pytest.raises(ValueError, match="unknown fields"):
-        board_lib.settings_from_json('{"topn": 3}')
+    with pytest.raises(ValueError, match=r"board_config: unknown setting BoardSettings\.topn \(known: "):
+        decode_settings(BoardSettings, '{"topn": 3}', "board_config")
     settings = BoardSettings(top_n=7)
-    assert board_lib.settings_from_json(board_lib.settings_to_json(settings)) == settings
+    assert decode_settings(BoardSettings, encode_settings(settings), "board_config") == settings
 
 
 def _write_collections(path, extra_rows=()):
@@ -73,7 +74,7 @@ def _run(tmp_path, path, settings, time_col="saved_at"):
         {
             "collections_path": path,
             "source_config": source_to_json(source),
-            "board_config": board_lib.settings_to_json(settings),
+            "board_config": encode_settings(settings),
         },
     )
     return candidates, quarantine

@@ -10,6 +10,7 @@ import pytest
 from components.scann_indexer import index_lib
 from components.scann_indexer.index_lib import IndexSettings
 from formats import index_files
+from formats.settings_codec import decode_settings, encode_settings
 
 
 def clustered(num_items=5000, dim=32, num_clusters=50, noise=0.3, seed=0):
@@ -109,20 +110,21 @@ def test_normalize_rows_gives_unit_rows_and_keeps_zero_rows():
 
 def test_settings_json_round_trip_and_validation():
     settings = IndexSettings(num_neighbors=5, num_leaves=30, min_recall=0.8, normalize=False)
-    assert index_lib.settings_from_json(index_lib.settings_to_json(settings)) == settings
-    assert index_lib.settings_from_json("{}") == IndexSettings()
-    with pytest.raises(ValueError, match=r"unknown fields \['num_leafs'\]"):
-        index_lib.settings_from_json('{"num_leafs": 3}')
-    with pytest.raises(ValueError, match="not valid JSON"):
-        index_lib.settings_from_json("num_leaves=3")
-    with pytest.raises(ValueError, match="num_neighbors must be an integer >= 1; got '10'"):
-        index_lib.settings_from_json('{"num_neighbors": "10"}')
+    decode = lambda text: decode_settings(IndexSettings, text, "index_config")  # noqa: E731
+    assert decode(encode_settings(settings)) == settings
+    assert decode("{}") == IndexSettings()
+    with pytest.raises(ValueError, match=r"index_config: unknown setting IndexSettings\.num_leafs \(known: "):
+        decode('{"num_leafs": 3}')
+    with pytest.raises(ValueError, match="index_config: not valid JSON"):
+        decode("num_leaves=3")
+    with pytest.raises(ValueError, match=r'setting IndexSettings\.num_neighbors must be int, got "10"'):
+        decode('{"num_neighbors": "10"}')
     with pytest.raises(ValueError, match="num_neighbors must be an integer >= 1; got True"):
         IndexSettings(num_neighbors=True)
     with pytest.raises(ValueError, match="num_leaves_to_search=8 is more than num_leaves=4"):
         IndexSettings(num_leaves=4, num_leaves_to_search=8)
-    with pytest.raises(ValueError, match="normalize must be true or false"):
-        index_lib.settings_from_json('{"normalize": 1}')
+    with pytest.raises(ValueError, match=r"setting IndexSettings\.normalize must be bool, got 1"):
+        decode('{"normalize": 1}')
 
 
 def _item_ids(n):

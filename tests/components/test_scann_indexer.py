@@ -15,6 +15,7 @@ from components.scann_indexer import executor, index_lib
 from components.scann_indexer.component import ScannIndex, ScannIndexer
 from components.scann_indexer.index_lib import IndexSettings
 from formats import index_files
+from formats.settings_codec import decode_settings, encode_settings
 from tests.tiny_embedding_model import TinyEmbeddingModel
 from trainer_module import features
 
@@ -56,7 +57,7 @@ def _run(model, transform_graph, directory, settings):
     executor.Executor().Do(
         {executor.MODEL_KEY: [model], executor.TRANSFORM_GRAPH_KEY: [transform_graph]},
         {executor.INDEX_KEY: [index], executor.NEXT_INDEX_KEY: [next_index]},
-        {executor.INDEX_CONFIG_KEY: index_lib.settings_to_json(settings)},
+        {executor.INDEX_CONFIG_KEY: encode_settings(settings)},
     )
     return index
 
@@ -133,7 +134,9 @@ def test_component_declares_its_artifacts_and_stores_settings_as_json():
     assert component.outputs[executor.INDEX_KEY].type is ScannIndex
     assert ScannIndex.TYPE_NAME == "pin2vec.ScannIndex"
     stored = component.exec_properties[executor.INDEX_CONFIG_KEY]
-    assert index_lib.settings_from_json(stored) == IndexSettings(num_neighbors=5, num_leaves=40)
+    assert decode_settings(IndexSettings, stored, "index_config") == IndexSettings(
+        num_neighbors=5, num_leaves=40
+    )
     with pytest.raises(TypeError, match="index_config must be an IndexSettings; got dict"):
         ScannIndexer(
             model=types.Channel(type=standard_artifacts.Model),

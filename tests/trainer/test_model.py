@@ -16,7 +16,10 @@ def _planted_pairs(num_items=40, seed=0, n=4000):
 def test_settings_reject_bad_values():
     with pytest.raises(ValueError, match="num_negatives"):
         TrainerSettings(num_negatives=0)
-    with pytest.raises(ValueError, match="Unknown trainer settings"):
+    with pytest.raises(
+        ValueError,
+        match=r"custom_config.trainer: unknown setting TrainerSettings\.epochz \(known: batch_size,",
+    ):
         TrainerSettings.from_config({"epochz": 3})
     with pytest.raises(ValueError, match="optimizer must be one of"):
         TrainerSettings(optimizer="adamw")
