@@ -11,7 +11,6 @@ import dataclasses
 import functools
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +23,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from components.board_cooccurrence import board_lib
 from components.cooccurrence import cooccurrence_lib
-from components.cooccurrence.executor import assemble_table
+from components.cooccurrence.executor import assemble_table, worker_scratch_dir
 from components.session_example_gen import sessions_lib
 from components.session_example_gen.executor import (
     keep_quarantine,
@@ -146,7 +145,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         files = sessions_lib.list_input_files(path)
         sessions_lib.check_input_files(files, source)
         quarantine_file = os.path.join(quarantine.uri, QUARANTINE_FILE)
-        with tempfile.TemporaryDirectory() as scratch:
+        with worker_scratch_dir(candidates.uri) as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, settings, quarantine_file, scratch)
             counts = read_metrics(p.result)
