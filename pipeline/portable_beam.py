@@ -97,6 +97,7 @@ class PortableServices:
     job_port: int
     worker_pool_port: int
     log_dir: str
+    process_groups: tuple[int, ...] = ()  # one per service, holding the SDK workers it starts
 
     @property
     def beam_args(self) -> tuple[str, ...]:
@@ -173,7 +174,7 @@ def portable_services(log_dir: str | None = None) -> Iterator[PortableServices]:
             started.append((process, port_file, log_file))
         deadline = time.monotonic() + READY_SECONDS
         job_port, pool_port = (_wait_for_port(*s, deadline) for s in started)
-        yield PortableServices(job_port, pool_port, log_dir)
+        yield PortableServices(job_port, pool_port, log_dir, tuple(p.pid for p, _, _ in started))
 
 
 def main(argv: list[str] | None = None) -> int:
