@@ -20,6 +20,16 @@ demo: setup
 	$(VENV)/bin/pin2vec related --output-dir $(WORK)/runs/ml-100k \
 	  --titles $(WORK)/data/ml-100k/titles.tsv --k 10 50 181 1 100
 
+# `make demo` with every Beam step on Beam's portable path (the Fn API that Flink, Spark and Dataflow use): Beam's
+# job service and an external SDK worker pool on loopback, started before the run and stopped after it.
+.PHONY: demo-portable
+demo-portable: setup
+	$(VENV)/bin/pin2vec data movielens-100k --out $(WORK)/data/ml-100k
+	$(PY) -m pipeline.portable_beam run --log-dir $(WORK)/runs/ml-100k-portable/beam-services -- \
+	  $(VENV)/bin/pin2vec run --events $(WORK)/data/ml-100k/ratings.tsv \
+	  --user-col user_id --item-col item_id --time-col timestamp \
+	  --titles $(WORK)/data/ml-100k/titles.tsv --output-dir $(WORK)/runs/ml-100k-portable
+
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q

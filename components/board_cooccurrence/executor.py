@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +21,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from components.board_cooccurrence import board_lib
 from components.cooccurrence import table_steps
-from components.cooccurrence.executor import assemble_table
+from components.cooccurrence.executor import assemble_table, worker_scratch_dir
 from components.session_example_gen import input_files, run_counts, session_settings
 from components.session_example_gen.executor import (
     keep_quarantine,
@@ -108,7 +107,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         files = input_files.list_input_files(path)
         input_files.check_input_files(files, source)
         quarantine_file = os.path.join(quarantine.uri, QUARANTINE_FILE)
-        with tempfile.TemporaryDirectory() as scratch:
+        with worker_scratch_dir(candidates.uri) as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, settings, quarantine_file, scratch)
             counts = read_metrics(p.result)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from tfx.dsl.components.base import base_beam_executor
 
 from components.coldstart import coldstart_lib as lib
 from components.cooccurrence import cooccurrence_lib, table_steps
-from components.cooccurrence.executor import assemble_table
+from components.cooccurrence.executor import assemble_table, worker_scratch_dir
 from components.session_example_gen import event_rows, input_files, session_settings, spans_lib
 from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
 from formats import candidate_table
@@ -129,7 +128,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         candidates = output_dict[CANDIDATES_KEY][0]
         files = window_files(path, input_dict.get(EXAMPLES_KEY) or [])
         input_files.check_input_files(files, source)
-        with tempfile.TemporaryDirectory() as scratch:
+        with worker_scratch_dir(candidates.uri) as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, files, source, sessions, settings, scratch)
             meta = {

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import tempfile
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ CONFIG_KEY = "cooccurrence_config"
 SOURCE_NAME = "cooccurrence"
 
 
+SCRATCH_DIR = ".beam_scratch"  # inside the output artifact while the Beam workers write their files there
 CHUNK_PAIRS = 65_536  # pairs parsed and counted together
 SHARDS = 8  # directed pairs are grouped by item into this many parts, each merged and ranked on its own
 
@@ -140,6 +142,21 @@ def build_pipeline(
         )
 
 
+@contextlib.contextmanager
+def worker_scratch_dir(artifact_uri: str) -> Iterator[str]:
+    """A directory for the files the Beam workers write, under the output artifact and removed after.
+
+    Not the launching process's /tmp: on Flink, Spark or Dataflow the workers run on other machines, which
+    share the pipeline root with it (every artifact lives there), never its local disk.
+    """
+    scratch = os.path.join(artifact_uri, SCRATCH_DIR)
+    os.makedirs(scratch, exist_ok=True)
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def assemble_table(
     out_dir: str, settings: lib.RankingSettings, meta: dict, popularity_file: str = "degrees.npy"
 ) -> candidate_table.CandidateTable:
@@ -171,7 +188,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         files = tf.io.gfile.glob(os.path.join(artifact_utils.get_split_uri([examples], "train"), "*"))
         if not files:
             raise FileNotFoundError(f"no training pairs in {examples.uri} (split 'train')")
-        with tempfile.TemporaryDirectory() as scratch:
+        with worker_scratch_dir(candidates.uri) as scratch:
             with self._make_beam_pipeline() as p:
                 build_pipeline(p, sorted(files), settings, scratch)
             meta = {"source": SOURCE_NAME, **dataclasses.asdict(settings)}

@@ -1,6 +1,7 @@
 """Board co-occurrence: weights by hand, the Beam executor on tiny collections with known counts, bad rows."""
 
 import json
+import os
 import pathlib
 import shutil
 
@@ -13,6 +14,7 @@ from components.board_cooccurrence.board_lib import BoardSettings
 from components.board_cooccurrence.component import BoardCooccurrence
 from components.board_cooccurrence.executor import Executor, source_to_json
 from components.cooccurrence.component import RelatedCandidates
+from components.cooccurrence.executor import SCRATCH_DIR
 from components.session_example_gen.component import Quarantine
 from components.session_example_gen.session_settings import EventSource
 from formats import candidate_table
@@ -94,6 +96,7 @@ def test_executor_matches_the_reference_and_counts_saves(tmp_path):
     assert saves == {"a": 3, "b": 2, "c": 1, "d": 1}  # the popularity of a board table: saves per item
     assert table.meta["source"] == "board"
     assert quarantine.get_int_custom_property("rows_read") == 7
+    assert not os.path.exists(os.path.join(candidates.uri, SCRATCH_DIR))  # the workers' files, removed
 
 
 def test_collections_without_a_time_column_rank_in_file_order(tmp_path):

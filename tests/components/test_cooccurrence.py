@@ -1,6 +1,7 @@
 """Co-occurrence candidates: the pure algorithm by hand, the Beam executor on a tiny log with known counts."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from tfx.types import artifact_utils, channel_utils, standard_artifacts
 from components.cooccurrence import cooccurrence_lib as lib
 from components.cooccurrence.component import CooccurrenceCandidates, RelatedCandidates
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
-from components.cooccurrence.executor import Executor
+from components.cooccurrence.executor import SCRATCH_DIR, Executor
 from formats import candidate_table
 from tests.components.example_splits import write_split
 
@@ -73,6 +74,9 @@ def test_executor_matches_the_reference_and_reads_only_the_train_split(tmp_path)
     assert table.candidates("a", 10) == [("b", 3.0), ("c", 2.0)]  # the eval split's (a, d) never counted
     assert candidates.get_int_custom_property("num_items") == 4
     assert table.meta["source"] == "cooccurrence"
+    # The workers' shards went to a scratch directory inside the artifact (shared storage on a cluster, unlike
+    # the launcher's /tmp), which is gone: the artifact holds the table alone.
+    assert not os.path.exists(os.path.join(candidates.uri, SCRATCH_DIR))
 
 
 def test_component_carries_settings_as_json():

@@ -9,36 +9,19 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.scann_indexer.index_lib import IndexSettings
-from components.session_example_gen.session_settings import EventSource, SessionSettings
-from pipeline.config import PipelineSettings, RunSettings
+from pipeline.config import RunSettings
 from pipeline.local_runner import run_local
 from pipeline.metadata import connection_config
 from pipeline.summary import summarize_run
 from tests.e2e.expected import COMPONENTS_WITH_COLLECTIONS as COMPONENTS
-from tests.e2e.tiny_log import topic_of, write_tiny_collections, write_tiny_log
-from trainer_module.model import TrainerSettings
+from tests.e2e.tiny_log import topic_of
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    log = root / "events.tsv"
-    write_tiny_log(log, bad_rows=["u1\t\t3\t880000000"])
-    collections = root / "boards.csv"
-    write_tiny_collections(collections)
-    settings = PipelineSettings(
-        source=EventSource(path=str(log)),
-        collections=EventSource(path=str(collections), user_col="board", item_col="pin", time_col=None),
-        sessions=SessionSettings(min_count=3),
-        trainer=TrainerSettings(embedding_dim=16, num_negatives=8, epochs=3, batch_size=64),
-        index=IndexSettings(min_recall=0.5),
-    )
-    # In-process Beam keeps the test quick; the multi-process default is exercised by `make demo`.
-    run = RunSettings(output_dir=str(root / "out"), beam_args=("--runner=DirectRunner",))
-    first = run_local(settings, run)
+def two_runs(direct_run):
+    settings, run, first = direct_run  # tests/e2e/conftest.py
     second = run_local(settings, run)
     return settings, run, first, second
 
