@@ -122,7 +122,8 @@ def pusher_kills(events: Path, out: Path) -> list[Row]:
     models = ["pin2vec", "pin2vec_similar", "cooccurrence", "blend", "evaluation"]
     points = [f"after-rename-{m}" for m in models] + ["after-commit"]
     for number, point in enumerate(points):
-        seed = ["--learning-rate", f"{0.011 + number / 1000:.3f}"]  # a new model, so a new version
+        # A new model, so a new version; blessed whatever its figures, so that every model is pushed.
+        seed = ["--learning-rate", f"{0.011 + number / 1000:.3f}", "--max-hit-rate-drop", "1"]
         killed = subprocess.run(
             run_command(events, out, *seed), cwd=REPO, capture_output=True, text=True,
             env={**os.environ, "PIN2VEC_KILL_AT": point},
@@ -194,6 +195,10 @@ def damaged_versions_under_load(serving: Path, work: Path) -> list[Row]:
             time.sleep(0.05)
         for load in loads:
             load.__exit__(None, None, None)
+        for damaged in range(good + 1, version + 1):  # as an operator would: the record first, then the files
+            os.remove(os.path.join(push_records.commits_dir(str(serving)), f"{damaged}.json"))
+            for model in ("pin2vec", "cooccurrence"):
+                shutil.rmtree(serving / model / str(damaged), ignore_errors=True)
         for load in loads:
             model = load.rest_url.rsplit("/", 1)[-1].removesuffix(":predict")
             for protocol, counts in load.counts.items():
