@@ -41,7 +41,8 @@ def _run(log, output_dir, *extra):
 def test_gc_keeps_what_the_next_run_and_serving_need(tmp_path):
     log, output_dir = tmp_path / "events.tsv", tmp_path / "out"
     write_tiny_log(log)
-    for extra in ((), ("--no-cache",)):
+    second_settings = ("--learning-rate", "0.02")  # a second model and version; earlier steps cached
+    for extra in ((), second_settings):
         done = _run(log, output_dir, *extra)
         assert done.returncode == 0, done.stderr[-3000:]
     serving = output_dir / "serving"
@@ -61,7 +62,7 @@ def test_gc_keeps_what_the_next_run_and_serving_need(tmp_path):
     assert deleted, done.stdout
     assert all(not os.path.exists(a.uri) for a in deleted)
 
-    rerun = _run(log, output_dir)
+    rerun = _run(log, output_dir, *second_settings)  # the newest run again: every step it needs was kept
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     output = rerun.stderr + rerun.stdout
     for step in ("SessionExampleGen", "Transform", "Trainer", "ScannIndexer"):  # what gc must not break
