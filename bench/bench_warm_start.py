@@ -28,7 +28,8 @@ from bench.docs_section import report
 from bench.reference_gensim import ReferenceSplit, build_split, machine_description
 from bench.sweep_trainer import model_arrays, scorer_answer, training_pairs
 from components.related_evaluator import metrics_lib
-from components.session_example_gen.sessions_lib import Event, SessionSettings
+from components.session_example_gen.event_rows import Event
+from components.session_example_gen.session_settings import SessionSettings
 from engagement_data import synthetic
 
 START, END = "<!-- warm-start:start -->", "<!-- warm-start:end -->"

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from components.scann_indexer.index_lib import IndexSettings
-from components.session_example_gen.sessions_lib import EventSource, SessionSettings
+from components.session_example_gen.session_settings import EventSource, SessionSettings
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.local_runner import run_local
 from pipeline.metadata import connection_config
