@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
 def _run_locked(args, settings, run) -> int:
     import dataclasses
 
-    from pipeline.config import with_eval_user_share_for_input
+    from pipeline.config import with_input_size_defaults
     from pipeline.local_runner import input_size_bytes, run_local
     from pipeline.metadata import connection_config
     from pipeline.report import print_summary
@@ -62,9 +62,10 @@ def _run_locked(args, settings, run) -> int:
 
     if args.titles:  # the run report names the example items
         settings = dataclasses.replace(settings, titles_path=os.path.abspath(args.titles))
-    if args.eval_user_share is None:
-        input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
-        settings = with_eval_user_share_for_input(settings, input_bytes)
+    input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
+    settings = with_input_size_defaults(
+        settings, input_bytes, size_eval_user_share=args.eval_user_share is None
+    )
     print(
         f"pin2vec: running the pipeline on {settings.source.path}\n  outputs: {run.output_dir}",
         file=sys.stderr,
@@ -229,9 +230,21 @@ def cmd_gc(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    from pipeline.config import with_input_size_defaults
     from pipeline.kubeflow_runner import compile_kubeflow
+    from pipeline.local_runner import input_size_bytes
 
     settings, run = settings_from_args(args)
+    try:  # the size-dependent defaults the local runner would use, when the compiler can read the input
+        input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
+    except Exception as error:
+        print(
+            f"pin2vec compile: input size not read ({error}); size-dependent defaults left as set",
+            file=sys.stderr,
+        )
+    else:
+        size_share = args.eval_user_share is None
+        settings = with_input_size_defaults(settings, input_bytes, size_eval_user_share=size_share)
     out = compile_kubeflow(
         settings, run, args.kubeflow, image=args.image, input_fingerprint=args.input_fingerprint
     )

@@ -125,8 +125,15 @@ class PipelineSettings:
     cold_start: bool = False
 
 
-def with_eval_user_share_for_input(settings: PipelineSettings, input_bytes: int) -> PipelineSettings:
-    """`settings` holding out the share of users default_eval_user_share() gives an input of this size (for
-    a run whose --eval-user-share was not given)."""
-    share = default_eval_user_share(input_bytes)
-    return replace(settings, sessions=replace(settings.sessions, eval_user_share=share))
+def with_input_size_defaults(
+    settings: PipelineSettings, input_bytes: int, size_eval_user_share: bool
+) -> PipelineSettings:
+    """The settings that depend on the input's size, resolved in one place for every runner: StatisticsGen
+    skips the training pairs of a large input (unless set), and, when `size_eval_user_share` (no
+    --eval-user-share given), the share of users held out for evaluation shrinks as the input grows."""
+    if settings.statistics_skip_train is None:
+        settings = replace(settings, statistics_skip_train=default_statistics_skip_train(input_bytes))
+    if size_eval_user_share:
+        share = default_eval_user_share(input_bytes)
+        settings = replace(settings, sessions=replace(settings.sessions, eval_user_share=share))
+    return settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import logging
 import os
@@ -18,7 +17,7 @@ from pipeline.config import (
     PipelineSettings,
     RunSettings,
     default_beam_args,
-    default_statistics_skip_train,
+    with_input_size_defaults,
 )
 from pipeline.disk_full import reraise_if_disk_full
 from pipeline.metadata import connection_config
@@ -90,9 +89,7 @@ def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, 
         )
     input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
     beam_args = run.beam_args or default_beam_args(input_bytes)
-    if settings.statistics_skip_train is None:
-        skip = default_statistics_skip_train(input_bytes)
-        settings = dataclasses.replace(settings, statistics_skip_train=skip)
+    settings = with_input_size_defaults(settings, input_bytes, size_eval_user_share=False)
     pipeline = create_pipeline(
         pipeline_name=run.pipeline_name,
         pipeline_root=run.pipeline_root,

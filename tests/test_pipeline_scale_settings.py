@@ -6,7 +6,12 @@ import json
 import pytest
 
 from components.session_example_gen.session_settings import EventSource
-from pipeline.config import PipelineSettings, default_eval_user_share, default_statistics_skip_train
+from pipeline.config import (
+    PipelineSettings,
+    default_eval_user_share,
+    default_statistics_skip_train,
+    with_input_size_defaults,
+)
 from pipeline.pipeline import create_pipeline
 
 MB = 1024 * 1024
@@ -19,6 +24,18 @@ MB = 1024 * 1024
 def test_statistics_splits_and_eval_user_share_by_input_size(size, skip_train, share):
     assert default_statistics_skip_train(size) is skip_train
     assert default_eval_user_share(size) == pytest.approx(share)
+
+
+def test_size_defaults_are_resolved_in_one_place_and_never_override_what_was_set():
+    settings = PipelineSettings(source=EventSource(path="events.csv"))
+    sized = with_input_size_defaults(settings, 320 * MB, size_eval_user_share=True)
+    assert sized.statistics_skip_train is True and sized.sessions.eval_user_share == pytest.approx(0.1)
+    given = with_input_size_defaults(
+        settings, 320 * MB, size_eval_user_share=False
+    )  # --eval-user-share given
+    assert given.sessions.eval_user_share == settings.sessions.eval_user_share
+    kept = PipelineSettings(source=EventSource(path="events.csv"), statistics_skip_train=False)
+    assert with_input_size_defaults(kept, 320 * MB, size_eval_user_share=False).statistics_skip_train is False
 
 
 def _components(tmp_path, **settings):
