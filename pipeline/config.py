@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from components.board_cooccurrence.board_lib import BoardSettings
 from components.cooccurrence.cooccurrence_lib import CooccurrenceSettings
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_evaluator.rerank_lib import RerankSettings
 from components.related_pusher.push_policy import PushSettings
 from components.scann_indexer.index_lib import IndexSettings
 from components.session_example_gen.session_settings import EventSource, SessionSettings
@@ -112,6 +113,7 @@ class PipelineSettings:
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     cooccurrence: CooccurrenceSettings = field(default_factory=CooccurrenceSettings)
     blend: BlendSettings = field(default_factory=BlendSettings)
+    rerank: RerankSettings = field(default_factory=RerankSettings)  # the learned reranker the blend may use
     collections: EventSource | None = (
         None  # items saved to boards (user_col names the board): the `board` source
     )

@@ -230,6 +230,7 @@ def create_pipeline(
         coldstart=coldstart.outputs["candidates"],
         model_run=trainer.outputs["model_run"],
         settings=settings.blend,
+        rerank_settings=settings.rerank,
         titles_path=settings.titles_path,
         run_settings=settings_to_value(settings),  # plain JSON values: tuples -> lists, as stored
         serving_base_dir=serving_dir,
