@@ -162,11 +162,13 @@ def cmd_rollback(args) -> int:
 
 def cmd_export_related(args) -> int:
     from serving.export_related import ExportSettings, export_related
+    from serving.related_sources import default_source
 
+    serving_dir = args.serving_dir or os.path.join(args.output_dir, "serving")
     settings = ExportSettings(
-        serving_dir=args.serving_dir or os.path.join(args.output_dir, "serving"),
+        serving_dir=serving_dir,
         out=args.out,
-        source=args.source,
+        source=args.source or default_source(serving_dir),
         k=args.k,
         version=args.version,
         formats=("parquet", "tfrecord") if args.format == "both" else (args.format,),
@@ -174,7 +176,7 @@ def cmd_export_related(args) -> int:
         beam_args=tuple(args.beam_arg or ()),
     )
     written = export_related(settings)
-    print("Related items written:\n" + "\n".join(f"  {path}" for path in written))
+    print(f"Related items of {settings.source} written:\n" + "\n".join(f"  {path}" for path in written))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from formats.serving_layout import INDEX_SOURCES, SOURCE_MODELS  # plain constants: no TensorFlow
+from formats.serving_layout import SOURCE_MODELS  # plain constants: no TensorFlow
 from pipeline.data_cli import add_data_parser
 from pipeline.version import version_text
 
@@ -267,9 +267,11 @@ def _add_export_related_parser(sub) -> None:
     )
     export.add_argument(
         "--source",
-        choices=list(INDEX_SOURCES),
-        default="pin2vec",
-        help="which index: what the network predicts next (default) or its cosine neighbours",
+        choices=list(SOURCE_MODELS),
+        default=None,
+        help="which source: an index (pin2vec: what the network predicts next; pin2vec_similar: its cosine "
+        "neighbours) or a table (cooccurrence, board, blend, coldstart) (default: the source serving answers "
+        "from, the run's best on validation)",
     )
     export.add_argument("--batch-size", type=int, default=1024, help="items searched per index call")
     export.add_argument(

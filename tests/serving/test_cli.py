@@ -11,12 +11,14 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
+import pytest
 import requests
 import tensorflow as tf
 
-from formats import index_files
+from formats import candidate_table, index_files, serving_layout
 from formats.index_searcher import RelatedItemsSearcher
 from pipeline import cli
+from serving.candidate_model import TableSearcher
 from tests.serving.conftest import ITEM_IDS, NUM_ITEMS, publish
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,7 +74,7 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
     out = tmp_path / "table"
     argv = ["export-related", "--serving-dir", str(serving), "--k", "7", "--out", str(out)]
     assert cli.main([*argv, "--version", "1", "--batch-size", "64", "--source", "pin2vec_similar"]) == 0
-    assert "Related items written" in capsys.readouterr().out
+    assert "Related items of pin2vec_similar written" in capsys.readouterr().out
 
     table = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
     assert len(table) == NUM_ITEMS
@@ -103,7 +105,7 @@ def test_export_related_writes_parquet_and_tfrecord_like_the_searcher(artifacts,
     ]
 
 
-def test_export_related_defaults_to_the_pin2vec_index(artifacts, tmp_path, capsys):
+def test_export_related_defaults_to_the_served_source_here_the_pin2vec_index(artifacts, tmp_path, capsys):
     serving = tmp_path / "serving"
     publish(artifacts.index_a, str(serving), "pin2vec_similar", 1)
     publish(artifacts.index_b, str(serving), "pin2vec", 1)
@@ -120,7 +122,39 @@ def test_export_related_defaults_to_the_pin2vec_index(artifacts, tmp_path, capsy
 
 def test_export_related_errors_name_what_is_missing(tmp_path, capsys):
     assert cli.main(["export-related", "--serving-dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
-    assert "no complete pushed index under" in capsys.readouterr().err
+    assert "no complete pushed pin2vec version under" in capsys.readouterr().err
+
+
+def test_export_related_of_a_table_gives_its_answers_with_the_servers_distances(artifacts, tmp_path, capsys):
+    """A co-occurrence table pushed with the cosine index: the export holds the table's answers and the
+    cosine distances the server gives (2.0 where an item has no embedding); a k the table lacks is refused."""
+    lists = {ITEM_IDS[3]: [(ITEM_IDS[4], 5.0), (ITEM_IDS[9], 2.0), ("no-embedding", 1.0)]}
+    lists |= {ITEM_IDS[4]: [(ITEM_IDS[3], 5.0)], "no-embedding": [(ITEM_IDS[3], 1.0)]}
+    table_dir = tmp_path / "table"
+    counts = {item: 1 for item in [*lists, ITEM_IDS[9]]}
+    candidate_table.save_table(candidate_table.from_lists(lists, counts, top_n=5), str(table_dir))
+    serving = tmp_path / "serving"
+    sources = {"cooccurrence": str(table_dir), "pin2vec_similar": artifacts.index_a}
+    version = serving_layout.publish_version(str(serving), sources, {"run": "t"}).version
+    out = tmp_path / "export"
+    argv = ["export-related", "--serving-dir", str(serving), "--source", "cooccurrence", "--out", str(out)]
+    assert cli.main([*argv, "--k", "3", "--format", "parquet"]) == 0
+    assert "Related items of cooccurrence written" in capsys.readouterr().out
+    rows = pq.read_table(glob.glob(str(out / "related*.parquet"))).to_pylist()
+    by_id = {index_files.decode_item_id(row["item_id"]): row for row in rows}
+    row = by_id[ITEM_IDS[3]]
+    assert [index_files.decode_item_id(r) for r in row["related_ids"]] == [
+        ITEM_IDS[4],
+        ITEM_IDS[9],
+        "no-embedding",
+    ]
+    assert row["scores"] == [5.0, 2.0, 1.0]
+    searcher = TableSearcher(str(table_dir), os.path.join(serving, "pin2vec_similar", str(version)), max_k=3)
+    expected = searcher.distances(ITEM_IDS[3], [ITEM_IDS[4], ITEM_IDS[9], "no-embedding"])
+    assert row["distances"] == pytest.approx(list(expected)) and row["distances"][2] == 2.0
+    assert 0.0 <= row["distances"][0] < 2.0
+    assert cli.main([*argv, "--k", "6", "--out", str(tmp_path / "too-many")]) == 1
+    assert "keeps 5 candidates per item" in capsys.readouterr().err
 
 
 def test_serve_refuses_a_model_base_that_does_not_exist(tmp_path, capsys):
