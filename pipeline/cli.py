@@ -15,6 +15,7 @@ import warnings
 from pipeline.cli_parsers import MAX_K, build_parser
 from pipeline.cli_settings import settings_from_args
 from pipeline.data_cli import cmd_data
+from pipeline.quiet_start import NoOptionalPackageNotes, import_tensorflow_quietly
 
 __all__ = ["MAX_K", "build_parser", "main", "settings_from_args"]  # what tests and the entry point use
 
@@ -52,6 +53,7 @@ def cmd_run(args) -> int:
 
 
 def _run_locked(args, settings, run) -> int:
+    import_tensorflow_quietly()
     import dataclasses
 
     from pipeline.config import with_input_size_defaults
@@ -128,6 +130,7 @@ def cmd_related(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import_tensorflow_quietly()
     from serving.predict import RequestLimits
     from serving.related_model import RelatedSettings
     from serving.server import ServerSettings, run
@@ -161,6 +164,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_export_related(args) -> int:
+    import_tensorflow_quietly()
     from serving.export_related import ExportSettings, export_related
     from serving.related_sources import default_source
 
@@ -181,6 +185,7 @@ def cmd_export_related(args) -> int:
 
 
 def cmd_export_embeddings(args) -> int:
+    import_tensorflow_quietly()
     from serving.embedding_export import (
         EmbeddingExportSettings,
         export_embeddings,
@@ -232,6 +237,7 @@ def cmd_gc(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    import_tensorflow_quietly()
     from pipeline.config import with_input_size_defaults
     from pipeline.kubeflow_runner import compile_kubeflow
     from pipeline.local_runner import input_size_bytes
@@ -256,6 +262,8 @@ def cmd_compile(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(NoOptionalPackageNotes())
     # Beam's type-hint inference notes ("Using Any for unsupported type") are not actionable for a user.
     logging.getLogger("apache_beam.typehints").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
