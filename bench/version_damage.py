@@ -41,6 +41,7 @@ INDEX_DAMAGE: dict[str, Callable[[Path], None]] = {
         d / index_files.ITEM_IDS_FILE, lambda b: b"\n".join(reversed(b.split(b"\n")[:-1])) + b"\n"
     ),
     "a file missing": lambda d: (d / index_files.SCANN_DIR / "scann_config.pb").unlink(),
+    "item_ids.txt missing (a file the loader waits for)": lambda d: (d / index_files.ITEM_IDS_FILE).unlink(),
 }
 
 TABLE_DAMAGE: dict[str, Callable[[Path], None]] = {

@@ -184,12 +184,24 @@ def manifest_of(serving_dir: str, model: str, version: int) -> tuple[bool, str |
     return True, models[model]
 
 
+def _locate(version_dir: str) -> tuple[str, str, int]:
+    """(serving dir, model, version) of `<serving>/<model>/<version>`."""
+    model_base = os.path.dirname(os.path.abspath(version_dir))
+    version = int(os.path.basename(os.path.abspath(version_dir)))
+    return os.path.dirname(model_base), os.path.basename(model_base), version
+
+
+def committed_with_manifest(version_dir: str) -> bool:
+    """Whether a commit record names this model version with its manifest: it was published whole, so a file
+    missing from it now is damage, not a push still in progress."""
+    visible, digest = manifest_of(*_locate(version_dir))
+    return visible and digest is not None
+
+
 def check_model_version(version_dir: str) -> None:
     """Raises CorruptVersionError unless the model version at `<serving>/<model>/<version>` is committed and
     matches its manifest (no check for a legacy serving directory's versions)."""
-    model_base = os.path.dirname(os.path.abspath(version_dir))
-    serving_dir, model = os.path.dirname(model_base), os.path.basename(model_base)
-    version = int(os.path.basename(os.path.abspath(version_dir)))
+    serving_dir, model, version = _locate(version_dir)
     visible, digest = manifest_of(serving_dir, model, version)
     if not visible:
         raise CorruptVersionError(

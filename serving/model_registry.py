@@ -341,7 +341,9 @@ class ModelRegistry:
 
     def _load(self, name: str, loader: ModelLoader, version: int, path: str) -> _Entry | None:
         missing = loader.missing_files(path)
-        if missing:
+        # A committed version was published whole: a file missing from it is damage, refused just below by
+        # its manifest; without a record it may still be arriving (a legacy push), so it is looked at again.
+        if missing and not push_records.committed_with_manifest(path):
             if version not in self._waiting[name]:
                 log.warning(
                     "%s version %d at %s is incomplete (no %s); not loading it yet",
