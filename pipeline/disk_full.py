@@ -53,20 +53,35 @@ def human_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+NEARLY_FULL_SHARE = 0.02  # below this share of its filesystem free, a failure is taken for a full disk
+NEARLY_FULL_BYTES = 64 * 1024  # ... and below this much free
+
+
+def nearly_full(path: str) -> bool:
+    """Whether the filesystem holding `path` has next to nothing left (both thresholds)."""
+    usage = shutil.disk_usage(_existing(path))
+    return usage.free < NEARLY_FULL_BYTES and usage.free < NEARLY_FULL_SHARE * usage.total
+
+
 def disk_full_message(error: BaseException, output_dir: str, metadata_path: str | None = None) -> str | None:
     """What to tell the user when `error` comes from a full disk (None otherwise): the path that could not be
     written (the one the error names; ML Metadata's store for SQLite's "database or disk is full"; else the
     output directory), its filesystem's free and total space, and what to do."""
     found = find_disk_full(error)
+    said = ""
     if found is None:
-        return None
+        if not nearly_full(output_dir):
+            return None
+        # Some layers lose the ENOSPC on the way up (SQLite's "cannot commit - no transaction is active" after
+        # a failed write): a failure on a filesystem with next to nothing left is a full disk all the same.
+        found, said = (error, None), f" (the step said: {str(error).splitlines()[0][:200]})"
     link, path = found
     if path is None:
         sqlite_full = "database or disk is full" in str(link)
         path = metadata_path if sqlite_full and metadata_path else output_dir
     usage = shutil.disk_usage(_existing(path))
     return (
-        f"the disk is full: could not write {path} ({human_bytes(usage.free)} free of "
+        f"the disk is full: could not write {path}{said} ({human_bytes(usage.free)} free of "
         f"{human_bytes(usage.total)} on its filesystem). Nothing partly written is served: a version is "
         f"published whole or not at all. Free space under {_existing(output_dir)} (or choose another "
         "--output-dir) and run again: finished steps are reused from the cache."

@@ -1,6 +1,7 @@
 """A full disk is said plainly: the path that could not be written and its filesystem's free space, whichever
 layer (the OS, TensorFlow, ML Metadata's SQLite) ran out."""
 
+import contextlib
 import errno
 import os
 import shutil
@@ -83,3 +84,19 @@ def test_a_real_full_filesystem_is_named_with_its_space(small_tmpfs):
     message = str(raised.value)
     # write() names no file: the output directory it was writing under is named instead.
     assert f"could not write {small_tmpfs / 'out'} (0 B free of 1.0 MB on its filesystem)" in message
+
+
+def test_an_error_that_lost_its_enospc_on_a_full_filesystem_is_still_a_full_disk(small_tmpfs):
+    """SQLite can fail a COMMIT on a full disk with "cannot commit - no transaction is active": on a
+    filesystem with next to nothing left that is said as a full disk, with the step's own words."""
+    out = small_tmpfs / "out"
+    out.mkdir()
+    lost = RuntimeError("Error when executing query: cannot commit - no transaction is active query: COMMIT;")
+    assert disk_full_message(lost, str(out)) is None  # 1 MB free: not full
+    with open(out / "filler.bin", "wb") as f, contextlib.suppress(OSError):
+        f.write(os.urandom(2 << 20))  # the filesystem is full now
+    message = disk_full_message(lost, str(out))
+    assert (
+        message is not None and f"could not write {out} (the step said: Error when executing query" in message
+    )
+    assert "0 B free of 1.0 MB" in message
