@@ -119,7 +119,7 @@ def kill_at_every_step(events: Path, out: Path) -> list[Row]:
 def pusher_kills(events: Path, out: Path) -> list[Row]:
     """The pusher dies after each step of a push (new settings make a new version each time)."""
     rows = []
-    models = ["pin2vec", "pin2vec_similar", "cooccurrence", "blend", "evaluation"]
+    models = ["pin2vec", "pin2vec_similar", "cooccurrence", "blend", "coldstart", "evaluation"]
     points = [f"after-rename-{m}" for m in models] + ["after-commit"]
     for number, point in enumerate(points):
         # A new model, so a new version; blessed whatever its figures, so that every model is pushed.
