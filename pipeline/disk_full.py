@@ -55,11 +55,18 @@ def human_bytes(n: float) -> str:
 
 NEARLY_FULL_SHARE = 0.02  # below this share of its filesystem free, a failure is taken for a full disk
 NEARLY_FULL_BYTES = 64 * 1024  # ... and below this much free
+# SQLite rolled back a transaction after a failed write (SQLITE_FULL among the causes) and ML Metadata then
+# reports only the failed COMMIT; the rollback frees the journal, so the space left afterwards is larger.
+SQLITE_ROLLED_BACK = "cannot commit - no transaction is active"
+ROLLED_BACK_FULL_BYTES = 1024 * 1024  # with that message, less than this free counts as full
 
 
-def nearly_full(path: str) -> bool:
-    """Whether the filesystem holding `path` has next to nothing left (both thresholds)."""
+def nearly_full(path: str, loose: bool = False) -> bool:
+    """Whether the filesystem holding `path` has next to nothing left (both thresholds; `loose`: less than
+    ROLLED_BACK_FULL_BYTES, for a failure whose own writes were already rolled back)."""
     usage = shutil.disk_usage(_existing(path))
+    if loose:
+        return usage.free < ROLLED_BACK_FULL_BYTES
     return usage.free < NEARLY_FULL_BYTES and usage.free < NEARLY_FULL_SHARE * usage.total
 
 
@@ -70,7 +77,8 @@ def disk_full_message(error: BaseException, output_dir: str, metadata_path: str 
     found = find_disk_full(error)
     said = ""
     if found is None:
-        if not nearly_full(output_dir):
+        rolled_back = SQLITE_ROLLED_BACK in str(error)
+        if not nearly_full(output_dir, loose=rolled_back):
             return None
         # Some layers lose the ENOSPC on the way up (SQLite's "cannot commit - no transaction is active" after
         # a failed write): a failure on a filesystem with next to nothing left is a full disk all the same.
