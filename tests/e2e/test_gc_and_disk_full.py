@@ -66,10 +66,12 @@ def test_gc_keeps_what_the_next_run_and_serving_need(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     output = rerun.stderr + rerun.stdout
     for step in ("SessionExampleGen", "Transform", "Trainer", "ScannIndexer"):  # what gc must not break
-        assert f"  {step} done in" in output and any(
-            line.strip().startswith(f"{step} done in") and line.endswith("(cached)")
-            for line in output.splitlines()
-        ), f"{step} was not reused from the cache:\n{output[-3000:]}"
+        finished = [
+            line for line in output.splitlines() if f"  {step} done in" in line
+        ]  # "[hh:mm:ss]   X done"
+        assert finished and all(line.endswith("(cached)") for line in finished), (
+            f"{step} was not reused from the cache:\n{output[-3000:]}"
+        )
     assert sorted(push_records.committed(str(serving))) == [second]  # nothing retrained, nothing pushed
     related = _pin2vec("related", "--output-dir", str(output_dir), "--json", "--k", "3", "i1")
     assert related.returncode == 0, related.stderr
