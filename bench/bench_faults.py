@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -165,16 +166,21 @@ def _model_state(rest: str, model: str, version: int) -> str | None:
 
 
 def damaged_versions_under_load(serving: Path, work: Path) -> list[Row]:
-    good = max(push_records.committed(str(serving)))
-    record = push_records.committed(str(serving))[good]
+    records = push_records.committed(str(serving))
+    good = max(records)
+    record = records[good]
     item_ids = (serving / "pin2vec" / str(good) / index_files.ITEM_IDS_FILE).read_text().split("\n")[:8]
     server, ready = start_server(serving, work / "server.log")
     rest, grpc_target = f"http://127.0.0.1:{ready['rest_port']}", f"127.0.0.1:{ready['grpc_port']}"
     rows = []
     try:
-        loads = [RelatedLoad(rest, grpc_target, model, item_ids) for model in ("pin2vec", "cooccurrence")]
-        for load in loads:
-            load.__enter__()
+        running = (
+            contextlib.ExitStack()
+        )  # the clients stop however this ends, so a failure cannot hang the bench
+        loads = [
+            running.enter_context(RelatedLoad(rest, grpc_target, model, item_ids))
+            for model in ("pin2vec", "cooccurrence")
+        ]
         version = good
         damage = [("pin2vec", n, f) for n, f in INDEX_DAMAGE.items()]
         damage += [("cooccurrence", n, f) for n, f in TABLE_DAMAGE.items()]
@@ -193,8 +199,7 @@ def damaged_versions_under_load(serving: Path, work: Path) -> list[Row]:
         served = sum(load.total_ok() for load in loads)
         while sum(load.total_ok() for load in loads) < served + 100:
             time.sleep(0.05)
-        for load in loads:
-            load.__exit__(None, None, None)
+        running.close()
         for damaged in range(good + 1, version + 1):  # as an operator would: the record first, then the files
             os.remove(os.path.join(push_records.commits_dir(str(serving)), f"{damaged}.json"))
             for model in ("pin2vec", "cooccurrence"):
@@ -210,6 +215,7 @@ def damaged_versions_under_load(serving: Path, work: Path) -> list[Row]:
                     Row(f"{model} under {protocol} load", outcome, counts.failed == counts.different == 0)
                 )
     finally:
+        running.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     return rows

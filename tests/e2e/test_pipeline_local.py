@@ -17,6 +17,17 @@ from tests.e2e.expected import COMPONENTS_WITH_COLLECTIONS as COMPONENTS
 from tests.e2e.tiny_log import topic_of
 
 pytestmark = pytest.mark.e2e
+# Every model one push of this run publishes (collections given, so `board` too).
+SERVED_MODELS = (
+    "embedding",
+    "pin2vec_similar",
+    "pin2vec",
+    "cooccurrence",
+    "board",
+    "blend",
+    "coldstart",
+    "evaluation",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +63,7 @@ def test_second_run_reuses_every_step_whose_inputs_did_not_change(two_runs):
     # The Evaluator's baseline is new (the first run's blessed model), so it and the pusher rerun;
     # everything upstream comes from the cache, and the same model is not pushed a second time.
     assert COMPONENTS - {"Evaluator", "RelatedPusher"} <= cached, second["components"]
-    for model in (
-        "embedding",
-        "pin2vec_similar",
-        "pin2vec",
-        "cooccurrence",
-        "board",
-        "blend",
-        "coldstart",
-        "evaluation",
-    ):
+    for model in SERVED_MODELS:
         assert len(os.listdir(os.path.join(run.serving_dir, model))) == 1
 
 
@@ -74,16 +76,7 @@ def test_blessed_model_and_passing_index_were_pushed_atomically(two_runs):
     assert summary.examples["pairs_train"] > 0
     assert summary.examples["pairs_eval"] == summary.examples["pairs_test"] == 80  # one query per user
     assert summary.bad_rows == 1
-    for model in (
-        "embedding",
-        "pin2vec_similar",
-        "pin2vec",
-        "cooccurrence",
-        "board",
-        "blend",
-        "coldstart",
-        "evaluation",
-    ):
+    for model in SERVED_MODELS:
         versions = os.listdir(os.path.join(run.serving_dir, model))
         assert versions == [str(summary.pushed_version)], versions  # no temp dirs left behind
     embedding_dir = os.path.join(run.serving_dir, "embedding", str(summary.pushed_version))
