@@ -13,6 +13,7 @@ from tfx.orchestration.portable import runtime_parameter_utils
 
 from components.session_example_gen import spans_lib
 from components.session_example_gen.input_files import list_input_files
+from pipeline.beam_staging import no_package_staging_for_local_workers
 from pipeline.config import (
     PipelineSettings,
     RunSettings,
@@ -101,7 +102,8 @@ def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, 
     )
     started = time.monotonic()
     try:
-        _KnownRunIdRunner(run_id).run(pipeline)
+        with no_package_staging_for_local_workers(beam_args):
+            _KnownRunIdRunner(run_id).run(pipeline)
     except Exception as error:
         raise RuntimeError(f"{error}\n(full log: {log_file})") from error
     return {

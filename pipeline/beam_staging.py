@@ -1,0 +1,48 @@
+"""Skips TFX's `tfx_ephemeral` sdist where Beam's workers already run in this environment.
+
+Before every Beam step TFX repackages its own installation as an sdist for remote workers, unless the Beam
+options already say how workers get their code (`tfx.utils.dependency_utils.make_beam_dependency_flags`).
+The DirectRunner, a LOOPBACK worker and an EXTERNAL worker pool on loopback never read it: it costs 4-10 s of
+CPU per Beam step and leaves a temporary directory behind each time. A remote runner still gets it, though
+it needs an image with pin2vec itself anyway (docs/DISTRIBUTED.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+LOCAL_RUNNERS = frozenset({"directrunner", "direct", "bundlebaseddirectrunner", "swappingrunner"})
+LOOPBACK_HOSTS = ("localhost:", "127.0.0.1:", "[::1]:")
+
+
+def workers_share_this_environment(beam_args: Sequence[str]) -> bool:
+    """True when every Beam worker imports from this process's Python environment."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(flags=list(beam_args)).get_all_options()
+    runner = str(options.get("runner") or "DirectRunner").lower()
+    if runner in LOCAL_RUNNERS:
+        return True
+    environment = str(options.get("environment_type") or "").upper()
+    if environment == "LOOPBACK":
+        return True
+    config = str(options.get("environment_config") or "")
+    return environment == "EXTERNAL" and config.startswith(LOOPBACK_HOSTS)
+
+
+@contextlib.contextmanager
+def no_package_staging_for_local_workers(beam_args: Sequence[str]) -> Iterator[None]:
+    """While the pipeline runs, TFX's Beam executors pass their options through unchanged when the workers
+    are local; otherwise TFX's own staging stays in place."""
+    from tfx.utils import dependency_utils
+
+    if not workers_share_this_environment(beam_args):
+        yield
+        return
+    build_sdist = dependency_utils.make_beam_dependency_flags
+    dependency_utils.make_beam_dependency_flags = list
+    try:
+        yield
+    finally:
+        dependency_utils.make_beam_dependency_flags = build_sdist
