@@ -1,6 +1,6 @@
 """The on-disk layout of a related-items index, shared by the ScannIndexer (writes) and serving (reads).
 
-No TFX and no TensorFlow here: ScaNN itself is imported only when a searcher is loaded.
+No TFX and no TensorFlow here: a searcher is loaded through ScaNN's extension alone (`scann_runtime`).
 
 An index directory holds:
     scann/            ScaNN's own serialization (`searcher.serialize`)
@@ -153,11 +153,12 @@ def load_searcher(scann_dir: str):
 
     `serialize` records absolute asset paths, which break when the index directory is moved (the pusher
     renames a temporary directory into place); and `load_searcher` would unpickle `scann_docids.pkl` if one
-    were there. So this reads the assets list itself and refuses the pickle.
+    were there. So this reads the assets list itself and refuses the pickle. TensorFlow's Python side is never
+    imported (`scann_runtime`), so a server or a CLI query starts in well under a second.
     """
-    scann = scann_module()
     from google.protobuf import text_format
-    from scann.scann_ops import scann_assets_pb2
+
+    from formats import scann_runtime
 
     if os.path.exists(os.path.join(scann_dir, _SCANN_PICKLE)):
         raise ValueError(
@@ -169,15 +170,12 @@ def load_searcher(scann_dir: str):
             f"no scann_assets.pbtxt in {scann_dir}; expected ScaNN's serialization of the searcher"
         )
     with open(assets_path, encoding="utf-8") as f:
-        assets = text_format.Parse(f.read(), scann_assets_pb2.ScannAssets())
+        assets = text_format.Parse(f.read(), scann_runtime.assets_proto().ScannAssets())
     for asset in assets.assets:
         asset.asset_path = os.path.join(os.path.abspath(scann_dir), os.path.basename(asset.asset_path))
         if not os.path.isfile(asset.asset_path):
             raise ValueError(f"ScaNN asset {asset.asset_path} listed in {assets_path} is missing")
-    pybind = scann.scann_ops_pybind
-    return pybind.ScannSearcher(
-        pybind.scann_pybind.ScannNumpy(scann_dir, text_format.MessageToString(assets))
-    )
+    return scann_runtime.load_searcher(scann_dir, text_format.MessageToString(assets))
 
 
 def load_vectors(directory: str) -> tuple[list[str], np.ndarray, dict[str, Any]]:

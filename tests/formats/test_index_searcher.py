@@ -188,3 +188,34 @@ def test_an_index_whose_scann_vectors_differ_from_its_embeddings_is_refused(tmp_
     np.save(directory / index_files.EMBEDDINGS_FILE, rolled)
     with pytest.raises(ValueError, match=r"ScaNN's stored vectors do not match embeddings\.npy"):
         RelatedItemsSearcher(str(directory))
+
+
+def test_a_saved_index_is_searched_without_importing_tensorflow(brute_force, tree):
+    """Servers and `pin2vec related` load ScaNN's extension alone; the answers are the same as in a process
+    that imported the `scann` package (this one)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from formats.index_searcher import RelatedItemsSearcher\n"
+        "queries = json.loads(sys.argv[1])\n"
+        "answers = {d: RelatedItemsSearcher(d).related(ids, k=5) for d, ids in queries.items()}\n"
+        "print(json.dumps({'tensorflow': 'tensorflow' in sys.modules, 'scann': 'scann' in sys.modules,"
+        " 'answers': answers}))\n"
+    )
+    queries = {fixture[0].directory: fixture[1][:3] for fixture in (brute_force, tree)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(queries)], capture_output=True, text=True, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["tensorflow"] is False and result["scann"] is False
+    for fixture in (brute_force, tree):
+        searcher, item_ids, _ = fixture
+        expected = searcher.related(item_ids[:3], k=5)
+        answered = result["answers"][searcher.directory]
+        for item_id in item_ids[:3]:
+            assert [i for i, _ in answered[item_id]] == [i for i, _ in expected[item_id]]
+            assert [s for _, s in answered[item_id]] == pytest.approx(
+                [s for _, s in expected[item_id]], abs=1e-6
+            )
