@@ -186,6 +186,26 @@ def test_pushed_sources_answer_through_the_cli(two_runs, capsys):
         assert 1 <= len(answer) <= 5 and all(r["item"] != "i1" for r in answer)
 
 
+def test_related_answers_from_the_network_index_without_importing_tensorflow(two_runs):
+    """`pin2vec related` loads ScaNN's extension alone (formats/scann_runtime.py): answers in about a second,
+    not after TensorFlow's tens of seconds of imports."""
+    import subprocess
+    import sys
+
+    _, run, _, _ = two_runs
+    argv = ["related", "--output-dir", run.output_dir, "--json", "--source", "pin2vec", "--k", "5", "i1"]
+    script = (
+        "import json, sys\n"
+        "from pipeline import cli\n"
+        f"code = cli.main({argv!r})\n"
+        "print(json.dumps({'code': code, 'tensorflow': 'tensorflow' in sys.modules}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    *answer, outcome = done.stdout.strip().splitlines()
+    assert json.loads(outcome) == {"code": 0, "tensorflow": False}
+    assert 1 <= len(json.loads("\n".join(answer))["i1"]) <= 5
+
+
 def test_sweep_rerank_reads_the_finished_run(two_runs, tmp_path, capsys):
     """The bench reads a run through the RelatedEvaluator's own readers, so it must follow them when they
     change; its figures for the two sources must be the evaluator's."""
