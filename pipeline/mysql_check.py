@@ -9,11 +9,13 @@ refuses", in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 from pipeline.config import MySQLSettings
 
 CONNECT_TIMEOUT_S = 5.0
+MAX_GREETING_BYTES = 16384  # a greeting is some 100 bytes
 EXPECTED = (
     "expected a MySQL-compatible server (MySQL 5.7/8.x or MariaDB) listening there; ML Metadata creates "
     "database {database!r} (--mysql-database) if it is missing"
@@ -28,24 +30,28 @@ def _where(settings: MySQLSettings) -> str:
     return f"{settings.host}:{settings.port} (--mysql-host/--mysql-port)"
 
 
-def _receive_packet(sock: socket.socket) -> bytes:
-    """One MySQL protocol packet's payload: 3-byte little-endian length, 1-byte sequence id, payload."""
-    header = b""
-    while len(header) < 4:
-        chunk = sock.recv(4 - len(header))
+def _receive(sock: socket.socket, raw: bytes, size: int) -> bytes:
+    while len(raw) < size:
+        chunk = sock.recv(size - len(raw))
         if not chunk:
             break
-        header += chunk
-    if len(header) < 4:
-        return header  # closed early: the caller reports what came
-    length = int.from_bytes(header[:3], "little")
-    payload = b""
-    while len(payload) < length:
-        chunk = sock.recv(min(65536, length - len(payload)))
-        if not chunk:
-            break
-        payload += chunk
-    return payload
+        raw += chunk
+    return raw
+
+
+def _receive_greeting(sock: socket.socket) -> tuple[bytes, bytes | None]:
+    """(the bytes received, the first packet's payload or None if they are no MySQL packet). A packet is a
+    3-byte little-endian length, a sequence id and the payload; a greeting's payload starts with 10 (the
+    protocol version), an error's with 0xff. Anything else is answered at once, not after its 'length'."""
+    raw = _receive(sock, b"", 5)
+    length = int.from_bytes(raw[:3], "little")
+    if len(raw) < 5 or raw[4] not in (0x0A, 0xFF) or length > MAX_GREETING_BYTES:
+        sock.settimeout(0.2)  # what else it says at once, for the message
+        with contextlib.suppress(OSError):
+            raw += sock.recv(40)
+        return raw, None
+    raw = _receive(sock, raw, 4 + length)
+    return raw, raw[4:] if len(raw) == 4 + length else None
 
 
 def server_version(settings: MySQLSettings, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
@@ -72,7 +78,7 @@ def server_version(settings: MySQLSettings, timeout_s: float = CONNECT_TIMEOUT_S
         ) from None
     with sock:
         try:
-            payload = _receive_packet(sock)
+            raw, payload = _receive_greeting(sock)
         except TimeoutError:
             raise MySQLUnreachableError(
                 f"ML Metadata: something listens at {_where(settings)} but says nothing within "
@@ -83,7 +89,9 @@ def server_version(settings: MySQLSettings, timeout_s: float = CONNECT_TIMEOUT_S
                 f"ML Metadata: {_where(settings)} closed the connection: {error.strerror or error}; "
                 f"{expected}"
             ) from None
-    if payload[:1] == b"\xff" and len(payload) >= 3:  # an error packet: code, then (maybe) '#'+state, message
+    if (
+        payload and payload[:1] == b"\xff" and len(payload) >= 3
+    ):  # an error packet: code, then (maybe) '#'+state, message
         message = payload[3:]
         if message[:1] == b"#":
             message = message[6:]
@@ -92,10 +100,10 @@ def server_version(settings: MySQLSettings, timeout_s: float = CONNECT_TIMEOUT_S
             f"ML Metadata: the MySQL server at {_where(settings)} refused the connection: error {code}: "
             f"{message.decode('utf-8', 'replace')}"
         )
-    if payload[:1] != b"\x0a" or b"\x00" not in payload[1:]:
+    if payload is None or b"\x00" not in payload[1:]:
+        said = f"greeted with {raw[:40]!r}" if raw else "closed the connection without a greeting"
         raise MySQLUnreachableError(
-            f"ML Metadata: the server at {_where(settings)} is not MySQL: it greeted with {payload[:40]!r}; "
-            f"{expected}"
+            f"ML Metadata: the server at {_where(settings)} is not MySQL: it {said}; {expected}"
         )
     return payload[1 : payload.index(b"\x00", 1)].decode("utf-8", "replace")
 
