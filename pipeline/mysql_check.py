@@ -105,7 +105,8 @@ def server_version(settings: MySQLSettings, timeout_s: float = CONNECT_TIMEOUT_S
         raise MySQLUnreachableError(
             f"ML Metadata: the server at {_where(settings)} is not MySQL: it {said}; {expected}"
         )
-    return payload[1 : payload.index(b"\x00", 1)].decode("utf-8", "replace")
+    version = payload[1 : payload.index(b"\x00", 1)].decode("utf-8", "replace")
+    return version.removeprefix("5.5.5-")  # MariaDB's prefix for clients that parse the major version
 
 
 def connect_failure_message(settings: MySQLSettings, version: str, error: Exception) -> str:
