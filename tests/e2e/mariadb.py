@@ -57,6 +57,10 @@ def _apt(options: list[str], *command: str, cwd: str | None = None) -> subproces
     )
 
 
+def _last_lines(text: str, count: int = 2) -> str:
+    return " / ".join(text.strip().splitlines()[-count:]) or "no message"
+
+
 def fetch_mariadb(cache: str | None = None) -> str:
     """The unpacked packages' root (with usr/sbin/mariadbd), fetched on the first call on a machine.
 
@@ -72,15 +76,16 @@ def fetch_mariadb(cache: str | None = None) -> str:
     with tempfile.TemporaryDirectory(dir=cache) as work:
         debs = os.path.join(work, "debs")
         os.makedirs(debs)
-        result = _apt([], "download", *PACKAGES, cwd=debs)
-        if result.returncode != 0:  # no or stale system lists: fetch lists of our own into the cache
+        first = _apt([], "download", *PACKAGES, cwd=debs)
+        if first.returncode != 0:  # no or stale system lists: fetch lists of our own into the cache
             options = _own_apt_state(cache)
             update = _apt(options, "update")
-            result = _apt(options, "download", *PACKAGES, cwd=debs)
-            if result.returncode != 0:
+            second = _apt(options, "download", *PACKAGES, cwd=debs)
+            if second.returncode != 0:
                 raise MariaDBUnavailable(
-                    f"MariaDB: `apt-get download {' '.join(PACKAGES)}` failed (exit {result.returncode}): "
-                    f"{result.stderr.strip()[-500:]}; apt-get update: {update.stderr.strip()[-300:]}"
+                    f"MariaDB: `apt-get download {' '.join(PACKAGES)}` failed with the system's package "
+                    f"lists ({_last_lines(first.stderr)}) and with lists of its own "
+                    f"({_last_lines(second.stderr)}; apt-get update: {_last_lines(update.stderr)})"
                 )
         unpacked = os.path.join(work, "root")
         for deb in sorted(glob.glob(os.path.join(debs, "*.deb"))):

@@ -39,12 +39,17 @@ PIPELINE_A, PIPELINE_B = "pin2vec", "pin2vec.b"
 
 
 @pytest.fixture(scope="module")
-def mariadb():
+def mariadb_root():
+    """The unpacked packages (fetched once per machine); every test that needs them skips where apt cannot."""
     try:
-        root = fetch_mariadb()
+        return fetch_mariadb()
     except MariaDBUnavailable as error:
         pytest.skip(f"no MariaDB server binaries here: {error}")
-    with mariadb_server(root) as server:
+
+
+@pytest.fixture(scope="module")
+def mariadb(mariadb_root):
+    with mariadb_server(mariadb_root) as server:
         yield server
 
 
@@ -165,14 +170,10 @@ def test_a_wrong_password_names_the_flags_to_fix(mariadb, tmp_path):
     assert f"{DATABASE!r} (--mysql-database)" in message
 
 
-def test_the_server_listens_on_loopback_only_and_stops_with_its_fixture(tmp_path):
+def test_the_server_listens_on_loopback_only_and_stops_with_its_fixture(mariadb_root, tmp_path):
     import psutil
 
-    try:
-        root = fetch_mariadb()
-    except MariaDBUnavailable as error:
-        pytest.skip(f"no MariaDB server binaries here: {error}")
-    with mariadb_server(root, work_dir=str(tmp_path)) as server:
+    with mariadb_server(mariadb_root, work_dir=str(tmp_path)) as server:
         listening = {
             (c.laddr.ip, c.laddr.port)
             for c in psutil.Process(server.pid).net_connections(kind="tcp")
