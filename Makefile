@@ -37,6 +37,12 @@ test: setup
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
+# The pipeline with ML Metadata on MySQL, as on a Kubeflow cluster: a MariaDB server on loopback (Debian's
+# packages fetched with apt-get download into ~/.cache/pin2vec/mariadb, nothing installed), runs on tiny data.
+.PHONY: test-mysql
+test-mysql: setup
+	$(PY) -m pytest -q -m mysql tests/e2e/test_mysql_metadata.py
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -40,6 +40,10 @@ def cmd_run(args) -> int:
 
     settings, run = settings_from_args(args)
     check_local_inputs(settings)  # before TensorFlow and TFX load: mistakes are reported in about a second
+    if run.mysql:
+        from pipeline.mysql_check import server_version
+
+        server_version(run.mysql)  # a wrong --mysql-host/--mysql-port too
     # One run per output directory: taken before anything is written there, held until the summary is out.
     waiting = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     try:

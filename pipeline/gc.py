@@ -17,7 +17,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from formats import push_records, serving_layout
 from pipeline.gc_plan import ArtifactRecord, RunRecord, artifacts_to_delete, check_keep, versions_to_delete
-from pipeline.metadata import PIPELINE_RUN_CONTEXT_TYPE
+from pipeline.metadata import PIPELINE_RUN_CONTEXT_TYPE, pipeline_executions
 
 _EVENTS = (
     metadata_store_pb2.Event.INPUT,
@@ -52,12 +52,7 @@ def read_records(
     store: metadata_store.MetadataStore, pipeline_name: str
 ) -> tuple[list[RunRecord], dict[int, ArtifactRecord]]:
     """The pipeline's runs (with the artifacts each read or wrote) and every artifact its nodes wrote."""
-    prefix = f"{pipeline_name}."
-    node_of: dict[int, str] = {}
-    for context in store.get_contexts_by_type("node"):
-        if context.name.startswith(prefix):
-            for execution in store.get_executions_by_context(context.id):
-                node_of[execution.id] = context.name[len(prefix) :]
+    node_of = {execution.id: node for node, execution in pipeline_executions(store, pipeline_name)}
     events = store.get_events_by_execution_ids(list(node_of)) if node_of else []
     touched: dict[int, set[int]] = {}
     written: dict[int, str] = {}

@@ -21,7 +21,7 @@ from pipeline.config import (
     with_input_size_defaults,
 )
 from pipeline.disk_full import reraise_if_disk_full
-from pipeline.metadata import connection_config
+from pipeline.metadata import check_store, connection_config
 from pipeline.pipeline import create_pipeline
 from pipeline.progress import run_logging
 from pipeline.stale_executions import fail_stale_executions
@@ -81,6 +81,7 @@ def run_local(settings: PipelineSettings, run: RunSettings, verbose: bool = Fals
 
 
 def _run(settings: PipelineSettings, run: RunSettings, log_file: str, progress, run_id: str) -> dict:
+    check_store(run)
     for stale in fail_stale_executions(connection_config(run), run.pipeline_name, run.pipeline_root):
         logging.warning(
             "%s (execution %d) was left unfinished by a run that died: marked FAILED in ML Metadata%s",

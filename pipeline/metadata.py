@@ -9,6 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration import metadata
 
 from pipeline.config import RunSettings
+from pipeline.mysql_check import MySQLUnreachableError, connect_failure_message, server_version
 
 
 def connection_config(run: RunSettings) -> metadata_store_pb2.ConnectionConfig:
@@ -25,7 +26,44 @@ def connection_config(run: RunSettings) -> metadata_store_pb2.ConnectionConfig:
     return metadata.sqlite_metadata_connection_config(run.sqlite_path)
 
 
+def check_store(run: RunSettings) -> None:
+    """Opens the run's store once, so that a MySQL store that cannot be used is reported before any step
+    runs, naming the flags to fix (ML Metadata's own error says only `mysql_real_connect failed`)."""
+    if not run.mysql:
+        return
+    version = server_version(run.mysql)
+    try:
+        metadata_store.MetadataStore(connection_config(run))
+    except RuntimeError as error:
+        if "mysql_real_connect" not in str(error):
+            raise
+        raise MySQLUnreachableError(connect_failure_message(run.mysql, version, error)) from None
+
+
 PIPELINE_RUN_CONTEXT_TYPE = "pipeline_run"  # TFX names each run's context by its pipeline run id
+PIPELINE_CONTEXT_TYPE = "pipeline"  # named by the pipeline's name; every execution of the pipeline is in it
+NODE_CONTEXT_TYPE = "node"  # named '<pipeline name>.<node id>'
+
+
+def pipeline_executions(
+    store: metadata_store.MetadataStore, pipeline_name: str
+) -> list[tuple[str, metadata_store_pb2.Execution]]:
+    """(node id, execution) of every execution of `pipeline_name`'s nodes, and of no other pipeline's.
+
+    Several pipelines may share a store (one MySQL database on a cluster). Node context names alone do not
+    tell them apart: 'pin2vec.b.Trainer' starts with 'pin2vec.', so only executions in the pipeline's own
+    context count."""
+    pipeline_context = store.get_context_by_type_and_name(PIPELINE_CONTEXT_TYPE, pipeline_name)
+    if pipeline_context is None:
+        return []
+    own = {execution.id for execution in store.get_executions_by_context(pipeline_context.id)}
+    prefix = f"{pipeline_name}."
+    found = []
+    for context in store.get_contexts_by_type(NODE_CONTEXT_TYPE):
+        if context.name.startswith(prefix):
+            node = context.name[len(prefix) :]
+            found += [(node, e) for e in store.get_executions_by_context(context.id) if e.id in own]
+    return found
 
 
 def latest_outputs(
@@ -47,13 +85,11 @@ def latest_outputs(
         if run_context is None:
             return {}
         in_run = {execution.id for execution in store.get_executions_by_context(run_context.id)}
-    node_of_execution: dict[int, str] = {}
-    prefix = f"{pipeline_name}."
-    for context in store.get_contexts_by_type("node"):
-        if context.name.startswith(prefix):
-            for execution in store.get_executions_by_context(context.id):
-                if in_run is None or execution.id in in_run:
-                    node_of_execution[execution.id] = context.name[len(prefix) :]
+    node_of_execution = {
+        execution.id: node
+        for node, execution in pipeline_executions(store, pipeline_name)
+        if in_run is None or execution.id in in_run
+    }
     if not node_of_execution:
         return {}
     newest: dict[tuple[str, str], int] = {}

@@ -12,6 +12,14 @@ from pipeline.config import RunSettings
 from pipeline.summary import DROP, FLOOR, GateFailure, RunSummary
 
 
+def _store_name(run: RunSettings) -> str:
+    """Where the run's ML Metadata lives: a file, or a MySQL server and database (pipeline name within it)."""
+    if not run.mysql:
+        return run.sqlite_path
+    where = f"mysql://{run.mysql.host}:{run.mysql.port}/{run.mysql.database}"
+    return f"{where} (pipeline {run.pipeline_name!r})"
+
+
 def print_summary(
     summary: RunSummary, run: RunSettings, result: dict, titles_file: str | None = None, stream=None
 ) -> None:
@@ -65,7 +73,7 @@ def print_summary(
         "",
         "Outputs:",
         f"  pipeline artifacts: {summary.pipeline_root}",
-        f"  ML Metadata:        {run.mysql.host if run.mysql else run.sqlite_path}",
+        f"  ML Metadata:        {_store_name(run)}",
         f"  serving versions:   {run.serving_dir}",
         f"  model (SavedModel): {summary.model_dir}",
         f"  run report:         {summary.report_html or '(not written)'}{report_version_note(summary)}",

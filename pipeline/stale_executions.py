@@ -15,6 +15,8 @@ import time
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline.metadata import pipeline_executions
+
 _UNFINISHED = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.PENDING_OUTPUT)
 NOTE_PROPERTY = "pin2vec_stale"
@@ -34,14 +36,9 @@ def fail_stale_executions(
     and removes their directories (only those under `pipeline_root`). Call only while holding the run lock."""
     store = metadata_store.MetadataStore(config)
     root = os.path.abspath(pipeline_root) + os.sep
-    prefix = f"{pipeline_name}."
     stale = []
-    for context in store.get_contexts_by_type("node"):
-        if not context.name.startswith(prefix):
-            continue
-        for execution in store.get_executions_by_context(context.id):
-            if execution.last_known_state not in _UNFINISHED:
-                continue
+    for node, execution in pipeline_executions(store, pipeline_name):
+        if execution.last_known_state in _UNFINISHED:
             events = store.get_events_by_execution_ids([execution.id])
             outputs = [e.artifact_id for e in events if e.type in _OUTPUT_EVENTS]
             removed = []
@@ -62,5 +59,5 @@ def fail_stale_executions(
             )
             execution.custom_properties[NOTE_PROPERTY].string_value = note
             store.put_executions([execution])
-            stale.append(StaleExecution(execution.id, context.name[len(prefix) :], tuple(removed)))
+            stale.append(StaleExecution(execution.id, node, tuple(removed)))
     return stale
