@@ -100,6 +100,7 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
     stock_resolvers_only: bool = False,
+    trainer_job: dict | None = None,
 ) -> tfx.dsl.Pipeline:
     """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> two ScaNN indexes (what the
     network predicts next, and its cosine neighbours); co-occurrence (and, given collections, board)
@@ -112,6 +113,10 @@ def create_pipeline(
     (components/warm_start_trainer), unless `settings.cold_start`. `stock_resolvers_only` (Kubeflow: its v2
     compiler turns only TFX's own resolver strategies into queries) makes that the latest blessed model,
     so there a rerun on unchanged logs retrains warm instead of coming from the cache.
+
+    `trainer_job` (Kubeflow on Vertex AI: `kubeflow_runner.vertex_trainer_config`) makes the Trainer step
+    submit a training job of several replicas with these `custom_config` entries instead of training in
+    its own process.
     """
     example_gen = SessionExampleGen(
         source=settings.source,
@@ -183,11 +188,16 @@ def create_pipeline(
         custom_config={
             TRAINER_CONFIG_KEY: settings_to_value(settings.trainer),
             CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0], warm_start_trainer.__name__),
+            **(trainer_job or {}),
         },
     )
     # The stock Trainer, then how the model was started recorded on its artifact (warm; carried, new, dropped
-    # items).
+    # items); with `trainer_job`, the same executor in every replica of a Vertex AI training job.
     trainer.executor_spec = executor_spec.ExecutorClassSpec(warm_start_trainer.Executor)
+    if trainer_job is not None:  # imported only here: Vertex AI's client libraries are slow to import
+        from components.warm_start_trainer import vertex_executor
+
+        trainer.executor_spec = executor_spec.ExecutorClassSpec(vertex_executor.Executor)
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
