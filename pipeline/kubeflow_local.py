@@ -199,6 +199,11 @@ def run_spec(
         if is_resolver(spec, task):
             produced[task] = {key: [] for key in _component(spec, task)["outputDefinitions"]["artifacts"]}
     pending = [task for task in order if task not in produced]
+    # A pod starts with empty output URIs, and the entrypoint reads an executor output already there as a
+    # driver's: a second run into the same directory would not be the run a pod does.
+    used = [task for task in pending if os.path.exists(os.path.join(work_dir, task))]
+    if used:
+        raise ValueError(f"{work_dir} already holds outputs of {used}: give a new work directory")
     runs: dict[str, TaskRun] = {}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
     os.makedirs(os.path.join(work_dir, "logs"), exist_ok=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -24,8 +23,10 @@ from components.session_example_gen.spans_lib import rolling_range
 from components.warm_start_trainer import executor as warm_start_trainer
 from components.warm_start_trainer.base_model_resolver import LatestBlessedModelFromOtherExamplesStrategy
 from formats.settings_codec import settings_to_value
+from pipeline import packaged_schema
 from pipeline.config import EvaluationSettings, PipelineSettings
 from pipeline.hit_rate_metric import HitRateAtK
+from pipeline.packaged_schema import PACKAGED_SCHEMA, packaged_file
 from trainer_module import features
 from trainer_module.run import TRAINER_CONFIG_KEY
 
@@ -37,7 +38,7 @@ HIT_RATE_AT_50 = "hit_rate_at_50"
 
 def schema_path() -> str:
     """The curated schema of the training pairs, shipped inside the package."""
-    return str(resources.files("pipeline") / "schema" / "schema.pbtxt")
+    return packaged_file(PACKAGED_SCHEMA)
 
 
 def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
@@ -130,7 +131,9 @@ def create_pipeline(
         stats_options=tfdv.StatsOptions(sample_rate=sample_rate) if sample_rate and sample_rate < 1 else None,
         exclude_splits=["train"] if settings.statistics_skip_train else None,
     )
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path())
+    # Package-relative, resolved where the step runs: the same spec works in any install (a Kubeflow pod).
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=PACKAGED_SCHEMA)
+    schema_gen.executor_spec = executor_spec.ExecutorClassSpec(packaged_schema.Executor)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )

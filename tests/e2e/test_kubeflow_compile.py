@@ -1,15 +1,20 @@
 """The same `create_pipeline()` compiles for Kubeflow Pipelines v2 with every component in the spec."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import yaml
+from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components.session_example_gen.session_settings import EventSource
 from components.session_example_gen.spans_lib import range_config_from_json
 from pipeline.config import PipelineSettings, RunSettings
 from pipeline.kubeflow_runner import compile_kubeflow, resolve_input_fingerprint
 from tests.e2e.expected import COMPONENTS, RESOLVER
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
@@ -42,6 +47,30 @@ def test_compiles_to_a_pipeline_spec_with_every_component(tmp_path):
     assert base_model["producerTask"].startswith(RESOLVER)
     parameters = json.dumps(spec["pipelineSpec"]["root"]["dag"]["tasks"]["SessionExampleGen"])
     assert "2026-12-03" in parameters
+    assert _artifact_classes(spec) >= {"pin2vec.RelatedCandidates", "pin2vec.ScannIndex"}
+    # Nothing names the compiling machine's install, which no pod has (the schema is package-relative).
+    assert REPO not in json.dumps(spec)
+    schema_file = tasks["ImportSchemaGen"]["inputs"]["parameters"]["schema_file"]["runtimeValue"]
+    assert schema_file["constantValue"] == {"stringValue": "pipeline/schema/schema.pbtxt"}
+
+
+def _artifact_classes(spec) -> set[str]:
+    """Every artifact type title of the spec, checked to be importable as TFX's Kubeflow entrypoint imports
+    it in each pod (a custom type by its type name as a class path: pin2vec/__init__.py)."""
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entrypoint
+    from tfx.utils import import_utils
+
+    titles = set()
+    for component in spec["pipelineSpec"]["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for definition in component.get(side, {}).get("artifacts", {}).values():
+                schema = definition["artifactType"]
+                path = entrypoint._retrieve_class_path(pipeline_spec_pb2.ArtifactTypeSchema(**schema))
+                cls = import_utils.import_class_by_path(path)
+                title = yaml.safe_load(schema["instanceSchema"])["title"]
+                assert title in (f"tfx.{cls.__name__}", cls.TYPE_NAME), (title, path)
+                titles.add(title)
+    return titles
 
 
 def test_an_unreadable_input_needs_a_fingerprint_and_a_readable_one_gets_its_own(tmp_path, monkeypatch):
