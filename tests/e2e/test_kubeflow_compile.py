@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from components.session_example_gen.session_settings import EventSource
@@ -65,7 +66,8 @@ def _artifact_classes(spec) -> set[str]:
         for side in ("inputDefinitions", "outputDefinitions"):
             for definition in component.get(side, {}).get("artifacts", {}).values():
                 schema = definition["artifactType"]
-                path = entrypoint._retrieve_class_path(pipeline_spec_pb2.ArtifactTypeSchema(**schema))
+                type_schema = json_format.ParseDict(schema, pipeline_spec_pb2.ArtifactTypeSchema())
+                path = entrypoint._retrieve_class_path(type_schema)
                 cls = import_utils.import_class_by_path(path)
                 title = yaml.safe_load(schema["instanceSchema"])["title"]
                 assert title in (f"tfx.{cls.__name__}", cls.TYPE_NAME), (title, path)
