@@ -142,3 +142,14 @@ def test_the_command_is_the_specs_with_the_executor_input_in_place_of_its_placeh
     )
     with pytest.raises(ValueError, match="placeholder not supported"):
         container_command(spec, "Gen", invocation)
+
+
+def test_a_work_directory_with_a_tasks_outputs_is_refused(tmp_path):
+    """A pod starts with empty output URIs; the entrypoint takes an old executor output for a driver's."""
+    from pipeline.kubeflow_local import run_spec
+
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(_spec()))
+    (tmp_path / "work" / "Train").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"already holds outputs of \['Train'\]"):
+        run_spec(str(spec_path), str(tmp_path / "work"))
