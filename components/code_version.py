@@ -14,7 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 # The top-level packages this project ships (pyproject's [tool.setuptools.packages.find]).
-PROJECT_PACKAGES = ("components", "engagement_data", "formats", "pipeline", "serving", "trainer_module")
+PROJECT_PACKAGES = (
+    "components",
+    "engagement_data",
+    "formats",
+    "pin2vec",
+    "pipeline",
+    "serving",
+    "trainer_module",
+)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CODE_VERSION_KEY = "code_version"
 

@@ -241,12 +241,25 @@ def cmd_gc(args) -> int:
 
 
 def cmd_compile(args) -> int:
+    from pipeline.cli_settings import built
+    from pipeline.config import TrainerClusterSettings, with_input_size_defaults
+
+    settings, run = settings_from_args(args)  # flags checked before TensorFlow loads: errors in a second
+    trainer_cluster = built(
+        "TrainerClusterSettings",
+        TrainerClusterSettings,
+        workers=args.trainer_workers,
+        ps=args.trainer_ps,
+        project=args.vertex_project,
+        region=args.vertex_region,
+        machine_type=args.trainer_machine_type,
+        ps_machine_type=args.trainer_ps_machine_type,
+        service_account=args.vertex_service_account,
+    )
     import_tensorflow_quietly()
-    from pipeline.config import with_input_size_defaults
     from pipeline.kubeflow_runner import compile_kubeflow
     from pipeline.local_runner import input_size_bytes
 
-    settings, run = settings_from_args(args)
     try:  # the size-dependent defaults the local runner would use, when the compiler can read the input
         input_bytes = input_size_bytes(settings.source.path, settings.num_spans)
     except Exception as error:
@@ -258,7 +271,12 @@ def cmd_compile(args) -> int:
         size_share = args.eval_user_share is None
         settings = with_input_size_defaults(settings, input_bytes, size_eval_user_share=size_share)
     out = compile_kubeflow(
-        settings, run, args.kubeflow, image=args.image, input_fingerprint=args.input_fingerprint
+        settings,
+        run,
+        args.kubeflow,
+        image=args.image,
+        input_fingerprint=args.input_fingerprint,
+        trainer_cluster=trainer_cluster,
     )
     print(f"Kubeflow pipeline spec written to {out}")
     return 0

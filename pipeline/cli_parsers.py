@@ -406,4 +406,32 @@ def build_parser() -> argparse.ArgumentParser:
         "read from here), so that the cluster's cache never reuses results of older logs",
     )
     _add_settings_flags(compile_)
+    cluster = compile_.add_argument_group(
+        "the Trainer on several machines (Vertex AI Training; docs/DISTRIBUTED.md)"
+    )
+    cluster.add_argument(
+        "--trainer-workers",
+        type=int,
+        default=0,
+        help="worker replicas that run the training steps beside the chief (default 0: one process)",
+    )
+    cluster.add_argument(
+        "--trainer-ps",
+        type=int,
+        default=0,
+        help="parameter-server replicas that hold the sharded tables (with --trainer-workers)",
+    )
+    cluster.add_argument("--vertex-project", default="", help="the Google Cloud project of the training job")
+    cluster.add_argument("--vertex-region", default="us-central1", help="its region (default us-central1)")
+    cluster.add_argument(
+        "--trainer-machine-type",
+        default="n1-standard-8",
+        help="the chief's and workers' machines (default n1-standard-8)",
+    )
+    cluster.add_argument(
+        "--trainer-ps-machine-type", default="n1-highmem-8", help="the ps replicas' (default n1-highmem-8)"
+    )
+    cluster.add_argument(
+        "--vertex-service-account", default="", help="the training job's service account (default: Vertex's)"
+    )
     return parser

@@ -76,6 +76,47 @@ class MySQLSettings:
 
 
 @dataclass(frozen=True)
+class TrainerClusterSettings:
+    """The Trainer on several machines (Kubeflow on Vertex AI only): a chief that coordinates, `workers` that
+    run the steps and `ps` parameter servers that hold the sharded tables, one Vertex AI CustomJob with three
+    worker pools (docs/DISTRIBUTED.md). Both counts 0: the single-process Trainer."""
+
+    workers: int = 0
+    ps: int = 0
+    project: str = ""  # the Google Cloud project the training job runs in
+    region: str = "us-central1"
+    machine_type: str = "n1-standard-8"  # the chief's and the workers'
+    ps_machine_type: str = "n1-highmem-8"  # ~20 GB of variables per 10M items, split over the ps replicas
+    service_account: str = ""  # the job's; empty: Vertex AI's default for custom training
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "ps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"TrainerClusterSettings.{name} must be a count >= 0; got {value!r}")
+        if self.ps and not self.workers:
+            raise ValueError(
+                f"TrainerClusterSettings.ps={self.ps} needs TrainerClusterSettings.workers >= 1: parameter "
+                "servers only hold variables, the workers run the training steps"
+            )
+        if self.workers and not self.ps:
+            raise ValueError(
+                f"TrainerClusterSettings.workers={self.workers} needs TrainerClusterSettings.ps >= 1: the "
+                "Trainer's cluster path is parameter-server training (without ps tasks every worker would "
+                "train a model of its own)"
+            )
+        if self.enabled and not self.project:
+            raise ValueError(
+                "TrainerClusterSettings.project is required with TrainerClusterSettings.workers and "
+                "TrainerClusterSettings.ps: the Google Cloud project the Vertex AI training job runs in"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 0
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Where a run reads and writes, and how it executes."""
 

@@ -64,6 +64,19 @@ FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
     },
 }
 
+# `pin2vec compile` only: how the Kubeflow pipeline starts the Trainer.
+COMPILE_FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
+    "TrainerClusterSettings": {
+        "workers": "--trainer-workers",
+        "ps": "--trainer-ps",
+        "project": "--vertex-project",
+        "region": "--vertex-region",
+        "machine_type": "--trainer-machine-type",
+        "ps_machine_type": "--trainer-ps-machine-type",
+        "service_account": "--vertex-service-account",
+    },
+}
+
 # Fields a second flag also reaches, which messages need not name: --sessions implies file_format "sessions";
 # without --collection-item-col, boards use --item-col.
 ALSO_SET_BY: dict[tuple[str, str], str] = {
@@ -75,7 +88,7 @@ ALSO_SET_BY: dict[tuple[str, str], str] = {
 def name_flags(message: str, role: str) -> str:
     """`message` with each field of `role` replaced by the flag that sets it: as `Class.field`, as `field=`,
     or bare when the name has an underscore (a plain word such as "path" is left alone elsewhere)."""
-    fields = FLAGS_OF_FIELDS[role]
+    fields = FLAGS_OF_FIELDS[role] if role in FLAGS_OF_FIELDS else COMPILE_FLAGS_OF_FIELDS[role]
     for field in sorted(fields, key=len, reverse=True):  # longest first: time_col before a shorter suffix
         name = re.escape(field)
         qualified = rf"\b(?:[A-Z]\w*Settings|EventSource)\.{name}\b"

@@ -9,7 +9,7 @@ from tfx import v1 as tfx
 
 from components.session_example_gen.input_files import fingerprint_inputs
 from components.session_example_gen.spans_lib import has_span_spec
-from pipeline.config import PipelineSettings, RunSettings
+from pipeline.config import PipelineSettings, RunSettings, TrainerClusterSettings
 from pipeline.pipeline import create_pipeline
 
 DEFAULT_IMAGE = "pin2vec:latest"
@@ -31,14 +31,48 @@ def resolve_input_fingerprint(path: str, given: str | None) -> str:
         ) from error
 
 
+def vertex_trainer_config(cluster: TrainerClusterSettings, image: str) -> dict:
+    """The Trainer's `custom_config` entries for TFX's Vertex Trainer extension: a CustomJob of three worker
+    pools, all on the pipeline's image. Vertex AI names pool 0 `chief`, pool 1 `worker` and pool 2 `ps` in
+    each replica's TF_CONFIG; TFX sets every pool's command to the Trainer's executor."""
+    from tfx.extensions.google_cloud_ai_platform import constants
+    from tfx.extensions.google_cloud_ai_platform.trainer.executor import TRAINING_ARGS_KEY
+
+    def pool(machine_type: str, replicas: int) -> dict:
+        return {
+            "machine_spec": {"machine_type": machine_type},
+            "replica_count": replicas,
+            "container_spec": {"image_uri": image},
+        }
+
+    job_spec: dict = {
+        "worker_pool_specs": [
+            pool(cluster.machine_type, 1),
+            pool(cluster.machine_type, cluster.workers),
+            pool(cluster.ps_machine_type, cluster.ps),
+        ]
+    }
+    if cluster.service_account:
+        job_spec["service_account"] = cluster.service_account
+    return {
+        constants.ENABLE_VERTEX_KEY: True,
+        constants.VERTEX_REGION_KEY: cluster.region,
+        TRAINING_ARGS_KEY: {"project": cluster.project, "job_spec": job_spec},
+    }
+
+
 def compile_kubeflow(
     settings: PipelineSettings,
     run: RunSettings,
     output_file: str,
     image: str = DEFAULT_IMAGE,
     input_fingerprint: str | None = None,
+    trainer_cluster: TrainerClusterSettings | None = None,
 ) -> str:
     """Writes the pipeline-spec JSON; on the cluster, paths are the object-store paths of `run`.
+
+    With `trainer_cluster` enabled, the Trainer step submits a Vertex AI CustomJob of chief, worker and
+    parameter-server replicas (`vertex_trainer_config`) and waits for it; otherwise it trains in its own pod.
 
     The metadata store is the cluster's, so no connection config is compiled in. The spec carries a
     fingerprint of each input (`resolve_input_fingerprint`) so that the cluster's cache tells new data from
@@ -65,6 +99,9 @@ def compile_kubeflow(
         beam_pipeline_args=list(run.beam_args or ()),
         enable_cache=run.enable_cache,
         stock_resolvers_only=True,  # the v2 compiler turns only TFX's own resolver strategies into queries
+        trainer_job=vertex_trainer_config(trainer_cluster, image)
+        if trainer_cluster is not None and trainer_cluster.enabled
+        else None,
     )
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import resources
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -24,8 +23,10 @@ from components.session_example_gen.spans_lib import rolling_range
 from components.warm_start_trainer import executor as warm_start_trainer
 from components.warm_start_trainer.base_model_resolver import LatestBlessedModelFromOtherExamplesStrategy
 from formats.settings_codec import settings_to_value
+from pipeline import packaged_schema
 from pipeline.config import EvaluationSettings, PipelineSettings
 from pipeline.hit_rate_metric import HitRateAtK
+from pipeline.packaged_schema import PACKAGED_SCHEMA, packaged_file
 from trainer_module import features
 from trainer_module.run import TRAINER_CONFIG_KEY
 
@@ -37,7 +38,7 @@ HIT_RATE_AT_50 = "hit_rate_at_50"
 
 def schema_path() -> str:
     """The curated schema of the training pairs, shipped inside the package."""
-    return str(resources.files("pipeline") / "schema" / "schema.pbtxt")
+    return packaged_file(PACKAGED_SCHEMA)
 
 
 def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
@@ -100,6 +101,7 @@ def create_pipeline(
     beam_pipeline_args: list[str] | None = None,
     enable_cache: bool = True,
     stock_resolvers_only: bool = False,
+    trainer_job: dict | None = None,
 ) -> tfx.dsl.Pipeline:
     """Engagement logs -> training pairs -> vocabulary -> model -> evaluation -> two ScaNN indexes (what the
     network predicts next, and its cosine neighbours); co-occurrence (and, given collections, board)
@@ -112,6 +114,10 @@ def create_pipeline(
     (components/warm_start_trainer), unless `settings.cold_start`. `stock_resolvers_only` (Kubeflow: its v2
     compiler turns only TFX's own resolver strategies into queries) makes that the latest blessed model,
     so there a rerun on unchanged logs retrains warm instead of coming from the cache.
+
+    `trainer_job` (Kubeflow on Vertex AI: `kubeflow_runner.vertex_trainer_config`) makes the Trainer step
+    submit a training job of several replicas with these `custom_config` entries instead of training in
+    its own process.
     """
     example_gen = SessionExampleGen(
         source=settings.source,
@@ -125,7 +131,9 @@ def create_pipeline(
         stats_options=tfdv.StatsOptions(sample_rate=sample_rate) if sample_rate and sample_rate < 1 else None,
         exclude_splits=["train"] if settings.statistics_skip_train else None,
     )
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path())
+    # Package-relative, resolved where the step runs: the same spec works in any install (a Kubeflow pod).
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=PACKAGED_SCHEMA)
+    schema_gen.executor_spec = executor_spec.ExecutorClassSpec(packaged_schema.Executor)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
@@ -183,11 +191,16 @@ def create_pipeline(
         custom_config={
             TRAINER_CONFIG_KEY: settings_to_value(settings.trainer),
             CODE_VERSION_KEY: code_version(RUN_FN.rsplit(".", 1)[0], warm_start_trainer.__name__),
+            **(trainer_job or {}),
         },
     )
     # The stock Trainer, then how the model was started recorded on its artifact (warm; carried, new, dropped
-    # items).
+    # items); with `trainer_job`, the same executor in every replica of a Vertex AI training job.
     trainer.executor_spec = executor_spec.ExecutorClassSpec(warm_start_trainer.Executor)
+    if trainer_job is not None:  # imported only here: Vertex AI's client libraries are slow to import
+        from components.warm_start_trainer import vertex_executor
+
+        trainer.executor_spec = executor_spec.ExecutorClassSpec(vertex_executor.Executor)
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],

@@ -18,16 +18,20 @@ from components.warm_start_trainer.properties import (
 from trainer_module.warm_start_files import read_start_report
 
 
+def record_start(model) -> None:
+    """Copies how the model was started from its `WarmStart/` files onto the Model artifact."""
+    started = read_start_report(model.uri)
+    if started is None:  # a run_fn that writes no warm-start files
+        return
+    model.set_int_custom_property(WARM_START, int(started.warm))
+    model.set_int_custom_property(ITEMS_CARRIED_OVER, started.carried_over)
+    model.set_int_custom_property(ITEMS_NEW, started.new)
+    model.set_int_custom_property(ITEMS_DROPPED, started.dropped)
+    model.set_string_custom_property(BASE_MODEL, started.base_model)
+    model.set_string_custom_property(NOTE, started.note)
+
+
 class Executor(trainer_executor.GenericExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]):
         super().Do(input_dict, output_dict, exec_properties)
-        model = output_dict["model"][0]
-        started = read_start_report(model.uri)
-        if started is None:  # a run_fn that writes no warm-start files
-            return
-        model.set_int_custom_property(WARM_START, int(started.warm))
-        model.set_int_custom_property(ITEMS_CARRIED_OVER, started.carried_over)
-        model.set_int_custom_property(ITEMS_NEW, started.new)
-        model.set_int_custom_property(ITEMS_DROPPED, started.dropped)
-        model.set_string_custom_property(BASE_MODEL, started.base_model)
-        model.set_string_custom_property(NOTE, started.note)
+        record_start(output_dict["model"][0])

@@ -42,3 +42,20 @@ def test_dockerfile_and_manifest_start_a_valid_serve_command():
     tf_serving = embedding["spec"]["template"]["spec"]["containers"][0]
     assert tf_serving["image"].startswith("tensorflow/serving:")
     assert "--model_base_path=/models/embedding" in tf_serving["args"]
+
+
+def test_the_image_holds_every_package_and_its_python_runs_the_pipeline_steps():
+    """The image installs the project (`uv pip install .`): every package pyproject.toml lists must be copied
+    in first. Kubeflow replaces the entrypoint with `python -m tfx...`: `python` must be the venv's."""
+    import tomllib
+
+    root = os.path.dirname(DEPLOY)
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        packages = {
+            p.rstrip("*") for p in tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+        }
+    with open(os.path.join(DEPLOY, "Dockerfile"), encoding="utf-8") as f:
+        text = f.read()
+    copied = set(re.findall(r"^COPY (\w+) \1$", text, re.MULTILINE))
+    assert packages <= copied, f"pyproject packages the image does not copy: {sorted(packages - copied)}"
+    assert re.search(r"^ENV PATH=/app/\.venv/bin:\$PATH", text, re.MULTILINE)
