@@ -14,6 +14,14 @@ from collections.abc import Iterator, Sequence
 
 LOCAL_RUNNERS = frozenset({"directrunner", "direct", "bundlebaseddirectrunner", "swappingrunner"})
 LOOPBACK_HOSTS = ("localhost:", "127.0.0.1:", "[::1]:")
+# The Beam options that tell TFX (and Beam's stager) how workers get their code.
+DEPENDENCY_OPTIONS = (
+    "extra_packages",
+    "setup_file",
+    "requirements_file",
+    "worker_harness_container_image",
+    "sdk_container_image",
+)
 
 
 def workers_share_this_environment(beam_args: Sequence[str]) -> bool:
@@ -29,6 +37,24 @@ def workers_share_this_environment(beam_args: Sequence[str]) -> bool:
         return True
     config = str(options.get("environment_config") or "")
     return environment == "EXTERNAL" and config.startswith(LOOPBACK_HOSTS)
+
+
+def with_worker_image(beam_args: Sequence[str], image: str) -> list[str]:
+    """A compiled pipeline's Beam options with `--sdk_container_image=image` added for remote workers.
+
+    TFX's fallback, an sdist of TFX alone, lacks this package's DoFns, so Dataflow or Flink workers would fail
+    to unpickle them; the pipeline's own image has everything. Options that already say how workers get
+    their code, and local runners, are left as they are.
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    args = list(beam_args)
+    if not args or workers_share_this_environment(args):
+        return args
+    options = PipelineOptions(flags=args).get_all_options()
+    if any(options.get(name) for name in DEPENDENCY_OPTIONS):
+        return args
+    return [*args, f"--sdk_container_image={image}"]
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 from components.session_example_gen.input_files import fingerprint_inputs
 from components.session_example_gen.spans_lib import has_span_spec
+from pipeline.beam_staging import with_worker_image
 from pipeline.config import PipelineSettings, RunSettings, TrainerClusterSettings
 from pipeline.pipeline import create_pipeline
 
@@ -96,7 +97,7 @@ def compile_kubeflow(
         collections_fingerprint=collections
         and resolve_input_fingerprint(collections.path, input_fingerprint),
         serving_dir=run.serving_dir,
-        beam_pipeline_args=list(run.beam_args or ()),
+        beam_pipeline_args=with_worker_image(run.beam_args or (), image),
         enable_cache=run.enable_cache,
         stock_resolvers_only=True,  # the v2 compiler turns only TFX's own resolver strategies into queries
         trainer_job=vertex_trainer_config(trainer_cluster, image)

@@ -3,7 +3,11 @@
 import pytest
 from tfx.utils import dependency_utils
 
-from pipeline.beam_staging import no_package_staging_for_local_workers, workers_share_this_environment
+from pipeline.beam_staging import (
+    no_package_staging_for_local_workers,
+    with_worker_image,
+    workers_share_this_environment,
+)
 from pipeline.config import IN_PROCESS_BEAM_ARGS, MULTI_PROCESS_BEAM_ARGS
 
 
@@ -46,3 +50,21 @@ def test_remote_runs_keep_tfx_staging():
     original = dependency_utils.make_beam_dependency_flags
     with no_package_staging_for_local_workers(["--runner=DataflowRunner", "--project=p"]):
         assert dependency_utils.make_beam_dependency_flags is original
+
+
+def test_a_compiled_pipeline_on_remote_workers_runs_them_in_its_own_image():
+    dataflow = ["--runner=DataflowRunner", "--project=p"]
+    assert with_worker_image(dataflow, "img:1") == [*dataflow, "--sdk_container_image=img:1"]
+
+
+@pytest.mark.parametrize(
+    "beam_args",
+    [
+        [],
+        list(IN_PROCESS_BEAM_ARGS),
+        ["--runner=DataflowRunner", "--setup_file=./setup.py"],
+        ["--runner=DataflowRunner", "--sdk_container_image=mine:2"],
+    ],
+)
+def test_local_runners_and_given_dependencies_are_left_alone(beam_args):
+    assert with_worker_image(beam_args, "img:1") == beam_args
