@@ -332,7 +332,8 @@ def test_rollback_serves_version_2_and_release_version_3(loop):
         assert _rest(server, NEW_B).status_code == 404
         assert _related(loop, NEW_A, NEW_B) == {NEW_A: None, NEW_B: None}
         header = _pin2vec("related", "--output-dir", loop.out, engaged[0]).splitlines()[0]
-        assert header.split(" ", 1)[1].startswith(loop.serving) and f"{os.sep}{v2})" in header, header
+        version_dir = header.split(": ", 1)[1].split(";")[0].rstrip(")")  # "(blend: DIR; then ...)"
+        assert version_dir.startswith(loop.serving) and os.path.basename(version_dir) == str(v2), header
 
         _pin2vec("rollback", "--output-dir", loop.out, "--release")
         wait_until(lambda: _served_versions(server) == [v3], what=f"the release back to version {v3}")
