@@ -225,7 +225,7 @@ def test_run_one_is_cold_and_each_next_run_warm_starts_from_the_previous_blessed
         assert counts == (len(before & now), len(now - before), len(before - now))
         assert summary.items_new > 0  # items first engaged that day
         assert f"Trainer: warm start from {previous.model.uri}: {counts[0]} items carried over" in run.stdout
-    assert third.summary.items_dropped > 0  # day 1 left the window, and an item engaged only then with it
+    assert third.summary.items_dropped > 0  # day 1 left the window, and with it items only day 1 engaged
     assert second.summary.metrics["hit_rate_at_10"] > 0.05  # one warm epoch keeps what the cold ones learnt
     # The rerun's base model is still run 2's (run 3's was trained on these examples): the Trainer's inputs
     # did not change, so it came from the cache with run 3's model.
