@@ -106,7 +106,7 @@ def records_in_use(serving_dir: str) -> bool:
 
 
 def committed(serving_dir: str) -> dict[int, dict]:
-    """{version: commit record} of every committed version."""
+    """{version: commit record} of every committed version, oldest first."""
     directory = commits_dir(serving_dir)
     if not os.path.isdir(directory):
         return {}
@@ -120,7 +120,7 @@ def committed(serving_dir: str) -> dict[int, dict]:
                 records[int(stem)] = json.load(f)
         except (OSError, ValueError):
             continue  # unreadable: not committed (written atomically, so only damage leads here)
-    return records
+    return dict(sorted(records.items()))
 
 
 def write_commit(serving_dir: str, version: int, record: dict, directory: str | None = None) -> None:

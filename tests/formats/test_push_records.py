@@ -148,3 +148,10 @@ def test_a_push_killed_at_each_step_is_never_seen_partly_and_the_rerun_completes
     newest = {name: latest_version_dir(str(serving / name), "meta.json") for name in MODELS}
     assert newest == {name: str(serving / name / str(rerun.version)) for name in MODELS}
     assert rerun.version > first and rerun.already_serving == (kill_at == "after-commit")
+
+
+def test_committed_versions_come_oldest_first_whatever_the_directory_order(tmp_path):
+    serving = str(tmp_path / "serving")
+    for version in (10, 2, 1, 33):
+        push_records.write_commit(serving, version, {"models": {}})
+    assert list(push_records.committed(serving)) == [1, 2, 10, 33]
