@@ -43,6 +43,11 @@ test-slow: setup
 test-mysql: setup
 	$(PY) -m pytest -q -m mysql tests/e2e/test_mysql_metadata.py
 
+# Every task of a compiled Kubeflow spec run with its pod's own command (kubeflow_v2_run_executor), in DAG order.
+.PHONY: test-kubeflow
+test-kubeflow: setup
+	$(PY) -m pytest -q -m kubeflow tests/e2e/test_kubeflow_entrypoint.py
+
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -27,7 +27,7 @@ def _files_under(path: str) -> list[str]:
     return [os.path.join(root, name) for root, _, names in os.walk(path) for name in names]
 
 
-@pytest.mark.slow  # 14 processes, each importing TensorFlow and TFX: 712 s on 2 busy cores
+@pytest.mark.kubeflow  # 14 processes, each importing TensorFlow and TFX: 712 s on 2 busy cores
 def test_every_task_of_the_compiled_spec_runs_its_container_command(tmp_path):
     settings = tiny_settings(tmp_path)
     run = RunSettings(output_dir=str(tmp_path / "out"), beam_args=IN_PROCESS_BEAM_ARGS)
