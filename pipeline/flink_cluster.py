@@ -55,6 +55,7 @@ JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 JOB_MANAGER_MAIN = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
 TASK_MANAGER_MAIN = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
 READY_SECONDS = 180.0
+ENVIRONMENT_CACHE_MILLIS = 60_000  # how long a TaskManager keeps idle SDK workers of a job
 # What Flink's own config.yaml passes every JVM (env.java.opts.all) so that it runs on Java 17.
 JAVA_17_OPTIONS = tuple(
     [
@@ -277,6 +278,9 @@ class FlinkCluster:
             f"--parallelism={self.parallelism}",
             "--environment_type=PROCESS",
             "--environment_config=" + json.dumps({"command": self.sdk_worker_command}),
+            # Flink runs each of a step's stages as its own task: without this, each task would start its
+            # own SDK workers (seconds each, tens of seconds on a loaded machine) instead of reusing them.
+            f"--environment_cache_millis={ENVIRONMENT_CACHE_MILLIS}",
         )
 
     def rest(self, path: str):
@@ -302,8 +306,23 @@ def _config(rest_port: int, rpc_port: int, blob_port: int, tmp_dir: str) -> str:
         "io.tmp.dirs": tmp_dir,
         "blob.storage.directory": tmp_dir,
         "web.tmpdir": tmp_dir,
+        # Beam's runner and its libraries from the TaskManagers' own classpath (task_manager_classpath), not
+        # from each job's jars: a job's classes are reloaded for every task, which would drop the SDK workers
+        # that a TaskManager keeps for the next task of the same step (--environment_cache_millis).
+        "classloader.resolve-order": "parent-first",
     }
     return "".join(f"{key}: {value}\n" for key, value in settings.items())
+
+
+def task_manager_classpath(downloads: FlinkDownloads) -> str:
+    """Flink's jars, then the job server's less its Flink and logging jars (Flink's own are first)."""
+    cluster, job_server = downloads.lib("cluster"), downloads.lib("job-server")
+    beam = sorted(
+        os.path.join(job_server, name)
+        for name in os.listdir(job_server)
+        if name.endswith(".jar") and not name.startswith(("flink-", "slf4j-", "log4j-"))
+    )
+    return os.pathsep.join([os.path.join(cluster, "*"), *beam])
 
 
 def _resource_options(classpath: str, conf_dir: str, role: str) -> tuple[list[str], list[str]]:
@@ -396,15 +415,20 @@ def flink_cluster(
             f.write(LOG4J_PROPERTIES)
         classpath = os.path.join(downloads.lib("cluster"), "*")
         processes: dict[str, subprocess.Popen] = {}
-        for role, main_class, names in (
-            ("JM", JOB_MANAGER_MAIN, ["jobmanager"]),
-            ("TM", TASK_MANAGER_MAIN, [f"taskmanager-{i + 1}" for i in range(task_managers)]),
+        for role, main_class, names, role_classpath in (
+            ("JM", JOB_MANAGER_MAIN, ["jobmanager"], classpath),
+            (
+                "TM",
+                TASK_MANAGER_MAIN,
+                [f"taskmanager-{i + 1}" for i in range(task_managers)],
+                task_manager_classpath(downloads),
+            ),
         ):
             jvm_options, dynamic = _resource_options(classpath, conf, role)
             for name in names:
                 log = os.path.join(log_dir, name)
                 process = _start_java(
-                    main_class, classpath, jvm_options, ["--configDir", conf, *dynamic], log, conf
+                    main_class, role_classpath, jvm_options, ["--configDir", conf, *dynamic], log, conf
                 )
                 stack.callback(stop_process_group, process)
                 processes[name] = process

@@ -1,0 +1,113 @@
+"""The real pipeline on a Flink session cluster: a JobManager and two TaskManagers, each its own JVM, and
+Beam's FlinkRunner submitting every Beam step to it as a Flink job (pipeline/flink_cluster.py). Its outputs
+must be those of the DirectRunner run of the same data and settings (tests/e2e/runner_comparison.py), and
+Flink's REST API must show that every job ran on both TaskManagers.
+
+Run with `make test-flink`: it fetches Flink with mvn once, then runs this module in a network namespace with
+only loopback (Beam's Java servers bind every interface).
+"""
+
+import dataclasses
+import os
+
+import psutil
+import pytest
+
+from pipeline.config import RunSettings
+from pipeline.flink_cluster import FlinkCluster, flink_cluster
+from pipeline.local_runner import run_local
+from tests.e2e import runner_comparison
+
+pytestmark = [pytest.mark.e2e, pytest.mark.flink]
+
+
+@dataclasses.dataclass(frozen=True)
+class FlinkJob:
+    name: str
+    state: str
+    task_managers: frozenset[str]  # the TaskManagers that ran any of its tasks
+    parallelism: int  # the largest of its vertices
+
+
+@dataclasses.dataclass
+class FlinkRun:
+    run: RunSettings
+    result: dict  # run_local's
+    cluster: FlinkCluster
+    task_managers: set[str]  # registered with the JobManager
+    jobs: list[FlinkJob]
+    still_running: list[int]  # the cluster's process groups that outlived it
+    java_children: list[str]  # JVMs this process started (Beam's job servers) that outlived the run
+
+
+def _jobs(cluster: FlinkCluster) -> list[FlinkJob]:
+    jobs = []
+    for overview in cluster.rest("/jobs/overview")["jobs"]:
+        jid = overview["jid"]
+        vertices = cluster.rest(f"/jobs/{jid}")["vertices"]
+        task_managers = {
+            placement["taskmanager-id"]
+            for vertex in vertices
+            for placement in cluster.rest(f"/jobs/{jid}/vertices/{vertex['id']}/taskmanagers")["taskmanagers"]
+        }
+        parallelism = max(vertex["parallelism"] for vertex in vertices)
+        jobs.append(FlinkJob(overview["name"], overview["state"], frozenset(task_managers), parallelism))
+    return jobs
+
+
+def _alive(process_group: int) -> bool:
+    try:
+        os.killpg(process_group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def flink_run(direct_run, tmp_path_factory):
+    settings, _, _ = direct_run  # the same input files and settings
+    root = tmp_path_factory.mktemp("flink")
+    with flink_cluster(log_dir=str(root / "cluster")) as cluster:
+        run = RunSettings(output_dir=str(root / "out"), beam_args=cluster.beam_args)
+        result = run_local(settings, run)
+        task_managers = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
+        jobs = _jobs(cluster)
+    still_running = [group for group in cluster.process_groups if _alive(group)]
+    java_children = [
+        " ".join(child.cmdline()[:3])
+        for child in psutil.Process().children(recursive=True)
+        if child.is_running() and child.name() == "java"
+    ]
+    return FlinkRun(run, result, cluster, task_managers, jobs, still_running, java_children)
+
+
+def test_every_beam_step_ran_as_a_flink_job_on_both_task_managers(flink_run):
+    for step, log in runner_comparison.step_logs(flink_run.result).items():
+        assert "Job state changed to DONE" in log, f"{step} did not finish a job on the Flink cluster"
+        assert "Job state changed to FAILED" not in log, step
+    assert len(flink_run.task_managers) == 2
+    jobs = flink_run.jobs
+    # One Flink job per Beam pipeline: at least one per Beam step (Transform runs two).
+    assert len(jobs) >= len(runner_comparison.BEAM_STEPS), [job.name for job in jobs]
+    for job in jobs:
+        assert job.state == "FINISHED", job
+        assert job.parallelism == 2, job
+        assert job.task_managers == flink_run.task_managers, f"{job.name} ran on {sorted(job.task_managers)}"
+
+
+def test_the_cluster_and_the_job_servers_stop_with_the_run(flink_run):
+    assert flink_run.still_running == [], "Flink processes outlived the fixture that stopped them"
+    assert flink_run.java_children == [], "Beam's job servers outlived the pipeline"
+
+
+def test_pairs_counts_and_vocabulary_equal_the_direct_runners(flink_run, direct_run):
+    runner_comparison.assert_pairs_counts_and_vocabulary_equal(flink_run.run, flink_run.result, direct_run)
+
+
+@pytest.mark.parametrize("step", runner_comparison.CANDIDATE_STEPS)
+def test_candidate_tables_equal_the_direct_runners(flink_run, direct_run, step):
+    runner_comparison.assert_candidate_table_equal(flink_run.run, flink_run.result, direct_run, step)
+
+
+def test_evaluation_figures_equal_the_direct_runners(flink_run, direct_run):
+    runner_comparison.assert_evaluation_figures_equal(flink_run.run, flink_run.result, direct_run)
