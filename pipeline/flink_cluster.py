@@ -301,7 +301,12 @@ def _config(rest_port: int, rpc_port: int, blob_port: int, tmp_dir: str) -> str:
         "blob.server.port": blob_port,
         "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.host": "127.0.0.1",
-        "taskmanager.memory.process.size": "1728m",
+        "taskmanager.memory.process.size": "2048m",
+        # Beam's batch translation reads and writes many data sets at once: SessionExampleGen's tasks asked for
+        # 512 more network buffers than the default 128 MiB (4096 buffers) left.
+        "taskmanager.memory.network.min": "384m",
+        "taskmanager.memory.network.max": "384m",
+        "taskmanager.memory.managed.size": "256m",
         "taskmanager.numberOfTaskSlots": 1,  # so a job of parallelism 2 needs both TaskManagers
         "io.tmp.dirs": tmp_dir,
         "blob.storage.directory": tmp_dir,
