@@ -302,8 +302,10 @@ def _config(rest_port: int, rpc_port: int, blob_port: int, tmp_dir: str) -> str:
         "taskmanager.bind-host": "127.0.0.1",
         "taskmanager.host": "127.0.0.1",
         "taskmanager.memory.process.size": "2048m",
-        # Beam's batch translation reads and writes many data sets at once: SessionExampleGen's tasks asked for
-        # 512 more network buffers than the default 128 MiB (4096 buffers) left.
+        # Beam's batch translation writes many blocking data sets at once, and each of Flink's sort-shuffle
+        # partitions takes 512 network buffers (16 MiB) by default: SessionExampleGen ran out of the default
+        # 128 MiB, StatisticsGen of 384 MiB ("Insufficient number of network buffers: required 512").
+        "taskmanager.network.sort-shuffle.min-buffers": 64,
         "taskmanager.memory.network.min": "384m",
         "taskmanager.memory.network.max": "384m",
         "taskmanager.memory.managed.size": "256m",

@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import os
 import re
+import signal
 
 import psutil
 import pytest
@@ -41,7 +42,8 @@ class FlinkRun:
     task_managers: set[str]  # registered with the JobManager
     jobs: list[FlinkJob]
     still_running: list[int]  # the cluster's process groups that outlived it
-    java_children: list[str]  # JVMs this process started (Beam's job servers) that outlived the run
+    java_children: list[list[str]]  # the JVMs this process still had after the cluster stopped
+    job_servers_stopped: bool  # whether those stopped on SIGINT, as Beam stops them when this process exits
 
 
 def _jobs(cluster: FlinkCluster) -> list[FlinkJob]:
@@ -101,12 +103,18 @@ def flink_run(direct_run, tmp_path_factory):
         task_managers = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
         jobs = _jobs(cluster)
     still_running = [group for group in cluster.process_groups if _alive(group)]
-    java_children = [
-        " ".join(child.cmdline()[:3])
-        for child in psutil.Process().children(recursive=True)
-        if child.is_running() and child.name() == "java"
-    ]
-    return FlinkRun(run, result, cluster, task_managers, jobs, still_running, java_children)
+    # Beam keeps each step's job server until the process that ran the pipeline exits (its atexit handler
+    # sends SIGINT): here, one JVM per Beam pipeline, which this fixture stops the same way.
+    java = [child for child in psutil.Process().children(recursive=True) if child.name() == "java"]
+    java_children = [child.cmdline() for child in java]
+    for child in java:
+        child.send_signal(signal.SIGINT)
+    _, alive = psutil.wait_procs(java, timeout=30)
+    for child in alive:
+        child.kill()
+    return FlinkRun(
+        run, result, cluster, task_managers, jobs, still_running, java_children, job_servers_stopped=not alive
+    )
 
 
 def test_every_beam_step_ran_as_flink_jobs_on_both_task_managers(flink_run):
@@ -123,9 +131,12 @@ def test_every_beam_step_ran_as_flink_jobs_on_both_task_managers(flink_run):
         assert inside, f"no Flink job ran while {step} ran"
 
 
-def test_the_cluster_and_the_job_servers_stop_with_the_run(flink_run):
+def test_the_cluster_stops_with_its_fixture_and_only_beams_job_servers_remain(flink_run):
     assert flink_run.still_running == [], "Flink processes outlived the fixture that stopped them"
-    assert flink_run.java_children == [], "Beam's job servers outlived the pipeline"
+    job_server = ["java", "-jar", flink_run.cluster.job_server_jar]
+    assert flink_run.java_children, "no job server was started"
+    assert [command[:3] for command in flink_run.java_children if command[:3] != job_server] == []
+    assert flink_run.job_servers_stopped, "Beam's job servers did not stop on SIGINT"
 
 
 def test_pairs_counts_and_vocabulary_equal_the_direct_runners(flink_run, direct_run):
