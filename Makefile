@@ -7,7 +7,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore
 WORK ?= work
 
-.PHONY: setup demo test test-slow lint format clean
+.PHONY: setup demo test test-slow test-flink lint format clean
 
 setup:
 	@./scripts/setup.sh
@@ -47,6 +47,14 @@ test-mysql: setup
 .PHONY: test-kubeflow
 test-kubeflow: setup
 	$(PY) -m pytest -q -m kubeflow tests/e2e/test_kubeflow_entrypoint.py
+
+# The real pipeline on a Flink session cluster (a JobManager and 2 TaskManagers, each a JVM) through Beam's
+# FlinkRunner, compared with the DirectRunner: fetches Flink and Beam's Flink job server with mvn (cached in
+# ~/.cache/pin2vec/flink), then runs in a network namespace with only loopback (pipeline/flink_cluster.py).
+.PHONY: test-flink
+test-flink: setup
+	$(PY) -m pipeline.flink_cluster fetch
+	$(PY) -m pipeline.flink_cluster isolated -- $(PY) -m pytest -q -m flink tests/e2e/test_flink_runner.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -110,7 +110,7 @@ class PortableServices:
         )
 
 
-def _service_environment() -> dict[str, str]:
+def service_environment() -> dict[str, str]:
     """The pool starts each SDK worker as `python` from PATH: make that this interpreter, with this project
     importable (the workers unpickle the project's DoFns)."""
     env = dict(os.environ)
@@ -120,7 +120,7 @@ def _service_environment() -> dict[str, str]:
     return env
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process_group(process: subprocess.Popen) -> None:
     """SIGTERM to the process group (the service and the SDK workers it started), SIGKILL if still there."""
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
@@ -148,16 +148,15 @@ def _wait_for_port(process: subprocess.Popen, port_file: str, log_file: str, dea
 
 
 @contextlib.contextmanager
-def portable_services(log_dir: str | None = None) -> Iterator[PortableServices]:
-    """Starts the job service and the worker pool on free loopback ports, each in its own process group, waits
-    until both listen, and stops both (with the SDK workers they started) on exit."""
+def beam_services(roles: tuple[str, ...], log_dir: str) -> Iterator[dict[str, tuple[int, int]]]:
+    """Starts each service of `roles` (keys of SERVICES) on a free loopback port, each in its own process
+    group, waits until all listen, and stops them (with the SDK workers they started) on exit.
+    Yields {role: (port, process group)}; logs go to `log_dir`/<role>.log."""
     with contextlib.ExitStack() as stack:
-        if log_dir is None:
-            log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="beam-portable-"))
         os.makedirs(log_dir, exist_ok=True)
-        env = _service_environment()
+        env = service_environment()
         started = []
-        for role in ("job-service", "worker-pool"):
+        for role in roles:
             port_file = os.path.join(log_dir, f"{role}.port")
             if os.path.exists(port_file):
                 os.remove(port_file)
@@ -170,11 +169,23 @@ def portable_services(log_dir: str | None = None) -> Iterator[PortableServices]:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            stack.callback(_stop, process)
+            stack.callback(stop_process_group, process)
             started.append((process, port_file, log_file))
         deadline = time.monotonic() + READY_SECONDS
-        job_port, pool_port = (_wait_for_port(*s, deadline) for s in started)
-        yield PortableServices(job_port, pool_port, log_dir, tuple(p.pid for p, _, _ in started))
+        ports = [_wait_for_port(*s, deadline) for s in started]
+        yield {role: (port, s[0].pid) for role, port, s in zip(roles, ports, started, strict=True)}
+
+
+@contextlib.contextmanager
+def portable_services(log_dir: str | None = None) -> Iterator[PortableServices]:
+    """Starts the job service and the worker pool on free loopback ports (`beam_services`), and stops both
+    (with the SDK workers they started) on exit."""
+    with contextlib.ExitStack() as stack:
+        if log_dir is None:
+            log_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="beam-portable-"))
+        services = stack.enter_context(beam_services(("job-service", "worker-pool"), log_dir))
+        (job_port, job_group), (pool_port, pool_group) = services["job-service"], services["worker-pool"]
+        yield PortableServices(job_port, pool_port, log_dir, (job_group, pool_group))
 
 
 def main(argv: list[str] | None = None) -> int:
