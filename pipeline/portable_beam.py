@@ -120,6 +120,15 @@ def service_environment() -> dict[str, str]:
     return env
 
 
+def process_group_alive(process_group: int) -> bool:
+    """Whether any process of the group is still there (what a stop must leave false)."""
+    try:
+        os.killpg(process_group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def stop_process_group(process: subprocess.Popen) -> None:
     """SIGTERM to the process group (the service and the SDK workers it started), SIGKILL if still there."""
     for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):

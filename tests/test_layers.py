@@ -10,19 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from components.code_version import module_closure
+from components.code_version import PROJECT_PACKAGES, module_closure
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = (
-    "bench",
-    "components",
-    "engagement_data",
-    "formats",
-    "pin2vec",
-    "pipeline",
-    "serving",
-    "trainer_module",
-)
+PROJECT = ("bench", *PROJECT_PACKAGES)  # the shipped packages and the benches
 # Each package and the project packages it must never import.
 FORBIDDEN = {
     "formats": {"bench", "components", "engagement_data", "pin2vec", "pipeline", "serving", "trainer_module"},

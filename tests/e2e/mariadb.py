@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from pipeline.config import MySQLSettings
 from pipeline.mysql_check import MySQLUnreachableError, server_version
+from pipeline.portable_beam import stop_process_group
 
 # The server, its client (mariadb-install-db runs my_print_defaults; users are created with `mariadb`), and
 # the libraries a minimal Debian 12 lacks (the others, libssl3, libpcre2 and the like, come with the system).
@@ -218,7 +219,7 @@ def mariadb_server(root: str, work_dir: str | None = None) -> Iterator[MariaDBSe
             )
             yield MariaDBServer(port, process.pid, datadir, sock, log, version)
         finally:
-            _stop(process)
+            stop_process_group(process)
 
 
 def _wait_ready(process: subprocess.Popen, settings: MySQLSettings, log: str) -> str:
@@ -238,17 +239,6 @@ def _tail(path: str) -> str:
     with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as f:
         return f.read()[-2000:]
     return "(no log)"
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (a clean shutdown), then SIGKILL for whatever of its group is left."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def main() -> int:

@@ -9,7 +9,6 @@ only loopback (Beam's Java servers bind every interface).
 
 import dataclasses
 import datetime
-import os
 import re
 import signal
 
@@ -19,6 +18,7 @@ import pytest
 from pipeline.config import RunSettings
 from pipeline.flink_cluster import FlinkCluster, flink_cluster
 from pipeline.local_runner import run_local
+from pipeline.portable_beam import process_group_alive
 from tests.e2e import runner_comparison
 
 pytestmark = [pytest.mark.e2e, pytest.mark.flink]
@@ -85,14 +85,6 @@ def _step_windows(log_file: str) -> dict[str, tuple[float, float]]:
     return windows
 
 
-def _alive(process_group: int) -> bool:
-    try:
-        os.killpg(process_group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def flink_run(direct_run, tmp_path_factory):
     settings, _, _ = direct_run  # the same input files and settings
@@ -102,7 +94,7 @@ def flink_run(direct_run, tmp_path_factory):
         result = run_local(settings, run)
         task_managers = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
         jobs = _jobs(cluster)
-    still_running = [group for group in cluster.process_groups if _alive(group)]
+    still_running = [group for group in cluster.process_groups if process_group_alive(group)]
     # Beam keeps each step's job server until the process that ran the pipeline exits (its atexit handler
     # sends SIGINT): here, one JVM per Beam pipeline, which this fixture stops the same way.
     java = [child for child in psutil.Process().children(recursive=True) if child.name() == "java"]

@@ -6,7 +6,6 @@ says which are exact and which within a tolerance).
 
 import dataclasses
 import ipaddress
-import os
 import threading
 
 import psutil
@@ -14,7 +13,7 @@ import pytest
 
 from pipeline.config import RunSettings
 from pipeline.local_runner import run_local
-from pipeline.portable_beam import PortableServices, portable_services
+from pipeline.portable_beam import PortableServices, portable_services, process_group_alive
 from tests.e2e import runner_comparison
 
 pytestmark = pytest.mark.e2e
@@ -46,14 +45,6 @@ def _is_loopback(ip: str) -> bool:
     return address.is_loopback or bool(address.ipv4_mapped and address.ipv4_mapped.is_loopback)
 
 
-def _alive(process_group: int) -> bool:
-    try:
-        os.killpg(process_group, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 @dataclasses.dataclass
 class PortableRun:
     run: RunSettings
@@ -76,7 +67,7 @@ def portable_run(direct_run, tmp_path_factory):
         finally:
             sampler.stopped.set()
             sampler.join()
-    still_running = [group for group in services.process_groups if _alive(group)]
+    still_running = [group for group in services.process_groups if process_group_alive(group)]
     return PortableRun(run, result, services, sampler.listening, still_running)
 
 
