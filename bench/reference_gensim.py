@@ -325,8 +325,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def ensure_ratings(path: str) -> str:
-    if os.path.isfile(path):
+    """`path` itself when it names a log (file, directory or glob); MovieLens-100K is fetched only for the
+    default path, so a mistyped --ratings fails instead of silently measuring MovieLens."""
+    if os.path.isfile(path) or os.path.isdir(path) or glob.glob(path):
         return path
+    if os.path.normpath(path) != os.path.normpath(DEFAULT_RATINGS):
+        raise SystemExit(f"--ratings {path}: no such file, directory or glob (expected a user/item/time log)")
     from engagement_data.movielens_fetch import fetch_movielens_100k
 
     return str(fetch_movielens_100k(os.path.dirname(path) or ".").ratings)

@@ -43,6 +43,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 
+from pipeline.loopback_ports import free_loopback_ports
 from pipeline.portable_beam import service_environment, stop_process_group
 
 DEFAULT_CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "pin2vec", "flink")
@@ -251,12 +252,6 @@ def isolated_command(command: list[str]) -> list[str]:
     return [*unshare, "sh", "-c", 'ip link set lo up && exec "$@"', "isolated", *command]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclasses.dataclass(frozen=True)
 class FlinkCluster:
     rest_port: int
@@ -415,7 +410,7 @@ def flink_cluster(
         conf, tmp = os.path.join(log_dir, "conf"), os.path.join(log_dir, "tmp")
         os.makedirs(conf, exist_ok=True)
         os.makedirs(tmp, exist_ok=True)
-        rest_port, rpc_port, blob_port = _free_port(), _free_port(), _free_port()
+        rest_port, rpc_port, blob_port = free_loopback_ports(3)
         with open(os.path.join(conf, "config.yaml"), "w", encoding="utf-8") as f:
             f.write(_config(rest_port, rpc_port, blob_port, tmp))
         with open(os.path.join(conf, "log4j.properties"), "w", encoding="utf-8") as f:

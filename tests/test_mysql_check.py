@@ -10,15 +10,14 @@ import pytest
 
 from pipeline import cli
 from pipeline.config import MySQLSettings
+from pipeline.loopback_ports import free_loopback_ports
 from pipeline.mysql_check import MySQLUnreachableError, server_version
 from tests.e2e.tiny_log import write_tiny_log
 
 
 def _closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_loopback_ports()[0]
 
 
 @contextlib.contextmanager

@@ -17,7 +17,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from collections.abc import Iterator
 
 from pipeline.config import MySQLSettings
+from pipeline.loopback_ports import free_loopback_ports
 from pipeline.mysql_check import MySQLUnreachableError, server_version
 from pipeline.portable_beam import stop_process_group
 
@@ -118,12 +118,6 @@ def _missing_libraries(root: str) -> list[str]:
     return [line.split()[0] for line in out.splitlines() if "not found" in line]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclasses.dataclass(frozen=True)
 class MariaDBServer:
     port: int
@@ -171,7 +165,7 @@ def mariadb_server(root: str, work_dir: str | None = None) -> Iterator[MariaDBSe
             capture_output=True,
             timeout=120,
         )
-        port = free_port()
+        (port,) = free_loopback_ports()
         process = subprocess.Popen(
             [
                 os.path.join(usr, "sbin", "mariadbd"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.loopback_ports import free_loopback_ports
 from trainer_module.distributed import parameter_server_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,19 +48,8 @@ def test_bad_tf_config_fails_loudly(tf_config, message):
         parameter_server_task(tf_config)
 
 
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def test_trains_on_a_local_cluster_of_worker_and_ps_processes(tmp_path):
-    chief, worker, ps0, ps1 = (f"127.0.0.1:{p}" for p in _free_ports(4))
+    chief, worker, ps0, ps1 = (f"127.0.0.1:{p}" for p in free_loopback_ports(4))
     cluster = {"chief": [chief], "worker": [worker], "ps": [ps0, ps1]}
     env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
 
