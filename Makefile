@@ -104,6 +104,17 @@ bench-index-scale: setup
 bench-scale: setup  # cost curves: 3 cases x 3 runs (~100 min on 2 cores); add --keep --case 20M:1M:1 to keep a 20M row
 	$(PY) -m bench.bench_scale --case 1M:100K --case 1M:1M --case 5M:1M --repeat 3 --work $(WORK)/bench/scale --write-docs
 
+# The parameter-server Trainer on a 1M-item table (a chief, 1 worker, 2 ps tasks on loopback) against the
+# single-process path on the same pairs, then the capacity model for 1B events x 100M items from this and
+# bench-scale's results (run bench-scale with a 20M case first); writes docs/BENCHMARKS.md and docs/DISTRIBUTED.md.
+.PHONY: bench-parameter-servers capacity-model
+bench-parameter-servers: setup  # ~10 min on 2 cores
+	$(PY) -m bench.bench_parameter_servers --items 1000000 --pairs 1000000 --epochs 2 --repeat 2 \
+	  --work $(WORK)/bench/parameter_servers --write-docs
+capacity-model: setup  # seconds; EPOCHS = the epochs bench-scale's largest run trained
+	$(PY) -m bench.capacity_model --scale $(WORK)/bench/scale/results.json \
+	  --ps $(WORK)/bench/parameter_servers/results.json --epochs $(EPOCHS) --write-docs
+
 .PHONY: bench-related-evaluator
 bench-related-evaluator: setup  # RelatedEvaluator's lib work at 100k and 1M synthetic items (~15 min on 2 cores)
 	rm -f $(WORK)/bench/related_evaluator.md && mkdir -p $(WORK)/bench

@@ -31,12 +31,47 @@ def user_window_pairs(
     return [(p.item, p.label) for s in sessions for p in sessions_lib.session_pairs(s, window)]
 
 
-def pair_rows(pairs: list[tuple[str, str]], vocabulary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(item rows, label rows) of pairs in the sorted byte-string `vocabulary`."""
-    if not pairs:
+def batch_pair_rows(
+    users: list[list[event_rows.EventTuple]], vocabulary: np.ndarray, gap_seconds: int | None, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item rows in the sorted byte-string `vocabulary`, label rows) of a batch of users' window pairs: the
+    pairs `user_window_pairs` makes per user, in numpy (per-user Python cost more than reading the events).
+
+    Events are ordered as sessions_lib orders them: (user, ts, seq), then the tie key only where events
+    share all three (hashing every event would cost as much as the loop it replaces), then the item.
+    """
+    flat = [event for events in users for event in events]
+    if not flat:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    encoded = np.array([(i.encode("utf-8"), j.encode("utf-8")) for i, j in pairs], dtype=np.bytes_)
-    return np.searchsorted(vocabulary, encoded[:, 0]), np.searchsorted(vocabulary, encoded[:, 1])
+    user = np.repeat(np.arange(len(users)), [len(events) for events in users])
+    _, item_ids, ts, seq = zip(*flat, strict=True)
+    rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i in item_ids], dtype=np.bytes_))
+    ts, seq = np.asarray(ts, np.int64), np.asarray(seq, np.int64)
+    order = np.lexsort((seq, ts, user))
+    same = (np.diff(user[order]) == 0) & (np.diff(ts[order]) == 0) & (np.diff(seq[order]) == 0)
+    if same.any():  # ties: the tie key, then the item (its vocabulary row sorts as the id does)
+        tied = order[np.union1d(np.flatnonzero(same), np.flatnonzero(same) + 1)]
+        tie = np.zeros(len(flat), np.uint64)
+        tie[tied] = [sessions_lib.tie_key(event_rows.Event(*flat[k])) for k in tied]
+        order = np.lexsort((rows, tie, seq, ts, user))
+    user, rows, ts = user[order], rows[order], ts[order]
+    starts = np.ones(len(flat), bool)  # where a session starts
+    starts[1:] = user[1:] != user[:-1]
+    if gap_seconds is not None:
+        starts[1:] |= (ts[1:] - ts[:-1]) > gap_seconds
+    keep = starts.copy()  # consecutive repeats of an item inside a session collapse to the first
+    keep[1:] |= rows[1:] != rows[:-1]
+    session = np.cumsum(starts)[keep]
+    rows = rows[keep]
+    items, labels = [], []
+    for distance in range(1, window):
+        same_session = session[distance:] == session[:-distance]
+        pair = same_session & (rows[distance:] != rows[:-distance])
+        items.append(rows[:-distance][pair])
+        labels.append(rows[distance:][pair])
+    if not items:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(items).astype(np.int64), np.concatenate(labels).astype(np.int64)
 
 
 def coldstart_table(

@@ -21,7 +21,7 @@ from tfx.dsl.components.base import base_beam_executor
 from components.coldstart import coldstart_lib as lib
 from components.cooccurrence import cooccurrence_lib, table_steps
 from components.cooccurrence.executor import assemble_table, worker_scratch_dir
-from components.session_example_gen import event_rows, input_files, session_settings, spans_lib
+from components.session_example_gen import input_files, session_settings, spans_lib
 from components.session_example_gen.executor import SPAN_SELECTION_KEY, read_events
 from formats import candidate_table
 from formats.settings_codec import decode_settings
@@ -43,15 +43,13 @@ def _by_user(events: list[tuple]) -> Iterator[tuple[str, list[tuple]]]:
     yield from grouped.items()
 
 
-def _user_rows(user_chunks, vocabulary: np.ndarray, gap: int | None, window: int):
-    _, chunks = user_chunks
-    events = [event_rows.Event(*event) for chunk in chunks for event in chunk]
-    return lib.pair_rows(lib.user_window_pairs(events, gap, window), vocabulary)
+def _batch_rows(batch, vocabulary: np.ndarray, gap: int | None, window: int):
+    users = [[event for chunk in chunks for event in chunk] for _, chunks in batch]
+    return lib.batch_pair_rows(users, vocabulary, gap, window)
 
 
-def _sharded_counts(batch, vocabulary: np.ndarray) -> Iterator[tuple[int, Any]]:
-    items = np.concatenate([rows[0] for rows in batch])
-    labels = np.concatenate([rows[1] for rows in batch])
+def _sharded_counts(rows, vocabulary: np.ndarray) -> Iterator[tuple[int, Any]]:
+    items, labels = rows
     keys, counts = cooccurrence_lib.directed_pair_counts(items, labels, len(vocabulary))
     shard = (keys // len(vocabulary)) % SHARDS
     for s in np.unique(shard):
@@ -82,8 +80,8 @@ def build_pipeline(
         events
         | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
-        | "UserPairs" >> beam.Map(_user_rows, vocabulary, gap, sessions.window)
         | "BatchUsers" >> beam.BatchElements(min_batch_size=USERS_PER_BATCH, max_batch_size=USERS_PER_BATCH)
+        | "UserPairs" >> beam.Map(_batch_rows, vocabulary, gap, sessions.window)
         | "ShardedCounts" >> beam.FlatMap(_sharded_counts, vocabulary)
         | "GroupByShard" >> beam.GroupByKey()
         | "Merge" >> beam.Map(lambda kv: (kv[0], cooccurrence_lib.merge_pair_counts(kv[1])))

@@ -109,7 +109,7 @@ def _check(ok: bool, name: str, value: Any, expected: str) -> None:
 
 # Bumped whenever the same log and settings would give other pairs or held-out queries: it is part of the
 # component's exec properties, so TFX's cache never reuses a split made by older code.
-# 2: `sessions_lib._tie_key`.
+# 2: `sessions_lib.tie_key`.
 SPLIT_VERSION = 2
 
 

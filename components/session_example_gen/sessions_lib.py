@@ -52,7 +52,7 @@ class UserHistory(NamedTuple):
     rerank: tuple[Pair, ...] = ()  # (fourth-to-last -> third-to-last, ...), nearest first: reranker training
 
 
-def _tie_key(event: Event) -> int:
+def tie_key(event: Event) -> int:
     """An order for events sharing a second: reproducible, and different from one user to the next.
 
     Logs often stamp a burst of engagements with one second (half of MovieLens' consecutive ratings), so their
@@ -67,7 +67,7 @@ def _tie_key(event: Event) -> int:
 
 def _order(events: Iterable[Event]) -> list[Event]:
     """Events sharing a second come out the same whatever the input order."""
-    return sorted(events, key=lambda e: (e.ts, e.seq, _tie_key(e), e.item))
+    return sorted(events, key=lambda e: (e.ts, e.seq, tie_key(e), e.item))
 
 
 def is_eval_user(user: str, share: float) -> bool:

@@ -49,6 +49,34 @@ def test_user_window_pairs_follow_the_window():
     assert pairs == [("a", "b"), ("b", "c")]
 
 
+@pytest.mark.parametrize("gap", [None, 30])
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_batch_pair_rows_make_the_pairs_of_the_per_user_definition(gap, window):
+    """Random users with shared seconds (ties in both input orders), repeats and gaps: the same pairs."""
+    rng = np.random.default_rng(window)
+    users = []
+    for u in range(40):
+        n = int(rng.integers(0, 12))
+        events = [
+            (f"u{u}", f"i{int(rng.integers(0, 8))}", int(rng.integers(0, 6)) * 20, int(rng.integers(0, 2)))
+            for _ in range(n)
+        ]
+        users.append(events)
+    vocabulary = np.array(sorted({e[1].encode() for events in users for e in events}), dtype=np.bytes_)
+    items, labels = coldstart_lib.batch_pair_rows(users, vocabulary, gap, window)
+    got = sorted(zip(vocabulary[items].tolist(), vocabulary[labels].tolist(), strict=True))
+    expected = sorted(
+        (item.encode(), label.encode())
+        for events in users
+        for item, label in coldstart_lib.user_window_pairs(
+            [event_rows.Event(*e) for e in events[::-1]], gap, window
+        )
+    )
+    assert got == expected
+    assert window > 1 or not got
+    assert coldstart_lib.batch_pair_rows([[], []], vocabulary, gap, window)[0].size == 0
+
+
 def _run(tmp_path, settings):
     path = tmp_path / "events.csv"
     path.write_text("user_id,item_id,timestamp\n" + "".join(f"{u},{i},{t}\n" for u, i, t in ROWS))
