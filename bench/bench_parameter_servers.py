@@ -206,6 +206,7 @@ def run_round(work: str, role: str, epochs: int, batch_size: int) -> dict:
     with open(os.path.join(work, f"{role}.json")) as f:
         result = json.load(f)
     result["peak_gb"] = {name: round(value / 2**30, 2) for name, value in peaks.items()}
+    result["load_average"] = round(os.getloadavg()[0], 1)  # the machine is shared: say how busy it was
     return result
 
 
@@ -225,8 +226,8 @@ def format_report(args, rounds: list[dict[str, dict]], started: str) -> str:
         "items (drawn as the training items are) whose planted partner outscores 1,000 random items.",
         "",
         "| round | path | train s | pair updates/s | item table shards | loss first -> last | planted recall "
-        "| peak GB per process |",
-        "|---|---|---|---|---|---|---|---|",
+        "| peak GB per process | load average after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for number, by_role in enumerate(rounds, 1):
         for role, result in by_role.items():
@@ -234,7 +235,7 @@ def format_report(args, rounds: list[dict[str, dict]], started: str) -> str:
             lines.append(
                 f"| {number} | {role} | {result['seconds']:.0f} | {rate(result):,.0f} | {result['shards']} | "
                 f"{result['loss'][0]:.3f} -> {result['loss'][-1]:.3f} | {result['planted_recall']:.3f} | "
-                f"{peaks} |"
+                f"{peaks} | {result.get('load_average', '-')} |"
             )
     ratios = [by_role["cluster"]["seconds"] / by_role["single"]["seconds"] for by_role in rounds]
     lines += [
