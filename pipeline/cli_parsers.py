@@ -114,6 +114,14 @@ def _add_settings_flags(parser) -> None:
         help=f"passes over the training pairs of a cold start {_trainer_default('epochs')}",
     )
     trainer.add_argument(
+        "--max-pair-updates",
+        type=int,
+        default=None,
+        help="stop after the epoch that would pass this many pair updates (pairs x 2 directions x epochs), "
+        "so large logs take fewer passes; 0: no cap; an explicit --epochs alone also turns it off "
+        f"{_trainer_default('max_pair_updates')}",
+    )
+    trainer.add_argument(
         "--warm-epochs",
         type=int,
         default=None,

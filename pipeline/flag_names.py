@@ -37,6 +37,7 @@ FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
     "TrainerSettings": {
         "epochs": "--epochs",
         "warm_epochs": "--warm-epochs",
+        "max_pair_updates": "--max-pair-updates",
         "batch_size": "--batch-size",
         "embedding_dim": "--embedding-dim",
         "num_negatives": "--negatives",
@@ -82,6 +83,7 @@ COMPILE_FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
 ALSO_SET_BY: dict[tuple[str, str], str] = {
     ("EventSource", "file_format"): "--sessions",
     ("collections", "item_col"): "--item-col",
+    ("TrainerSettings", "max_pair_updates"): "--epochs",  # an explicit --epochs turns the cap off
 }
 
 

@@ -87,6 +87,7 @@ def test_settings_from_args_maps_every_group(monkeypatch):
     assert settings.sessions.window == 7
     assert settings.sessions.session_gap_seconds == 60
     assert settings.trainer.epochs == 2
+    assert settings.trainer.max_pair_updates == 0  # an explicit --epochs trains that many: no cap
     assert settings.trainer.num_negatives == 8
     assert settings.trainer.learning_rate == 0.1
     assert settings.trainer.batch_size == TrainerSettings().batch_size  # unset flags keep the default
@@ -95,6 +96,13 @@ def test_settings_from_args_maps_every_group(monkeypatch):
     assert run.beam_args == ("--runner=DirectRunner", "--direct_num_workers=1")
     assert run.enable_cache is False
     assert (run.mysql.host, run.mysql.user, run.mysql.password) == ("db", "me", "s3cret")
+
+
+def test_epochs_with_a_cap_keeps_both():
+    settings, _ = cli.settings_from_args(
+        _parse("run", "--events", "e.csv", "--epochs", "30", "--max-pair-updates", "1000")
+    )
+    assert (settings.trainer.epochs, settings.trainer.max_pair_updates) == (30, 1000)
 
 
 def test_related_without_a_pushed_index(tmp_path, capsys):
@@ -310,6 +318,7 @@ def test_run_help_shows_defaults_and_settings_defaults(monkeypatch):
     defaults = {
         "--epochs": TrainerSettings().epochs,
         "--warm-epochs": TrainerSettings().warm_epochs,
+        "--max-pair-updates": TrainerSettings().max_pair_updates,
         "--batch-size": TrainerSettings().batch_size,
         "--negatives": TrainerSettings().num_negatives,
         "--learning-rate": TrainerSettings().learning_rate,
@@ -414,6 +423,7 @@ def test_every_settings_field_a_flag_reaches_is_in_the_flag_table(monkeypatch):
     [
         (["--epochs", "0"], "--epochs", "TrainerSettings"),
         (["--warm-epochs", "0"], "--warm-epochs", "warm_epochs"),
+        (["--max-pair-updates", "-1"], "--max-pair-updates", "max_pair_updates"),
         (["--batch-size", "0"], "--batch-size", "batch_size"),
         (["--negatives", "0"], "--negatives", "num_negatives"),
         (["--learning-rate", "0"], "--learning-rate", "learning_rate"),

@@ -5,6 +5,7 @@ Referenced by dotted path (`trainer_module.run.run_fn`), so a run installs nothi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -109,6 +110,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     vocabulary_size = len(counts)
     started = StartReport(warm=False, new=vocabulary_size)
     logging.info("Training on a vocabulary of %d items with %s", vocabulary_size, settings)
+    # Every training pair puts its item and its label into the counts once: their sum is 2 x pairs.
+    pair_updates_per_epoch = sum(counts) if settings.symmetric_pairs else sum(counts) // 2
 
     sampler_file = write_sampler_file(
         counts + [1] * features.NUM_OOV_BUCKETS, os.path.join(fn_args.model_run_dir, "sampler_counts.txt")
@@ -129,10 +132,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                     base_model=model_artifact_dir(fn_args.base_model),
                     note="parameter-server training starts cold",
                 )
+            epochs = settings.planned_epochs(pair_updates_per_epoch, warm=False)
             model, history, _ = train_with_parameter_servers(
                 task,
                 num_classes,
-                settings,
+                dataclasses.replace(settings, epochs=epochs),
                 sampler_file,
                 lambda: _datasets(
                     fn_args,
@@ -148,9 +152,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             )
             model = build_model(num_classes, settings, sampler_file)
             started = warm_start_model(model, fn_args.base_model, vocabulary, features.NUM_OOV_BUCKETS)
+            epochs = settings.planned_epochs(pair_updates_per_epoch, started.warm)
             history = model.fit(
                 train(),
-                epochs=settings.warm_epochs if started.warm else settings.epochs,
+                epochs=epochs,
                 validation_data=evaluation(),
                 verbose=2,
                 callbacks=[
@@ -159,6 +164,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             ).history
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+    logging.info(
+        "Trained %d epochs of %d pair updates (cap: %d pair updates in all, 0 = none)",
+        epochs,
+        pair_updates_per_epoch,
+        settings.max_pair_updates,
+    )
     write_history(history, fn_args.model_run_dir)
     export_serving_model(model, tf_transform_output, fn_args.serving_model_dir)
     logging.info("Exported the embedding model to %s", fn_args.serving_model_dir)

@@ -11,6 +11,9 @@ from formats.settings_codec import settings_from_value
 OPTIMIZER_NAMES = ("adagrad", "sgd", "adam")
 
 
+MAX_PAIR_UPDATES = 300_000_000
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values.
@@ -31,6 +34,11 @@ class TrainerSettings:
     # Epochs of a warm start (a base model's rows carried over, trainer_module/warm_start.py). Chosen by
     # bench/bench_warm_start.py (docs/BENCHMARKS.md, "Warm start").
     warm_epochs: int = 3
+    # A cold or warm start stops after the epoch that would take it past this many pair updates (pairs x
+    # directions x epochs); 0: no cap. Small logs train all their epochs, large ones fewer passes over far
+    # more pairs per item: on 2 cores, 25 epochs of the 20M-event log's 61M pair updates each took more
+    # than an hour (docs/BENCHMARKS.md, "Cost curves"). An explicit --epochs turns the cap off.
+    max_pair_updates: int = MAX_PAIR_UPDATES
     optimizer: str = "adagrad"  # one of OPTIMIZER_NAMES; adagrad updates only the rows a batch touches
     learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
@@ -49,6 +57,8 @@ class TrainerSettings:
         for name in ("embedding_dim", "num_negatives", "batch_size", "epochs", "warm_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainerSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_pair_updates < 0:
+            raise ValueError(f"TrainerSettings.max_pair_updates must be >= 0, got {self.max_pair_updates}")
         if self.learning_rate <= 0:
             raise ValueError(f"TrainerSettings.learning_rate must be > 0, got {self.learning_rate}")
         if self.optimizer not in OPTIMIZER_NAMES:
@@ -57,3 +67,10 @@ class TrainerSettings:
             )
         if self.shuffle_buffer < 0:
             raise ValueError(f"TrainerSettings.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+
+    def planned_epochs(self, pair_updates_per_epoch: int, warm: bool) -> int:
+        """`epochs` (`warm_epochs` when warm), no more than fit in `max_pair_updates`, and at least 1."""
+        wanted = self.warm_epochs if warm else self.epochs
+        if self.max_pair_updates == 0 or pair_updates_per_epoch <= 0:
+            return wanted
+        return max(1, min(wanted, self.max_pair_updates // pair_updates_per_epoch))
