@@ -111,9 +111,9 @@ bench-scale: setup  # cost curves: 3 cases x 3 runs (~100 min on 2 cores); add -
 bench-parameter-servers: setup  # ~10 min on 2 cores
 	$(PY) -m bench.bench_parameter_servers --items 1000000 --pairs 1000000 --epochs 2 --repeat 2 \
 	  --work $(WORK)/bench/parameter_servers --write-docs
-capacity-model: setup  # seconds; EPOCHS = the epochs bench-scale's largest run trained
+capacity-model: setup  # seconds
 	$(PY) -m bench.capacity_model --scale $(WORK)/bench/scale/results.json \
-	  --ps $(WORK)/bench/parameter_servers/results.json --epochs $(EPOCHS) --write-docs
+	  --ps $(WORK)/bench/parameter_servers/results.json --write-docs
 
 .PHONY: bench-related-evaluator
 bench-related-evaluator: setup  # RelatedEvaluator's lib work at 100k and 1M synthetic items (~15 min on 2 cores)

@@ -280,6 +280,18 @@ def _pairs_train(output_dir: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _epochs_trained(output_dir: str) -> int:
+    """Epochs the run's Trainer trained (its history.json), which --max-pair-updates may have capped."""
+    import glob
+
+    pattern = os.path.join(output_dir, "**", "Trainer", "model_run", "*", "history.json")
+    histories = sorted(glob.glob(pattern, recursive=True))
+    if not histories:
+        return 0
+    with open(histories[-1]) as f:
+        return len(json.load(f).get("loss", []))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -329,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
             run = run_pipeline(events_dir, output_dir, output_dir + ".log")
             result = results.setdefault((events, items), {"events": events, "items": items, "runs": []})
             result.update(floor_s=floor, pairs_train=_pairs_train(output_dir))
-            result["runs"].append({**run, "commit": current_commit()})
+            result["runs"].append({**run, "commit": current_commit(), "epochs": _epochs_trained(output_dir)})
             print(f"  {run['seconds']:.0f}s, peak {_gb(run['peak_bytes'])} GB", flush=True)
             with open(results_path, "w") as f:
                 json.dump(sorted(results.values(), key=lambda r: (r["items"], r["events"])), f, indent=2)

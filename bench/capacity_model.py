@@ -151,13 +151,18 @@ def trainer_cluster(measured: Measured, target: Target, updates_per_worker_secon
     return TrainerCluster(updates, workers, ps_tasks, variables / 1e9)
 
 
-def largest_run(scale_results: list[dict], epochs: int) -> Measured:
-    """The run with the most events (then items) in bench_scale's results.json, its median stages."""
+def largest_run(scale_results: list[dict]) -> Measured:
+    """The run with the most events (then items) in bench_scale's results.json, its median stages and the
+    epochs its Trainer trained."""
     from bench.bench_scale import median_run, runs_of
 
     result = max(scale_results, key=lambda r: (r["events"], r["items"]))
-    median = median_run(runs_of(result))
-    return Measured(result["events"], result["items"], result["pairs_train"], epochs, median["stages"])
+    runs = runs_of(result)
+    epochs = max(run.get("epochs", 0) for run in runs)
+    if epochs < 1:
+        raise SystemExit("bench_scale's results record no epochs trained: rerun bench_scale for this case")
+    stages = median_run(runs)["stages"]
+    return Measured(result["events"], result["items"], result["pairs_train"], epochs, stages)
 
 
 def ps_throughput(ps_results: dict) -> tuple[float, float]:
@@ -214,7 +219,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="work/bench/scale/results.json", help="bench_scale results.json")
     parser.add_argument("--ps", default="work/bench/parameter_servers/results.json")
-    parser.add_argument("--epochs", type=int, required=True, help="epochs the measured run trained")
     parser.add_argument("--events", type=float, default=Target.events)
     parser.add_argument("--items", type=float, default=Target.items)
     parser.add_argument("--hours", type=float, default=Target.hours)
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-docs", action="store_true", help="into docs/DISTRIBUTED.md")
     args = parser.parse_args(argv)
     with open(args.scale) as f:
-        measured = largest_run(json.load(f), args.epochs)
+        measured = largest_run(json.load(f))
     with open(args.ps) as f:
         rates = ps_throughput(json.load(f))
     target = Target(args.events, args.items, args.hours, args.worker_cores, args.ps_memory_gb)

@@ -11,6 +11,7 @@ from bench.capacity_model import (
     driver_scale,
     estimate_stages,
     format_report,
+    largest_run,
     ps_throughput,
     trainer_cluster,
 )
@@ -74,3 +75,16 @@ def test_report_names_every_estimated_stage_and_the_trainer_cluster():
     for estimate in estimates:
         assert f"| {estimate.stage} |" in text
     assert f"**{cluster.ps_tasks} ps tasks**" in text and f"**{cluster.workers} workers**" in text
+
+
+def test_largest_run_takes_the_biggest_case_and_its_epochs():
+    def case(events, epochs):
+        run = {"seconds": 10.0, "peak_bytes": 1, "stages": {"Trainer": {"seconds": 5.0, "peak_bytes": 1}}}
+        runs = [{**run, "epochs": epochs}]
+        return {"events": events, "items": 10, "pairs_train": events // 2, "runs": runs}
+
+    measured = largest_run([case(1_000, 25), case(20_000, 4)])
+    assert (measured.events, measured.pairs, measured.epochs) == (20_000, 10_000, 4)
+    assert measured.stages["Trainer"]["seconds"] == 5.0
+    with pytest.raises(SystemExit, match="no epochs trained"):
+        largest_run([case(20_000, 0)])
