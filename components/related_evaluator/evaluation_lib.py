@@ -39,7 +39,7 @@ class Candidates:
     def __post_init__(self) -> None:
         n = len(self.catalogue)
         sources = [self.pin2vec, self.cooccurrence, *self.extra.values()]
-        if any(len(source.ids) != n for source in sources) or self.popularity.shape != (n,):
+        if any(len(source) != n for source in sources) or self.popularity.shape != (n,):
             raise ValueError(f"sources and popularity must have one row per catalogue item ({n})")
         clashes = sorted(set(self.extra) & {"pin2vec", "cooccurrence", "blend"})
         if clashes:

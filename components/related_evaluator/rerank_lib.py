@@ -97,16 +97,24 @@ class TrainingPairs:
 
 def pairs_from_batches(batches: Iterable[tuple[Sequence[str], Sequence[str], Sequence[int]]], catalogue):
     """(item ids, label ids, timestamps) batches -> TrainingPairs; one batch at a time is held as strings."""
+    return pairs_from_rows(
+        (catalogue.rows(item_ids), catalogue.rows(label_ids), times) for item_ids, label_ids, times in batches
+    )
+
+
+def pairs_from_rows(batches: Iterable[tuple[np.ndarray, np.ndarray, Sequence[int]]]) -> TrainingPairs:
+    """(item rows, label rows, timestamps) batches, rows already looked up in the catalogue (-1: outside it)
+    -> TrainingPairs."""
     items, labels, timestamps, first, last = [], [], [], None, None
-    for item_ids, label_ids, times in batches:
+    for item_rows, label_rows, times in batches:
         times = np.asarray(times, dtype=np.int64)
         if not len(times):
             continue
         first = int(times.min()) if first is None else min(first, int(times.min()))
         last = int(times.max()) if last is None else max(last, int(times.max()))
-        label_rows = catalogue.rows(label_ids)
+        label_rows = np.asarray(label_rows, dtype=np.int64)
         keep = label_rows >= 0
-        items.append(catalogue.rows(item_ids)[keep])
+        items.append(np.asarray(item_rows, dtype=np.int64)[keep])
         labels.append(label_rows[keep])
         timestamps.append(times[keep])
     join = lambda parts: np.concatenate(parts) if parts else np.empty(0, np.int64)  # noqa: E731
