@@ -10,8 +10,10 @@ reported, never tuned on. The chosen blend is computed for the whole catalogue i
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,6 +24,7 @@ from components.related_evaluator.catalogue_lib import Catalogue, Queries, Sourc
 # Tie order of best_source. pin2vec: what the network predicts next; pin2vec_similar: its cosine neighbours.
 SOURCES = ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend")
 CHUNK = 8192  # catalogue rows blended or reranked at once: bounds the temporary arrays (~100 MB)
+WORKERS = min(2, os.cpu_count() or 1)  # threads over the catalogue's chunks; each holds one chunk's arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,14 +96,25 @@ def blend_rows(
     )
 
 
-def all_rows(num_items: int, top_n: int, rows_of, chunk: int = CHUNK) -> Source:
-    """A Source over the whole catalogue from `rows_of(item rows) -> (candidates, scores)`, chunk by chunk."""
+def all_rows(num_items: int, top_n: int, rows_of, chunk: int = CHUNK, workers: int = WORKERS) -> Source:
+    """A Source over the whole catalogue from `rows_of(item rows) -> (candidates, scores)`, chunk by chunk;
+    `workers` threads take chunks (numpy's sorts, gathers and products release the GIL), each writing its
+    own rows: the same Source whatever their number."""
     result = catalogue_lib.empty_source(num_items, top_n)
-    for start in range(0, num_items, chunk):
+
+    def fill(start: int) -> None:
         items = np.arange(start, min(start + chunk, num_items))
         ids, scores = rows_of(items)
         result.ids[items] = ids
         result.scores[items] = scores
+
+    starts = range(0, num_items, chunk)
+    if workers <= 1 or len(starts) <= 1:
+        for start in starts:
+            fill(start)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, starts))  # raises the first chunk's error, if any
     return result
 
 

@@ -182,6 +182,7 @@ class RerankInputs:
     )
     softmax_rows: np.ndarray | None = None  # [V, dim]: the output layer's rows, rows as `vectors`
     board: np.ndarray | None = None  # int32 [N, c]: board co-occurrence candidates (None: no board table)
+    _sorted: dict = field(default_factory=dict, init=False, repr=False)  # name -> SortedRows
 
     def __post_init__(self) -> None:
         n = len(self.popularity)
@@ -203,6 +204,11 @@ class RerankInputs:
         self.cooccurrence = left_aligned(self.cooccurrence)[:, :depth]
         if self.board is not None:
             self.board = left_aligned(self.board)[:, :depth]
+        self._sorted = {name: SortedRows.of(source) for name, source in self.sources().items()}
+
+    def sorted_rows(self, name: str) -> SortedRows:
+        """The source's rows sorted for reverse-rank lookups (made with the inputs)."""
+        return self._sorted[name]
 
     def sources(self) -> dict[str, np.ndarray]:
         """The given candidate sources by name, in pool order (SOURCES)."""
@@ -271,10 +277,50 @@ def candidate_pools(
     return pool_starts.astype(np.int64), candidate[first], {name: ranks[name] for name in SOURCES}
 
 
-def _reverse_rank(source: np.ndarray, candidates: np.ndarray, query: np.ndarray, absent: int) -> np.ndarray:
+@dataclass(frozen=True)
+class SortedRows:
+    """A source's rows each sorted ascending, with each entry's 1-based rank in the original row: finding
+    whether (and where) an item is in a row is then a binary search of log2(depth) gathers, not a scan of
+    the whole row (the reranker asks that for every pool entry of every catalogue item)."""
+
+    members: np.ndarray  # int32 [N, depth], ascending per row (padding -1 first)
+    ranks: np.ndarray  # uint8 / int16 / int32 [N, depth]: the member's rank in the original row
+
+    @staticmethod
+    def of(source: np.ndarray, chunk: int = 65536) -> SortedRows:
+        depth = source.shape[1]
+        rank_type = np.uint8 if depth < 255 else np.int16 if depth < 32767 else np.int32
+        members = np.empty_like(source)
+        ranks = np.empty(source.shape, dtype=rank_type)
+        for start in range(0, len(source), chunk):  # bounds argsort's int64 order array
+            rows = source[start : start + chunk]
+            order = np.argsort(rows, axis=1, kind="stable")  # equal entries keep their original order
+            members[start : start + chunk] = np.take_along_axis(rows, order, axis=1)
+            ranks[start : start + chunk] = order + 1
+        return SortedRows(members, ranks)
+
+    def rank_of(self, rows: np.ndarray, wanted: np.ndarray, absent: int) -> np.ndarray:
+        """The 1-based rank of wanted[i] (>= 0) in the original row rows[i] (its first occurrence), `absent`
+        where the row lacks it: a branch-free lower bound, the same number of steps for every entry."""
+        depth = self.members.shape[1]
+        flat, base = self.members.ravel(), np.asarray(rows, dtype=np.int64) * depth
+        wanted = np.asarray(wanted, dtype=np.int64)
+        position, width = np.zeros(len(base), dtype=np.int64), depth
+        while width > 1:
+            half = width // 2
+            position += np.where(flat[base + position + half - 1] < wanted, half, 0)
+            width -= half
+        if depth:
+            position += flat[base + position] < wanted
+        inside = position < depth
+        slot = base + np.minimum(position, max(depth - 1, 0))
+        found = inside & (flat[slot] == wanted) if depth else inside
+        return np.where(found, self.ranks.ravel()[slot], absent).astype(np.int64)
+
+
+def _reverse_rank(sorted_rows: SortedRows, candidates: np.ndarray, query: np.ndarray, absent: int):
     """The query's 1-based rank in each candidate's own (left-aligned, pool-deep) list; `absent` if not."""
-    found = source[candidates] == query[:, None]
-    return np.where(found.any(axis=1), found.argmax(axis=1) + 1, absent)
+    return sorted_rows.rank_of(candidates, query, absent)
 
 
 def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
@@ -308,14 +354,14 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
         (c_rank < absent).astype(np.float64),
         np.log(p_rank),
         in_pin2vec,
-        np.log(_reverse_rank(inputs.cooccurrence, candidates, query, absent)),
-        np.log(_reverse_rank(inputs.pin2vec, candidates, query, absent)),
+        np.log(_reverse_rank(inputs.sorted_rows("cooccurrence"), candidates, query, absent)),
+        np.log(_reverse_rank(inputs.sorted_rows("pin2vec"), candidates, query, absent)),
         np.log(b_rank),
         (b_rank < absent).astype(np.float64),
         np.log(
             np.full(len(candidates), absent)
             if inputs.board is None
-            else _reverse_rank(inputs.board, candidates, query, absent)
+            else _reverse_rank(inputs.sorted_rows("board"), candidates, query, absent)
         ),
         log_count,
         np.log1p(fwd),

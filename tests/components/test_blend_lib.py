@@ -126,6 +126,12 @@ def test_blend_all_chunks_give_the_same_rows():
     chunked = evaluation_lib.blend_all(candidates, 0.4, settings, chunk=4)
     np.testing.assert_array_equal(whole.ids, chunked.ids)
     assert whole.ids.shape == (len(candidates.catalogue), 7) and whole.scores.dtype == np.float32
+    rows_of = lambda items: evaluation_lib.blend_rows(items, candidates, 0.4, settings)  # noqa: E731
+    one = evaluation_lib.all_rows(len(candidates.catalogue), 7, rows_of, chunk=4, workers=1)
+    three = evaluation_lib.all_rows(len(candidates.catalogue), 7, rows_of, chunk=4, workers=3)
+    np.testing.assert_array_equal(one.ids, whole.ids)
+    np.testing.assert_array_equal(three.ids, whole.ids)
+    np.testing.assert_array_equal(three.scores, whole.scores)
 
 
 def test_settings_are_checked():

@@ -485,3 +485,18 @@ def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(se
         assert candidates.catalogue.names(ids[position][ids[position] >= 0]) == [
             expected_pool[i] for i in best
         ]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 7, 100, 300])
+def test_sorted_rows_find_each_items_rank_as_a_scan_of_the_row_does(depth):
+    rng = np.random.default_rng(depth)
+    rows = rng.integers(0, 50, size=(40, depth)).astype(np.int32)  # duplicates: the first one counts
+    rows[rng.random(rows.shape) < 0.3] = -1
+    rows = rerank_lib.left_aligned(rows)
+    sorted_rows = rerank_lib.SortedRows.of(rows, chunk=7)
+    which = rng.integers(0, 40, size=2000)
+    wanted = rng.integers(0, 50, size=2000)
+    found = rows[which] == wanted[:, None]
+    expected = np.where(found.any(axis=1), found.argmax(axis=1) + 1, 999)
+    got = sorted_rows.rank_of(which, wanted, absent=999)
+    assert got.tolist() == expected.tolist() and (got < 999).any() and (got == 999).any()
