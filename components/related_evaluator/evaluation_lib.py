@@ -200,7 +200,11 @@ def choose_reranker(
     """The reranker when its validation HR@10 beats the RRF blend's (ties keep RRF, the simpler); returns
     (the model or None, the record of the comparison for evaluation.json)."""
     choice = rerank_lib.choose_reranker(training, validation, rerank_inputs, rerank_settings)
-    record: dict = {"training_queries": choice.training_queries, "sweep": choice.sweep}
+    record: dict = {
+        "training_queries": choice.training_queries,
+        "max_training_queries": rerank_settings.max_training_queries,  # rerank queries sampled beyond this
+        "sweep": choice.sweep,
+    }
     if choice.model is None:
         record["skipped"] = (
             f"{choice.training_queries} rerank-split queries have their target in the candidate pool; "

@@ -70,6 +70,12 @@ class RerankSettings:
     recent_share: float = 0.1  # the last 10% of the training time span counts as "recent"
     min_training_queries: int = 50  # rerank-split queries whose target is in the pool; fewer: no reranker
     newton_iterations: int = 50
+    # Rerank-split queries the model is fitted on: a seeded uniform sample beyond this (0: all). 21 weights
+    # need a few thousand pools that hold their target (about 1 query in 3 at 2M events: ~3,300 of 10,000),
+    # while the fit's stacked pool matrix (~250 rows x 21 features per query) and its 3 x 50 Newton steps
+    # grow with every query: at 2M events all 35,792 queries cost minutes and ~1 GB per copy of the matrix.
+    max_training_queries: int = 10_000
+    sample_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "l2_grid", tuple(float(x) for x in self.l2_grid))
@@ -81,6 +87,8 @@ class RerankSettings:
             raise ValueError(f"recent_share={self.recent_share!r} is invalid: expected (0, 1]")
         if self.newton_iterations < 1:
             raise ValueError(f"newton_iterations={self.newton_iterations!r} is invalid: expected >= 1")
+        if self.max_training_queries < 0:
+            raise ValueError(f"max_training_queries={self.max_training_queries!r} is invalid: expected >= 0")
 
 
 @dataclass(frozen=True)
@@ -448,9 +456,11 @@ def fit_conditional_logit(groups: Sequence[Group], l2: float, iterations: int = 
         logits = z @ weights
         p = np.exp(logits - np.maximum.reduceat(logits, starts)[pool_of_row])
         p /= np.add.reduceat(p, starts)[pool_of_row]
-        expected = np.add.reduceat(z * p[:, None], starts)  # [pools, features]
+        weighted = z * p[:, None]
+        expected = np.add.reduceat(weighted, starts)  # [pools, features]
         gradient = l2 * weights + expected.sum(axis=0) - engaged
-        hessian = l2 * np.eye(len(weights)) + (z * p[:, None]).T @ z - expected.T @ expected
+        hessian = l2 * np.eye(len(weights)) + weighted.T @ z - expected.T @ expected
+        del weighted
         step = np.linalg.solve(hessian, gradient)
         weights -= step
         if np.abs(step).max() < 1e-8:
@@ -524,6 +534,14 @@ def pool_ranks(query_pools_: QueryPools, model: RerankModel) -> np.ndarray:
     return np.where(entries >= 0, rank[np.maximum(entries, 0)], 0)
 
 
+def sample_queries(count: int, most: int, seed: int) -> np.ndarray:
+    """Indices of `count` queries: all (0..count-1) up to `most` (0: no bound), else a seeded uniform sample
+    of `most`, in their original order."""
+    if most == 0 or count <= most:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=most, replace=False))
+
+
 @dataclass(frozen=True)
 class RerankChoice:
     model: RerankModel | None  # None: too few training queries
@@ -535,8 +553,12 @@ class RerankChoice:
 
 
 def choose_reranker(training, validation, inputs: RerankInputs, settings: RerankSettings) -> RerankChoice:
-    """Fits one model per L2 on the training queries (catalogue_lib.Queries) and keeps the one with the best
-    validation HR@10 (then MRR@10, then the stronger L2)."""
+    """Fits one model per L2 on the training queries (catalogue_lib.Queries; a sample of
+    settings.max_training_queries of them beyond that) and keeps the one with the best validation HR@10
+    (then MRR@10, then the stronger L2)."""
+    training = training.take(
+        sample_queries(len(training), settings.max_training_queries, settings.sample_seed)
+    )
     train = training_groups(query_pools(training, inputs))
     if len(train) < settings.min_training_queries:
         return RerankChoice(None, 0.0, 0.0, [], len(train))

@@ -230,6 +230,30 @@ def test_settings_are_checked():
         RerankSettings(recent_share=0.0)
     with pytest.raises(ValueError, match="min_training_queries"):
         RerankSettings(min_training_queries=0)
+    with pytest.raises(ValueError, match="max_training_queries"):
+        RerankSettings(max_training_queries=-1)
+
+
+def test_sample_queries_bounds_the_fit_with_a_seeded_sample():
+    assert rerank_lib.sample_queries(5, 10, 0).tolist() == [0, 1, 2, 3, 4]
+    assert rerank_lib.sample_queries(5, 0, 0).tolist() == [0, 1, 2, 3, 4]  # 0: no bound
+    sample = rerank_lib.sample_queries(1000, 100, 3)
+    assert len(set(sample.tolist())) == 100 and (np.diff(sample) > 0).all()
+    assert sample.tolist() == rerank_lib.sample_queries(1000, 100, 3).tolist()
+    assert sample.tolist() != rerank_lib.sample_queries(1000, 100, 4).tolist()
+    assert sample.max() > 500  # drawn from all of them, not the first 100
+
+
+def test_the_fit_sees_only_the_sampled_training_queries():
+    candidates, inputs, queries, _ = direction_world()
+    training, validation = halves(candidates, queries)
+    settings = RerankSettings(min_training_queries=20, max_training_queries=25)
+    choice = rerank_lib.choose_reranker(training, validation, inputs, settings)
+    assert choice.training_queries == 25  # of 40: every pool holds its target
+    fewer = rerank_lib.choose_reranker(
+        training, validation, inputs, RerankSettings(min_training_queries=30, max_training_queries=25)
+    )
+    assert fewer.model is None and fewer.training_queries == 25
 
 
 def direction_world(items=80, per_item=6, seed=0):
