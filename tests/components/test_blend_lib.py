@@ -8,6 +8,7 @@ import pytest
 
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_evaluator.metrics_lib import rank_hit_rate, rank_mrr
 
 EMB = [("e1", 0.9), ("both", 0.8), ("e2", 0.7)]
 CO = [("c1", 30.0), ("c2", 20.0), ("both", 10.0)]
@@ -226,3 +227,28 @@ def test_an_extra_source_is_measured_compared_and_shown_but_not_blended():
     assert result["examples"][0]["lists"]["pin2vec_similar"]
     with pytest.raises(ValueError, match="clash"):
         dataclasses.replace(base, extra={"blend": similar})
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_weight_sweep_is_the_full_depth_sweep(workers):
+    """The sweep blends 11-slot lists: HR@10 and MRR@10 are those of the full top_n lists, query item (in
+    its own lists here) and ties included."""
+    rng = np.random.default_rng(5)
+    names = [f"x{i:03d}" for i in range(60)]
+    embedding, cooccurrence = random_lists(rng, names, names, 40), random_lists(rng, names, names, 40)
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=40)
+    pairs = [(str(a), str(b)) for a, b in rng.choice(names, size=(400, 2))]
+    queries = catalogue_lib.queries_from(pairs, candidates.catalogue)
+    for rrf_k in (0.0, 1.0, 60.0):
+        settings = BlendSettings(top_n=50, rrf_k=rrf_k)
+        weight, sweep = evaluation_lib.choose_blend_weight(queries, candidates, settings, workers=workers)
+        full = []
+        for w in settings.weights:
+            ranks = evaluation_lib.query_ranks(
+                queries, lambda items, w=w, s=settings: evaluation_lib.blend_rows(items, candidates, w, s)
+            )
+            full.append(
+                {"weight": w, "hit_rate_at_10": rank_hit_rate(ranks, 10), "mrr_at_10": rank_mrr(ranks, 10)}
+            )
+        assert sweep == full and weight in settings.weights
+        assert len({s["hit_rate_at_10"] for s in sweep}) > 1  # the grid points differ
