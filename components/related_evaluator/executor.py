@@ -53,7 +53,7 @@ SPLITS = {"validation": "eval", "test": "test"}  # report name -> Examples split
 RERANK_SPLIT = "rerank"  # the blend's training queries (transitions before each user's validation one)
 SEARCH_CHUNK = 4096
 PARSE_BATCH = 8192
-ROWS_BATCH = 65536  # records looked up per batch by split_rows (ids never reach Python)
+ROWS_BATCH = 8192  # records looked up per batch by split_rows (ids never reach Python)
 READ_THREADS = 2  # files decompressed and batches parsed at once
 
 
@@ -109,16 +109,14 @@ def split_rows(examples: types.Artifact, split: str, catalogue: Catalogue, with_
         out = (table.lookup(parsed[features.ITEM]), table.lookup(parsed[features.LABEL]))
         return (*out, parsed[features.TIMESTAMP]) if with_timestamp else out
 
+    parallel_reads = min(len(files), READ_THREADS)
     dataset = (
-        tf.data.Dataset.from_tensor_slices(files)
-        .interleave(
-            lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-            cycle_length=min(len(files), READ_THREADS),
-            num_parallel_calls=min(len(files), READ_THREADS),
+        tf.data.TFRecordDataset(
+            files, compression_type="GZIP", num_parallel_reads=parallel_reads if parallel_reads > 1 else None
         )
         .batch(ROWS_BATCH)
         .map(rows, num_parallel_calls=READ_THREADS)
-        .prefetch(2)
+        .prefetch(READ_THREADS)
     )
     yield from dataset.as_numpy_iterator()
 
