@@ -229,19 +229,21 @@ def test_an_extra_source_is_measured_compared_and_shown_but_not_blended():
         dataclasses.replace(base, extra={"blend": similar})
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_weight_sweep_is_the_full_depth_sweep(workers):
-    """The sweep blends 11-slot lists: HR@10 and MRR@10 are those of the full top_n lists, query item (in
-    its own lists here) and ties included."""
+@pytest.mark.parametrize("min_embedding_count", [0, 3])
+def test_the_weight_sweep_is_the_sweep_of_ranked_lists(min_embedding_count):
+    """The sweep's ranks, computed without ranking lists, are those of fuse_rows' lists: the query item (in
+    its own lists here), ties, unknown items, short top_n and the sparse-item fallback included."""
     rng = np.random.default_rng(5)
     names = [f"x{i:03d}" for i in range(60)]
     embedding, cooccurrence = random_lists(rng, names, names, 40), random_lists(rng, names, names, 40)
-    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, {}, top_n=40)
-    pairs = [(str(a), str(b)) for a, b in rng.choice(names, size=(400, 2))]
+    popularity = {name: int(rng.integers(0, 6)) for name in names}
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=40)
+    pairs = [(str(a), str(b)) for a, b in rng.choice([*names, "unknown"], size=(400, 2))]
+    pairs += [(a, a) for a in names[:5]]  # the query item as its own target: never a hit
     queries = catalogue_lib.queries_from(pairs, candidates.catalogue)
-    for rrf_k in (0.0, 1.0, 60.0):
-        settings = BlendSettings(top_n=50, rrf_k=rrf_k)
-        weight, sweep = evaluation_lib.choose_blend_weight(queries, candidates, settings, workers=workers)
+    for rrf_k, top_n in ((0.0, 50), (1.0, 50), (60.0, 50), (10.0, 5)):
+        settings = BlendSettings(top_n=top_n, rrf_k=rrf_k, min_embedding_count=min_embedding_count)
+        weight, sweep = evaluation_lib.choose_blend_weight(queries, candidates, settings)
         full = []
         for w in settings.weights:
             ranks = evaluation_lib.query_ranks(
