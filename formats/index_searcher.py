@@ -114,6 +114,33 @@ class RelatedItemsSearcher:
             scores=np.array(score_rows, dtype=np.float32).reshape(n, k),
         )
 
+    def neighbour_rows(
+        self, query_rows: np.ndarray, k: int, parallel: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`related_arrays` of index rows, as index rows: (int64 [n, k] neighbour rows, -1 where none;
+        float32 [n, k] similarities, PAD_SCORE where none). The same search and answers, without an id string
+        or a Python tuple per neighbour: a catalogue-wide evaluation asks this for every row (77M neighbours
+        at 772k items). `parallel`: ScaNN's threads over the batch."""
+        self._check((), k)
+        query_rows = np.asarray(query_rows, dtype=np.int64)
+        rows = np.full((len(query_rows), k), -1, dtype=np.int64)
+        scores = np.full((len(query_rows), k), PAD_SCORE, dtype=np.float32)
+        if not len(query_rows):
+            return rows, scores
+        neighbours, similarities = self._searcher.search_batched(
+            self.query_vectors[query_rows], parallel=parallel, **self._options(k)
+        )
+        neighbours = np.asarray(neighbours, dtype=np.int64)
+        similarities = np.asarray(similarities, dtype=np.float32)
+        # As _search: the query's own row dropped, the first k of the rest kept, in ScaNN's order.
+        keep = (neighbours != query_rows[:, None]) & (neighbours >= 0) & (neighbours < self.num_items)
+        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+        kept = np.take_along_axis(keep, order, axis=1)
+        width = order.shape[1]
+        rows[:, :width] = np.where(kept, np.take_along_axis(neighbours, order, axis=1), -1)
+        scores[:, :width] = np.where(kept, np.take_along_axis(similarities, order, axis=1), PAD_SCORE)
+        return rows, scores
+
     def related_row(self, item_id: str, k: int) -> tuple[list[bytes], list[float]] | None:
         """One id's row of `related_arrays` as lists (ids as vocabulary bytes, similarities), padded to k;
         None when the id is not indexed. A server's usual request, answered without building arrays."""

@@ -67,6 +67,9 @@ def assets_proto() -> ModuleType:
     )
 
 
+PARALLEL_BATCH = 256  # ScaNN's own default for search_batched_parallel
+
+
 class Searcher:
     """The calls serving makes on a loaded searcher, with ScaNN's keyword options (-1: the built default)."""
 
@@ -82,15 +85,22 @@ class Searcher:
         )
 
     def search_batched(
-        self, queries, final_num_neighbors=None, pre_reorder_num_neighbors=None, leaves_to_search=None
+        self,
+        queries,
+        final_num_neighbors=None,
+        pre_reorder_num_neighbors=None,
+        leaves_to_search=None,
+        parallel=False,
     ):
+        """`parallel`: ScaNN's own threads over the batch (the same answers); off by default, as the servers
+        parallelise across requests. A catalogue-wide search turns it on."""
         return self._native.search_batched(
             np.asarray(queries, dtype=np.float32),
             _or_default(final_num_neighbors),
             _or_default(pre_reorder_num_neighbors),
             _or_default(leaves_to_search),
-            False,  # not parallel: the servers parallelise across requests
-            0,
+            bool(parallel),
+            PARALLEL_BATCH if parallel else 0,  # queries per thread's turn; 0 would divide by zero
         )
 
 

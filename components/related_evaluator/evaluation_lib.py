@@ -10,8 +10,10 @@ reported, never tuned on. The chosen blend is computed for the whole catalogue i
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,6 +24,8 @@ from components.related_evaluator.catalogue_lib import Catalogue, Queries, Sourc
 # Tie order of best_source. pin2vec: what the network predicts next; pin2vec_similar: its cosine neighbours.
 SOURCES = ("pin2vec", "pin2vec_similar", "cooccurrence", "board", "blend")
 CHUNK = 8192  # catalogue rows blended or reranked at once: bounds the temporary arrays (~100 MB)
+SWEEP_K = 10  # the blend grid is judged on HR@10, then MRR@10
+WORKERS = min(2, os.cpu_count() or 1)  # threads over the catalogue's chunks; each holds one chunk's arrays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +43,7 @@ class Candidates:
     def __post_init__(self) -> None:
         n = len(self.catalogue)
         sources = [self.pin2vec, self.cooccurrence, *self.extra.values()]
-        if any(len(source.ids) != n for source in sources) or self.popularity.shape != (n,):
+        if any(len(source) != n for source in sources) or self.popularity.shape != (n,):
             raise ValueError(f"sources and popularity must have one row per catalogue item ({n})")
         clashes = sorted(set(self.extra) & {"pin2vec", "cooccurrence", "blend"})
         if clashes:
@@ -93,14 +97,25 @@ def blend_rows(
     )
 
 
-def all_rows(num_items: int, top_n: int, rows_of, chunk: int = CHUNK) -> Source:
-    """A Source over the whole catalogue from `rows_of(item rows) -> (candidates, scores)`, chunk by chunk."""
+def all_rows(num_items: int, top_n: int, rows_of, chunk: int = CHUNK, workers: int = WORKERS) -> Source:
+    """A Source over the whole catalogue from `rows_of(item rows) -> (candidates, scores)`, chunk by chunk;
+    `workers` threads take chunks (numpy's sorts, gathers and products release the GIL), each writing its
+    own rows: the same Source whatever their number."""
     result = catalogue_lib.empty_source(num_items, top_n)
-    for start in range(0, num_items, chunk):
+
+    def fill(start: int) -> None:
         items = np.arange(start, min(start + chunk, num_items))
         ids, scores = rows_of(items)
         result.ids[items] = ids
         result.scores[items] = scores
+
+    starts = range(0, num_items, chunk)
+    if workers <= 1 or len(starts) <= 1:
+        for start in starts:
+            fill(start)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            list(pool.map(fill, starts))  # raises the first chunk's error, if any
     return result
 
 
@@ -141,17 +156,30 @@ def query_ranks(queries: Queries, rows_of) -> np.ndarray:
 def choose_blend_weight(
     validation: Queries, candidates: Candidates, settings: blend_lib.BlendSettings
 ) -> tuple[float, list[dict]]:
-    """The grid weight with the best validation HR@10 (then MRR@10; then the lower weight, for stability)."""
-    sweep = []
-    for weight in settings.weights:
-        ranks = query_ranks(validation, lambda items, w=weight: blend_rows(items, candidates, w, settings))
-        sweep.append(
-            {
-                "weight": weight,
-                "hit_rate_at_10": metrics_lib.rank_hit_rate(ranks, 10),
-                "mrr_at_10": metrics_lib.rank_mrr(ranks, 10),
-            }
-        )
+    """The grid weight with the best validation HR@10 (then MRR@10; then the lower weight, for stability).
+
+    Each query's target rank comes from blend_lib.sweep_target_ranks: the ranks `query_ranks` gives for the
+    RRF blend, for every weight at once, without ranking a list per weight."""
+    distinct, which = np.unique(validation.items, return_inverse=True)
+    popularity = np.where(distinct >= 0, candidates.popularity[np.maximum(distinct, 0)], 0)
+    every = blend_lib.sweep_target_ranks(
+        candidates.pin2vec.rows(distinct),
+        candidates.cooccurrence.rows(distinct),
+        popularity,
+        which,
+        validation.items,
+        validation.targets,
+        settings.weights,
+        settings,
+    )
+    sweep = [
+        {
+            "weight": weight,
+            "hit_rate_at_10": metrics_lib.rank_hit_rate(ranks, SWEEP_K),
+            "mrr_at_10": metrics_lib.rank_mrr(ranks, SWEEP_K),
+        }
+        for weight, ranks in zip(settings.weights, every, strict=True)
+    ]
     best = max(sweep, key=lambda s: (round(s["hit_rate_at_10"], 9), round(s["mrr_at_10"], 9), -s["weight"]))
     return best["weight"], sweep
 
@@ -186,7 +214,11 @@ def choose_reranker(
     """The reranker when its validation HR@10 beats the RRF blend's (ties keep RRF, the simpler); returns
     (the model or None, the record of the comparison for evaluation.json)."""
     choice = rerank_lib.choose_reranker(training, validation, rerank_inputs, rerank_settings)
-    record: dict = {"training_queries": choice.training_queries, "sweep": choice.sweep}
+    record: dict = {
+        "training_queries": choice.training_queries,
+        "max_training_queries": rerank_settings.max_training_queries,  # rerank queries sampled beyond this
+        "sweep": choice.sweep,
+    }
     if choice.model is None:
         record["skipped"] = (
             f"{choice.training_queries} rerank-split queries have their target in the candidate pool; "

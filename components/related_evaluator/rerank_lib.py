@@ -70,6 +70,12 @@ class RerankSettings:
     recent_share: float = 0.1  # the last 10% of the training time span counts as "recent"
     min_training_queries: int = 50  # rerank-split queries whose target is in the pool; fewer: no reranker
     newton_iterations: int = 50
+    # Rerank-split queries the model is fitted on: a seeded uniform sample beyond this (0: all). 21 weights
+    # need a few thousand pools that hold their target (about 1 query in 3 at 2M events: ~3,300 of 10,000),
+    # while the fit's stacked pool matrix (~250 rows x 21 features per query) and its 3 x 50 Newton steps
+    # grow with every query: at 2M events all 35,792 queries cost minutes and ~1 GB per copy of the matrix.
+    max_training_queries: int = 10_000
+    sample_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "l2_grid", tuple(float(x) for x in self.l2_grid))
@@ -81,6 +87,8 @@ class RerankSettings:
             raise ValueError(f"recent_share={self.recent_share!r} is invalid: expected (0, 1]")
         if self.newton_iterations < 1:
             raise ValueError(f"newton_iterations={self.newton_iterations!r} is invalid: expected >= 1")
+        if self.max_training_queries < 0:
+            raise ValueError(f"max_training_queries={self.max_training_queries!r} is invalid: expected >= 0")
 
 
 @dataclass(frozen=True)
@@ -97,16 +105,24 @@ class TrainingPairs:
 
 def pairs_from_batches(batches: Iterable[tuple[Sequence[str], Sequence[str], Sequence[int]]], catalogue):
     """(item ids, label ids, timestamps) batches -> TrainingPairs; one batch at a time is held as strings."""
+    return pairs_from_rows(
+        (catalogue.rows(item_ids), catalogue.rows(label_ids), times) for item_ids, label_ids, times in batches
+    )
+
+
+def pairs_from_rows(batches: Iterable[tuple[np.ndarray, np.ndarray, Sequence[int]]]) -> TrainingPairs:
+    """(item rows, label rows, timestamps) batches, rows already looked up in the catalogue (-1: outside it)
+    -> TrainingPairs."""
     items, labels, timestamps, first, last = [], [], [], None, None
-    for item_ids, label_ids, times in batches:
+    for item_rows, label_rows, times in batches:
         times = np.asarray(times, dtype=np.int64)
         if not len(times):
             continue
         first = int(times.min()) if first is None else min(first, int(times.min()))
         last = int(times.max()) if last is None else max(last, int(times.max()))
-        label_rows = catalogue.rows(label_ids)
+        label_rows = np.asarray(label_rows, dtype=np.int64)
         keep = label_rows >= 0
-        items.append(catalogue.rows(item_ids)[keep])
+        items.append(np.asarray(item_rows, dtype=np.int64)[keep])
         labels.append(label_rows[keep])
         timestamps.append(times[keep])
     join = lambda parts: np.concatenate(parts) if parts else np.empty(0, np.int64)  # noqa: E731
@@ -174,6 +190,7 @@ class RerankInputs:
     )
     softmax_rows: np.ndarray | None = None  # [V, dim]: the output layer's rows, rows as `vectors`
     board: np.ndarray | None = None  # int32 [N, c]: board co-occurrence candidates (None: no board table)
+    _sorted: dict = field(default_factory=dict, init=False, repr=False)  # name -> SortedRows
 
     def __post_init__(self) -> None:
         n = len(self.popularity)
@@ -195,6 +212,11 @@ class RerankInputs:
         self.cooccurrence = left_aligned(self.cooccurrence)[:, :depth]
         if self.board is not None:
             self.board = left_aligned(self.board)[:, :depth]
+        self._sorted = {name: SortedRows.of(source) for name, source in self.sources().items()}
+
+    def sorted_rows(self, name: str) -> SortedRows:
+        """The source's rows sorted for reverse-rank lookups (made with the inputs)."""
+        return self._sorted[name]
 
     def sources(self) -> dict[str, np.ndarray]:
         """The given candidate sources by name, in pool order (SOURCES)."""
@@ -263,10 +285,50 @@ def candidate_pools(
     return pool_starts.astype(np.int64), candidate[first], {name: ranks[name] for name in SOURCES}
 
 
-def _reverse_rank(source: np.ndarray, candidates: np.ndarray, query: np.ndarray, absent: int) -> np.ndarray:
+@dataclass(frozen=True)
+class SortedRows:
+    """A source's rows each sorted ascending, with each entry's 1-based rank in the original row: finding
+    whether (and where) an item is in a row is then a binary search of log2(depth) gathers, not a scan of
+    the whole row (the reranker asks that for every pool entry of every catalogue item)."""
+
+    members: np.ndarray  # int32 [N, depth], ascending per row (padding -1 first)
+    ranks: np.ndarray  # uint8 / int16 / int32 [N, depth]: the member's rank in the original row
+
+    @staticmethod
+    def of(source: np.ndarray, chunk: int = 65536) -> SortedRows:
+        depth = source.shape[1]
+        rank_type = np.uint8 if depth < 255 else np.int16 if depth < 32767 else np.int32
+        members = np.empty_like(source)
+        ranks = np.empty(source.shape, dtype=rank_type)
+        for start in range(0, len(source), chunk):  # bounds argsort's int64 order array
+            rows = source[start : start + chunk]
+            order = np.argsort(rows, axis=1, kind="stable")  # equal entries keep their original order
+            members[start : start + chunk] = np.take_along_axis(rows, order, axis=1)
+            ranks[start : start + chunk] = order + 1
+        return SortedRows(members, ranks)
+
+    def rank_of(self, rows: np.ndarray, wanted: np.ndarray, absent: int) -> np.ndarray:
+        """The 1-based rank of wanted[i] (>= 0) in the original row rows[i] (its first occurrence), `absent`
+        where the row lacks it: a branch-free lower bound, the same number of steps for every entry."""
+        depth = self.members.shape[1]
+        flat, base = self.members.ravel(), np.asarray(rows, dtype=np.int64) * depth
+        wanted = np.asarray(wanted, dtype=np.int64)
+        position, width = np.zeros(len(base), dtype=np.int64), depth
+        while width > 1:
+            half = width // 2
+            position += np.where(flat[base + position + half - 1] < wanted, half, 0)
+            width -= half
+        if depth:
+            position += flat[base + position] < wanted
+        inside = position < depth
+        slot = base + np.minimum(position, max(depth - 1, 0))
+        found = inside & (flat[slot] == wanted) if depth else inside
+        return np.where(found, self.ranks.ravel()[slot], absent).astype(np.int64)
+
+
+def _reverse_rank(sorted_rows: SortedRows, candidates: np.ndarray, query: np.ndarray, absent: int):
     """The query's 1-based rank in each candidate's own (left-aligned, pool-deep) list; `absent` if not."""
-    found = source[candidates] == query[:, None]
-    return np.where(found.any(axis=1), found.argmax(axis=1) + 1, absent)
+    return sorted_rows.rank_of(candidates, query, absent)
 
 
 def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
@@ -300,14 +362,14 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
         (c_rank < absent).astype(np.float64),
         np.log(p_rank),
         in_pin2vec,
-        np.log(_reverse_rank(inputs.cooccurrence, candidates, query, absent)),
-        np.log(_reverse_rank(inputs.pin2vec, candidates, query, absent)),
+        np.log(_reverse_rank(inputs.sorted_rows("cooccurrence"), candidates, query, absent)),
+        np.log(_reverse_rank(inputs.sorted_rows("pin2vec"), candidates, query, absent)),
         np.log(b_rank),
         (b_rank < absent).astype(np.float64),
         np.log(
             np.full(len(candidates), absent)
             if inputs.board is None
-            else _reverse_rank(inputs.board, candidates, query, absent)
+            else _reverse_rank(inputs.sorted_rows("board"), candidates, query, absent)
         ),
         log_count,
         np.log1p(fwd),
@@ -394,9 +456,11 @@ def fit_conditional_logit(groups: Sequence[Group], l2: float, iterations: int = 
         logits = z @ weights
         p = np.exp(logits - np.maximum.reduceat(logits, starts)[pool_of_row])
         p /= np.add.reduceat(p, starts)[pool_of_row]
-        expected = np.add.reduceat(z * p[:, None], starts)  # [pools, features]
+        weighted = z * p[:, None]
+        expected = np.add.reduceat(weighted, starts)  # [pools, features]
         gradient = l2 * weights + expected.sum(axis=0) - engaged
-        hessian = l2 * np.eye(len(weights)) + (z * p[:, None]).T @ z - expected.T @ expected
+        hessian = l2 * np.eye(len(weights)) + weighted.T @ z - expected.T @ expected
+        del weighted
         step = np.linalg.solve(hessian, gradient)
         weights -= step
         if np.abs(step).max() < 1e-8:
@@ -470,6 +534,14 @@ def pool_ranks(query_pools_: QueryPools, model: RerankModel) -> np.ndarray:
     return np.where(entries >= 0, rank[np.maximum(entries, 0)], 0)
 
 
+def sample_queries(count: int, most: int, seed: int) -> np.ndarray:
+    """Indices of `count` queries: all (0..count-1) up to `most` (0: no bound), else a seeded uniform sample
+    of `most`, in their original order."""
+    if most == 0 or count <= most:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=most, replace=False))
+
+
 @dataclass(frozen=True)
 class RerankChoice:
     model: RerankModel | None  # None: too few training queries
@@ -481,8 +553,12 @@ class RerankChoice:
 
 
 def choose_reranker(training, validation, inputs: RerankInputs, settings: RerankSettings) -> RerankChoice:
-    """Fits one model per L2 on the training queries (catalogue_lib.Queries) and keeps the one with the best
-    validation HR@10 (then MRR@10, then the stronger L2)."""
+    """Fits one model per L2 on the training queries (catalogue_lib.Queries; a sample of
+    settings.max_training_queries of them beyond that) and keeps the one with the best validation HR@10
+    (then MRR@10, then the stronger L2)."""
+    training = training.take(
+        sample_queries(len(training), settings.max_training_queries, settings.sample_seed)
+    )
     train = training_groups(query_pools(training, inputs))
     if len(train) < settings.min_training_queries:
         return RerankChoice(None, 0.0, 0.0, [], len(train))

@@ -28,7 +28,7 @@ import numpy as np
 from components.related_evaluator import catalogue_lib, metrics_lib
 from components.related_evaluator.catalogue_lib import Catalogue, Source
 from formats import candidate_table, evaluation_result, index_files, push_records, serving_layout
-from formats.index_searcher import PAD_ID, RelatedItemsSearcher, latest_version_dir
+from formats.index_searcher import RelatedItemsSearcher, latest_version_dir
 
 K = 10
 MAX_ITEMS = 50_000  # items compared per source; a seeded sample beyond (two ScaNN searches of k=10 each)
@@ -113,7 +113,6 @@ class ServedLists:
             self._table = candidate_table.load_table(directory)
             items = self._table.items
         self.item_rows = catalogue.rows(items)  # -1: an item the candidate does not know
-        self._names = np.asarray(items, dtype=object)
 
     def known(self) -> np.ndarray:
         """Catalogue rows of the items this version knows (and the candidate too), sorted."""
@@ -135,14 +134,13 @@ class ServedLists:
         k = min(self.k, self._searcher.max_k)
         if k < 1:
             return out
-        for start in range(0, len(mine), SEARCH_CHUNK):
-            names = self._names[mine[start : start + SEARCH_CHUNK]].tolist()
-            raw = self._searcher.related_arrays(names, k).ids
-            flat = [index_files.decode_item_id(r) if r != PAD_ID else "" for r in raw.ravel().tolist()]
-            rows = self.catalogue.rows(flat).reshape(raw.shape)
-            padding = raw == PAD_ID
-            out[start : start + len(names), :k] = np.where(
-                padding, catalogue_lib.NONE, np.where(rows < 0, self.OUTSIDE, rows)
+        for start in range(0, len(mine), SEARCH_CHUNK):  # the served index's rows are its item positions
+            neighbours, _ = self._searcher.neighbour_rows(
+                mine[start : start + SEARCH_CHUNK], k, parallel=True
+            )
+            rows = self.item_rows[np.maximum(neighbours, 0)]
+            out[start : start + len(neighbours), :k] = np.where(
+                neighbours < 0, catalogue_lib.NONE, np.where(rows < 0, self.OUTSIDE, rows)
             )
         return out
 

@@ -8,6 +8,7 @@ import pytest
 
 from components.related_evaluator import blend_lib, catalogue_lib, evaluation_lib
 from components.related_evaluator.blend_lib import BlendSettings
+from components.related_evaluator.metrics_lib import rank_hit_rate, rank_mrr
 
 EMB = [("e1", 0.9), ("both", 0.8), ("e2", 0.7)]
 CO = [("c1", 30.0), ("c2", 20.0), ("both", 10.0)]
@@ -126,6 +127,12 @@ def test_blend_all_chunks_give_the_same_rows():
     chunked = evaluation_lib.blend_all(candidates, 0.4, settings, chunk=4)
     np.testing.assert_array_equal(whole.ids, chunked.ids)
     assert whole.ids.shape == (len(candidates.catalogue), 7) and whole.scores.dtype == np.float32
+    rows_of = lambda items: evaluation_lib.blend_rows(items, candidates, 0.4, settings)  # noqa: E731
+    one = evaluation_lib.all_rows(len(candidates.catalogue), 7, rows_of, chunk=4, workers=1)
+    three = evaluation_lib.all_rows(len(candidates.catalogue), 7, rows_of, chunk=4, workers=3)
+    np.testing.assert_array_equal(one.ids, whole.ids)
+    np.testing.assert_array_equal(three.ids, whole.ids)
+    np.testing.assert_array_equal(three.scores, whole.scores)
 
 
 def test_settings_are_checked():
@@ -220,3 +227,30 @@ def test_an_extra_source_is_measured_compared_and_shown_but_not_blended():
     assert result["examples"][0]["lists"]["pin2vec_similar"]
     with pytest.raises(ValueError, match="clash"):
         dataclasses.replace(base, extra={"blend": similar})
+
+
+@pytest.mark.parametrize("min_embedding_count", [0, 3])
+def test_the_weight_sweep_is_the_sweep_of_ranked_lists(min_embedding_count):
+    """The sweep's ranks, computed without ranking lists, are those of fuse_rows' lists: the query item (in
+    its own lists here), ties, unknown items, short top_n and the sparse-item fallback included."""
+    rng = np.random.default_rng(5)
+    names = [f"x{i:03d}" for i in range(60)]
+    embedding, cooccurrence = random_lists(rng, names, names, 40), random_lists(rng, names, names, 40)
+    popularity = {name: int(rng.integers(0, 6)) for name in names}
+    candidates = evaluation_lib.candidates_from_lists(embedding, cooccurrence, popularity, top_n=40)
+    pairs = [(str(a), str(b)) for a, b in rng.choice([*names, "unknown"], size=(400, 2))]
+    pairs += [(a, a) for a in names[:5]]  # the query item as its own target: never a hit
+    queries = catalogue_lib.queries_from(pairs, candidates.catalogue)
+    for rrf_k, top_n in ((0.0, 50), (1.0, 50), (60.0, 50), (10.0, 5)):
+        settings = BlendSettings(top_n=top_n, rrf_k=rrf_k, min_embedding_count=min_embedding_count)
+        weight, sweep = evaluation_lib.choose_blend_weight(queries, candidates, settings)
+        full = []
+        for w in settings.weights:
+            ranks = evaluation_lib.query_ranks(
+                queries, lambda items, w=w, s=settings: evaluation_lib.blend_rows(items, candidates, w, s)
+            )
+            full.append(
+                {"weight": w, "hit_rate_at_10": rank_hit_rate(ranks, 10), "mrr_at_10": rank_mrr(ranks, 10)}
+            )
+        assert sweep == full and weight in settings.weights
+        assert len({s["hit_rate_at_10"] for s in sweep}) > 1  # the grid points differ

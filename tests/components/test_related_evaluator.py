@@ -8,12 +8,14 @@ import pytest
 from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
 from components.cooccurrence.component import RelatedCandidates
+from components.related_evaluator import catalogue_lib, executor
 from components.related_evaluator.component import RelatedEvaluation, RelatedEvaluator
 from components.related_evaluator.executor import Executor
 from components.scann_indexer import index_lib
 from components.scann_indexer.component import ScannIndex
 from components.scann_indexer.index_lib import IndexSettings
 from formats import candidate_table, serving_layout
+from formats.index_searcher import RelatedItemsSearcher
 from tests.components.example_splits import write_split
 
 ITEMS = [f"i{n}" for n in range(30)]
@@ -269,3 +271,55 @@ def test_coverage_of_the_window_follows_the_serving_fallback_order(evaluated, tm
     with open(os.path.join(evaluation.uri, "report.md")) as f:
         assert "Items engaged in the window answered: 100.0% of 32" in f.read()
     assert "coverage" not in evaluated[0]  # without the table: no figure
+
+
+def test_split_rows_are_the_split_ids_looked_up_in_the_catalogue(evaluated):
+    *_, inputs = evaluated
+    examples = inputs["examples"][0]
+    catalogue = catalogue_lib.catalogue_of([f"i{n}" for n in range(0, 30, 2)])  # odd ids: outside it
+    for split in ("train", "eval"):
+        by_ids = [
+            (catalogue.rows(items).tolist(), catalogue.rows(labels).tolist(), times.tolist())
+            for items, labels, times in executor.split_batches(examples, split, with_timestamp=True)
+        ]
+        by_rows = [
+            (items.tolist(), labels.tolist(), times.tolist())
+            for items, labels, times in executor.split_rows(examples, split, catalogue, with_timestamp=True)
+        ]
+        assert by_rows == by_ids and any(-1 in items for items, _, _ in by_rows)
+    empty = catalogue_lib.catalogue_of([])
+    ((items, labels),) = executor.split_rows(examples, "eval", empty, with_timestamp=False)
+    assert len(items) == 8 and set(items.tolist()) == set(labels.tolist()) == {-1}
+
+
+def test_the_pin2vec_source_is_what_the_index_answers(evaluated):
+    *_, inputs = evaluated
+    searcher = RelatedItemsSearcher(inputs["index"][0].uri, max_k=5)
+    catalogue = catalogue_lib.catalogue_of(ITEMS, ["a-extra", "zz"])  # rows differ from the index's
+    source = executor.pin2vec_source(searcher, catalogue, top_n=7)  # deeper than the index answers
+    answers = searcher.related(ITEMS, k=5)
+    assert source.ids.shape == (32, 7)
+    for item, expected in answers.items():
+        row = catalogue.rows([item])[0]
+        assert catalogue.names(source.ids[row, :5]) == [other for other, _ in expected]
+        assert source.scores[row, :5].tolist() == pytest.approx([score for _, score in expected])
+        assert source.ids[row, 5:].tolist() == [-1, -1]
+    assert (source.ids[catalogue.rows(["a-extra", "zz"])] == -1).all()
+
+
+def test_a_searched_source_searches_only_the_rows_read_and_answers_as_the_whole_source(evaluated):
+    *_, inputs = evaluated
+    searcher = RelatedItemsSearcher(inputs["index"][0].uri, max_k=5)
+    catalogue = catalogue_lib.catalogue_of(ITEMS, ["a-extra", "zz"])
+    whole = catalogue_lib.source_from_index(searcher, catalogue, 7)
+    lazy = catalogue_lib.SearchedSource(searcher, catalogue, 7, chunk=2)
+    assert len(lazy) == 32 and lazy.searched == 0
+    items = np.array([5, -1, 5, 31, 0, 17])  # a duplicate, an unknown item, an item outside the index
+    assert lazy.rows(items).tolist() == whole.rows(items).tolist()
+    assert lazy.searched == 4  # 5, 31, 0, 17: each once
+    # ScaNN's scores may differ in the last float bits with the batch a row is searched in
+    ranked, expected = lazy.ranked(catalogue, 17, 3), whole.ranked(catalogue, 17, 3)
+    assert [c for c, _ in ranked] == [c for c, _ in expected] and lazy.searched == 4
+    assert [s for _, s in ranked] == pytest.approx([s for _, s in expected], rel=1e-5)
+    assert lazy.ids.tolist() == whole.ids.tolist() and lazy.searched == 32
+    np.testing.assert_allclose(lazy.scores, whole.scores, rtol=1e-5)

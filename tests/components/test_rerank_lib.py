@@ -230,6 +230,30 @@ def test_settings_are_checked():
         RerankSettings(recent_share=0.0)
     with pytest.raises(ValueError, match="min_training_queries"):
         RerankSettings(min_training_queries=0)
+    with pytest.raises(ValueError, match="max_training_queries"):
+        RerankSettings(max_training_queries=-1)
+
+
+def test_sample_queries_bounds_the_fit_with_a_seeded_sample():
+    assert rerank_lib.sample_queries(5, 10, 0).tolist() == [0, 1, 2, 3, 4]
+    assert rerank_lib.sample_queries(5, 0, 0).tolist() == [0, 1, 2, 3, 4]  # 0: no bound
+    sample = rerank_lib.sample_queries(1000, 100, 3)
+    assert len(set(sample.tolist())) == 100 and (np.diff(sample) > 0).all()
+    assert sample.tolist() == rerank_lib.sample_queries(1000, 100, 3).tolist()
+    assert sample.tolist() != rerank_lib.sample_queries(1000, 100, 4).tolist()
+    assert sample.max() > 500  # drawn from all of them, not the first 100
+
+
+def test_the_fit_sees_only_the_sampled_training_queries():
+    candidates, inputs, queries, _ = direction_world()
+    training, validation = halves(candidates, queries)
+    settings = RerankSettings(min_training_queries=20, max_training_queries=25)
+    choice = rerank_lib.choose_reranker(training, validation, inputs, settings)
+    assert choice.training_queries == 25  # of 40: every pool holds its target
+    fewer = rerank_lib.choose_reranker(
+        training, validation, inputs, RerankSettings(min_training_queries=30, max_training_queries=25)
+    )
+    assert fewer.model is None and fewer.training_queries == 25
 
 
 def direction_world(items=80, per_item=6, seed=0):
@@ -485,3 +509,18 @@ def test_vectorised_pools_features_and_reranking_equal_the_per_item_reference(se
         assert candidates.catalogue.names(ids[position][ids[position] >= 0]) == [
             expected_pool[i] for i in best
         ]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 7, 100, 300])
+def test_sorted_rows_find_each_items_rank_as_a_scan_of_the_row_does(depth):
+    rng = np.random.default_rng(depth)
+    rows = rng.integers(0, 50, size=(40, depth)).astype(np.int32)  # duplicates: the first one counts
+    rows[rng.random(rows.shape) < 0.3] = -1
+    rows = rerank_lib.left_aligned(rows)
+    sorted_rows = rerank_lib.SortedRows.of(rows, chunk=7)
+    which = rng.integers(0, 40, size=2000)
+    wanted = rng.integers(0, 50, size=2000)
+    found = rows[which] == wanted[:, None]
+    expected = np.where(found.any(axis=1), found.argmax(axis=1) + 1, 999)
+    got = sorted_rows.rank_of(which, wanted, absent=999)
+    assert got.tolist() == expected.tolist() and (got < 999).any() and (got == 999).any()

@@ -219,3 +219,23 @@ def test_a_saved_index_is_searched_without_importing_tensorflow(brute_force, tre
             assert [s for _, s in answered[item_id]] == pytest.approx(
                 [s for _, s in expected[item_id]], abs=1e-6
             )
+
+
+@pytest.mark.parametrize("index", ["brute_force", "tree"])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_neighbour_rows_are_related_arrays_as_index_rows(index, parallel, request):
+    searcher, item_ids, _ = request.getfixturevalue(index)
+    rows = np.array([3, 150, 3, 0, 199])  # a duplicate too
+    for k in (1, 7, 60):
+        neighbours, scores = searcher.neighbour_rows(rows, k, parallel=parallel)
+        arrays = searcher.related_arrays([item_ids[r] for r in rows], k)
+        assert neighbours.shape == scores.shape == (5, k) and scores.dtype == np.float32
+        encode = index_files.encode_item_id
+        named = [[encode(item_ids[n]) if n >= 0 else b"" for n in row] for row in neighbours]
+        assert named == arrays.ids.tolist()
+        assert scores.tolist() == arrays.scores.tolist()
+        assert not (neighbours == rows[:, None]).any()
+    empty, empty_scores = searcher.neighbour_rows(np.empty(0, np.int64), 3)
+    assert empty.shape == empty_scores.shape == (0, 3)
+    with pytest.raises(ValueError, match="k must be an integer"):
+        searcher.neighbour_rows(rows, k=0)
