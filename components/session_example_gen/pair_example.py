@@ -11,6 +11,8 @@ check the bytes parse back through TensorFlow's own
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from trainer_module import features
@@ -88,28 +90,76 @@ def gather(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndar
     return pool[np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + shift]
 
 
+@functools.lru_cache(maxsize=4096)
+def _bytes_prefix(name: str, size: int) -> bytes:
+    """`_bytes_entry(name, value)` without the value's bytes: it depends only on the value's length."""
+    return _entry(name, _field(1, _field(1, bytes(size))))[: -size or None]
+
+
+@functools.lru_cache(maxsize=64)
+def _int64_prefix(name: str, size: int) -> bytes:
+    """`_int64_entry(name, value)` without the value's varint, which is `size` bytes long."""
+    return _entry(name, _field(3, _field(1, bytes(size))))[:-size]
+
+
+@functools.lru_cache(maxsize=4096)
+def _example_header(size: int) -> bytes:
+    return _varint(1 << 3 | 2) + _varint(size)  # Example.features = 1
+
+
+def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 values -> their protobuf varints as rows of a (n, 10) uint8 array, and each one's length."""
+    bits = values.astype(np.int64).view(np.uint64)  # negatives as two's complement: ten bytes
+    shifts = np.arange(10, dtype=np.uint64) * np.uint64(7)
+    groups = (bits[:, None] >> shifts) & np.uint64(0x7F)
+    lengths = 1 + ((bits[:, None] >> shifts[1:]) != 0).sum(axis=1)
+    more = np.arange(10) < (lengths - 1)[:, None]  # every byte but the last has the continuation bit
+    return (groups | (more.astype(np.uint64) << np.uint64(7))).astype(np.uint8), lengths
+
+
 def encode_pairs(
     names: list[str], items: np.ndarray, labels: np.ndarray, timestamps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (codes into `names`, timestamps) -> (their tf.Examples concatenated as uint8, record offsets of
-    length n + 1): record i is the bytes `PairEncoder().encode` gives pair i, between offsets i and i + 1."""
+    length n + 1): record i is the bytes `PairEncoder().encode` gives pair i, between offsets i and i + 1.
+
+    Each distinct id is encoded once; an entry's framing depends only on its value's length, so it comes from
+    a small cache; timestamps' varints are computed as arrays."""
+    n = len(items)
     distinct_items, item_piece = np.unique(items, return_inverse=True)
     distinct_labels, label_piece = np.unique(labels, return_inverse=True)
-    distinct_times, time_piece = np.unique(timestamps, return_inverse=True)
-    pieces = [_bytes_entry(features.ITEM, names[c]) for c in distinct_items.tolist()]
-    label_piece += len(pieces)
-    pieces += [_bytes_entry(features.LABEL, names[c]) for c in distinct_labels.tolist()]
-    time_piece += len(pieces)
-    pieces += [_int64_entry(features.TIMESTAMP, t) for t in distinct_times.tolist()]
+    pieces = []
+    for name, distinct in ((features.ITEM, distinct_items), (features.LABEL, distinct_labels)):
+        for code in distinct.tolist():
+            value = names[code].encode("utf-8")
+            pieces.append(_bytes_prefix(name, len(value)) + value)
+    label_piece += len(distinct_items)
+    varints, varint_lengths = _varints(timestamps)
+    prefix_piece = len(pieces) + varint_lengths  # one piece per varint length (1..10), index = length
+    pieces += [_int64_prefix(features.TIMESTAMP, size) for size in range(11)]
     lengths = np.array([len(piece) for piece in pieces], np.int64)
-    payload = lengths[item_piece] + lengths[label_piece] + lengths[time_piece]
+    payload = lengths[item_piece] + lengths[label_piece] + lengths[prefix_piece] + varint_lengths
     distinct_payloads, header_piece = np.unique(payload, return_inverse=True)
     header_piece += len(pieces)
-    pieces += [_varint(1 << 3 | 2) + _varint(n) for n in distinct_payloads.tolist()]  # Example.features = 1
+    pieces += [_example_header(size) for size in distinct_payloads.tolist()]
     lengths = np.array([len(piece) for piece in pieces], np.int64)
     starts = np.cumsum(lengths) - lengths
-    segments = np.stack([header_piece, item_piece, label_piece, time_piece], axis=1).ravel()
-    pool = np.frombuffer(b"".join(pieces), np.uint8)
-    records = gather(pool, starts[segments], lengths[segments])
+    pool = np.concatenate([np.frombuffer(b"".join(pieces), np.uint8), varints.ravel()])
+    varint_starts = len(pool) - varints.size + 10 * np.arange(n)
+    segment_starts = np.stack(
+        [starts[header_piece], starts[item_piece], starts[label_piece], starts[prefix_piece], varint_starts],
+        axis=1,
+    ).ravel()
+    segment_lengths = np.stack(
+        [
+            lengths[header_piece],
+            lengths[item_piece],
+            lengths[label_piece],
+            lengths[prefix_piece],
+            varint_lengths,
+        ],
+        axis=1,
+    ).ravel()
+    records = gather(pool, segment_starts, segment_lengths)
     offsets = np.r_[0, np.cumsum(lengths[header_piece] + payload)].astype(np.int64)
     return records, offsets

@@ -76,7 +76,8 @@ def test_encode_pairs_and_frame_records_give_the_per_pair_bytes():
     names = ["a", "ü-ñ", "x" * 300, "", "item 42", "雪"]
     n = 500
     items, labels = rng.integers(0, len(names), n), rng.integers(0, len(names), n)
-    timestamps = rng.choice(np.array([0, -5, 1_700_000_000, 2**62, 127, 128]), n)
+    edge_times = [0, -5, -1, 1_700_000_000, 2**62, 2**63 - 1, -(2**63), 127, 128, 16384]
+    timestamps = rng.choice(np.array(edge_times), n)
     records, offsets = encode_pairs(names, items, labels, timestamps)
     encoder = PairEncoder()
     expected = [
