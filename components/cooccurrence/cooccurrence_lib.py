@@ -104,6 +104,26 @@ def merge_pair_counts(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[n
     return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
 
 
+def add_counts(
+    parts: list[tuple[np.ndarray, np.ndarray]], part: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Adds one chunk's (keys, counts) to a list of parts, merging the parts whenever the newer ones hold
+    as many entries as the oldest (merged) one: memory stays within about twice the distinct keys seen,
+    not one entry per directed pair of every chunk, at O(log chunks) merges per entry."""
+    parts = [*parts, part]
+    if len(parts) > 1 and sum(len(k) for k, _ in parts[1:]) >= len(parts[0][0]):
+        parts = [merge_pair_counts(parts)]
+    return parts
+
+
+def unique_union(arrays: list[np.ndarray], array: np.ndarray) -> list[np.ndarray]:
+    """`add_counts` for a vocabulary: sorted unique arrays, merged (np.union1d) as the newer ones grow."""
+    arrays = [*arrays, np.unique(array)]
+    if len(arrays) > 1 and sum(len(a) for a in arrays[1:]) >= len(arrays[0]):
+        arrays = [np.unique(np.concatenate(arrays))]
+    return arrays
+
+
 def pair_degrees(items: np.ndarray, labels: np.ndarray, vocabulary_size: int) -> np.ndarray:
     """Co-occurrences per vocabulary row in a chunk (what `cooccurrence_lists` calls the degree)."""
     different = items != labels

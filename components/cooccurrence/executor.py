@@ -46,22 +46,45 @@ def _read_pair_chunks(file: str) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 
 class _Vocabulary(beam.CombineFn):
-    """Chunks -> the sorted unique item ids (the rows of the table)."""
+    """Chunks -> the sorted unique item ids (the rows of the table). The accumulator is a list of sorted
+    unique arrays merged as they grow (lib.unique_union), not a union with the whole vocabulary per chunk."""
 
-    def create_accumulator(self) -> np.ndarray:
-        return np.zeros(0, np.bytes_)
+    def create_accumulator(self) -> list[np.ndarray]:
+        return []
 
-    def add_input(self, vocabulary: np.ndarray, chunk: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        return np.union1d(vocabulary, np.concatenate(chunk))
+    def add_input(self, vocabularies: list[np.ndarray], chunk: tuple[np.ndarray, np.ndarray]):
+        return lib.unique_union(vocabularies, np.concatenate(chunk))
 
-    def merge_accumulators(self, vocabularies) -> np.ndarray:
-        merged = np.zeros(0, np.bytes_)
-        for vocabulary in vocabularies:
-            merged = np.union1d(merged, vocabulary)
+    def merge_accumulators(self, accumulators) -> list[np.ndarray]:
+        merged: list[np.ndarray] = []
+        for vocabularies in accumulators:
+            for vocabulary in vocabularies:
+                merged = lib.unique_union(merged, vocabulary)
         return merged
 
-    def extract_output(self, vocabulary: np.ndarray) -> np.ndarray:
-        return vocabulary
+    def extract_output(self, vocabularies: list[np.ndarray]) -> np.ndarray:
+        return np.unique(np.concatenate(vocabularies)) if vocabularies else np.zeros(0, np.bytes_)
+
+
+class _MergeCounts(beam.CombineFn):
+    """(keys, counts) chunks of one shard -> their sum, merged as they arrive (lib.add_counts): a lifted
+    combine, so each worker sends the distinct keys it counted, not every chunk's, to the shuffle."""
+
+    def create_accumulator(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return []
+
+    def add_input(self, parts, part: tuple[np.ndarray, np.ndarray]):
+        return lib.add_counts(parts, part)
+
+    def merge_accumulators(self, accumulators):
+        merged: list[tuple[np.ndarray, np.ndarray]] = []
+        for parts in accumulators:
+            for part in parts:
+                merged = lib.add_counts(merged, part)
+        return merged
+
+    def extract_output(self, parts) -> tuple[np.ndarray, np.ndarray]:
+        return lib.merge_pair_counts(parts)
 
 
 class _SumArrays(beam.CombineFn):
@@ -96,9 +119,8 @@ def _sharded_counts(rows: tuple[np.ndarray, np.ndarray], vocabulary: np.ndarray)
             yield s, (keys[mine], counts[mine])
 
 
-def _rank_shard(shard_parts, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
-    shard, parts = shard_parts
-    keys, counts = lib.merge_pair_counts(parts)
+def _rank_shard(shard_counts, degrees: np.ndarray, vocabulary: np.ndarray, settings, out_dir: str) -> str:
+    shard, (keys, counts) = shard_counts
     top = lib.top_candidate_rows(keys, counts, degrees, len(vocabulary), settings)
     path = os.path.join(out_dir, f"shard-{shard:05d}.npz")
     np.savez(path, **top._asdict())
@@ -128,7 +150,7 @@ def build_pipeline(
     _ = (
         rows
         | "ShardedCounts" >> beam.FlatMap(_sharded_counts, vocabulary)
-        | "GroupByShard" >> beam.GroupByKey()
+        | "MergeShards" >> beam.CombinePerKey(_MergeCounts())
         | "RankShards" >> beam.Map(_rank_shard, degrees, vocabulary, settings, out_dir)
     )
     for name, side in (("vocabulary", vocabulary), ("degrees", degrees)):

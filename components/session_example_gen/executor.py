@@ -27,11 +27,12 @@ from components.session_example_gen import (
     event_rows,
     input_files,
     run_counts,
+    sessions_batch,
     sessions_lib,
     spans_lib,
     tfrecord_files,
 )
-from components.session_example_gen.pair_example import PairEncoder
+from components.session_example_gen.pair_example import encode_pairs
 from components.session_example_gen.session_settings import EventSource, SessionSettings, decode_config
 
 # Exec property and output keys (the component spec uses the same names).
@@ -52,6 +53,9 @@ EXAMPLES_FILE_PREFIX = "data_tfrecord"  # TFX's layout: <uri>/Split-<name>/data_
 TEMP_DIR = "_beam_temp"  # beside the splits, removed when the run is done
 FAILED_DIR = "failed"  # <pipeline root>/<node>/failed/<execution id>/: a failed execution's quarantine
 _BAD = "bad"  # _ParseBatches' tagged output of quarantine lines
+# Users split together (sessions_batch): enough to amortise numpy's per-call cost, few enough that a batch's
+# arrays stay small (~100 events a user at 20M events: ~50k events, ~10 MB of records a batch at most).
+USERS_PER_BATCH = (16, 512)
 
 
 class _Counting(beam.DoFn):
@@ -114,42 +118,23 @@ def _by_user(events: list[event_rows.EventTuple]) -> Iterator[tuple[str, list[tu
     yield from grouped.items()
 
 
-class _UserExamples(_Counting):
-    """One user's events -> serialized train pairs (one list, main) and held-out eval/test/rerank pairs
-    (tagged, one list each)."""
+class _BatchExamples(_Counting):
+    """A batch of users' events -> framed train records (main) and held-out eval/test/rerank records
+    (tagged), one bytes element per split; a user's records are consecutive in each."""
 
     def __init__(self, settings: SessionSettings, gap_seconds: int | None):
         self._settings = settings
         self._gap_seconds = gap_seconds
 
-    def setup(self) -> None:
-        super().setup()
-        self._encoder = PairEncoder()
-
-    def process(self, user_chunks, frequent: frozenset[str] | None = None) -> Iterator[Any]:
-        user, chunks = user_chunks
-        events = [event_rows.Event(user, item, ts, seq) for chunk in chunks for item, ts, seq in chunk]
-        if frequent is not None:
-            kept = [e for e in events if e.item in frequent]
-            self._inc("dropped_rare_item_events", len(events) - len(kept))
-            events = kept
-        examples = sessions_lib.user_examples(events, self._settings, self._gap_seconds)
-        history = examples.history
-        if history.test is not None:
-            self._inc("pairs_eval")
-            self._inc("pairs_test")
-            yield beam.pvalue.TaggedOutput("eval", [self._encoder.encode(*history.eval)])
-            yield beam.pvalue.TaggedOutput("test", [self._encoder.encode(*history.test)])
-            if history.rerank:
-                self._inc("pairs_rerank", len(history.rerank))
-                yield beam.pvalue.TaggedOutput("rerank", [self._encoder.encode(*p) for p in history.rerank])
-        self._inc("sessions", len(examples.sessions.sessions))
-        self._inc("dropped_short_sessions", examples.sessions.dropped_short)
-        self._inc("dropped_repeated_events", examples.sessions.dropped_repeats)
-        records = [self._encoder.encode(*pair) for pair in examples.train]
-        self._inc("pairs_train", len(records))
-        if records:
-            yield records
+    def process(self, users: list[sessions_batch.UserChunks], frequent: frozenset[str] | None = None):
+        result = sessions_batch.batch_examples(users, self._settings, self._gap_seconds, frequent)
+        for name, count in result.counts.items():
+            self._inc(name, count)
+        for split in SPLITS:
+            pairs = getattr(result, split)
+            if len(pairs.items):
+                framed = tfrecord_files.frame_records(*encode_pairs(result.items, *pairs))
+                yield framed if split == "train" else beam.pvalue.TaggedOutput(split, framed)
 
 
 def read_events(p: beam.Pipeline, files: list[str], source: EventSource, quarantine_file: str):
@@ -221,13 +206,15 @@ def build_pipeline(
         events
         | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
-        | "UserExamples"
-        >> beam.ParDo(_UserExamples(settings, gap), frequent).with_outputs(*HELD_OUT, main="train")
+        | "BatchUsers"
+        >> beam.BatchElements(min_batch_size=USERS_PER_BATCH[0], max_batch_size=USERS_PER_BATCH[1])
+        | "BatchExamples"
+        >> beam.ParDo(_BatchExamples(settings, gap), frequent).with_outputs(*HELD_OUT, main="train")
     )
-    # One element per user and split: a user's pairs stay together in the files (the trainer keeps a batch's
-    # pairs of one item together); GroupByUser already spreads users across the output.
+    # One element per batch of users and split: a user's pairs stay together in the files (the trainer keeps
+    # a batch's pairs of one item together); GroupByUser already spreads users across the output.
     for split in SPLITS:
-        _ = examples[split] | f"Write[{split}]" >> tfrecord_files.write_record_lists(
+        _ = examples[split] | f"Write[{split}]" >> tfrecord_files.write_framed_records(
             split_uris[split], EXAMPLES_FILE_PREFIX, os.path.join(temp_dir, split)
         )
 

@@ -1,8 +1,9 @@
 """Engagement events -> held-out queries, sessions and (item, label) training pairs: the algorithm, as pure
 functions.
 
-The executor runs `user_examples` per user inside Beam; the tests and the benches run the same functions on
-lists (`split_log`, `events_to_pairs`), so every split of a log is made by one implementation.
+This is the reference: the tests and the benches run it on lists (`split_log`, `events_to_pairs`); the
+executor runs `sessions_batch.batch_examples`, the same split on numpy arrays for a batch of users, which
+tests/components/test_sessions_batch.py checks against `user_examples` user by user.
 Nothing here imports TensorFlow or Beam. Rows become events in event_rows.py; files are read in
 input_files.py.
 """
@@ -183,8 +184,8 @@ def user_examples(
     events: Iterable[Event], settings: SessionSettings, gap_seconds: int | None
 ) -> UserExamples:
     """One user's events (rare items already dropped) -> everything SessionExampleGen writes for them: the
-    last engagements held out, then the sessions and window pairs of the rest. The Beam executor calls it
-    per user; `split_log` calls it for a whole log in memory."""
+    last engagements held out, then the sessions and window pairs of the rest. `split_log` calls it for
+    a whole log in memory; the Beam executor's `sessions_batch.batch_examples` must match it per user."""
     history = hold_out(events, settings)
     sessions = sessionize(history.train, gap_seconds)
     train = [pair for session in sessions.sessions for pair in session_pairs(session, settings.window)]

@@ -112,3 +112,38 @@ def test_array_version_matches_the_reference_over_chunks(exponent):
         assert [r for r, _, _ in ranked] == list(range(len(ranked)))
         assert [c for _, c, _ in ranked] == [c for c, _ in expected[item]]
         assert [s for _, _, s in ranked] == pytest.approx([s for _, s in expected[item]])
+
+
+def test_add_counts_keeps_the_sum_of_every_chunk_in_few_parts():
+    """Chunks added one by one (and two accumulators merged, as Beam's lifted combine does) sum to what one
+    merge of every chunk gives, and the parts never outnumber log2(chunks) + 2."""
+    rng = np.random.default_rng(3)
+    chunks = [
+        lib.directed_pair_counts(*rng.integers(0, 30, size=(2, rng.integers(1, 200))), 30) for _ in range(60)
+    ]
+    left: list = []
+    right: list = []
+    for n, chunk in enumerate(chunks):
+        if n % 3:
+            left = lib.add_counts(left, chunk)
+        else:
+            right = lib.add_counts(right, chunk)
+        assert len(left) <= np.log2(n + 1) + 2
+    merged = left
+    for part in right:
+        merged = lib.add_counts(merged, part)
+    keys, counts = lib.merge_pair_counts(merged)
+    expected_keys, expected_counts = lib.merge_pair_counts(chunks)
+    assert np.array_equal(keys, expected_keys) and np.array_equal(counts, expected_counts)
+    assert counts.sum() == sum(c.sum() for _, c in chunks)
+
+
+def test_unique_union_is_the_sorted_union_of_the_arrays():
+    rng = np.random.default_rng(4)
+    arrays = [np.array([f"i{n}".encode() for n in rng.integers(0, 500, 40)], np.bytes_) for _ in range(50)]
+    parts: list = []
+    for array in arrays:
+        parts = lib.unique_union(parts, array)
+    assert len(parts) < 10
+    union = np.unique(np.concatenate(parts))
+    assert union.tolist() == sorted({item for array in arrays for item in array.tolist()})

@@ -1,12 +1,14 @@
 """Hand-encoded tf.Example pairs and TFRecord framing, read back by TensorFlow itself."""
 
 import gzip
+import itertools
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.session_example_gen import tfrecord_files
-from components.session_example_gen.pair_example import PairEncoder, encode_pair
+from components.session_example_gen.pair_example import PairEncoder, encode_pair, encode_pairs
 from trainer_module import features
 
 CASES = [
@@ -65,3 +67,28 @@ def test_corrupted_frame_is_refused_by_tensorflow(tmp_path):
     path.write_bytes(bytes(framed))
     with pytest.raises(tf.errors.DataLossError):
         list(tf.data.TFRecordDataset(str(path)))
+
+
+def test_encode_pairs_and_frame_records_give_the_per_pair_bytes():
+    """The batch encoder and framer against the per-pair ones, on random codes with repeats, long and
+    non-ASCII ids and negative and large timestamps."""
+    rng = np.random.default_rng(0)
+    names = ["a", "ü-ñ", "x" * 300, "", "item 42", "雪"]
+    n = 500
+    items, labels = rng.integers(0, len(names), n), rng.integers(0, len(names), n)
+    edge_times = [0, -5, -1, 1_700_000_000, 2**62, 2**63 - 1, -(2**63), 127, 128, 16384]
+    timestamps = rng.choice(np.array(edge_times), n)
+    records, offsets = encode_pairs(names, items, labels, timestamps)
+    encoder = PairEncoder()
+    expected = [
+        encoder.encode(names[i], names[j], int(t)) for i, j, t in zip(items, labels, timestamps, strict=True)
+    ]
+    assert [records[a:b].tobytes() for a, b in itertools.pairwise(offsets)] == expected
+    assert tfrecord_files.frame_records(records, offsets) == tfrecord_files.frame(expected)
+
+
+def test_encode_pairs_of_nothing_frames_to_nothing():
+    empty = np.zeros(0, np.int64)
+    records, offsets = encode_pairs(["a"], empty, empty, empty)
+    assert len(records) == 0 and list(offsets) == [0]
+    assert tfrecord_files.frame_records(records, offsets) == b""
