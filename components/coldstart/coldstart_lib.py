@@ -11,12 +11,13 @@ formats/coldstart.py). It serves; it is never evaluated on the held-out queries 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from components.cooccurrence import cooccurrence_lib
-from components.session_example_gen import event_rows, sessions_lib
+from components.session_example_gen import event_rows, sessions_batch, sessions_lib
+from components.session_example_gen.session_settings import SessionSettings
 from formats import candidate_table
 
 SOURCE_NAME = "coldstart"
@@ -32,46 +33,23 @@ def user_window_pairs(
 
 
 def batch_pair_rows(
-    users: list[list[event_rows.EventTuple]], vocabulary: np.ndarray, gap_seconds: int | None, window: int
+    batch: Sequence[tuple[str, Sequence[Sequence[event_rows.EventTuple]]]],
+    vocabulary: np.ndarray,
+    gap_seconds: int | None,
+    window: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(item rows in the sorted byte-string `vocabulary`, label rows) of a batch of users' window pairs: the
-    pairs `user_window_pairs` makes per user, in numpy (per-user Python cost more than reading the events).
-
-    Events are ordered as sessions_lib orders them: (user, ts, seq), then the tie key only where events
-    share all three (hashing every event would cost as much as the loop it replaces), then the item.
-    """
-    flat = [event for events in users for event in events]
-    if not flat:
+    pairs `user_window_pairs` makes per user, from SessionExampleGen's batched sessions with nobody held out
+    (per-user Python cost more than reading the events)."""
+    users = [(user, [[event[1:] for event in chunk] for chunk in chunks]) for user, chunks in batch]
+    result = sessions_batch.batch_examples(
+        users, SessionSettings(window=window, eval_user_share=0.0), gap_seconds
+    )
+    if not len(result.train.items):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    user = np.repeat(np.arange(len(users)), [len(events) for events in users])
-    _, item_ids, ts, seq = zip(*flat, strict=True)
-    rows = np.searchsorted(vocabulary, np.array([i.encode("utf-8") for i in item_ids], dtype=np.bytes_))
-    ts, seq = np.asarray(ts, np.int64), np.asarray(seq, np.int64)
-    order = np.lexsort((seq, ts, user))
-    same = (np.diff(user[order]) == 0) & (np.diff(ts[order]) == 0) & (np.diff(seq[order]) == 0)
-    if same.any():  # ties: the tie key, then the item (its vocabulary row sorts as the id does)
-        tied = order[np.union1d(np.flatnonzero(same), np.flatnonzero(same) + 1)]
-        tie = np.zeros(len(flat), np.uint64)
-        tie[tied] = [sessions_lib.tie_key(event_rows.Event(*flat[k])) for k in tied]
-        order = np.lexsort((rows, tie, seq, ts, user))
-    user, rows, ts = user[order], rows[order], ts[order]
-    starts = np.ones(len(flat), bool)  # where a session starts
-    starts[1:] = user[1:] != user[:-1]
-    if gap_seconds is not None:
-        starts[1:] |= (ts[1:] - ts[:-1]) > gap_seconds
-    keep = starts.copy()  # consecutive repeats of an item inside a session collapse to the first
-    keep[1:] |= rows[1:] != rows[:-1]
-    session = np.cumsum(starts)[keep]
-    rows = rows[keep]
-    items, labels = [], []
-    for distance in range(1, window):
-        same_session = session[distance:] == session[:-distance]
-        pair = same_session & (rows[distance:] != rows[:-distance])
-        items.append(rows[:-distance][pair])
-        labels.append(rows[distance:][pair])
-    if not items:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(items).astype(np.int64), np.concatenate(labels).astype(np.int64)
+    names = np.array([name.encode("utf-8") for name in result.items], dtype=np.bytes_)
+    rows = np.searchsorted(vocabulary, names)  # per distinct item of the batch, not per event
+    return rows[result.train.items], rows[result.train.labels]
 
 
 def coldstart_table(

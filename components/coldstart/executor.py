@@ -43,11 +43,6 @@ def _by_user(events: list[tuple]) -> Iterator[tuple[str, list[tuple]]]:
     yield from grouped.items()
 
 
-def _batch_rows(batch, vocabulary: np.ndarray, gap: int | None, window: int):
-    users = [[event for chunk in chunks for event in chunk] for _, chunks in batch]
-    return lib.batch_pair_rows(users, vocabulary, gap, window)
-
-
 def _sharded_counts(rows, vocabulary: np.ndarray) -> Iterator[tuple[int, Any]]:
     items, labels = rows
     keys, counts = cooccurrence_lib.directed_pair_counts(items, labels, len(vocabulary))
@@ -81,7 +76,7 @@ def build_pipeline(
         | "KeyByUser" >> beam.FlatMap(_by_user)
         | "GroupByUser" >> beam.GroupByKey()
         | "BatchUsers" >> beam.BatchElements(min_batch_size=USERS_PER_BATCH, max_batch_size=USERS_PER_BATCH)
-        | "UserPairs" >> beam.Map(_batch_rows, vocabulary, gap, sessions.window)
+        | "UserPairs" >> beam.Map(lib.batch_pair_rows, vocabulary, gap, sessions.window)
         | "ShardedCounts" >> beam.FlatMap(_sharded_counts, vocabulary)
         | "GroupByShard" >> beam.GroupByKey()
         | "Merge" >> beam.Map(lambda kv: (kv[0], cooccurrence_lib.merge_pair_counts(kv[1])))

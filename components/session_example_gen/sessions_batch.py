@@ -46,7 +46,7 @@ _EMPTY = np.zeros(0, np.int64)
 
 def _tie_keys(user: np.ndarray, item: np.ndarray, users: Sequence[str], names: list[str], rows) -> np.ndarray:
     return np.array(
-        [sessions_lib._tie_key(Event(users[user[r]], names[item[r]], 0)) for r in rows], dtype=np.uint64
+        [sessions_lib.tie_key(Event(users[user[r]], names[item[r]], 0)) for r in rows], dtype=np.uint64
     )
 
 
