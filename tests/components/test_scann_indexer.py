@@ -40,11 +40,16 @@ def model_artifact(tmp_path_factory):
 
 
 def _transform_graph(directory, vocabulary):
-    """The part of a Transform output that TFTransformOutput.vocabulary_file_by_name reads."""
+    """The part of a Transform output that TFTransformOutput.vocabulary_file_by_name reads: the frequency
+    vocabulary, spelled as tf.Transform writes it (a space in an id as __SPACE__)."""
     assets = directory / "transform_fn" / "assets"
     assets.mkdir(parents=True)
     if vocabulary is not None:
-        (assets / features.VOCABULARY).write_bytes(b"".join(item_id + b"\n" for item_id in vocabulary))
+        lines = (
+            b"%d %s\n" % (len(vocabulary) - row, item_id.replace(b" ", b"__SPACE__"))
+            for row, item_id in enumerate(vocabulary)
+        )
+        (assets / features.VOCABULARY_COUNTS).write_bytes(b"".join(lines))
     artifact = standard_artifacts.TransformGraph()
     artifact.uri = str(directory)
     return artifact
