@@ -105,7 +105,7 @@ def test_executor_rejects_vocabulary_items_the_model_does_not_know(model_artifac
 def test_executor_says_which_vocabulary_is_missing_and_where(model_artifact, tmp_path):
     transform_graph = _transform_graph(tmp_path / "transform", None)
     with pytest.raises(
-        ValueError, match=r"no vocabulary 'items' in the Transform output .*transform_fn/assets"
+        ValueError, match=r"no vocabulary 'item_counts' in the Transform output .*transform_fn/assets"
     ):
         _run(model_artifact[0], transform_graph, tmp_path / "index", IndexSettings())
 
