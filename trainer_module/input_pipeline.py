@@ -176,12 +176,12 @@ def _bytes_feature(value: str | bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def write_vocabulary(path: str, ids: Sequence[str]) -> str:
+def write_vocabulary(path: str, ids: Sequence[str | bytes]) -> str:
     """A plain vocabulary file (one id per line, row = line number), the format Transform writes."""
-    ids = [str(item) for item in ids]
-    for row, item in enumerate(ids):
-        if "\n" in item or "\r" in item:
+    lines = [item if isinstance(item, bytes) else str(item).encode("utf-8") for item in ids]
+    for row, item in enumerate(lines):
+        if b"\n" in item or b"\r" in item:
             raise ValueError(f"{path}: id at row {row} ({item!r}) has a line break; a line holds one id")
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write("".join(f"{item}\n" for item in ids))
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(b"".join(item + b"\n" for item in lines))
     return path

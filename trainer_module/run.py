@@ -25,32 +25,20 @@ from trainer_module.distributed import (
     train_with_parameter_servers,
 )
 from trainer_module.export import export_serving_model
-from trainer_module.input_pipeline import PairIndexer, pair_batches, transform_indexer, vocabulary_indexer
+from trainer_module.input_pipeline import (
+    PairIndexer,
+    pair_batches,
+    transform_indexer,
+    vocabulary_indexer,
+    write_vocabulary,
+)
 from trainer_module.model import TrainerSettings, build_model, write_sampler_file
+from trainer_module.vocabulary_file import read_vocabulary
 from trainer_module.warm_start import model_state, warm_start_model
 from trainer_module.warm_start_files import StartReport, model_artifact_dir, write_model_state
 
 TRAINER_CONFIG_KEY = "trainer"
 HISTORY_FILE = "history.json"  # in fn_args.model_run_dir
-
-
-def read_vocabulary_counts(tf_transform_output: tft.TFTransformOutput) -> list[int]:
-    """Counts in vocabulary order; fails loudly if the two vocabulary files disagree on order."""
-    vocabulary = tf_transform_output.vocabulary_by_name(features.VOCABULARY)
-    path = tf_transform_output.vocabulary_file_by_name(features.VOCABULARY_COUNTS)
-    counts = []
-    with tf.io.gfile.GFile(path, "rb") as f:
-        for line_no, line in enumerate(f):
-            count, _, token = line.rstrip(b"\n").partition(b" ")
-            if line_no >= len(vocabulary) or token != vocabulary[line_no]:
-                raise ValueError(
-                    f"{path}:{line_no + 1}: vocabulary counts out of step with '{features.VOCABULARY}' "
-                    f"(got token {token!r}); rerun Transform"
-                )
-            counts.append(int(count))
-    if len(counts) != len(vocabulary):
-        raise ValueError(f"{path}: {len(counts)} counts for a vocabulary of {len(vocabulary)} items")
-    return counts
 
 
 def _datasets(
@@ -105,8 +93,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         serve_forever(task)
         return
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    counts = read_vocabulary_counts(tf_transform_output)
-    vocabulary = tf_transform_output.vocabulary_by_name(features.VOCABULARY)  # item ids in row order
+    vocabulary, counts = read_vocabulary(tf_transform_output)  # item ids and counts in row order
     vocabulary_size = len(counts)
     started = StartReport(warm=False, new=vocabulary_size)
     logging.info("Training on a vocabulary of %d items with %s", vocabulary_size, settings)
@@ -121,8 +108,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     try:
         if task is not None:
             # The Transform graph's tables would stay on the coordinator; workers get a copy of the same
-            # lookup over Transform's own vocabulary file (input_pipeline.vocabulary_indexer).
-            vocabulary_file = tf_transform_output.vocabulary_file_by_name(features.VOCABULARY)
+            # lookup over the same ids, as a plain file (input_pipeline.vocabulary_indexer).
+            vocabulary_file = write_vocabulary(
+                os.path.join(fn_args.model_run_dir, "vocabulary.txt"), vocabulary
+            )
             logging.info("Training with ParameterServerStrategy: %s", task.cluster)
             if fn_args.base_model:
                 logging.warning("Parameter-server training starts cold; the base model is not used")

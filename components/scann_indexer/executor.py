@@ -20,7 +20,7 @@ from tfx.utils import path_utils
 from components.scann_indexer import index_lib
 from formats import index_files
 from formats.settings_codec import decode_settings
-from trainer_module import features
+from trainer_module import features, vocabulary_file
 
 # Keys of the component spec.
 MODEL_KEY = "model"
@@ -117,18 +117,11 @@ def build_and_record(
 
 
 def read_vocabulary(transform_graph_uri: str) -> list[str]:
-    """The item ids of the Transform vocabulary `features.VOCABULARY`, most frequent first."""
-    tft_output = tft.TFTransformOutput(transform_graph_uri)
-    if tft_output.vocabulary_file_by_name(features.VOCABULARY) is None:
-        raise ValueError(
-            f"no vocabulary {features.VOCABULARY!r} in the Transform output {transform_graph_uri} "
-            f"(looked in {tft_output.transform_savedmodel_dir}/assets); expected the preprocessing_fn to "
-            f"write it with vocab_filename=features.VOCABULARY"
-        )
-    item_ids = [index_files.decode_item_id(raw) for raw in tft_output.vocabulary_by_name(features.VOCABULARY)]
+    """The item ids of the Transform vocabulary (`trainer_module.vocabulary_file`), most frequent first."""
+    item_ids, _ = vocabulary_file.read_vocabulary(tft.TFTransformOutput(transform_graph_uri))
     if not item_ids:
-        raise ValueError(f"vocabulary {features.VOCABULARY!r} in {transform_graph_uri} is empty")
-    return item_ids
+        raise ValueError(f"vocabulary {features.VOCABULARY_COUNTS!r} in {transform_graph_uri} is empty")
+    return [index_files.decode_item_id(raw) for raw in item_ids]
 
 
 class SignatureEmbedder:

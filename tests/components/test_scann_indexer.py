@@ -40,11 +40,16 @@ def model_artifact(tmp_path_factory):
 
 
 def _transform_graph(directory, vocabulary):
-    """The part of a Transform output that TFTransformOutput.vocabulary_file_by_name reads."""
+    """The part of a Transform output that TFTransformOutput.vocabulary_file_by_name reads: the frequency
+    vocabulary, spelled as tf.Transform writes it (a space in an id as __SPACE__)."""
     assets = directory / "transform_fn" / "assets"
     assets.mkdir(parents=True)
     if vocabulary is not None:
-        (assets / features.VOCABULARY).write_bytes(b"".join(item_id + b"\n" for item_id in vocabulary))
+        lines = (
+            b"%d %s\n" % (len(vocabulary) - row, item_id.replace(b" ", b"__SPACE__"))
+            for row, item_id in enumerate(vocabulary)
+        )
+        (assets / features.VOCABULARY_COUNTS).write_bytes(b"".join(lines))
     artifact = standard_artifacts.TransformGraph()
     artifact.uri = str(directory)
     return artifact
@@ -100,7 +105,7 @@ def test_executor_rejects_vocabulary_items_the_model_does_not_know(model_artifac
 def test_executor_says_which_vocabulary_is_missing_and_where(model_artifact, tmp_path):
     transform_graph = _transform_graph(tmp_path / "transform", None)
     with pytest.raises(
-        ValueError, match=r"no vocabulary 'items' in the Transform output .*transform_fn/assets"
+        ValueError, match=r"no vocabulary 'item_counts' in the Transform output .*transform_fn/assets"
     ):
         _run(model_artifact[0], transform_graph, tmp_path / "index", IndexSettings())
 

@@ -15,6 +15,7 @@ from tests.trainer.transform_output import run_transform
 from trainer_module import features
 from trainer_module.export import EmbeddingExport, export_serving_model
 from trainer_module.model import TrainerSettings, build_model
+from trainer_module.vocabulary_file import read_vocabulary
 
 NUM_ITEMS = 150  # more than SCORING_TOP_K, and queries over more than one chunk of 64
 
@@ -38,7 +39,7 @@ def export(tmp_path_factory):
     model = build_model(
         NUM_ITEMS + features.NUM_OOV_BUCKETS, TrainerSettings(embedding_dim=16, num_negatives=4)
     )
-    vocabulary = transform_output.vocabulary_by_name(features.VOCABULARY)
+    vocabulary, _ = read_vocabulary(transform_output)
     # Trained-looking softmax biases, so that a scorer that ignored (or wrongly used) them would show.
     model.softmax_biases.assign(np.random.default_rng(2).normal(size=NUM_ITEMS + 1).astype(np.float32))
     export_dir = export_serving_model(model, transform_output, str(root / "model"))

@@ -12,6 +12,7 @@ from trainer_module.input_pipeline import (
     write_pairs,
     write_vocabulary,
 )
+from trainer_module.vocabulary_file import read_vocabulary
 
 VOCABULARY = [f"item-{i}" for i in range(10)]  # rows 0..9; "item-10" and up are unknown (OOV, row 10)
 
@@ -104,11 +105,11 @@ def transformed(tmp_path_factory):
 
 def test_raw_pairs_map_to_the_indices_transform_materialized(transformed, tmp_path):
     output, files, expected = transformed
-    size = len(output.vocabulary_by_name(features.VOCABULARY))
+    size = len(read_vocabulary(output)[0])
     assert any(size in pair for pair in expected)  # the data really has OOV pairs...
     known = sorted(p for p in expected if max(p) < size)
     assert known and min(min(p) for p in known) == 0  # ...and known ones
-    vocabulary_file = output.vocabulary_file_by_name(features.VOCABULARY)
+    vocabulary_file = write_vocabulary(str(tmp_path / "vocabulary.txt"), read_vocabulary(output)[0])
     for n, indexer in enumerate((transform_indexer(output), vocabulary_indexer(vocabulary_file, size))):
         assert _collect(pair_batches(files, indexer, 64, size))[1] == known
         cache = str(tmp_path / f"cache-{n}")
@@ -116,13 +117,14 @@ def test_raw_pairs_map_to_the_indices_transform_materialized(transformed, tmp_pa
         assert _collect(cached)[1] == _collect(cached)[1] == known
 
 
-def test_vocabulary_lookup_equals_the_transform_graph_on_every_id(transformed):
+def test_vocabulary_lookup_equals_the_transform_graph_on_every_id(transformed, tmp_path):
     output, _, _ = transformed
-    vocabulary = output.vocabulary_by_name(features.VOCABULARY)
+    vocabulary, _ = read_vocabulary(output)
     ids = [v.decode() for v in vocabulary] + ["new item", "", "id 39 ", "ID 1", "id 1\t", "ünï"]
     raw = {name: tf.constant([[i] for i in ids]) for name in (features.ITEM, features.LABEL)}
     from_graph = transform_indexer(output)(raw)
-    from_table = vocabulary_indexer(output.vocabulary_file_by_name(features.VOCABULARY), len(vocabulary))(raw)
+    vocabulary_file = write_vocabulary(str(tmp_path / "vocabulary.txt"), vocabulary)
+    from_table = vocabulary_indexer(vocabulary_file, len(vocabulary))(raw)
     assert from_graph[0].numpy().tolist() == list(range(len(vocabulary))) + [len(vocabulary)] * 6
     for graph, table in zip(from_graph, from_table, strict=True):
         assert graph.numpy().tolist() == table.numpy().tolist()
