@@ -117,8 +117,8 @@ def _add_settings_flags(parser) -> None:
         "--max-pair-updates",
         type=int,
         default=None,
-        help="stop after the epoch that would pass this many pair updates (pairs x 2 directions x epochs), "
-        "so large logs take fewer passes; 0: no cap; an explicit --epochs alone also turns it off "
+        help="stop after the epoch that would pass this many pair updates (pairs x 2 directions x epochs): "
+        "fewer passes over large logs, at a quality cost (docs/BENCHMARKS.md); 0: no cap "
         f"{_trainer_default('max_pair_updates')}",
     )
     trainer.add_argument(

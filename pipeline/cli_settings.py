@@ -75,10 +75,7 @@ def settings_from_args(args):
         trainer=overrides(
             TrainerSettings,
             epochs=args.epochs,
-            # --epochs N trains N epochs unless a cap is asked for too
-            max_pair_updates=0
-            if args.epochs is not None and args.max_pair_updates is None
-            else args.max_pair_updates,
+            max_pair_updates=args.max_pair_updates,
             warm_epochs=args.warm_epochs,
             batch_size=args.batch_size,
             embedding_dim=args.embedding_dim,

@@ -83,7 +83,6 @@ COMPILE_FLAGS_OF_FIELDS: dict[str, dict[str, str]] = {
 ALSO_SET_BY: dict[tuple[str, str], str] = {
     ("EventSource", "file_format"): "--sessions",
     ("collections", "item_col"): "--item-col",
-    ("TrainerSettings", "max_pair_updates"): "--epochs",  # an explicit --epochs turns the cap off
 }
 
 

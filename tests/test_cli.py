@@ -87,7 +87,7 @@ def test_settings_from_args_maps_every_group(monkeypatch):
     assert settings.sessions.window == 7
     assert settings.sessions.session_gap_seconds == 60
     assert settings.trainer.epochs == 2
-    assert settings.trainer.max_pair_updates == 0  # an explicit --epochs trains that many: no cap
+    assert settings.trainer.max_pair_updates == 0  # no cap unless asked for
     assert settings.trainer.num_negatives == 8
     assert settings.trainer.learning_rate == 0.1
     assert settings.trainer.batch_size == TrainerSettings().batch_size  # unset flags keep the default

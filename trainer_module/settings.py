@@ -11,9 +11,6 @@ from formats.settings_codec import settings_from_value
 OPTIMIZER_NAMES = ("adagrad", "sgd", "adam")
 
 
-MAX_PAIR_UPDATES = 300_000_000
-
-
 @dataclass(frozen=True)
 class TrainerSettings:
     """Hyper-parameters, passed to the Trainer through `custom_config` as plain JSON values.
@@ -34,11 +31,11 @@ class TrainerSettings:
     # Epochs of a warm start (a base model's rows carried over, trainer_module/warm_start.py). Chosen by
     # bench/bench_warm_start.py (docs/BENCHMARKS.md, "Warm start").
     warm_epochs: int = 3
-    # A cold or warm start stops after the epoch that would take it past this many pair updates (pairs x
-    # directions x epochs); 0: no cap. Small logs train all their epochs, large ones fewer passes over far
-    # more pairs per item: on 2 cores, 25 epochs of the 20M-event log's 61M pair updates each took more
-    # than an hour (docs/BENCHMARKS.md, "Cost curves"). An explicit --epochs turns the cap off.
-    max_pair_updates: int = MAX_PAIR_UPDATES
+    # Stop after the epoch that would pass this many pair updates (pairs x directions x epochs); 0: no cap.
+    # Off by default: on the 20M-event log a 300M cap (4 epochs instead of 25) cut the Trainer to 397 s but
+    # left the next-engagement scorer undertrained (test HR@10 0.364 against 0.478 for cosine neighbours;
+    # docs/BENCHMARKS.md, "Scale-up at 20M"). For when time matters more than that.
+    max_pair_updates: int = 0
     optimizer: str = "adagrad"  # one of OPTIMIZER_NAMES; adagrad updates only the rows a batch touches
     learning_rate: float = 0.05  # adagrad's, per pair (the loss is summed); adam wants ~0.002
     shuffle_buffer: int = 64  # blocks of batch_size examples shuffled across files; 0 turns shuffling off
