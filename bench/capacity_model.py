@@ -112,7 +112,7 @@ def estimate_stages(measured: Measured, target: Target) -> list[StageEstimate]:
     estimates = []
     for name, figures in measured.stages.items():
         model = STAGES.get(name)
-        if model is None or "seconds" not in figures:
+        if model is None or "seconds" not in figures or name == "Trainer":  # the Trainer: trainer_cluster
             continue
         scale = driver_scale(model.driver, measured, target)
         core_hours = figures["seconds"] * MEASURED_CORES * scale / 3600
@@ -149,6 +149,15 @@ def trainer_cluster(measured: Measured, target: Target, updates_per_worker_secon
     variables = target.items * BYTES_PER_ITEM_ON_PS
     ps_tasks = max(1, math.ceil(variables / (target.ps_memory_gb * 1e9 * PS_MEMORY_USABLE)))
     return TrainerCluster(updates, workers, ps_tasks, variables / 1e9)
+
+
+def ps_worker_rate(measured: Measured, rates: tuple[float, float]) -> float:
+    """Pair updates per second one ps worker would do: the pipeline Trainer's own measured rate (its real
+    input pipeline and vocabulary), times what the ps path cost against the single-process path when both
+    trained the same pairs in one bench run."""
+    cluster_rate, single_rate = rates
+    pipeline_rate = measured.pairs * 2 * measured.epochs / measured.stages["Trainer"]["seconds"]
+    return pipeline_rate * cluster_rate / single_rate
 
 
 def largest_run(scale_results: list[dict]) -> Measured:
@@ -200,10 +209,15 @@ def format_report(
             f"{e.workers} | {e.measured_peak_gb:.2f} | {e.runs_on} | {e.memory} |"
         )
     cluster_rate, single_rate = rates
+    worker_rate = ps_worker_rate(measured, rates)
+    pipeline_rate = worker_rate * single_rate / cluster_rate
     lines += [
         "",
-        f"**Trainer on parameter servers:** {cluster.pair_updates:,.0f} pair updates; one ps worker measured "
-        f"{cluster_rate:,.0f} updates/s here (single process {single_rate:,.0f}/s), so "
+        f"**Trainer on parameter servers:** {cluster.pair_updates:,.0f} pair updates ({measured.epochs} "
+        f"epochs of both directions). The pipeline's Trainer did {pipeline_rate:,.0f} updates/s "
+        "single-process; in bench-parameter-servers the ps path did "
+        f"{cluster_rate / single_rate:.2f}x the single-process rate on the same pairs, so one ps worker is "
+        f"taken at {worker_rate:,.0f} updates/s: "
         f"**{cluster.workers} workers** finish in {target.hours:g} hours if throughput adds up per worker "
         "(asynchronous updates; not measured beyond one worker here). Variables: "
         f"{cluster.variables_gb:,.0f} GB (item table and softmax rows, {EMBEDDING_DIM}-d float32, each with "
@@ -236,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         measured,
         target,
         estimate_stages(measured, target),
-        trainer_cluster(measured, target, rates[0]),
+        trainer_cluster(measured, target, ps_worker_rate(measured, rates)),
         rates,
         command,
     )

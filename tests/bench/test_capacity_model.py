@@ -13,6 +13,7 @@ from bench.capacity_model import (
     format_report,
     largest_run,
     ps_throughput,
+    ps_worker_rate,
     trainer_cluster,
 )
 
@@ -25,6 +26,7 @@ MEASURED = Measured(
         "SessionExampleGen": {"seconds": 400.0, "peak_bytes": 5e9},
         "ScannIndexer": {"seconds": 60.0, "peak_bytes": 7e9},
         "Evaluator": {"seconds": 100.0, "peak_bytes": 6e9},
+        "Trainer": {"seconds": 1_000.0, "peak_bytes": 4e9},  # sized as a ps cluster, not in the table
         "NotAStage": {"seconds": 1.0, "peak_bytes": 1.0},  # unknown names are left out, not guessed
     },
 )
@@ -88,3 +90,8 @@ def test_largest_run_takes_the_biggest_case_and_its_epochs():
     assert measured.stages["Trainer"]["seconds"] == 5.0
     with pytest.raises(SystemExit, match="no epochs trained"):
         largest_run([case(20_000, 0)])
+
+
+def test_a_ps_worker_runs_at_the_pipeline_rate_times_the_measured_ps_cost():
+    # 30M pairs x 2 directions x 5 epochs in 1,000 s = 300,000 updates/s; the ps path at half the speed
+    assert ps_worker_rate(MEASURED, (50.0, 100.0)) == pytest.approx(150_000)
