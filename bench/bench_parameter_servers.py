@@ -98,7 +98,6 @@ def planted_recall(model, items: int, queries: list[int], seed: int = 1) -> floa
 
 def train(role: str, work: str, epochs: int, batch_size: int) -> None:
     """Runs in its own process: the single-process path or the cluster's chief; writes <role>.json."""
-
     from trainer_module.distributed import parameter_server_task, train_with_parameter_servers
     from trainer_module.input_pipeline import pair_batches, vocabulary_indexer
     from trainer_module.model import TrainerSettings, build_model
@@ -114,8 +113,8 @@ def train(role: str, work: str, epochs: int, batch_size: int) -> None:
     started = time.perf_counter()
     if role == "single":
         model = build_model(items + 1, settings, data["sampler"])
-        history = model.fit(train_batches(vocabulary_indexer(data["vocabulary"], items)), epochs=epochs)
-        history, shards = history.history, 1
+        batches = train_batches(vocabulary_indexer(data["vocabulary"], items))
+        history, shards = model.fit(batches, epochs=epochs).history, 1
     else:
         task = parameter_server_task(os.environ["TF_CONFIG"])
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import glob
 import json
 import math
 import os
@@ -282,8 +283,6 @@ def _pairs_train(output_dir: str) -> int:
 
 def _epochs_trained(output_dir: str) -> int:
     """Epochs the run's Trainer trained (its history.json), which --max-pair-updates may have capped."""
-    import glob
-
     pattern = os.path.join(output_dir, "**", "Trainer", "model_run", "*", "history.json")
     histories = sorted(glob.glob(pattern, recursive=True))
     if not histories:

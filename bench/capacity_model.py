@@ -34,7 +34,7 @@ PS_MEMORY_USABLE = 0.6  # of a ps task's memory, for variables (the rest: gRPC b
 
 @dataclasses.dataclass(frozen=True)
 class StageModel:
-    driver: str  # what its cost grows with: "events", "pairs", "pair_updates", "items" or "events_x_items"
+    driver: str  # what its cost grows with: "events", "pairs", "items" or "events_x_items"
     runs_on: str
     memory: str  # what a worker's memory grows with, and the limit at the target
 
@@ -48,7 +48,6 @@ STAGES: dict[str, StageModel] = {
     ),
     "StatisticsGen": StageModel("events", "Beam workers", "TFDV sketches: bounded, independent of size"),
     "Transform": StageModel("pairs", "Beam workers", "its key range of item counts (tft.vocabulary combine)"),
-    "Trainer": StageModel("pair_updates", "ps workers", "the vocabulary lookup (item ids) on every worker"),
     "Evaluator": StageModel(  # every held-out query (grows with events) is ranked against every item
         "events_x_items",
         "Beam workers",
@@ -98,7 +97,7 @@ class StageEstimate:
 
 def driver_scale(driver: str, measured: Measured, target: Target) -> float:
     """How many times more of the stage's driver the target has (pairs per event held constant)."""
-    if driver in ("events", "pairs", "pair_updates"):
+    if driver in ("events", "pairs"):
         return target.events / measured.events
     if driver == "items":
         return target.items / measured.items
@@ -112,7 +111,7 @@ def estimate_stages(measured: Measured, target: Target) -> list[StageEstimate]:
     estimates = []
     for name, figures in measured.stages.items():
         model = STAGES.get(name)
-        if model is None or "seconds" not in figures or name == "Trainer":  # the Trainer: trainer_cluster
+        if model is None or "seconds" not in figures:  # the Trainer is sized as a ps cluster: trainer_cluster
             continue
         scale = driver_scale(model.driver, measured, target)
         core_hours = figures["seconds"] * MEASURED_CORES * scale / 3600
@@ -156,8 +155,12 @@ def ps_worker_rate(measured: Measured, rates: tuple[float, float]) -> float:
     input pipeline and vocabulary), times what the ps path cost against the single-process path when both
     trained the same pairs in one bench run."""
     cluster_rate, single_rate = rates
-    pipeline_rate = measured.pairs * 2 * measured.epochs / measured.stages["Trainer"]["seconds"]
-    return pipeline_rate * cluster_rate / single_rate
+    return pipeline_trainer_rate(measured) * cluster_rate / single_rate
+
+
+def pipeline_trainer_rate(measured: Measured) -> float:
+    """Pair updates per second of the measured run's single-process Trainer (both directions each epoch)."""
+    return measured.pairs * 2 * measured.epochs / measured.stages["Trainer"]["seconds"]
 
 
 def largest_run(scale_results: list[dict]) -> Measured:
@@ -210,7 +213,7 @@ def format_report(
         )
     cluster_rate, single_rate = rates
     worker_rate = ps_worker_rate(measured, rates)
-    pipeline_rate = worker_rate * single_rate / cluster_rate
+    pipeline_rate = pipeline_trainer_rate(measured)
     lines += [
         "",
         f"**Trainer on parameter servers:** {cluster.pair_updates:,.0f} pair updates ({measured.epochs} "
