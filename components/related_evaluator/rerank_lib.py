@@ -440,7 +440,13 @@ Group = tuple[np.ndarray, int]  # (pool features, index of the engaged candidate
 def fit_conditional_logit(groups: Sequence[Group], l2: float, iterations: int = 50) -> RerankModel:
     """Maximum-likelihood softmax over each pool (plus l2/2 |w|^2), by Newton's method: convex, a handful of
     steps, no learning rate to tune. All pools are stacked in one matrix, so a step costs a few matrix
-    products whatever the number of training queries."""
+    products whatever the number of training queries.
+
+    Each step is damped (halved until the objective drops enough, Armijo's rule): a full Newton step
+    overshoots when the pools are nearly separable and L2 is small against their number (thousands of
+    synthetic-log pools at l2=100 went from validation HR@10 0.59 after one step to 0.001, weights of +-60
+    pointing the wrong way), while a damped step always decreases this convex objective and near the
+    optimum is the full step."""
     if not groups:
         raise ValueError("no training queries: need at least one pool that contains its target")
     stacked = np.vstack([x for x, _ in groups])
@@ -451,19 +457,34 @@ def fit_conditional_logit(groups: Sequence[Group], l2: float, iterations: int = 
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     pool_of_row = np.repeat(np.arange(len(groups)), sizes)
     engaged = z[starts + np.array([target for _, target in groups])].sum(axis=0)
-    weights = np.zeros(z.shape[1])
-    for _ in range(iterations):
+
+    def softmax_and_objective(weights: np.ndarray) -> tuple[np.ndarray, float]:
+        """Each row's probability within its pool, and the penalised negative log-likelihood."""
         logits = z @ weights
-        p = np.exp(logits - np.maximum.reduceat(logits, starts)[pool_of_row])
-        p /= np.add.reduceat(p, starts)[pool_of_row]
+        top = np.maximum.reduceat(logits, starts)
+        p = np.exp(logits - top[pool_of_row])
+        total = np.add.reduceat(p, starts)
+        objective = 0.5 * l2 * weights @ weights + float((top + np.log(total)).sum() - engaged @ weights)
+        return p / total[pool_of_row], objective
+
+    weights = np.zeros(z.shape[1])
+    p, objective = softmax_and_objective(weights)
+    for _ in range(iterations):
         weighted = z * p[:, None]
         expected = np.add.reduceat(weighted, starts)  # [pools, features]
         gradient = l2 * weights + expected.sum(axis=0) - engaged
         hessian = l2 * np.eye(len(weights)) + weighted.T @ z - expected.T @ expected
         del weighted
         step = np.linalg.solve(hessian, gradient)
-        weights -= step
-        if np.abs(step).max() < 1e-8:
+        decrease, t = float(gradient @ step), 1.0  # > 0: the Hessian is positive definite
+        while True:
+            candidate = weights - t * step
+            p_candidate, candidate_objective = softmax_and_objective(candidate)
+            if candidate_objective <= objective - 0.25 * t * decrease or t < 1e-10:
+                break
+            t *= 0.5
+        weights, p, objective = candidate, p_candidate, candidate_objective
+        if np.abs(t * step).max() < 1e-8:
             break
     return RerankModel(FEATURES, mean, scale, weights, l2)
 

@@ -524,3 +524,35 @@ def test_sorted_rows_find_each_items_rank_as_a_scan_of_the_row_does(depth):
     expected = np.where(found.any(axis=1), found.argmax(axis=1) + 1, 999)
     got = sorted_rows.rank_of(which, wanted, absent=999)
     assert got.tolist() == expected.tolist() and (got < 999).any() and (got == 999).any()
+
+
+def nearly_separable_groups(n, seed, size=50):
+    """Pools where the target's signal (three near-copies of one feature) is high, on a long-tailed
+    background: a full Newton step from zero overshoots here (the synthetic logs' failure)."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    for _ in range(n):
+        x = rng.normal(size=(size, len(rerank_lib.FEATURES))) * 0.1
+        target = int(rng.integers(size))
+        signal = rng.exponential(size=size)
+        signal[target] += 4.0
+        x[:, 0], x[:, 1], x[:, 2] = signal, np.log1p(signal), signal + rng.normal(size=size) * 0.01
+        groups.append((x, target))
+    return groups
+
+
+def test_fit_reaches_the_optimum_where_a_full_newton_step_overshoots():
+    """Undamped Newton ended here with weights pointing the wrong way (0 of 300 held-out targets first, as
+    on the synthetic logs: validation HR@10 0.001 against RRF's 0.58); the damped fit reaches the optimum,
+    where the penalised gradient (computed per pool, from scratch) vanishes."""
+    train, l2 = nearly_separable_groups(400, 0), 1.0
+    model = rerank_lib.fit_conditional_logit(train, l2=l2)
+    held_out = nearly_separable_groups(300, 1)
+    assert np.mean([int(np.argmax(model.score(x))) == t for x, t in held_out]) > 0.5  # chance: 1/50
+    gradient = l2 * model.weights
+    for x, target in train:
+        z = (x - model.mean) / model.scale
+        p = np.exp(z @ model.weights - (z @ model.weights).max())
+        p /= p.sum()
+        gradient += p @ z - z[target]
+    assert np.abs(gradient).max() < 1e-6
