@@ -32,7 +32,7 @@ demo-portable: setup
 
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25  # the slowest tests, to keep the default run well under 20 min
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

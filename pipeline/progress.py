@@ -18,6 +18,8 @@ from collections.abc import Iterator
 
 from absl import logging as absl_logging
 
+from pipeline.memory_release import ReleaseMemoryAfterComponents
+
 # Warnings from files under the project's own packages reach the console; library warnings stay in the log.
 _PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _RUNNING = re.compile(r"Component (\S+) is running\.")
@@ -82,7 +84,8 @@ def run_logging(log_file: str, verbose: bool = False) -> Iterator[ComponentProgr
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Verbose: everything on the console, and the progress view still counts components, quietly.
     progress = ComponentProgress(stream=io.StringIO() if verbose else None)
-    added = [to_file, progress] + ([logging.StreamHandler(sys.stderr)] if verbose else [])
+    added = [to_file, progress, ReleaseMemoryAfterComponents()]
+    added += [logging.StreamHandler(sys.stderr)] if verbose else []
     for handler in added:
         root.addHandler(handler)
     try:
