@@ -134,11 +134,16 @@ bench-boards: setup
 
 # Text as sessions (words are items, one verse a session: the next item complements, not substitutes): the
 # King James Version from Debian's bible-kjv-text (31,102 verses, 789,684 words), one default `pin2vec run`
-# (~12 min on 2 cores, 8 of them RelatedEvaluator). Needs `sudo apt-get install bible-kjv-text`
-# (`pin2vec data kjv` says so when it is missing).
+# (~12 min on 2 cores, 8 of them RelatedEvaluator). The text and its reader come from Debian's packages
+# bible-kjv-text and bible-kjv, downloaded and unpacked under $(WORK)/kjv-deb (no root needed); where
+# apt-get is missing, install them and run `pin2vec data kjv --out $(WORK)/data/kjv` instead.
+KJV_DEB = $(WORK)/kjv-deb
 .PHONY: bench-text
 bench-text: setup
-	$(VENV)/bin/pin2vec data kjv --out $(WORK)/data/kjv
+	test -f $(KJV_DEB)/usr/lib/bible.data || (mkdir -p $(KJV_DEB) && cd $(KJV_DEB) && \
+	  apt-get download bible-kjv-text bible-kjv && for deb in *.deb; do dpkg-deb -x $$deb .; done)
+	PATH=$(abspath $(KJV_DEB))/usr/bin:$$PATH $(VENV)/bin/pin2vec data kjv \
+	  --source $(KJV_DEB)/usr/lib/bible.data --out $(WORK)/data/kjv
 	$(VENV)/bin/pin2vec run --sessions $(WORK)/data/kjv/sessions.txt --output-dir $(WORK)/runs/kjv
 
 .PHONY: bench-faults
