@@ -52,10 +52,11 @@ def _trainer_seconds(stderr: str) -> float:
     return float(found[-1]) if found else math.nan
 
 
-def run_day(view: Path, out: Path, window: int, mode: str, day: str) -> DayRun:
+def run_day(view: Path, out: Path, window: int, mode: str, day: str, small: bool = True) -> DayRun:
     pattern = str(view / "{YYYY}-{MM}-{DD}" / "*.parquet")
     command = [sys.executable, "-m", "pipeline.cli", "run", "--events", pattern, "--days", str(window)]
-    command += ["--output-dir", str(out), *SMALL_RUN] + (["--cold-start"] if mode == "cold" else [])
+    command += ["--output-dir", str(out), *(SMALL_RUN if small else [])]
+    command += ["--cold-start"] if mode == "cold" else []
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     seconds = time.monotonic() - started
@@ -84,16 +85,18 @@ def _fmt(value, spec=".3f") -> str:
 
 
 def table(runs: list[DayRun], args, seconds: float) -> str:
+    settings = "default settings" if args.run_defaults else "a small model: " + " ".join(SMALL_RUN)
     lines = [
         "## The daily loop: warm against cold (`make bench-daily`)",
         "",
         f"`python -m bench.bench_daily --days {args.days} --first {args.first} --window {args.window} "
-        f"--items {args.items} --events-per-day {args.events_per_day}`, {time.strftime('%Y-%m-%d')}, "
+        f"--items {args.items} --events-per-day {args.events_per_day}"
+        f"{' --run-defaults' if args.run_defaults else ''}`, {time.strftime('%Y-%m-%d')}, "
         f"{os.cpu_count()} cores, {seconds / 60:.0f} min in all, other jobs running. Each row is one "
-        f"`pin2vec run` over the newest {args.window} days of `pin2vec data synthetic --days` (drifting "
-        "popularity, topics that rise and fade, new items every day), both series on the same days; "
-        "overlap@10 is pin2vec's lists against the version the run replaces; coverage is the share of the "
-        "window's engaged items that get an answer.",
+        f"`pin2vec run` ({settings}) over the newest {args.window} days of `pin2vec data synthetic "
+        "--days` (drifting popularity, topics that rise and fade, new items every day), both series on the "
+        "same days; overlap@10 is pin2vec's lists against the version the run replaces; coverage is the "
+        "share of the window's engaged items that get an answer.",
         "",
         "| day | mode | end to end s | Trainer s | pin2vec test HR@10 (queries) | overlap@10 with the "
         "previous version | coverage | how the Trainer started |",
@@ -136,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=7, help="--days of each run (default: %(default)s)")
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--events-per-day", type=int, default=5000)
+    parser.add_argument(
+        "--run-defaults",
+        action="store_true",
+        help="pin2vec run's default settings instead of a small model (for logs of 100k+ events a day)",
+    )
     parser.add_argument("--write", action="store_true", help="write the table into docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             for earlier in days[:number]:
                 if not (view / earlier).exists():
                     (view / earlier).symlink_to(data / earlier)
-            run = run_day(view, work / f"out-{mode}", args.window, mode, day)
+            run = run_day(view, work / f"out-{mode}", args.window, mode, day, small=not args.run_defaults)
             print(
                 f"{day} {mode}: {run.seconds:.0f} s, HR@10 {_fmt(run.hit_rate)}, overlap {_fmt(run.overlap)}"
             )
