@@ -226,6 +226,21 @@ def test_sweep_rerank_reads_the_finished_run(two_runs, tmp_path, capsys):
     assert cache.is_file() and not (tmp_path / "run.json.partial").exists()
 
 
+def test_the_related_evaluator_reruns_alone_with_the_runs_inputs_and_figures(two_runs, tmp_path, capsys):
+    """The bench that profiles the RelatedEvaluator at scale must feed it what the run fed it."""
+    from bench import rerun_related_evaluator
+
+    _, run, _, _ = two_runs
+    summary = summarize_run(connection_config(run), run.pipeline_name, run.pipeline_root)
+    out = tmp_path / "again"
+    assert rerun_related_evaluator.main(["--run-dir", run.output_dir, "--out", str(out)]) == 0
+    assert "peak resident" in capsys.readouterr().out
+    again = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    assert again["splits"] == summary.related["splits"]
+    with pytest.raises(SystemExit):
+        rerun_related_evaluator.main(["--run-dir", run.output_dir, "--out", str(out)])  # not empty
+
+
 def test_a_code_change_reruns_its_step_and_what_follows_it(two_runs, tmp_path, monkeypatch):
     """TFX keys its cache on inputs and properties, not code: each step's code version stands in for it."""
     from components.cooccurrence import component as cooccurrence_component
