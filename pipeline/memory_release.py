@@ -2,7 +2,8 @@
 
 LocalDagRunner runs every executor in the `pin2vec run` process, one after another. What a step freed stays
 in the process's heap (glibc keeps freed pages for reuse), so the next heavy step starts on top of it: at 20M
-events the process held 9.6 GB when the RelatedEvaluator began, and peaked at 15.6 GB. After each component
+events the process held 9.6 GB when the RelatedEvaluator began and peaked at 15.6 GB, where that step alone
+peaks at 11.4 GB (`bench/rerun_related_evaluator.py`). After each component
 this collects garbage and asks glibc to return its free pages (malloc_trim), and logs the resident size
 before and after, so a run's log shows what each step left behind.
 """
