@@ -52,11 +52,10 @@ def _trainer_seconds(stderr: str) -> float:
     return float(found[-1]) if found else math.nan
 
 
-def run_day(view: Path, out: Path, window: int, mode: str, day: str, small: bool = True) -> DayRun:
+def run_day(view: Path, out: Path, window: int, mode: str, day: str, run_flags: list[str]) -> DayRun:
     pattern = str(view / "{YYYY}-{MM}-{DD}" / "*.parquet")
     command = [sys.executable, "-m", "pipeline.cli", "run", "--events", pattern, "--days", str(window)]
-    command += ["--output-dir", str(out), *(SMALL_RUN if small else [])]
-    command += ["--cold-start"] if mode == "cold" else []
+    command += ["--output-dir", str(out), *run_flags] + (["--cold-start"] if mode == "cold" else [])
     started = time.monotonic()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     seconds = time.monotonic() - started
@@ -155,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         cwd=REPO, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     days = sorted(p.name for p in data.iterdir() if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name))
+    run_flags = [] if args.run_defaults else SMALL_RUN
     started = time.monotonic()
     runs = []
     for number in range(args.first - 1, args.days + 1):  # the day before the first: each series' seed version
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             for earlier in days[:number]:
                 if not (view / earlier).exists():
                     (view / earlier).symlink_to(data / earlier)
-            run = run_day(view, work / f"out-{mode}", args.window, mode, day, small=not args.run_defaults)
+            run = run_day(view, work / f"out-{mode}", args.window, mode, day, run_flags)
             print(
                 f"{day} {mode}: {run.seconds:.0f} s, HR@10 {_fmt(run.hit_rate)}, overlap {_fmt(run.overlap)}"
             )

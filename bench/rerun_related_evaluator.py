@@ -20,12 +20,16 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils
 
+from pipeline.config import DEFAULT_PIPELINE_NAME, RunSettings
+from pipeline.metadata import connection_config, pipeline_executions
 
-def last_execution(store: metadata_store.MetadataStore, component: str):
-    """The newest execution of `component` (matched on its type name) that ran (not a cache hit), or None."""
-    type_ids = {t.id for t in store.get_execution_types() if t.name.endswith(component)}
+
+def last_execution(store: metadata_store.MetadataStore, pipeline_name: str, node: str):
+    """The newest execution of the pipeline's `node` that ran (not a cache hit), or None."""
     ran = metadata_store_pb2.Execution.COMPLETE
-    executions = [e for e in store.get_executions() if e.type_id in type_ids and e.last_known_state == ran]
+    executions = [
+        e for n, e in pipeline_executions(store, pipeline_name) if n == node and e.last_known_state == ran
+    ]
     return max(executions, key=lambda e: e.id) if executions else None
 
 
@@ -59,16 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--run-dir", required=True, help="a `pin2vec run --output-dir` that finished")
     parser.add_argument("--out", required=True, help="a new directory for the evaluation and blend outputs")
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help="as given to `pin2vec run`")
     args = parser.parse_args(argv)
-    database = os.path.join(args.run_dir, "metadata.sqlite")
-    if not os.path.isfile(database):
-        parser.error(f"--run-dir {args.run_dir}: no metadata.sqlite (expected a finished local run)")
+    run = RunSettings(output_dir=args.run_dir, pipeline_name=args.pipeline_name)
+    if not os.path.isfile(run.sqlite_path):
+        parser.error(f"--run-dir {args.run_dir}: no {run.sqlite_path} (expected a finished local run)")
     if os.path.exists(args.out) and os.listdir(args.out):
         parser.error(f"--out {args.out} is not empty: name a new directory")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = database
-    store = metadata_store.MetadataStore(config)
-    execution = last_execution(store, "RelatedEvaluator")
+    store = metadata_store.MetadataStore(connection_config(run))
+    execution = last_execution(store, run.pipeline_name, "RelatedEvaluator")
     if execution is None:
         parser.error(f"--run-dir {args.run_dir}: its ML Metadata has no RelatedEvaluator execution")
     inputs, outputs, properties = executor_arguments(store, execution, args.out)

@@ -3,9 +3,9 @@
 LocalDagRunner runs every executor in the `pin2vec run` process, one after another. What a step freed stays
 in the process's heap (glibc keeps freed pages for reuse), so the next heavy step starts on top of it: at 20M
 events the process held 9.6 GB when the RelatedEvaluator began and peaked at 15.6 GB, where that step alone
-peaks at 11.4 GB (`bench/rerun_related_evaluator.py`). After each component
-this collects garbage and asks glibc to return its free pages (malloc_trim), and logs the resident size
-before and after, so a run's log shows what each step left behind.
+peaks at 11.4 GB (`bench/rerun_related_evaluator.py`). After each component, ComponentProgress calls
+release_memory_after(): it collects garbage, asks glibc to return its free pages (malloc_trim), and logs the
+resident size before and after, so a run's log shows what each step left behind.
 """
 
 from __future__ import annotations
@@ -14,11 +14,9 @@ import ctypes
 import ctypes.util
 import gc
 import logging
-import re
 
 import psutil
 
-_FINISHED = re.compile(r"Component (\S+) is finished\.")
 log = logging.getLogger(__name__)  # not "pin2vec.*": the run's log file, not its console
 
 
@@ -44,20 +42,12 @@ def release_memory() -> tuple[int, int]:
     return before, process.memory_info().rss
 
 
-class ReleaseMemoryAfterComponents(logging.Handler):
-    """Calls release_memory() when LocalDagRunner reports a component finished; logs what it returned."""
-
-    def __init__(self):
-        super().__init__(level=logging.INFO)
-
-    def emit(self, record: logging.LogRecord) -> None:
-        match = _FINISHED.match(record.getMessage())
-        if match is None:
-            return
-        before, after = release_memory()
-        log.info(
-            "after %s: resident %.2f GB -> %.2f GB (memory handed back to the system)",
-            match.group(1),
-            before / 1e9,
-            after / 1e9,
-        )
+def release_memory_after(component: str) -> None:
+    """release_memory() once `component` has finished, with what it handed back in the run's log."""
+    before, after = release_memory()
+    log.info(
+        "after %s: resident %.2f GB -> %.2f GB (memory handed back to the system)",
+        component,
+        before / 1e9,
+        after / 1e9,
+    )

@@ -14,11 +14,11 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from absl import logging as absl_logging
 
-from pipeline.memory_release import ReleaseMemoryAfterComponents
+from pipeline.memory_release import release_memory_after
 
 # Warnings from files under the project's own packages reach the console; library warnings stay in the log.
 _PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -28,11 +28,13 @@ _CACHED = re.compile(r"A cached execution \d+ is used\.")
 
 
 class ComponentProgress(logging.Handler):
-    """Turns LocalDagRunner's component messages into timed one-liners on a stream."""
+    """Turns LocalDagRunner's component messages into timed one-liners on a stream, and calls
+    `after_component(name)` (when given) as each component finishes."""
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, after_component: Callable[[str], None] | None = None):
         super().__init__(level=logging.INFO)
         self.stream = stream or sys.stderr
+        self.after_component = after_component
         self.started: dict[str, float] = {}
         self.cached: set[str] = set()
         self.current: str | None = None
@@ -52,6 +54,8 @@ class ComponentProgress(logging.Handler):
             was_cached = name in self.cached
             self.finished.append((name, seconds, was_cached))
             self._print(f"  {name} done in {seconds:.1f}s{' (cached)' if was_cached else ''}")
+            if self.after_component is not None:
+                self.after_component(name)
         elif self._is_for_people(record):
             self._print(f"  {record.levelname.lower()}: {message.splitlines()[0][:300]}")
 
@@ -83,9 +87,8 @@ def run_logging(log_file: str, verbose: bool = False) -> Iterator[ComponentProgr
     to_file = logging.FileHandler(log_file)
     to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Verbose: everything on the console, and the progress view still counts components, quietly.
-    progress = ComponentProgress(stream=io.StringIO() if verbose else None)
-    added = [to_file, progress, ReleaseMemoryAfterComponents()]
-    added += [logging.StreamHandler(sys.stderr)] if verbose else []
+    progress = ComponentProgress(io.StringIO() if verbose else None, after_component=release_memory_after)
+    added = [to_file, progress] + ([logging.StreamHandler(sys.stderr)] if verbose else [])
     for handler in added:
         root.addHandler(handler)
     try:
