@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
-import threading
 import time
 
-import psutil
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import artifact_utils
@@ -78,20 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from components.related_evaluator.executor import Executor  # TensorFlow: after the argument checks
 
-    peak, done = [0], threading.Event()
-
-    def sample() -> None:
-        process = psutil.Process()
-        while not done.wait(0.5):
-            peak[0] = max(peak[0], process.memory_info().rss)
-
-    threading.Thread(target=sample, daemon=True).start()
     started = time.perf_counter()
     Executor().Do(inputs, outputs, properties)
-    done.set()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
     print(
         f"RelatedEvaluator alone on {args.run_dir}: {time.perf_counter() - started:.0f} s, peak resident "
-        f"{peak[0] / 1e9:.2f} GB; evaluation.json under {args.out}"
+        f"{peak / 1e9:.2f} GB; evaluation.json under {args.out}"
     )
     return 0
 
