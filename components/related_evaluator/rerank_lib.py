@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from components.related_evaluator import metrics_lib
+from components.related_evaluator.pool_vectors import PoolVectors, pool_vector_features
 
 # 2: the network's next-engagement score and the embeddings' euclidean distance. 3: the board features, so a
 # model fitted without them has fewer weights than FEATURES and is refused rather than misread.
@@ -191,6 +192,7 @@ class RerankInputs:
     softmax_rows: np.ndarray | None = None  # [V, dim]: the output layer's rows, rows as `vectors`
     board: np.ndarray | None = None  # int32 [N, c]: board co-occurrence candidates (None: no board table)
     _sorted: dict = field(default_factory=dict, init=False, repr=False)  # name -> SortedRows
+    _vectors: PoolVectors | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.popularity)
@@ -213,6 +215,11 @@ class RerankInputs:
         if self.board is not None:
             self.board = left_aligned(self.board)[:, :depth]
         self._sorted = {name: SortedRows.of(source) for name, source in self.sources().items()}
+        self._vectors = PoolVectors.of(self.vectors, self.hidden, self.softmax_rows)
+
+    def pool_vectors(self) -> PoolVectors:
+        """The embedding arrays, with the hidden layers' norms (made with the inputs)."""
+        return self._vectors
 
     def sorted_rows(self, name: str) -> SortedRows:
         """The source's rows sorted for reverse-rank lookups (made with the inputs)."""
@@ -340,18 +347,12 @@ def pool_features(items: np.ndarray, inputs: RerankInputs) -> Pools:
     query = np.repeat(items, np.diff(starts))
     fwd = inputs.stats.pair_counts(query, candidates)
     bwd = inputs.stats.pair_counts(candidates, query)
-    q_vector, c_vector = inputs.vector_row[query], inputs.vector_row[candidates]
-    has = (q_vector >= 0) & (c_vector >= 0)
-    cosine = np.zeros(len(query))
-    if has.any():
-        cosine[has] = np.einsum(
-            "ij,ij->i", inputs.vectors[q_vector[has]], inputs.vectors[c_vector[has]]
-        ).astype(np.float64)
-    next_score, distance = np.zeros(len(query)), np.zeros(len(query))
-    if has.any() and inputs.hidden is not None and inputs.softmax_rows is not None:
-        q_hidden, c_hidden = inputs.hidden[q_vector[has]], inputs.hidden[c_vector[has]]
-        next_score[has] = np.einsum("ij,ij->i", q_hidden, inputs.softmax_rows[c_vector[has]])
-        distance[has] = np.linalg.norm(q_hidden - c_hidden, axis=1)
+    cosine, next_score, distance = pool_vector_features(
+        starts,
+        np.where(items >= 0, inputs.vector_row[np.maximum(items, 0)], -1),
+        inputs.vector_row[candidates],
+        inputs.pool_vectors(),
+    )
     labels = inputs.stats.label_counts[candidates]
     recent = inputs.stats.recent_label_counts[candidates]
     log_count = np.log1p(fwd + bwd)
