@@ -39,7 +39,7 @@ class Sizes:
     top_n: int
     pairs: int
     queries: int
-    dim: int = 32
+    dim: int = 128  # the Trainer's default embedding_dim
     seed: int = 0
 
 
@@ -76,14 +76,15 @@ def build(sizes: Sizes):
         scores = np.where(ids >= 0, 1.0 / (1.0 + np.arange(sizes.top_n, dtype=np.float32)), 0.0)
         sources.append(catalogue_lib.Source(ids, scores.astype(np.float32)))
     candidates = evaluation_lib.Candidates(catalogue, sources[0], sources[1], popularity, counted)
-    vectors = rng.normal(size=(n, sizes.dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    hidden = rng.normal(size=(n, sizes.dim)).astype(np.float32)  # what the next-engagement index queries with
+    softmax_rows = rng.normal(size=(n, sizes.dim)).astype(np.float32)  # what it indexes
+    vectors = hidden / np.linalg.norm(hidden, axis=1, keepdims=True)  # the cosine index's unit rows
     weights = popularity / popularity.sum()
     splits = {}
     for name in ("training", "validation", "test"):
         items = rng.choice(n, size=sizes.queries, p=weights).astype(np.int64)
         splits[name] = catalogue_lib.Queries(items, near_targets(rng, items, n).astype(np.int64))
-    return candidates, vectors, splits
+    return candidates, (vectors, hidden, softmax_rows), splits
 
 
 def pair_batches(sizes: Sizes):
@@ -116,7 +117,7 @@ def run(sizes: Sizes) -> list[tuple[str, float, float]]:
         print(f"{name}: {now - clock:.1f} s, RSS {rss_gb():.2f} GiB", flush=True)
         clock = now
 
-    candidates, vectors, splits = build(sizes)
+    candidates, (vectors, hidden, softmax_rows), splits = build(sizes)
     phase("synthetic inputs (not the evaluator's work)")
     catalogue, n = candidates.catalogue, sizes.items
     pairs = rerank_lib.pairs_from_batches(pair_batches(sizes), catalogue)
@@ -132,6 +133,8 @@ def run(sizes: Sizes) -> list[tuple[str, float, float]]:
         candidates.popularity,
         stats,
         rerank_settings.pool_per_source,
+        hidden,
+        softmax_rows,
     )
     phase("interaction counts (sorted pair keys, bincounts)")
     settings = blend_lib.BlendSettings(top_n=sizes.top_n)

@@ -8,8 +8,10 @@ from components.related_evaluator import rerank_lib
 
 def test_synthetic_inputs_are_padded_rows_over_the_catalogue():
     sizes = bench.Sizes(items=500, top_n=20, pairs=3000, queries=200)
-    candidates, vectors, splits = bench.build(sizes)
+    candidates, (vectors, hidden, softmax_rows), splits = bench.build(sizes)
     assert candidates.pin2vec.ids.shape == (500, 20) and vectors.shape == (500, sizes.dim)
+    assert hidden.shape == softmax_rows.shape == vectors.shape
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     ids = candidates.cooccurrence.ids
     assert ids.min() >= -1 and ids.max() < 500 and (ids == -1).any()
     assert candidates.catalogue.names([0, 499]) == ["item0000000", "item0000499"]
