@@ -36,29 +36,29 @@ class PoolVectors:
 
 @dataclass(frozen=True)
 class _Block:
-    """A run of consecutive pools as a padded [pools, width] matrix of candidate rows."""
+    """Pools of about one size as a padded [pools, width] matrix of their entries."""
 
-    padded: np.ndarray  # int64 [pools, width]: candidate rows (0 in padding and where a row is -1)
+    entries: np.ndarray  # int64 [pools, width]: entry numbers (0 in padding)
+    filled: np.ndarray  # bool [pools, width]: a real entry whose two items both have vectors
     queries: np.ndarray  # int64 [pools]: query rows (0 where -1)
-    owner: np.ndarray  # int64 [entries]: each entry's pool in the block
-    column: np.ndarray  # int64 [entries]: its position in the pool
-    has: np.ndarray  # bool [entries]: both sides have vectors
+    candidates: np.ndarray  # int64 [pools, width]: candidate rows (0 where -1 or padding)
 
     def products(self, query_side: np.ndarray, candidate_side: np.ndarray) -> np.ndarray:
-        """query_side[query] . candidate_side[candidate] per entry (0 where `has` is false)."""
-        product = np.matmul(candidate_side[self.padded], query_side[self.queries][:, :, None])[:, :, 0]
-        return np.where(self.has, product[self.owner, self.column], 0.0)
+        """query_side[query] . candidate_side[candidate] of the filled entries (`entries[filled]` order)."""
+        # einsum, not a stacked matmul: numpy runs [pools] small matrix-vector products 2-3x slower that way
+        return np.einsum("bwd,bd->bw", candidate_side[self.candidates], query_side[self.queries])[self.filled]
 
 
-def _block(starts: np.ndarray, pools: slice, query_rows: np.ndarray, candidate_rows: np.ndarray) -> _Block:
-    sizes = np.diff(starts[pools.start : pools.stop + 1])
-    lo, hi = int(starts[pools.start]), int(starts[pools.stop])
-    owner = np.repeat(np.arange(len(sizes)), sizes)
-    column = np.arange(hi - lo) - (starts[pools.start : pools.stop] - lo)[owner]
-    padded = np.zeros((len(sizes), int(sizes.max())), dtype=np.int64)
-    padded[owner, column] = np.maximum(candidate_rows[lo:hi], 0)
-    has = (candidate_rows[lo:hi] >= 0) & (query_rows[pools] >= 0)[owner]
-    return _Block(padded, np.maximum(query_rows[pools], 0), owner, column, has)
+def _block(
+    starts: np.ndarray, pools: np.ndarray, query_rows: np.ndarray, candidate_rows: np.ndarray
+) -> _Block:
+    sizes = starts[pools + 1] - starts[pools]
+    width = np.arange(int(sizes.max()))
+    real = width[None, :] < sizes[:, None]
+    entries = np.where(real, starts[pools][:, None] + width[None, :], 0)
+    rows = candidate_rows[entries]
+    filled = real & (rows >= 0) & (query_rows[pools] >= 0)[:, None]
+    return _Block(entries, filled, np.maximum(query_rows[pools], 0), np.where(filled, rows, 0))
 
 
 def pool_vector_features(
@@ -66,23 +66,26 @@ def pool_vector_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(cosine, next score, euclidean distance) per entry of the flattened pools (pool i: entries
     starts[i]:starts[i+1]); `query_rows` [pools] and `candidate_rows` [entries] are rows of the vectors, -1
-    where an item has none, and an entry where either side has none gets 0 for all three."""
+    where an item has none, and an entry where either side has none gets 0 for all three.
+
+    Pools are taken in order of size, so a block's pools pad little (pool sizes vary from a few to
+    hundreds)."""
     entries = len(candidate_rows)
     cosine, next_score, distance = np.zeros(entries), np.zeros(entries), np.zeros(entries)
-    for first in range(0, len(starts) - 1, POOLS_PER_PRODUCT):
-        pools = slice(first, min(first + POOLS_PER_PRODUCT, len(starts) - 1))
-        lo, hi = int(starts[pools.start]), int(starts[pools.stop])
-        if hi == lo:
-            continue
-        block = _block(starts, pools, query_rows, candidate_rows)
-        cosine[lo:hi] = block.products(arrays.vectors, arrays.vectors)
+    sizes = np.diff(starts)
+    by_size = np.argsort(sizes, kind="stable")
+    by_size = by_size[sizes[by_size] > 0]
+    for first in range(0, len(by_size), POOLS_PER_PRODUCT):
+        block = _block(starts, by_size[first : first + POOLS_PER_PRODUCT], query_rows, candidate_rows)
+        where = block.entries[block.filled]
+        cosine[where] = block.products(arrays.vectors, arrays.vectors)
         if arrays.hidden is not None:
-            next_score[lo:hi] = block.products(arrays.hidden, arrays.softmax_rows)
+            next_score[where] = block.products(arrays.hidden, arrays.softmax_rows)
             norms = arrays.hidden_squared_norms
             squared = (
-                norms[block.queries][block.owner]
-                + norms[np.maximum(candidate_rows[lo:hi], 0)]
+                np.broadcast_to(norms[block.queries][:, None], block.filled.shape)[block.filled]
+                + norms[block.candidates[block.filled]]
                 - 2.0 * block.products(arrays.hidden, arrays.hidden)
             )
-            distance[lo:hi] = np.where(block.has, np.sqrt(np.maximum(squared, 0.0)), 0.0)
+            distance[where] = np.sqrt(np.maximum(squared, 0.0))
     return cosine, next_score, distance
