@@ -2,10 +2,11 @@
 euclidean distance between hidden layers, for every pool entry at once.
 
 Each pool has one query, so its vectors are read once per pool and multiplied with the pool's candidate rows
-as one batched matrix product, instead of being copied next to every entry: at 20M events the reranker scores
-772k pools of about 250 candidates, and the per-entry copies of query and candidate vectors (and their
-difference, for the distance) were three quarters of the pool features' time. The distance comes from the
-same products and precomputed norms: |q - c|^2 = |q|^2 + |c|^2 - 2 q.c.
+in one batched product per block of pools of about one size, instead of being copied next to every entry:
+the reranker scores every catalogue item's pool (772k pools of about 250 candidates at 20M events), and
+those per-entry copies (and the difference of the hidden layers, for the distance) were most of the pool
+features' time. The distance comes from the same products and precomputed norms:
+|q - c|^2 = |q|^2 + |c|^2 - 2 q.c.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ class PoolVectors:
     vectors: np.ndarray  # [V, dim], unit rows (the cosine index's own vectors)
     hidden: np.ndarray | None = None  # [V, dim] raw hidden layers (None: no next score or distance)
     softmax_rows: np.ndarray | None = None  # [V, dim] the output layer's rows
-    hidden_squared_norms: np.ndarray | None = None  # float64 [V]; made from `hidden` when not given
+    hidden_squared_norms: np.ndarray | None = None  # float64 [V], |hidden row|^2
 
     @staticmethod
     def of(vectors: np.ndarray, hidden: np.ndarray | None, softmax_rows: np.ndarray | None) -> PoolVectors:
+        """With the hidden layers' norms; cosine only when either network array is missing."""
         if hidden is None or softmax_rows is None:
             return PoolVectors(vectors)
         squared = np.einsum("ij,ij->i", hidden, hidden, dtype=np.float64)
